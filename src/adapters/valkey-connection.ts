@@ -1,0 +1,152 @@
+import { RedisClient } from "bun";
+import type { Config } from "../config.ts";
+import type { Logger } from "../log.ts";
+
+/** Raised when Valkey cannot take a command now: not connected, or no answer within the timeout. */
+export class ValkeyUnavailableError extends Error {
+  readonly code = "ERR_VALKEY_UNAVAILABLE";
+}
+
+/** Builds the client URL from our settings; the password goes only into the URL, never into logs. */
+export function valkeyUrl(valkey: Config["valkey"]): string {
+  const addr = valkey.addr;
+  if (!addr) throw new Error("no Valkey address configured");
+  const host = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
+  const auth =
+    valkey.username || valkey.password
+      ? `${encodeURIComponent(valkey.username ?? "")}:${encodeURIComponent(valkey.password ?? "")}@`
+      : "";
+  return `${valkey.tls ? "rediss" : "redis"}://${auth}${host}:${addr.port}`;
+}
+
+/** Options of a {@link ValkeyConnection}. */
+export interface ValkeyConnectionOptions {
+  readonly url: string;
+  readonly tls: boolean;
+  readonly log: Logger;
+  /** Names the connection in log lines (`publisher`, `consumer`, …). */
+  readonly name: string;
+  readonly connectTimeoutMs?: number;
+  /** Longest wait between reconnect attempts. */
+  readonly maxBackoffMs?: number;
+  /** Runs after each successful (re)connect, before the connection counts as up (e.g. create a group). */
+  readonly onConnect?: (client: RedisClient) => Promise<void>;
+}
+
+/**
+ * One Valkey connection that never gives up: Bun's client stops reconnecting after about 20 tries,
+ * so this keeps its own loop with capped exponential backoff and makes a fresh client each time.
+ * Commands fail at once while it is down (no offline queue) and after a timeout when Valkey is silent.
+ */
+export class ValkeyConnection {
+  private client: RedisClient | undefined;
+  private up = false;
+  private closed = false;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly waiters = new Set<() => void>();
+
+  constructor(private readonly options: ValkeyConnectionOptions) {}
+
+  /** Whether the connection is up now. */
+  get connected(): boolean {
+    return this.up && this.client?.connected === true;
+  }
+
+  /** Starts connecting in the background; resolves once the first attempt has finished either way. */
+  async start(): Promise<void> {
+    await this.connectOnce();
+  }
+
+  /** Resolves when the connection is up, or after `timeoutMs`; returns whether it is up. */
+  async waitUntilConnected(timeoutMs: number): Promise<boolean> {
+    if (this.connected) return true;
+    return new Promise<boolean>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.waiters.delete(done);
+        resolve(this.connected);
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.waiters.add(done);
+    });
+  }
+
+  /** Sends one command; rejects with {@link ValkeyUnavailableError} when down or silent past `timeoutMs`. */
+  async send(command: string, args: string[], timeoutMs: number): Promise<unknown> {
+    const client = this.client;
+    if (!client || !this.connected) throw new ValkeyUnavailableError("Valkey is not connected");
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new ValkeyUnavailableError(`Valkey did not answer ${command} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      return await Promise.race([client.send(command, args), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The current client, for subscriptions; undefined while down. */
+  get current(): RedisClient | undefined {
+    return this.connected ? this.client : undefined;
+  }
+
+  /** Closes the connection and stops reconnecting. */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.up = false;
+    this.client?.close();
+    this.client = undefined;
+    for (const waiter of [...this.waiters]) waiter();
+  }
+
+  private async connectOnce(): Promise<void> {
+    if (this.closed) return;
+    const { url, tls, connectTimeoutMs = 2000, log, name } = this.options;
+    const client = new RedisClient(url, {
+      autoReconnect: false,
+      enableOfflineQueue: false,
+      connectionTimeout: connectTimeoutMs,
+      tls,
+    });
+    this.client = client;
+    client.onclose = () => this.handleClose(client);
+    try {
+      await client.connect();
+      await this.options.onConnect?.(client);
+      if (this.closed || this.client !== client) return;
+      if (this.attempt > 0) log.info("valkey reconnected", { connection: name, attempts: this.attempt });
+      this.attempt = 0;
+      this.up = true;
+      for (const waiter of [...this.waiters]) waiter();
+    } catch (error) {
+      log.warn("valkey connection failed", { connection: name, attempt: this.attempt + 1, error });
+      client.onclose = null;
+      client.close();
+      this.scheduleReconnect(client);
+    }
+  }
+
+  private handleClose(client: RedisClient): void {
+    if (this.closed || this.client !== client) return;
+    if (this.up) this.options.log.warn("valkey connection lost", { connection: this.options.name });
+    this.scheduleReconnect(client);
+  }
+
+  private scheduleReconnect(client: RedisClient): void {
+    if (this.closed || this.client !== client || this.timer !== undefined) return;
+    this.up = false;
+    const maxBackoff = this.options.maxBackoffMs ?? 5000;
+    const delay = Math.min(maxBackoff, 100 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+    this.attempt += 1;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.connectOnce();
+    }, delay);
+  }
+}

@@ -1,0 +1,220 @@
+/** The modes of the binary that read configuration. */
+export type Mode = "web" | "worker" | "standalone";
+
+/** How a setting's raw text is read. */
+export type SettingKind = "string" | "boolean" | "duration" | "count" | "choice" | "address" | "list" | "url";
+
+/** One setting: an environment variable, its flag, its default and the modes that read it. */
+export interface Setting {
+  readonly env: string;
+  /** The flag name without dashes; accepted as `--name`, `-name`, with `=value` or a separate value. */
+  readonly flag: string;
+  readonly kind: SettingKind;
+  /** The raw default, parsed like user input; undefined when there is none or it is derived. */
+  readonly default?: string;
+  /** How the default reads in the docs when it is derived rather than fixed. */
+  readonly derivedDefault?: string;
+  readonly choices?: readonly string[];
+  readonly modes: readonly Mode[];
+  readonly requiredIn?: readonly Mode[];
+  readonly secret?: boolean;
+  readonly description: string;
+}
+
+const ALL: readonly Mode[] = ["web", "worker", "standalone"];
+const WEB: readonly Mode[] = ["web", "standalone"];
+const WORKER: readonly Mode[] = ["worker", "standalone"];
+
+/**
+ * Every setting of every mode. This table is the single source for parsing, `--help`,
+ * the configuration summary and the drift tests that hold the docs and manifests to it.
+ */
+export const SETTINGS: readonly Setting[] = [
+  {
+    env: "LOG_LEVEL",
+    flag: "log-level",
+    kind: "choice",
+    default: "info",
+    choices: ["debug", "info", "warn", "error"],
+    modes: ALL,
+    description: "Lowest level of log line written.",
+  },
+  {
+    env: "VALKEY_ADDR",
+    flag: "valkey-addr",
+    kind: "address",
+    modes: ALL,
+    requiredIn: ["web", "worker"],
+    description: "Valkey address as host:port. Optional for standalone, which then uses an in-process queue.",
+  },
+  {
+    env: "VALKEY_CHANNEL",
+    flag: "valkey-channel",
+    kind: "string",
+    default: "kuberollouttrigger",
+    modes: ALL,
+    description: "Stream key (stream delivery) or Pub/Sub channel (pubsub delivery).",
+  },
+  {
+    env: "VALKEY_USERNAME",
+    flag: "valkey-username",
+    kind: "string",
+    modes: ALL,
+    description: "Valkey ACL user name.",
+  },
+  {
+    env: "VALKEY_PASSWORD",
+    flag: "valkey-password",
+    kind: "string",
+    modes: ALL,
+    secret: true,
+    description: "Valkey password; never logged.",
+  },
+  {
+    env: "VALKEY_TLS_ENABLED",
+    flag: "valkey-tls",
+    kind: "boolean",
+    default: "false",
+    modes: ALL,
+    description: "Connect to Valkey over TLS, verifying its certificate.",
+  },
+  {
+    env: "VALKEY_DELIVERY",
+    flag: "valkey-delivery",
+    kind: "choice",
+    default: "stream",
+    choices: ["stream", "pubsub"],
+    modes: ALL,
+    description: "stream: durable consumer-group delivery; pubsub: fire-and-forget PUBLISH as the original.",
+  },
+  {
+    env: "ALLOWED_IMAGE_PREFIX",
+    flag: "allowed-image-prefix",
+    kind: "string",
+    modes: ALL,
+    requiredIn: ALL,
+    description: "Images must start with this prefix, at a path boundary when it does not end in '/'.",
+  },
+  {
+    env: "WEB_LISTEN_ADDR",
+    flag: "listen-addr",
+    kind: "address",
+    default: ":8080",
+    modes: WEB,
+    description: "Address the web server listens on; an empty host means all interfaces, port 0 a free port.",
+  },
+  {
+    env: "GITHUB_OIDC_AUDIENCE",
+    flag: "github-oidc-audience",
+    kind: "string",
+    modes: WEB,
+    requiredIn: WEB,
+    description: "Audience the GitHub OIDC token must carry.",
+  },
+  {
+    env: "GITHUB_ALLOWED_ORG",
+    flag: "github-allowed-org",
+    kind: "string",
+    modes: WEB,
+    requiredIn: WEB,
+    description:
+      "GitHub organization (repository_owner claim) allowed to trigger restarts, case-insensitive.",
+  },
+  {
+    env: "GITHUB_OIDC_ISSUER",
+    flag: "github-oidc-issuer",
+    kind: "string",
+    default: "https://token.actions.githubusercontent.com",
+    modes: WEB,
+    description: "Exact issuer of accepted tokens (GitHub Enterprise Server issuers differ).",
+  },
+  {
+    env: "GITHUB_OIDC_JWKS_URL",
+    flag: "github-oidc-jwks-url",
+    kind: "url",
+    derivedDefault: "<issuer>/.well-known/jwks",
+    modes: WEB,
+    description: "Where the token signing keys are fetched; https, or http on a loopback host.",
+  },
+  {
+    env: "DEV_MODE",
+    flag: "dev-mode",
+    kind: "boolean",
+    default: "false",
+    modes: WEB,
+    description:
+      "Skip the signature check only (issuer, audience, expiry and org still apply). Never in production.",
+  },
+  {
+    env: "KUBECONFIG",
+    flag: "kubeconfig",
+    kind: "string",
+    modes: WORKER,
+    description: "Path of a kubeconfig file; empty means the in-cluster service account.",
+  },
+  {
+    env: "WORKER_HEALTH_ADDR",
+    flag: "health-addr",
+    kind: "address",
+    default: ":8081",
+    modes: ["worker"],
+    description: "Address of the worker's /healthz, /readyz and /metrics server.",
+  },
+  {
+    env: "VALKEY_CONSUMER_GROUP",
+    flag: "valkey-consumer-group",
+    kind: "string",
+    default: "kuberollouttrigger",
+    modes: WORKER,
+    description: "Consumer group the workers share (stream delivery).",
+  },
+  {
+    env: "VALKEY_CONSUMER_NAME",
+    flag: "valkey-consumer-name",
+    kind: "string",
+    derivedDefault: "hostname plus a random suffix",
+    modes: WORKER,
+    description: "This worker's consumer name in the group; unique per process.",
+  },
+  {
+    env: "VALKEY_CLAIM_IDLE",
+    flag: "valkey-claim-idle",
+    kind: "duration",
+    default: "30s",
+    modes: WORKER,
+    description: "Entries pending longer than this on a silent consumer are claimed by another worker.",
+  },
+  {
+    env: "VALKEY_STREAM_MAXLEN",
+    flag: "valkey-stream-maxlen",
+    kind: "count",
+    default: "100000",
+    modes: ALL,
+    description: "Hard cap on stream entries, reached only when no worker acknowledges.",
+  },
+  {
+    env: "WORKLOAD_KINDS",
+    flag: "workload-kinds",
+    kind: "list",
+    default: "deployments,statefulsets,daemonsets",
+    modes: WORKER,
+    description: "Workload kinds to restart (kinds, resources or short names, case-insensitive).",
+  },
+  {
+    env: "WATCH_NAMESPACES",
+    flag: "watch-namespaces",
+    kind: "list",
+    default: "",
+    modes: WORKER,
+    description:
+      "Comma-separated namespaces to watch with namespaced calls only; empty means the whole cluster.",
+  },
+  {
+    env: "DRY_RUN",
+    flag: "dry-run",
+    kind: "boolean",
+    default: "false",
+    modes: WORKER,
+    description: "Log what would be restarted and patch nothing.",
+  },
+];

@@ -1,0 +1,8 @@
+import type { Config } from "../config.ts";
+import type { RunningService } from "../core/service.ts";
+import type { Logger } from "../log.ts";
+
+/** Starts the web mode. (Placeholder until the web is built; replaced by its implementation.) */
+export async function startWeb(_config: Config, _log: Logger): Promise<RunningService> {
+  throw new Error("web mode is not built yet");
+}
