@@ -1,0 +1,46 @@
+/** An event as handed from the web to the worker: the minimized JSON plus what the web knew of it. */
+export interface EventEnvelope {
+  /** The minimized event JSON `{"image":"…","tags":[…]}`; the worker validates it again. */
+  readonly payload: string;
+  /** When the web accepted it (RFC 3339, UTC, milliseconds); absent in Pub/Sub delivery. */
+  readonly acceptedAt: string | undefined;
+  readonly requestId: string | undefined;
+  /** The repository claim of the token that sent it, for the audit trail; never the token. */
+  readonly repository: string | undefined;
+}
+
+/** Field names of a stream entry; shared by the web that writes and the worker that reads. */
+export const STREAM_FIELD = {
+  event: "event",
+  acceptedAt: "accepted_at",
+  requestId: "request_id",
+  repository: "repository",
+} as const;
+
+/** The flat field/value list of an `XADD` for an envelope; absent values are left out. */
+export function envelopeToStreamFields(envelope: EventEnvelope): string[] {
+  const fields: string[] = [STREAM_FIELD.event, envelope.payload];
+  if (envelope.acceptedAt) fields.push(STREAM_FIELD.acceptedAt, envelope.acceptedAt);
+  if (envelope.requestId) fields.push(STREAM_FIELD.requestId, envelope.requestId);
+  if (envelope.repository) fields.push(STREAM_FIELD.repository, envelope.repository);
+  return fields;
+}
+
+/** Reads an envelope back from a stream entry's flat field/value list; undefined when `event` is missing. */
+export function envelopeFromStreamFields(fields: readonly string[]): EventEnvelope | undefined {
+  const map = new Map<string, string>();
+  for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] ?? "", fields[i + 1] ?? "");
+  const payload = map.get(STREAM_FIELD.event);
+  if (payload === undefined) return undefined;
+  return {
+    payload,
+    acceptedAt: map.get(STREAM_FIELD.acceptedAt),
+    requestId: map.get(STREAM_FIELD.requestId),
+    repository: map.get(STREAM_FIELD.repository),
+  };
+}
+
+/** The time as RFC 3339 in UTC with milliseconds, as `accepted_at` carries it. */
+export function formatAcceptedAt(date: Date): string {
+  return date.toISOString();
+}
