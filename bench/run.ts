@@ -1,0 +1,11 @@
+/**
+ * `bun run bench`: prints the performance figures of the issues' targets. It asserts nothing;
+ * every load it makes is bounded in count and time and goes to loopback only.
+ */
+import { runWebBench } from "./web.ts";
+import { runWorkerBench } from "./worker.ts";
+
+const only = process.argv[2];
+if (only === undefined || only === "web") await runWebBench();
+if (only === undefined || only === "worker") await runWorkerBench();
+process.exit(0);
