@@ -1,0 +1,97 @@
+import type { FaultMatch, FaultResponse, ForbidRule } from "./policy.ts";
+import type { WorkloadResource } from "./resources.ts";
+import type { KubeObject } from "./store.ts";
+
+/** Options of `startKubeApiServer`. */
+export interface KubeApiServerOptions {
+  /** PEM strings; with `ca` and `requireClientCert` the server demands a client certificate signed by `ca`. */
+  tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
+  /** When set, every request must carry `Authorization: Bearer <token>`, else 401; a function is read per request. */
+  bearerToken?: string | (() => string);
+  /** Server-side cap on a LIST's `limit` (a LIST without `limit` is never paged, as on a real server). */
+  pageSizeMax?: number;
+  /** Interval of BOOKMARK events on watches that asked for `allowWatchBookmarks=true`; none when unset. */
+  watchBookmarkIntervalMs?: number;
+  /** The user named in 403 messages; default `system:serviceaccount:kuberollouttrigger:kuberollouttrigger`. */
+  user?: string;
+  /** How many events the watch history keeps before older resourceVersions expire (410); default 50,000. */
+  eventHistoryLimit?: number;
+}
+
+/** One request the server received, for assertions. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  /** Kubernetes verb (`list`, `watch`, `get`, `patch`, `update`, `create`, `delete`), or the lowercased method. */
+  verb: string;
+  resource?: string;
+  namespace?: string;
+  name?: string;
+  contentType?: string;
+  /** The request body, parsed as JSON when it is JSON. */
+  body?: unknown;
+  /** `performance.now()` when the request arrived. */
+  at: number;
+}
+
+/** The fields {@link KubeApiServer.count} can filter on; unset fields match anything. */
+export type RequestFilter = Partial<
+  Pick<RecordedRequest, "method" | "verb" | "resource" | "namespace" | "name">
+>;
+
+/** A running Kubernetes API test server. `await using` closes it. */
+export interface KubeApiServer extends AsyncDisposable {
+  /** `http://127.0.0.1:PORT` or `https://127.0.0.1:PORT`. */
+  readonly url: string;
+  readonly port: number;
+  /** Adds an object, filling uid, resourceVersion, creationTimestamp, generation; emits ADDED. Throws on a duplicate. */
+  create(resource: WorkloadResource, obj: object): KubeObject;
+  /** Changes a copy of the object with `mutate` and stores it; emits MODIFIED when something changed. */
+  update(
+    resource: WorkloadResource,
+    namespace: string,
+    name: string,
+    mutate: (obj: KubeObject) => void,
+  ): KubeObject;
+  /** Removes an object; emits DELETED. Throws when it does not exist. */
+  delete(resource: WorkloadResource, namespace: string, name: string): void;
+  /** A deep copy of one object, or `undefined`. */
+  get(resource: WorkloadResource, namespace: string, name: string): KubeObject | undefined;
+  /** Deep copies of all objects of a resource, in etcd key order. */
+  list(resource: WorkloadResource): KubeObject[];
+  /** The newest resourceVersion, as a number. */
+  readonly resourceVersion: number;
+  /** Every request received since the start or the last {@link resetCounters}. */
+  readonly requests: RecordedRequest[];
+  /** How many recorded requests match `filter`. */
+  count(filter: RequestFilter): number;
+  /** The highest number of PATCH requests handled at once (a patch is in flight while delayed). */
+  readonly patchesInFlightMax: number;
+  /** Clears {@link requests} and {@link patchesInFlightMax}. */
+  resetCounters(): void;
+  /** Answers the next matching request(s) with this Status instead; faults are consumed in order. */
+  failNext(match: FaultMatch, response: FaultResponse): void;
+  /** Every PATCH waits this long before it is applied and answered. */
+  setPatchDelay(ms: number): void;
+  /** Denies `verb` on `resource` with a real-looking 403; without `namespace` everywhere, else only there. */
+  forbid(rule: ForbidRule): void;
+  /** Denies every cluster-scope request and every request in a namespace not listed; `undefined` lifts it. */
+  allowOnlyNamespaces(namespaces: string[] | undefined): void;
+  /** Lifts every fault, RBAC rule, freeze and patch delay. */
+  resetFaults(): void;
+  /** Every open watch sends an ERROR event with a 410 Expired Status and closes; older resourceVersions expire. */
+  expireWatches(): void;
+  /** Watches from, and continue tokens of, a resourceVersion below `resourceVersion` get 410 Gone. */
+  compactBefore(resourceVersion: number | string): void;
+  /** Half-open watches: streams send nothing and never close; new watches do not even send headers. */
+  freezeWatches(): void;
+  /** Ends the freeze; what was held back is sent. */
+  unfreezeWatches(): void;
+  /** Ends every open watch stream without an ERROR event; `reset: true` breaks the connection instead. */
+  dropWatches(options?: { reset?: boolean }): void;
+  /** The number of watch streams open now. */
+  readonly openWatches: number;
+  /** Closes every watch and stops the server. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,93 @@
+/** The workload kinds {@link makeDeployment} can build. */
+export type WorkloadKind = "Deployment" | "StatefulSet" | "DaemonSet";
+
+/** What {@link makeDeployment} builds. */
+export interface MakeDeploymentInput {
+  namespace: string;
+  name: string;
+  /** One container per image, named `c0`, `c1`, …; with `realistic`, at least two containers. */
+  images: string[];
+  /** One init container per image, named `init0`, … */
+  initImages?: string[];
+  kind?: WorkloadKind;
+  annotations?: Record<string, string>;
+  templateAnnotations?: Record<string, string>;
+  /** Adds labels, annotations, env, ports, probes and resources: about 1.5–2 KB of JSON. */
+  realistic?: boolean;
+}
+
+function realisticContainer(name: string, image: string, index: number): Record<string, unknown> {
+  const port = 8080 + index;
+  return {
+    name,
+    image,
+    ports: [{ name: `http-${index}`, containerPort: port, protocol: "TCP" }],
+    env: [
+      { name: "LOG_LEVEL", value: "info" },
+      { name: "LISTEN_ADDR", value: `:${port}` },
+      { name: "POD_NAME", valueFrom: { fieldRef: { apiVersion: "v1", fieldPath: "metadata.name" } } },
+    ],
+    resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { cpu: "500m", memory: "256Mi" } },
+    livenessProbe: {
+      httpGet: { path: "/healthz", port, scheme: "HTTP" },
+      periodSeconds: 10,
+      failureThreshold: 3,
+    },
+    readinessProbe: {
+      httpGet: { path: "/readyz", port, scheme: "HTTP" },
+      periodSeconds: 5,
+      failureThreshold: 3,
+    },
+  };
+}
+
+function kindSpec(kind: WorkloadKind, name: string): Record<string, unknown> {
+  if (kind === "DaemonSet") return { updateStrategy: { type: "RollingUpdate" } };
+  if (kind === "StatefulSet") return { replicas: 1, serviceName: name, podManagementPolicy: "OrderedReady" };
+  return { replicas: 1, strategy: { type: "RollingUpdate" } };
+}
+
+/** Builds a valid `apps/v1` workload object (without server-set fields) for tests, benchmarks and demos. */
+export function makeDeployment(input: MakeDeploymentInput): Record<string, unknown> {
+  const kind = input.kind ?? "Deployment";
+  const realistic = input.realistic === true;
+  const images =
+    realistic && input.images.length === 1
+      ? [...input.images, "registry.example/sidecar:1.4.2"]
+      : input.images;
+  const labels: Record<string, string> = { app: input.name };
+  if (realistic)
+    Object.assign(labels, { "app.kubernetes.io/part-of": "shop", "app.kubernetes.io/version": "1.0.0" });
+  const containers = images.map((image, i) =>
+    realistic ? realisticContainer(`c${i}`, image, i) : { name: `c${i}`, image },
+  );
+  const podSpec: Record<string, unknown> = { containers };
+  if (input.initImages !== undefined && input.initImages.length > 0) {
+    podSpec.initContainers = input.initImages.map((image, i) => ({ name: `init${i}`, image }));
+  }
+  if (realistic) Object.assign(podSpec, { restartPolicy: "Always", terminationGracePeriodSeconds: 30 });
+  const metaAnnotations = {
+    ...(realistic
+      ? { "example.com/owner": "team-platform", "example.com/runbook": "https://runbooks.example/app" }
+      : {}),
+    ...input.annotations,
+  };
+  const templateMetadata: Record<string, unknown> = { labels: { ...labels } };
+  if (input.templateAnnotations !== undefined)
+    templateMetadata.annotations = { ...input.templateAnnotations };
+  return {
+    apiVersion: "apps/v1",
+    kind,
+    metadata: {
+      name: input.name,
+      namespace: input.namespace,
+      labels,
+      ...(Object.keys(metaAnnotations).length > 0 ? { annotations: metaAnnotations } : {}),
+    },
+    spec: {
+      ...kindSpec(kind, input.name),
+      selector: { matchLabels: { app: input.name } },
+      template: { metadata: templateMetadata, spec: podSpec },
+    },
+  };
+}
