@@ -1,11 +1,8 @@
-import { type } from "arktype";
+import { hasEventShape } from "./event-shape.ts";
 import { describeImageProblem, imageHasPrefix, isValidTag } from "./image.ts";
 
 /** The most tags one event may carry. */
 export const MAX_TAGS = 64;
-
-/** The shape of an event: exactly `image` (string) and `tags` (array of strings). */
-const EventShape = type({ "+": "reject", image: "string", tags: "string[]" });
 
 /** A validated rollout event: an image repository and its distinct tags, in the order given. */
 export interface RolloutEvent {
@@ -52,8 +49,8 @@ function checkTags(tags: readonly string[]): EventCheck | readonly string[] {
  * The web and the worker both call this, so an event is judged the same on either side.
  */
 export function checkEvent(input: unknown, allowedPrefix: string): EventCheck {
-  const shaped = EventShape(input);
-  if (shaped instanceof type.errors) return { ok: false, error: describeShapeProblem(input) };
+  if (!hasEventShape(input)) return { ok: false, error: describeShapeProblem(input) };
+  const shaped = input;
   const imageProblem = describeImageProblem(shaped.image);
   if (imageProblem) return { ok: false, error: imageProblem };
   if (!imageHasPrefix(shaped.image, allowedPrefix)) {

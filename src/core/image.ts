@@ -23,8 +23,10 @@ export function describeImageProblem(image: string): string | undefined {
   if (parts.length < 2) return `image "${image}" must contain at least one "/", such as ghcr.io/org/app`;
   const [first = "", ...rest] = parts;
   const last = parts.at(-1) ?? "";
-  if (last.includes(":")) {
-    return `image must not include a tag: send "${image.slice(0, image.lastIndexOf(":"))}" and put "${last.slice(last.indexOf(":") + 1)}" in tags`;
+  const tagAt = last.indexOf(":");
+  if (tagAt >= 0) {
+    const repository = image.slice(0, image.length - last.length + tagAt);
+    return `image must not include a tag: send "${repository}" and put "${last.slice(tagAt + 1)}" in tags`;
   }
   const hasHost = isRegistryHost(first);
   if (hasHost && !DOMAIN.test(first)) return `image registry host "${first}" is not a valid host[:port]`;

@@ -1,0 +1,146 @@
+import { errors, type JWSHeaderParameters, type JWTPayload, jwtVerify } from "jose";
+import type { Logger } from "../../log.ts";
+import { CLOCK_TOLERANCE_SECONDS, type ClaimPolicy, checkClaims, MAX_TOKEN_AGE_SECONDS } from "./claims.ts";
+import { decodeSegment, MAX_TOKEN_LENGTH, readTokenDiagnostics } from "./diagnostics.ts";
+import { KeysUnavailableError, type RejectReason, TokenRejectedError } from "./errors.ts";
+import { createKeyCache, type KeyCache } from "./key-cache.ts";
+import { rejectReasonOf } from "./reject-reason.ts";
+
+/** The claims of an accepted token. */
+export interface VerifiedClaims {
+  readonly repository: string | undefined;
+  readonly repositoryOwner: string;
+  readonly subject: string | undefined;
+  readonly jti: string | undefined;
+  readonly claims: Readonly<Record<string, unknown>>;
+}
+
+/** Verifies a caller's bearer token. */
+export interface TokenVerifier {
+  /**
+   * Resolves the claims of an acceptable token; rejects with {@link TokenRejectedError} (HTTP 401) or,
+   * when no signing key can be had, {@link KeysUnavailableError} (HTTP 503).
+   */
+  verify(token: string): Promise<VerifiedClaims>;
+}
+
+/** Options of {@link createTokenVerifier}. */
+export interface TokenVerifierOptions {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly allowedOrg: string;
+  readonly jwksUrl: string;
+  /** Skips the signature (and the key lookup) only; every claim is still checked. */
+  readonly devMode: boolean;
+  readonly log: Logger;
+  /** The clock, in milliseconds since the epoch. */
+  readonly now?: () => number;
+  readonly fetch?: typeof fetch;
+  /** Least time between two JWKS fetch attempts; default 30 s. */
+  readonly refreshCooldownMs?: number;
+  /** Time allowed for one JWKS fetch; default 2 s. */
+  readonly fetchTimeoutMs?: number;
+  /** Called after every JWKS fetch attempt, for metrics. */
+  readonly onJwksFetch?: (outcome: "ok" | "error") => void;
+}
+
+/** Keys older than this are refreshed on next use (in the background while they still fit). */
+const KEYS_MAX_AGE_MS = 60 * 60 * 1000;
+
+function checkOptions(options: TokenVerifierOptions): void {
+  for (const name of ["issuer", "audience", "allowedOrg"] as const) {
+    if (options[name].trim() === "") throw new TypeError(`token verifier: ${name} must not be empty`);
+  }
+  if (!options.devMode && !URL.canParse(options.jwksUrl)) {
+    throw new TypeError(`token verifier: jwksUrl "${options.jwksUrl}" is not a URL`);
+  }
+}
+
+function toVerified(claims: JWTPayload): VerifiedClaims {
+  const text = (value: unknown) => (typeof value === "string" ? value : undefined);
+  return {
+    repository: text(claims.repository),
+    repositoryOwner: String(claims.repository_owner),
+    subject: text(claims.sub),
+    jti: text(claims.jti),
+    claims: Object.freeze({ ...claims }),
+  };
+}
+
+/**
+ * Creates the verifier of GitHub Actions OIDC tokens: at most 8 KiB, RS256 only with the key named by
+ * `kid` in the issuer's JWKS (key-pointing header parameters are never followed), then the claims of
+ * {@link checkClaims}. Also returns `warmUp`, which fetches the keys ahead of the first request.
+ */
+export function createTokenVerifier(
+  options: TokenVerifierOptions,
+): TokenVerifier & { warmUp(): Promise<boolean> } {
+  checkOptions(options);
+  const { devMode, log } = options;
+  const now = options.now ?? Date.now;
+  const policy: ClaimPolicy = options;
+  const keys: KeyCache = createKeyCache({
+    jwksUrl: options.jwksUrl,
+    log,
+    now,
+    fetch: options.fetch ?? fetch,
+    refreshCooldownMs: options.refreshCooldownMs ?? 30_000,
+    fetchTimeoutMs: options.fetchTimeoutMs ?? 2_000,
+    maxAgeMs: KEYS_MAX_AGE_MS,
+    ...(options.onJwksFetch ? { onJwksFetch: options.onJwksFetch } : {}),
+  });
+  if (devMode) log.warn("DEV_MODE is on: token signatures are NOT verified; never use it in production");
+
+  async function verifySignature(token: string, reject: (reason: RejectReason) => Error) {
+    const getKey = async (header: JWSHeaderParameters) => {
+      if (typeof header.kid !== "string") throw reject("missing kid");
+      const found = await keys.lookup(header).catch((error: unknown) => {
+        throw error instanceof errors.JOSEError ? reject("unusable key") : error;
+      });
+      if (found.found) return found.key;
+      if (found.keysAvailable) throw reject("unknown key");
+      throw new KeysUnavailableError(
+        "the token signing keys cannot be fetched and no cached key fits",
+        readTokenDiagnostics(token, policy),
+      );
+    };
+    try {
+      const { payload } = await jwtVerify(token, getKey, {
+        algorithms: ["RS256"],
+        issuer: policy.issuer,
+        audience: policy.audience,
+        requiredClaims: ["exp", "iat"],
+        maxTokenAge: MAX_TOKEN_AGE_SECONDS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        currentDate: new Date(now()),
+      });
+      return payload;
+    } catch (error) {
+      if (error instanceof TokenRejectedError || error instanceof KeysUnavailableError) throw error;
+      throw reject(rejectReasonOf(error));
+    }
+  }
+
+  async function verify(token: string): Promise<VerifiedClaims> {
+    const reject = (reason: RejectReason) =>
+      new TokenRejectedError(reason, readTokenDiagnostics(token, policy));
+    if (token.length > MAX_TOKEN_LENGTH) throw reject("too large");
+    const parts = token.split(".");
+    const header = parts.length === 3 ? decodeSegment(parts[0]) : undefined;
+    const claims = parts.length === 3 ? decodeSegment(parts[1]) : undefined;
+    if (!header || !claims) throw reject("malformed");
+    const allowed = devMode ? ["none", "RS256"] : ["RS256"];
+    if (typeof header.alg !== "string" || !allowed.includes(header.alg))
+      throw reject("algorithm not allowed");
+    // Claims first: a token that fails them cannot cost a JWKS fetch.
+    const problem = checkClaims(claims, policy, Math.floor(now() / 1000));
+    if (problem !== undefined) throw reject(problem);
+    if (devMode) return toVerified(claims);
+    const payload = await verifySignature(token, reject);
+    const verifiedProblem = checkClaims(payload, policy, Math.floor(now() / 1000));
+    if (verifiedProblem !== undefined) throw reject(verifiedProblem);
+    return toVerified(payload);
+  }
+
+  return { verify, warmUp: () => keys.refresh() };
+}
