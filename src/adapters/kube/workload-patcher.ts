@@ -1,0 +1,117 @@
+import type { MetricsRegistry } from "../../core/metrics.ts";
+import { WORKLOAD_KINDS, type WorkloadResource } from "../../core/workload-kind.ts";
+import type { Logger } from "../../log.ts";
+import type { RestartOutcome, WorkloadPatcher, WorkloadRef } from "../../worker/ports.ts";
+import { type BackoffPolicy, backoffDelay } from "../../worker/workload-backoff.ts";
+import { type KubeClient, resourcePath } from "./kube-client.ts";
+import type { KubeStatus } from "./kube-errors.ts";
+
+/** The annotation `kubectl rollout restart` sets. */
+export const RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
+/** The field manager our patches are recorded under. */
+export const FIELD_MANAGER = "kuberollouttrigger";
+const STRATEGIC_MERGE = "application/strategic-merge-patch+json";
+
+/** The strategic merge patch of a restart: only the pod template's `restartedAt` annotation. */
+export function restartPatchBody(restartedAt: string): string {
+  return JSON.stringify({
+    spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: restartedAt } } } },
+  });
+}
+
+/** The RBAC rule a 403 on a patch lacks, e.g. `patch deployments.apps in namespace "x"`. */
+export function missingPatchRule(resource: WorkloadResource, namespace: string): string {
+  return `patch ${resource}.${WORKLOAD_KINDS[resource].group} in namespace "${namespace}"`;
+}
+
+/** Options of {@link createWorkloadPatcher}. */
+export interface WorkloadPatcherOptions {
+  readonly client: Pick<KubeClient, "request">;
+  readonly log: Logger;
+  /** Where `kuberollouttrigger_worker_patch_duration_seconds{kind}` is declared; none when omitted. */
+  readonly registry?: MetricsRegistry;
+  /** Tries per restart (default 5). */
+  readonly maxAttempts?: number;
+  /** No retry starts once this much has passed since the first try (default 60 s). */
+  readonly budgetMs?: number;
+  readonly backoff?: BackoffPolicy;
+  readonly sleep?: (ms: number) => Promise<void>;
+  readonly now?: () => number;
+  readonly random?: () => number;
+}
+
+const RETRYABLE = (code: number) => code === 409 || code === 429 || code >= 500;
+
+type Attempt =
+  | { readonly done: RestartOutcome }
+  | { readonly retry: "network"; readonly reason: string }
+  | { readonly retry: "status"; readonly status: KubeStatus };
+
+const describe = (status: KubeStatus) => `${status.code} ${status.reason}: ${status.message}`;
+
+/**
+ * Creates the {@link WorkloadPatcher}: one strategic merge patch per restart, retried on 409, 429
+ * (after its Retry-After), 5xx and network errors with capped exponential backoff and jitter, within
+ * `maxAttempts` and `budgetMs`. A dry run makes no request at all.
+ */
+export function createWorkloadPatcher(options: WorkloadPatcherOptions): WorkloadPatcher {
+  const maxAttempts = options.maxAttempts ?? 5;
+  const budgetMs = options.budgetMs ?? 60_000;
+  const backoff = options.backoff ?? { baseMs: 250, maxMs: 10_000 };
+  const sleep = options.sleep ?? ((ms: number) => Bun.sleep(ms));
+  const now = options.now ?? (() => performance.now());
+  const random = options.random ?? Math.random;
+  const duration = options.registry?.histogram(
+    "kuberollouttrigger_worker_patch_duration_seconds",
+    "Duration of one restart PATCH request to the Kubernetes API, by kind.",
+    ["kind"],
+  );
+
+  async function attempt(ref: WorkloadRef, path: string, body: string, timeoutMs: number): Promise<Attempt> {
+    const started = now();
+    try {
+      const response = await options.client.request("PATCH", path, {
+        body,
+        contentType: STRATEGIC_MERGE,
+        timeoutMs,
+      });
+      if (response.ok) return { done: { kind: "restarted" } };
+      const { status } = response;
+      if (status.code === 404) return { done: { kind: "not_found" } };
+      if (status.code === 403)
+        return { done: { kind: "forbidden", missingRule: missingPatchRule(ref.resource, ref.namespace) } };
+      if (RETRYABLE(status.code)) return { retry: "status", status };
+      return { done: { kind: "failed", reason: describe(status) } };
+    } catch (error) {
+      return { retry: "network", reason: error instanceof Error ? error.message : String(error) };
+    } finally {
+      duration?.observe((now() - started) / 1000, { kind: ref.resource });
+    }
+  }
+
+  return {
+    async restart(ref, restartedAt, { dryRun }) {
+      if (dryRun) return { kind: "dry_run" };
+      const path = `${resourcePath(ref.resource, ref.namespace, ref.name)}?fieldManager=${FIELD_MANAGER}`;
+      const body = restartPatchBody(restartedAt);
+      const log = options.log.with({ kind: ref.resource, namespace: ref.namespace, name: ref.name });
+      const started = now();
+      for (let tries = 1; ; tries++) {
+        const remaining = budgetMs - (now() - started);
+        const result = await attempt(ref, path, body, Math.max(1000, Math.min(30_000, remaining)));
+        if ("done" in result) return result.done;
+        const reason = result.retry === "network" ? result.reason : describe(result.status);
+        const retryAfter = result.retry === "status" ? result.status.retryAfterSeconds : undefined;
+        const delay = retryAfter !== undefined ? retryAfter * 1000 : backoffDelay(tries, backoff, random);
+        if (tries >= maxAttempts || now() - started + delay > budgetMs) {
+          const why = `${reason} (gave up after ${tries} ${tries === 1 ? "try" : "tries"})`;
+          return result.retry === "network"
+            ? { kind: "unreachable", reason: why }
+            : { kind: "failed", reason: why };
+        }
+        log.warn("patch failed; retrying", { reason, attempt: tries, retry_in_ms: delay });
+        await sleep(delay);
+      }
+    },
+  };
+}

@@ -1,0 +1,43 @@
+import type { MetricsRegistry } from "../core/metrics.ts";
+import type { WorkloadResource } from "../core/workload-kind.ts";
+
+/** What the index reports; the label `kind` carries the resource name (`deployments`, …). */
+export interface IndexMetrics {
+  setSize(resource: WorkloadResource, size: number): void;
+  watchRestarted(resource: WorkloadResource): void;
+  setSynced(synced: boolean): void;
+}
+
+/** Metrics that go nowhere (tests, tools). */
+export const NO_INDEX_METRICS: IndexMetrics = {
+  setSize: () => undefined,
+  watchRestarted: () => undefined,
+  setSynced: () => undefined,
+};
+
+/**
+ * Declares the index metrics in `registry` (once per registry):
+ * `kuberollouttrigger_worker_index_workloads{kind}`, `kuberollouttrigger_worker_watch_restarts_total{kind}`,
+ * `kuberollouttrigger_worker_index_synced`.
+ */
+export function registerIndexMetrics(registry: MetricsRegistry): IndexMetrics {
+  const size = registry.gauge(
+    "kuberollouttrigger_worker_index_workloads",
+    "Workloads in the image index, by kind.",
+    ["kind"],
+  );
+  const restarts = registry.counter(
+    "kuberollouttrigger_worker_watch_restarts_total",
+    "Watches restarted other than on their routine timeout: errors, dropped or silent streams, 410 relists.",
+    ["kind"],
+  );
+  const synced = registry.gauge(
+    "kuberollouttrigger_worker_index_synced",
+    "1 once every kind and namespace of the index has finished its first list, else 0.",
+  );
+  return {
+    setSize: (resource, value) => size.set(value, { kind: resource }),
+    watchRestarted: (resource) => restarts.inc({ kind: resource }),
+    setSynced: (value) => synced.set(value ? 1 : 0),
+  };
+}

@@ -1,0 +1,213 @@
+import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
+import type { Logger } from "../log.ts";
+import type { IndexMetrics } from "./index-metrics.ts";
+import type { IndexTimers } from "./index-timers.ts";
+import { type BackoffPolicy, backoffDelay } from "./workload-backoff.ts";
+import { applyWatchEvent, toIndexed, type WorkloadImageMap } from "./workload-image-map.ts";
+import { apiStatusCode, type WorkloadSource } from "./workload-source.ts";
+
+/** Tuning of the list/watch loops; every field has a default in the index. */
+export interface IndexSettings {
+  readonly pageSize: number;
+  /** Base of the server-side watch timeout; each watch asks for 1–1.5× this (jitter). */
+  readonly watchTimeoutSeconds: number;
+  /** A watch that delivers nothing, not even a bookmark, for this long is presumed half-open. */
+  readonly idleTimeoutMs: number;
+  readonly backoff: BackoffPolicy;
+  /** How often a kind/namespace that answered 403 is tried again. */
+  readonly forbiddenRetryMs: number;
+}
+
+/** What a stream needs from its index. */
+export interface StreamDeps {
+  readonly source: WorkloadSource;
+  readonly map: WorkloadImageMap;
+  readonly log: Logger;
+  readonly metrics: IndexMetrics;
+  readonly timers: IndexTimers;
+  readonly settings: IndexSettings;
+  readonly onSynced: () => void;
+}
+
+class SilentWatch extends Error {
+  readonly code = "ERR_WATCH_SILENT";
+}
+
+/** The RBAC advice for a 403 on `verb`, as one log message. */
+export function forbiddenMessage(
+  verb: string,
+  resource: WorkloadResource,
+  namespace: string | undefined,
+): string {
+  const { group } = WORKLOAD_KINDS[resource];
+  const scope = namespace === undefined ? "cluster-wide" : `in namespace "${namespace}"`;
+  const binding =
+    namespace === undefined
+      ? " with a ClusterRole and ClusterRoleBinding (or set WATCH_NAMESPACES and use RoleBindings)"
+      : ` with a Role and RoleBinding in "${namespace}"`;
+  return `worker may not ${verb} ${resource}.${group} ${scope}: grant list, watch on ${resource} in apiGroup ${group}${binding}`;
+}
+
+/** The LIST-then-WATCH loop of one resource in one namespace (or cluster-wide), until aborted. */
+export class IndexStream {
+  readonly key: string;
+  synced = false;
+  #resourceVersion: string | undefined;
+  #forbidden: "list" | "watch" | undefined;
+  #failures = 0;
+  readonly #log: Logger;
+
+  constructor(
+    readonly resource: WorkloadResource,
+    readonly namespace: string | undefined,
+    private readonly deps: StreamDeps,
+  ) {
+    this.key = `${resource}/${namespace ?? "*"}`;
+    this.#log = deps.log.with({ kind: resource, namespace: namespace ?? "(all)" });
+  }
+
+  /** Runs until `signal` aborts; never rejects. */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      let phase: "list" | "watch" = this.#resourceVersion === undefined ? "list" : "watch";
+      try {
+        if (phase === "list") this.#resourceVersion = await this.#list(signal);
+        phase = "watch";
+        await this.#watch(this.#resourceVersion ?? "", signal);
+      } catch (error) {
+        if (signal.aborted) return;
+        await this.#recover(error, phase, signal);
+      }
+    }
+  }
+
+  async #recover(error: unknown, phase: "list" | "watch", signal: AbortSignal): Promise<void> {
+    const code = apiStatusCode(error);
+    if (code === 403) return this.#onForbidden(phase, signal);
+    this.deps.metrics.watchRestarted(this.resource);
+    this.#failures++;
+    if (code === 410) {
+      this.#log.info("watch expired; relisting", { resource_version: this.#resourceVersion });
+      this.#resourceVersion = undefined;
+      // A first 410 is routine (compaction); a run of them gets the same backoff as other failures.
+      if (this.#failures === 1) return;
+    } else if (error instanceof SilentWatch) {
+      this.#log.warn("watch went silent; restarting it", {
+        idle_timeout_ms: this.deps.settings.idleTimeoutMs,
+      });
+      if (this.#failures === 1) return;
+    }
+    const delay = backoffDelay(this.#failures, this.deps.settings.backoff, this.deps.timers.random);
+    if (!(error instanceof SilentWatch) && code !== 410)
+      this.#log.warn(`${phase} failed; retrying`, { error, attempt: this.#failures, retry_in_ms: delay });
+    await this.deps.timers.sleep(delay, signal);
+  }
+
+  async #onForbidden(phase: "list" | "watch", signal: AbortSignal): Promise<void> {
+    if (this.#forbidden !== phase) {
+      this.#forbidden = phase;
+      this.#log.error(forbiddenMessage(phase, this.resource, this.namespace), {
+        retry_every_ms: this.deps.settings.forbiddenRetryMs,
+      });
+    }
+    // What we may not see we must not act on: drop what an earlier, allowed list put in.
+    this.deps.map.retainOnly(this.key, new Set());
+    this.deps.metrics.setSize(this.resource, this.deps.map.sizeOf(this.resource));
+    this.#resourceVersion = undefined;
+    this.#markSynced();
+    await this.deps.timers.sleep(this.deps.settings.forbiddenRetryMs, signal);
+  }
+
+  /** A call that was forbidden before has just worked: say so once. */
+  #granted(phase: "list" | "watch"): void {
+    if (this.#forbidden !== phase) return;
+    this.#forbidden = undefined;
+    this.#log.info("access granted; following again", { verb: phase });
+  }
+
+  #markSynced(): void {
+    if (this.synced) return;
+    this.synced = true;
+    this.deps.onSynced();
+  }
+
+  /** Lists every page, replacing this stream's entries; returns the list's resourceVersion. */
+  async #list(signal: AbortSignal): Promise<string> {
+    const { source, map, settings, metrics } = this.deps;
+    for (let attempt = 1; ; attempt++) {
+      const seen = new Set<string>();
+      let next: string | undefined;
+      try {
+        let resourceVersion = "";
+        do {
+          const page = await source.list(this.resource, this.namespace, {
+            limit: settings.pageSize,
+            continue: next,
+            signal,
+          });
+          for (const item of page.items) seen.add(map.upsert(this.key, toIndexed(this.resource, item)));
+          next = page.continue;
+          resourceVersion = page.resourceVersion;
+        } while (next !== undefined);
+        const removed = map.retainOnly(this.key, seen);
+        metrics.setSize(this.resource, map.sizeOf(this.resource));
+        this.#granted("list");
+        this.#log.debug("listed", { workloads: seen.size, removed, resource_version: resourceVersion });
+        this.#markSynced();
+        return resourceVersion;
+      } catch (error) {
+        // An expired continue token: start the list over (a few times, then let backoff take over).
+        if (apiStatusCode(error) !== 410 || next === undefined || attempt >= 3) throw error;
+        this.#log.info("list continue token expired; listing again", { attempt });
+      }
+    }
+  }
+
+  /** One watch, until the server ends it; the resourceVersion advances with every event and bookmark. */
+  async #watch(from: string, signal: AbortSignal): Promise<void> {
+    const { source, map, settings, metrics, timers } = this.deps;
+    const idle = new AbortController();
+    const watchSignal = AbortSignal.any([signal, idle.signal]);
+    let cancelTimer = () => {};
+    const arm = () => {
+      cancelTimer();
+      cancelTimer = timers.setTimeout(
+        () => idle.abort(new SilentWatch("watch silent")),
+        settings.idleTimeoutMs,
+      );
+    };
+    arm();
+    const timeoutSeconds = Math.round(settings.watchTimeoutSeconds * (1 + timers.random() / 2));
+    let received = 0;
+    const startedAt = timers.now();
+    try {
+      const events = source.watch(this.resource, this.namespace, from, {
+        timeoutSeconds,
+        signal: watchSignal,
+      });
+      for await (const event of events) {
+        arm();
+        if (received++ === 0) {
+          this.#failures = 0;
+          this.#granted("watch");
+        }
+        const rv = applyWatchEvent(map, this.key, this.resource, event);
+        if (rv !== "") this.#resourceVersion = rv;
+        if (event.type !== "BOOKMARK") metrics.setSize(this.resource, map.sizeOf(this.resource));
+      }
+    } catch (error) {
+      if (idle.signal.aborted && !signal.aborted) throw idle.signal.reason;
+      throw error;
+    } finally {
+      cancelTimer();
+    }
+    // A clean end is routine; one that came at once with nothing counts toward backoff, so a server
+    // that closes watches straight away cannot make this loop spin.
+    this.#granted("watch");
+    if (received > 0 || timers.now() - startedAt >= 1000) this.#failures = 0;
+    else if (!signal.aborted) {
+      this.#failures++;
+      await timers.sleep(backoffDelay(this.#failures, settings.backoff, timers.random), signal);
+    }
+  }
+}

@@ -1,0 +1,311 @@
+import { describe, expect, test } from "bun:test";
+import { staticCredentials } from "../../src/adapters/kube/credentials.ts";
+import { createKubeClient } from "../../src/adapters/kube/kube-client.ts";
+import { createWorkloadSource } from "../../src/adapters/kube/kube-workload-source.ts";
+import { MetricsRegistry } from "../../src/core/metrics.ts";
+import type { WorkloadResource } from "../../src/core/workload-kind.ts";
+import { createLogger } from "../../src/log.ts";
+import { registerIndexMetrics } from "../../src/worker/index-metrics.ts";
+import type { IndexSettings } from "../../src/worker/index-stream.ts";
+import type { WorkloadIndex } from "../../src/worker/ports.ts";
+import { createWorkloadIndex } from "../../src/worker/workload-index.ts";
+import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!condition()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
+
+interface Harness extends AsyncDisposable {
+  readonly index: WorkloadIndex;
+  readonly logs: Record<string, unknown>[];
+  readonly registry: MetricsRegistry;
+  names(image: string): string[];
+}
+
+function startIndex(
+  server: KubeApiServer,
+  options: { resources?: WorkloadResource[]; namespaces?: string[]; settings?: Partial<IndexSettings> } = {},
+): Harness {
+  const logs: Record<string, unknown>[] = [];
+  const log = createLogger({
+    level: "debug",
+    write: (line) => {
+      if (process.env.DEBUG_INDEX) console.log(line);
+      logs.push(JSON.parse(line));
+    },
+  });
+  const access = {
+    server: server.url,
+    tls: { ca: undefined, cert: undefined, key: undefined, serverName: undefined },
+    proxyUrl: undefined,
+    impersonate: undefined,
+    credentials: staticCredentials(undefined),
+    summary: {},
+  };
+  const registry = new MetricsRegistry();
+  const index = createWorkloadIndex({
+    source: createWorkloadSource(createKubeClient({ access })),
+    resources: options.resources ?? ["deployments"],
+    namespaces: options.namespaces ?? [],
+    log,
+    metrics: registerIndexMetrics(registry),
+    settings: { backoff: { baseMs: 10, maxMs: 100 }, ...options.settings },
+  });
+  index.start();
+  return {
+    index,
+    logs,
+    registry,
+    names: (image) => index.findByImages([image]).map((w) => `${w.resource}/${w.namespace}/${w.name}`),
+    [Symbol.asyncDispose]: () => index.stop(),
+  };
+}
+
+const deploy = (namespace: string, name: string, images: string[], extra: object = {}) =>
+  makeDeployment({ namespace, name, images, ...extra });
+
+describe("initial sync", () => {
+  test("it lists in pages of the configured size and then watches from the list's resourceVersion", async () => {
+    await using server = await startKubeApiServer();
+    for (let i = 0; i < 25; i++) server.create("deployments", deploy("a", `app-${i}`, ["img:1"]));
+    await using h = startIndex(server, { settings: { pageSize: 10 } });
+    await h.index.waitUntilSynced();
+    expect(h.index.synced).toBe(true);
+    expect(h.index.size).toBe(25);
+    expect(server.count({ verb: "list" })).toBe(3);
+    expect(server.requests.filter((r) => r.verb === "list").map((r) => r.query.limit)).toEqual([
+      "10",
+      "10",
+      "10",
+    ]);
+    await waitFor("a watch", () => server.count({ verb: "watch" }) === 1);
+    const watch = server.requests.find((r) => r.verb === "watch");
+    expect(watch?.query.resourceVersion).toBe(String(server.resourceVersion));
+    expect(watch?.query.allowWatchBookmarks).toBe("true");
+    expect(Number(watch?.query.timeoutSeconds)).toBeGreaterThanOrEqual(300);
+    expect(h.registry.render()).toContain('kuberollouttrigger_worker_index_workloads{kind="deployments"} 25');
+    expect(h.registry.render()).toContain("kuberollouttrigger_worker_index_synced 1");
+  });
+
+  test("containers and init containers are both indexed, and a workload is found once", async () => {
+    await using server = await startKubeApiServer();
+    server.create(
+      "deployments",
+      deploy("a", "api", ["ghcr.io/acme/api:v1", "ghcr.io/acme/api:v1"], {
+        initImages: ["ghcr.io/acme/migrate:v1"],
+      }),
+    );
+    await using h = startIndex(server);
+    await h.index.waitUntilSynced();
+    expect(h.names("ghcr.io/acme/migrate:v1")).toEqual(["deployments/a/api"]);
+    expect(h.index.findByImages(["ghcr.io/acme/api:v1", "ghcr.io/acme/migrate:v1"])).toHaveLength(1);
+  });
+
+  test("several kinds are indexed side by side, in a stable order", async () => {
+    await using server = await startKubeApiServer();
+    server.create(
+      "daemonsets",
+      makeDeployment({ kind: "DaemonSet", namespace: "a", name: "agent", images: ["i:1"] }),
+    );
+    server.create(
+      "statefulsets",
+      makeDeployment({ kind: "StatefulSet", namespace: "b", name: "db", images: ["i:1"] }),
+    );
+    server.create("deployments", deploy("c", "web", ["i:1"]));
+    await using h = startIndex(server, { resources: ["deployments", "statefulsets", "daemonsets"] });
+    await h.index.waitUntilSynced();
+    expect(h.names("i:1")).toEqual(["deployments/c/web", "statefulsets/b/db", "daemonsets/a/agent"]);
+  });
+
+  test("the skip annotation is carried into the index", async () => {
+    await using server = await startKubeApiServer();
+    server.create(
+      "deployments",
+      deploy("a", "pinned", ["i:1"], { annotations: { "kuberollouttrigger/skip": "true" } }),
+    );
+    await using h = startIndex(server);
+    await h.index.waitUntilSynced();
+    expect(h.index.findByImages(["i:1"])[0]?.skip).toBe(true);
+  });
+});
+
+describe("following the cluster", () => {
+  test("added, modified and deleted workloads are followed through the watch", async () => {
+    await using server = await startKubeApiServer();
+    await using h = startIndex(server);
+    await h.index.waitUntilSynced();
+    await waitFor("a watch", () => server.openWatches === 1);
+    server.create("deployments", deploy("a", "web", ["img:1"]));
+    await waitFor("the added workload", () => h.names("img:1").length === 1);
+    server.update("deployments", "a", "web", (obj) => {
+      (obj as { spec: { template: { spec: { containers: { image: string }[] } } } }).spec.template.spec
+        .containers[0]!.image = "img:2";
+    });
+    await waitFor("the modified workload", () => h.names("img:2").length === 1);
+    expect(h.names("img:1")).toEqual([]);
+    server.delete("deployments", "a", "web");
+    await waitFor("the deletion", () => h.index.size === 0);
+    expect(server.count({ verb: "list" })).toBe(1);
+  });
+
+  test("a 410 makes it relist and drop the workloads that vanished meanwhile", async () => {
+    await using server = await startKubeApiServer();
+    server.create("deployments", deploy("a", "kept", ["img:1"]));
+    server.create("deployments", deploy("a", "gone", ["img:1"]));
+    await using h = startIndex(server);
+    await h.index.waitUntilSynced();
+    await waitFor("a watch", () => server.openWatches === 1);
+    // The watch never sees this deletion: it is held back, the stream dropped, and history compacted.
+    server.freezeWatches();
+    server.delete("deployments", "a", "gone");
+    server.create("deployments", deploy("a", "new", ["img:1"]));
+    server.compactBefore(server.resourceVersion);
+    server.dropWatches();
+    server.unfreezeWatches();
+    await waitFor("the relist", () => server.count({ verb: "list" }) === 2);
+    await waitFor(
+      "the index to match the cluster",
+      () => h.names("img:1").join() === "deployments/a/kept,deployments/a/new",
+    );
+    expect(h.registry.render()).toContain(
+      'kuberollouttrigger_worker_watch_restarts_total{kind="deployments"} 1',
+    );
+  });
+
+  test("an ERROR 410 on an open watch leads to a relist", async () => {
+    await using server = await startKubeApiServer();
+    await using h = startIndex(server);
+    await h.index.waitUntilSynced();
+    await waitFor("a watch", () => server.openWatches === 1);
+    server.expireWatches();
+    await waitFor("the relist", () => server.count({ verb: "list" }) === 2);
+    await waitFor("a new watch", () => server.openWatches === 1);
+    server.create("deployments", deploy("a", "after", ["img:1"]));
+    await waitFor("the workload created after the relist", () => h.names("img:1").length === 1);
+  });
+
+  test("a half-open watch is noticed after the idle deadline and watched again", async () => {
+    await using server = await startKubeApiServer({ watchBookmarkIntervalMs: 20 });
+    await using h = startIndex(server, { settings: { idleTimeoutMs: 250 } });
+    await h.index.waitUntilSynced();
+    await waitFor("a watch", () => server.count({ verb: "watch" }) === 1);
+    // Bookmarks every 20 ms keep a healthy watch well inside the 250 ms deadline.
+    await waitFor("bookmarks to flow", () => h.logs.length > 0 && server.openWatches === 1);
+    server.freezeWatches();
+    await waitFor("the watch to be restarted", () => server.count({ verb: "watch" }) >= 2);
+    expect(h.logs.some((l) => l.msg === "watch went silent; restarting it")).toBe(true);
+    server.create("deployments", deploy("a", "late", ["img:1"]));
+    server.unfreezeWatches();
+    await waitFor("the workload created while frozen", () => h.names("img:1").length === 1, 5000);
+    expect(server.count({ verb: "list" })).toBe(1);
+  });
+
+  test("a healthy watch with regular bookmarks is not restarted", async () => {
+    await using server = await startKubeApiServer({ watchBookmarkIntervalMs: 20 });
+    await using h = startIndex(server, { settings: { idleTimeoutMs: 150 } });
+    await h.index.waitUntilSynced();
+    await waitFor("a watch", () => server.openWatches === 1);
+    const until = performance.now() + 600;
+    await waitFor("600 ms to pass", () => performance.now() > until);
+    expect(server.count({ verb: "watch" })).toBe(1);
+  });
+
+  test("a broken watch connection is reconnected from the last resourceVersion, without a relist", async () => {
+    await using server = await startKubeApiServer();
+    await using h = startIndex(server);
+    await h.index.waitUntilSynced();
+    await waitFor("a watch", () => server.openWatches === 1);
+    server.create("deployments", deploy("a", "one", ["img:1"]));
+    await waitFor("the first workload", () => h.index.size === 1);
+    server.dropWatches({ reset: true });
+    await waitFor("a second watch", () => server.count({ verb: "watch" }) === 2);
+    const second = server.requests.filter((r) => r.verb === "watch")[1];
+    expect(second?.query.resourceVersion).toBe(String(server.resourceVersion));
+    server.create("deployments", deploy("a", "two", ["img:1"]));
+    await waitFor("the second workload", () => h.index.size === 2);
+    expect(server.count({ verb: "list" })).toBe(1);
+  });
+
+  test("an unreachable API server is retried with backoff until it answers", async () => {
+    await using server = await startKubeApiServer();
+    server.failNext({ verb: "list" }, { status: 503, times: 3 });
+    server.create("deployments", deploy("a", "web", ["img:1"]));
+    await using h = startIndex(server);
+    await h.index.waitUntilSynced();
+    expect(server.count({ verb: "list" })).toBe(4);
+    expect(h.index.size).toBe(1);
+  });
+});
+
+describe("namespaces and RBAC", () => {
+  test("with WATCH_NAMESPACES only namespaced paths are called, and RoleBindings alone suffice", async () => {
+    await using server = await startKubeApiServer();
+    server.allowOnlyNamespaces(["a", "b"]);
+    server.create("deployments", deploy("a", "web", ["img:1"]));
+    server.create("deployments", deploy("b", "web", ["img:1"]));
+    server.create("deployments", deploy("c", "web", ["img:1"]));
+    server.create(
+      "statefulsets",
+      makeDeployment({ kind: "StatefulSet", namespace: "b", name: "db", images: ["img:1"] }),
+    );
+    await using h = startIndex(server, {
+      resources: ["deployments", "statefulsets"],
+      namespaces: ["a", "b"],
+    });
+    await h.index.waitUntilSynced();
+    await waitFor("four watches", () => server.openWatches === 4);
+    expect(h.names("img:1")).toEqual(["deployments/a/web", "deployments/b/web", "statefulsets/b/db"]);
+    expect(server.requests.length).toBeGreaterThan(0);
+    for (const request of server.requests)
+      expect(request.path).toMatch(/^\/apis\/apps\/v1\/namespaces\/(a|b)\//);
+    expect(h.logs.filter((l) => l.level === "ERROR")).toEqual([]);
+  });
+
+  test("without WATCH_NAMESPACES only cluster-wide paths are called", async () => {
+    await using server = await startKubeApiServer();
+    await using h = startIndex(server, { resources: ["deployments", "daemonsets"] });
+    await h.index.waitUntilSynced();
+    await waitFor("two watches", () => server.openWatches === 2);
+    for (const request of server.requests)
+      expect(request.path).toMatch(/^\/apis\/apps\/v1\/(deployments|daemonsets)$/);
+  });
+
+  test("a kind it may not list is reported once with the missing rule, and the rest syncs", async () => {
+    await using server = await startKubeApiServer();
+    server.forbid({ verb: "list", resource: "statefulsets" });
+    server.create("deployments", deploy("a", "web", ["img:1"]));
+    await using h = startIndex(server, {
+      resources: ["deployments", "statefulsets"],
+      settings: { forbiddenRetryMs: 20 },
+    });
+    await h.index.waitUntilSynced();
+    expect(h.names("img:1")).toEqual(["deployments/a/web"]);
+    await waitFor("several retries", () => server.count({ verb: "list", resource: "statefulsets" }) >= 3);
+    const errors = h.logs.filter((l) => l.level === "ERROR");
+    expect(errors.map((l) => l.msg)).toEqual([
+      "worker may not list statefulsets.apps cluster-wide: grant list, watch on statefulsets in apiGroup apps with a ClusterRole and ClusterRoleBinding (or set WATCH_NAMESPACES and use RoleBindings)",
+    ]);
+    // Granting the rule later is picked up by the slow retry.
+    server.create(
+      "statefulsets",
+      makeDeployment({ kind: "StatefulSet", namespace: "a", name: "db", images: ["img:1"] }),
+    );
+    server.resetFaults();
+    await waitFor("the statefulset", () => h.names("img:1").length === 2);
+    expect(h.logs.some((l) => l.msg === "access granted; following again")).toBe(true);
+  });
+
+  test("a namespace it may not list is named in the report", async () => {
+    await using server = await startKubeApiServer();
+    server.forbid({ verb: "list", resource: "deployments", namespace: "b" });
+    await using h = startIndex(server, { namespaces: ["a", "b"] });
+    await h.index.waitUntilSynced();
+    expect(h.logs.filter((l) => l.level === "ERROR").map((l) => l.msg)).toEqual([
+      'worker may not list deployments.apps in namespace "b": grant list, watch on deployments in apiGroup apps with a Role and RoleBinding in "b"',
+    ]);
+  });
+});

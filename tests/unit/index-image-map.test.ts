@@ -1,0 +1,111 @@
+import { describe, expect, test } from "bun:test";
+import { backoffDelay } from "../../src/worker/workload-backoff.ts";
+import { applyWatchEvent, WorkloadImageMap, workloadKey } from "../../src/worker/workload-image-map.ts";
+import type { ListedWorkload } from "../../src/worker/workload-source.ts";
+
+const listed = (namespace: string, name: string, images: string[], skip = false): ListedWorkload => ({
+  namespace,
+  name,
+  resourceVersion: "1",
+  images,
+  skip,
+});
+
+describe("WorkloadImageMap", () => {
+  test("a workload is found by any of its images, once, even when several images match", () => {
+    const map = new WorkloadImageMap();
+    map.upsert("s", {
+      resource: "deployments",
+      namespace: "a",
+      name: "api",
+      images: ["img:1", "side:1"],
+      skip: false,
+    });
+    expect(map.find(["img:1", "side:1", "img:1"]).map((w) => w.name)).toEqual(["api"]);
+    expect(map.find(["other:1"])).toEqual([]);
+  });
+
+  test("results are ordered by kind, then namespace, then name", () => {
+    const map = new WorkloadImageMap();
+    const add = (resource: "deployments" | "statefulsets" | "daemonsets", namespace: string, name: string) =>
+      map.upsert(`${resource}/*`, { resource, namespace, name, images: ["i:1"], skip: false });
+    add("daemonsets", "a", "z");
+    add("statefulsets", "b", "y");
+    add("deployments", "b", "x");
+    add("deployments", "a", "w");
+    expect(map.find(["i:1"]).map((w) => `${w.resource}/${w.namespace}/${w.name}`)).toEqual([
+      "deployments/a/w",
+      "deployments/b/x",
+      "statefulsets/b/y",
+      "daemonsets/a/z",
+    ]);
+  });
+
+  test("replacing a workload drops its old images", () => {
+    const map = new WorkloadImageMap();
+    map.upsert("s", { resource: "deployments", namespace: "a", name: "api", images: ["img:1"], skip: false });
+    map.upsert("s", { resource: "deployments", namespace: "a", name: "api", images: ["img:2"], skip: false });
+    expect(map.find(["img:1"])).toEqual([]);
+    expect(map.find(["img:2"])).toHaveLength(1);
+    expect(map.size).toBe(1);
+    expect(map.sizeOf("deployments")).toBe(1);
+  });
+
+  test("retainOnly removes only the stream's workloads that were not seen", () => {
+    const map = new WorkloadImageMap();
+    const kept = map.upsert("d/a", {
+      resource: "deployments",
+      namespace: "a",
+      name: "kept",
+      images: ["i:1"],
+      skip: false,
+    });
+    map.upsert("d/a", {
+      resource: "deployments",
+      namespace: "a",
+      name: "gone",
+      images: ["i:1"],
+      skip: false,
+    });
+    map.upsert("d/b", {
+      resource: "deployments",
+      namespace: "b",
+      name: "other",
+      images: ["i:1"],
+      skip: false,
+    });
+    expect(map.retainOnly("d/a", new Set([kept]))).toBe(1);
+    expect(map.find(["i:1"]).map((w) => w.name)).toEqual(["kept", "other"]);
+    expect(map.sizeOf("deployments")).toBe(2);
+  });
+});
+
+describe("applyWatchEvent", () => {
+  test("ADDED and MODIFIED upsert, DELETED removes, BOOKMARK only moves the resourceVersion", () => {
+    const map = new WorkloadImageMap();
+    expect(
+      applyWatchEvent(map, "s", "statefulsets", { type: "ADDED", workload: listed("a", "db", ["pg:1"]) }),
+    ).toBe("1");
+    applyWatchEvent(map, "s", "statefulsets", {
+      type: "MODIFIED",
+      workload: listed("a", "db", ["pg:2"], true),
+    });
+    expect(map.find(["pg:2"])).toEqual([
+      { resource: "statefulsets", namespace: "a", name: "db", images: ["pg:2"], skip: true },
+    ]);
+    expect(applyWatchEvent(map, "s", "statefulsets", { type: "BOOKMARK", resourceVersion: "99" })).toBe("99");
+    applyWatchEvent(map, "s", "statefulsets", { type: "DELETED", workload: listed("a", "db", ["pg:2"]) });
+    expect(map.size).toBe(0);
+    expect(workloadKey("statefulsets", "a", "db")).toBe("statefulsets/a/db");
+  });
+});
+
+describe("backoffDelay", () => {
+  test("it doubles from the base, stays within the upper half of the ceiling, and is capped", () => {
+    const policy = { baseMs: 100, maxMs: 1000 };
+    expect(backoffDelay(1, policy, () => 0)).toBe(50);
+    expect(backoffDelay(1, policy, () => 0.999)).toBe(100);
+    expect(backoffDelay(3, policy, () => 0)).toBe(200);
+    expect(backoffDelay(10, policy, () => 0.999)).toBe(1000);
+  });
+});
