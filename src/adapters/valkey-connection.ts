@@ -116,6 +116,8 @@ export class ValkeyConnection {
     });
     this.client = client;
     client.onclose = () => this.handleClose(client);
+    // Taken before connecting: a close event during the attempt already counts the next one.
+    const attempt = this.attempt + 1;
     try {
       await client.connect();
       await this.options.onConnect?.(client);
@@ -125,7 +127,8 @@ export class ValkeyConnection {
       this.up = true;
       for (const waiter of [...this.waiters]) waiter();
     } catch (error) {
-      log.warn("valkey connection failed", { connection: name, attempt: this.attempt + 1, error });
+      if (this.closed) return;
+      log.warn("valkey connection failed", { connection: name, attempt, error });
       client.onclose = null;
       client.close();
       this.scheduleReconnect(client);

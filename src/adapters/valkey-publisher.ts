@@ -1,0 +1,140 @@
+import type { RedisClient } from "bun";
+import type { Config } from "../config.ts";
+import { type EventEnvelope, envelopeToStreamFields } from "../core/delivery.ts";
+import type { Logger } from "../log.ts";
+import { type EventPublisher, PublishFailedError } from "../web/ports.ts";
+import { ValkeyConnection, valkeyUrl } from "./valkey-connection.ts";
+
+/** The longest a request waits for Valkey to take an event (the Action gives up after 10 s). */
+export const HANDOFF_TIMEOUT_MS = 2000;
+
+/** Options of {@link createValkeyPublisher}. */
+export interface ValkeyPublisherOptions {
+  readonly valkey: Config["valkey"];
+  readonly log: Logger;
+  /** Default {@link HANDOFF_TIMEOUT_MS}. */
+  readonly handoffTimeoutMs?: number;
+  /** Longest wait between reconnect attempts; default that of {@link ValkeyConnection}. */
+  readonly maxBackoffMs?: number;
+  /** Least time between two checks of the stream's length against its cap; default 30 s. */
+  readonly capCheckIntervalMs?: number;
+  /** The clock in milliseconds, for the cap check's pacing. */
+  readonly now?: () => number;
+}
+
+/** An {@link EventPublisher} on Valkey that connects in the background and reconnects forever. */
+export interface ValkeyPublisher extends EventPublisher {
+  /** Makes the first connection attempt; resolves either way (the web starts while Valkey is down). */
+  start(): Promise<void>;
+}
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+/**
+ * Creates the web's Valkey publisher. `stream`: `XADD <channel> MAXLEN ~ <cap> * event … accepted_at …`,
+ * with the consumer group made (from ID 0, `MKSTREAM`) on every connect; `pubsub`: `PUBLISH <channel>
+ * <json>`. A publish fails at once while Valkey is down and after the hand-off timeout when it is silent,
+ * always as {@link PublishFailedError}. On connect in stream mode it warns about Pub/Sub subscribers of the
+ * channel (old workers that will never see stream entries); it warns when the stream reaches its cap.
+ */
+export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPublisher {
+  const { valkey, log } = options;
+  const timeoutMs = options.handoffTimeoutMs ?? HANDOFF_TIMEOUT_MS;
+  const capCheckIntervalMs = options.capCheckIntervalMs ?? 30_000;
+  const now = options.now ?? Date.now;
+  const { channel, streamMaxLen } = valkey;
+  const streamMode = valkey.delivery === "stream";
+  let lastCapCheck = Number.NEGATIVE_INFINITY;
+
+  const bounded = <T>(work: Promise<T>, what: string): Promise<T> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Valkey did not answer ${what} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  };
+
+  function warnAtCap(length: unknown): void {
+    if (typeof length === "number" && length >= streamMaxLen) {
+      log.warn("valkey stream reached its cap; the oldest entries are being trimmed", {
+        stream: channel,
+        length,
+        max_len: streamMaxLen,
+      });
+    }
+  }
+
+  async function prepareStream(client: RedisClient): Promise<void> {
+    try {
+      await bounded(
+        client.send("XGROUP", ["CREATE", channel, valkey.consumerGroup, "0", "MKSTREAM"]),
+        "XGROUP",
+      );
+    } catch (error) {
+      const text = errorText(error);
+      if (text.includes("NOPERM")) log.warn("valkey consumer group not created", { stream: channel, error });
+      else if (!text.includes("BUSYGROUP")) throw error;
+    }
+    const numsub = await bounded(client.send("PUBSUB", ["NUMSUB", channel]), "PUBSUB NUMSUB");
+    const subscribers = Array.isArray(numsub) ? Number(numsub[1] ?? 0) : 0;
+    if (subscribers > 0) {
+      log.warn(
+        "clients are subscribed to the Pub/Sub channel of the stream; an old worker never sees stream entries",
+        {
+          channel,
+          subscribers,
+          delivery: "stream",
+        },
+      );
+    }
+    lastCapCheck = now();
+    warnAtCap(await bounded(client.send("XLEN", [channel]), "XLEN"));
+  }
+
+  const connection = new ValkeyConnection({
+    url: valkeyUrl(valkey),
+    tls: valkey.tls,
+    log,
+    name: "publisher",
+    connectTimeoutMs: timeoutMs,
+    ...(options.maxBackoffMs !== undefined ? { maxBackoffMs: options.maxBackoffMs } : {}),
+    ...(streamMode ? { onConnect: prepareStream } : {}),
+  });
+
+  /** Checks the stream's length now and then, off the request's path: reaching the cap is rare and slow. */
+  function checkCapSometimes(): void {
+    if (now() - lastCapCheck < capCheckIntervalMs) return;
+    lastCapCheck = now();
+    connection.send("XLEN", [channel], timeoutMs).then(warnAtCap, (error: unknown) => {
+      log.warn("valkey stream length check failed", { stream: channel, error });
+    });
+  }
+
+  async function publish(envelope: EventEnvelope): Promise<void> {
+    try {
+      if (streamMode) {
+        const fields = envelopeToStreamFields(envelope);
+        await connection.send(
+          "XADD",
+          [channel, "MAXLEN", "~", String(streamMaxLen), "*", ...fields],
+          timeoutMs,
+        );
+        checkCapSometimes();
+      } else {
+        await connection.send("PUBLISH", [channel, envelope.payload], timeoutMs);
+      }
+    } catch (error) {
+      throw new PublishFailedError(`Valkey did not take the event: ${errorText(error)}`, { cause: error });
+    }
+  }
+
+  return {
+    start: () => connection.start(),
+    publish,
+    ready: () => connection.connected,
+    close: async () => connection.close(),
+  };
+}

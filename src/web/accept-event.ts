@@ -1,0 +1,54 @@
+import { formatAcceptedAt } from "../core/delivery.ts";
+import { serializeEvent } from "../core/event.ts";
+import type { Logger } from "../log.ts";
+import type { EventPublisher } from "./ports.ts";
+import { decodeEventBody, readBearerToken, readBodyCapped, requireJsonContentType } from "./read-request.ts";
+import type { TokenVerifier } from "./token/verify-token.ts";
+
+/** What {@link acceptEvent} needs. */
+export interface AcceptEventDeps {
+  readonly allowedImagePrefix: string;
+  readonly verifier: TokenVerifier;
+  readonly publisher: EventPublisher;
+  readonly log: Logger;
+  readonly now: () => Date;
+}
+
+/** What the request handler learns of one `POST /event` as it goes, for its answer and its log line. */
+export interface EventProgress {
+  /** Whether the whole body has been read (an answer before that closes the connection). */
+  bodyRead: boolean;
+  repository: string | undefined;
+}
+
+/**
+ * Handles `POST /event` in the contract's order: the bearer token (before the body is touched), then the
+ * Content-Type, the size, strict JSON and the event schema, then the hand-off to the queue. Resolves once
+ * the queue has taken the event; otherwise throws the error that {@link describeError} maps to HTTP.
+ */
+export async function acceptEvent(
+  request: Request,
+  requestId: string,
+  progress: EventProgress,
+  deps: AcceptEventDeps,
+): Promise<void> {
+  const token = readBearerToken(request.headers.get("authorization"));
+  const caller = await deps.verifier.verify(token);
+  progress.repository = caller.repository;
+  requireJsonContentType(request.headers.get("content-type"));
+  const body = await readBodyCapped(request);
+  progress.bodyRead = true;
+  const event = decodeEventBody(body, deps.allowedImagePrefix);
+  await deps.publisher.publish({
+    payload: serializeEvent(event),
+    acceptedAt: formatAcceptedAt(deps.now()),
+    requestId,
+    repository: caller.repository,
+  });
+  deps.log.info("event accepted", {
+    request_id: requestId,
+    image: event.image,
+    tags: event.tags,
+    repository: caller.repository,
+  });
+}

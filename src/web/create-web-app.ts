@@ -1,0 +1,162 @@
+import { METRICS_CONTENT_TYPE } from "../core/metrics.ts";
+import type { Logger } from "../log.ts";
+import { type AcceptEventDeps, acceptEvent, type EventProgress } from "./accept-event.ts";
+import { describeError } from "./error-answer.ts";
+import {
+  MethodNotAllowedError,
+  MissingCredentialsError,
+  NotReadyError,
+  RouteNotFoundError,
+} from "./http-errors.ts";
+import type { EventPublisher } from "./ports.ts";
+import { chooseRequestId } from "./request-id.ts";
+import { KeysUnavailableError, TokenRejectedError } from "./token/errors.ts";
+import type { TokenVerifier } from "./token/verify-token.ts";
+import type { RouteLabel, WebMetrics } from "./web-metrics.ts";
+
+/** What the request handler needs; everything with a side effect is a parameter. */
+export interface WebAppDeps {
+  readonly allowedImagePrefix: string;
+  /** The expected token values, for the log line of a request without a usable token. */
+  readonly expected: { readonly issuer: string; readonly audience: string; readonly allowedOrg: string };
+  readonly verifier: TokenVerifier;
+  readonly publisher: EventPublisher;
+  readonly metrics: WebMetrics;
+  readonly log: Logger;
+  /** Extra readiness beside the publisher's (standalone: the worker's). */
+  readonly readiness?: () => boolean;
+  /** Whether Valkey is connected, read into the `kuberollouttrigger_valkey_connected` gauge on each scrape. */
+  readonly valkeyConnected?: () => boolean;
+  readonly now?: () => Date;
+  readonly newRequestId?: () => string;
+}
+
+/** Where a request came from, as `Bun.serve`'s server tells it. */
+export interface PeerInfo {
+  requestIP(request: Request): { readonly address: string; readonly port: number } | null;
+}
+
+/** The web's request handler: a Request in, a Response out. */
+export interface WebApp {
+  fetch(request: Request, peer?: PeerInfo): Promise<Response>;
+}
+
+const ROUTES: ReadonlySet<string> = new Set(["/event", "/healthz", "/readyz", "/metrics"]);
+const MAX_LOGGED_LENGTH = 256;
+const BASE_HEADERS = { "cache-control": "no-store", "x-content-type-options": "nosniff" };
+
+/** The path of an absolute request URL, without query. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const query = url.indexOf("?", start);
+  return query < 0 ? url.slice(start) : url.slice(start, query);
+}
+
+function respond(
+  status: number,
+  body: string,
+  contentType: string,
+  headers: Record<string, string>,
+): Response {
+  return new Response(body, {
+    status,
+    headers: { ...BASE_HEADERS, "content-type": contentType, ...headers },
+  });
+}
+
+const json = (status: number, body: unknown, headers: Record<string, string>) =>
+  respond(status, JSON.stringify(body), "application/json", headers);
+
+/**
+ * Creates the web's request handler: `POST /event`, `GET /healthz`, `GET /readyz`, `GET /metrics`, 404
+ * elsewhere. Every answer carries `X-Request-Id`; every error is `{"error","request_id"}` JSON, mapped by
+ * {@link describeError}; an answer given before the body was read in full carries `Connection: close`.
+ */
+export function createWebApp(deps: WebAppDeps): WebApp {
+  const { metrics, log, publisher } = deps;
+  const newRequestId = deps.newRequestId ?? (() => crypto.randomUUID());
+  const eventDeps: AcceptEventDeps = { ...deps, now: deps.now ?? (() => new Date()) };
+  const isReady = () => publisher.ready() && (deps.readiness?.() ?? true);
+
+  function logRefusal(error: unknown, requestId: string, status: number): void {
+    if (error instanceof TokenRejectedError || error instanceof KeysUnavailableError) {
+      const reason = error instanceof TokenRejectedError ? error.reason : "signing keys unavailable";
+      const fields = { request_id: requestId, reason, ...error.diagnostics };
+      if (status >= 500) log.error("OIDC token validation failed", fields);
+      else log.warn("OIDC token validation failed", fields);
+    } else if (error instanceof MissingCredentialsError) {
+      const { issuer, audience, allowedOrg } = deps.expected;
+      log.warn("OIDC token validation failed", {
+        request_id: requestId,
+        reason: error.reason,
+        expected_issuer: issuer,
+        expected_audience: audience,
+        expected_org: allowedOrg,
+      });
+    } else if (status >= 500 && !(error instanceof NotReadyError)) {
+      log.error("request failed", { request_id: requestId, error });
+    }
+  }
+
+  function answerError(error: unknown, requestId: string, close: boolean): Response {
+    const answer = describeError(error);
+    if (answer.rejected) metrics.rejected.inc({ reason: answer.rejected });
+    if (answer.rejected === "publish_failed") metrics.publishFailures.inc();
+    logRefusal(error, requestId, answer.status);
+    const headers: Record<string, string> = { ...answer.headers, "x-request-id": requestId };
+    if (close) headers.connection = "close";
+    return json(answer.status, { error: answer.message, request_id: requestId }, headers);
+  }
+
+  async function route(request: Request, path: string, requestId: string, progress: EventProgress) {
+    const ids = { "x-request-id": requestId };
+    const isGet = request.method === "GET" || request.method === "HEAD";
+    if (path === "/event") {
+      if (request.method !== "POST") throw new MethodNotAllowedError("POST");
+      await acceptEvent(request, requestId, progress, eventDeps);
+      metrics.accepted.inc();
+      return json(202, { status: "accepted", request_id: requestId }, ids);
+    }
+    if (!ROUTES.has(path)) throw new RouteNotFoundError(`no route for ${path}`);
+    if (!isGet) throw new MethodNotAllowedError("GET, HEAD");
+    if (path === "/healthz") return respond(200, "ok", "text/plain; charset=utf-8", ids);
+    if (path === "/readyz") {
+      if (!isReady()) throw new NotReadyError("not ready: the queue is not reachable");
+      return respond(200, "ok", "text/plain; charset=utf-8", ids);
+    }
+    if (deps.valkeyConnected) metrics.valkeyConnected.set(deps.valkeyConnected() ? 1 : 0);
+    return respond(200, metrics.render(), METRICS_CONTENT_TYPE, ids);
+  }
+
+  async function fetch(request: Request, peer?: PeerInfo): Promise<Response> {
+    const started = performance.now();
+    const requestId = chooseRequestId(request.headers.get("x-request-id"), newRequestId);
+    const path = pathOf(request.url);
+    const routeLabel: RouteLabel = ROUTES.has(path) ? (path as RouteLabel) : "other";
+    const progress: EventProgress = { bodyRead: false, repository: undefined };
+    let response: Response;
+    try {
+      response = await route(request, path, requestId, progress);
+    } catch (error) {
+      response = answerError(error, requestId, !progress.bodyRead);
+    }
+    const seconds = (performance.now() - started) / 1000;
+    metrics.requests.inc({ route: routeLabel, status: String(response.status) });
+    metrics.duration.observe(seconds, { route: routeLabel });
+    const remote = peer?.requestIP(request);
+    log.info("http request", {
+      request_id: requestId,
+      method: request.method,
+      path: path.slice(0, MAX_LOGGED_LENGTH),
+      status: response.status,
+      duration_ms: Math.round(seconds * 1e6) / 1000,
+      remote_addr: remote ? `${remote.address}:${remote.port}` : "",
+      user_agent: (request.headers.get("user-agent") ?? "").slice(0, MAX_LOGGED_LENGTH),
+      ...(response.status === 202 ? { repository: progress.repository } : {}),
+    });
+    return response;
+  }
+
+  return { fetch };
+}

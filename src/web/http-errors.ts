@@ -1,0 +1,53 @@
+/** The largest request body accepted on `POST /event`, declared or streamed. */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+/** No route has this path (code `ERR_NOT_FOUND`): HTTP 404. */
+export class RouteNotFoundError extends Error {
+  readonly code = "ERR_NOT_FOUND";
+  override readonly name = "RouteNotFoundError";
+}
+
+/** The route exists but not for this method (code `ERR_METHOD_NOT_ALLOWED`): HTTP 405 with `Allow`. */
+export class MethodNotAllowedError extends Error {
+  readonly code = "ERR_METHOD_NOT_ALLOWED";
+  override readonly name = "MethodNotAllowedError";
+  constructor(readonly allow: string) {
+    super(`method not allowed (allowed: ${allow})`);
+  }
+}
+
+/**
+ * The request carries no usable bearer token (code `ERR_UNAUTHENTICATED`): missing or malformed
+ * `Authorization`, or a token over 8 KiB. HTTP 401; `reason` is for the log only.
+ */
+export class MissingCredentialsError extends Error {
+  readonly code = "ERR_UNAUTHENTICATED";
+  override readonly name = "MissingCredentialsError";
+  constructor(readonly reason: "missing authorization" | "not a bearer token" | "too large") {
+    super(`no usable bearer token: ${reason}`);
+  }
+}
+
+/** The body is not declared as JSON (code `ERR_UNSUPPORTED_MEDIA_TYPE`): HTTP 400. */
+export class UnsupportedMediaTypeError extends Error {
+  readonly code = "ERR_UNSUPPORTED_MEDIA_TYPE";
+  override readonly name = "UnsupportedMediaTypeError";
+}
+
+/** The body is over {@link MAX_BODY_BYTES} (code `ERR_PAYLOAD_TOO_LARGE`): HTTP 413. */
+export class PayloadTooLargeError extends Error {
+  readonly code = "ERR_PAYLOAD_TOO_LARGE";
+  override readonly name = "PayloadTooLargeError";
+}
+
+/** The body is not a valid event; the message says what is wrong (code `ERR_INVALID_PAYLOAD`): HTTP 400. */
+export class InvalidPayloadError extends Error {
+  readonly code = "ERR_INVALID_PAYLOAD";
+  override readonly name = "InvalidPayloadError";
+}
+
+/** The service cannot take events now (code `ERR_NOT_READY`): HTTP 503 on `/readyz`. */
+export class NotReadyError extends Error {
+  readonly code = "ERR_NOT_READY";
+  override readonly name = "NotReadyError";
+}

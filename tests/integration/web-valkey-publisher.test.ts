@@ -1,0 +1,94 @@
+import { describe, expect, test } from "bun:test";
+import { createValkeyPublisher } from "../../src/adapters/valkey-publisher.ts";
+import { PublishFailedError } from "../../src/web/ports.ts";
+import { requireValkey, startValkey } from "../support/valkey-server.ts";
+import { captureLog, waitFor, webConfig } from "../support/web-fixtures.ts";
+
+const run = requireValkey();
+
+const envelope = (n: number) => ({
+  payload: `{"image":"ghcr.io/acme/app","tags":["v${n}"]}`,
+  acceptedAt: new Date().toISOString(),
+  requestId: `req-${n}`,
+  repository: "acme/app",
+});
+
+describe.skipIf(!run)("the Valkey publisher", () => {
+  test("it keeps the stream under MAXLEN ~ and warns once the cap is reached", async () => {
+    await using valkey = await startValkey();
+    const captured = captureLog();
+    const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr, VALKEY_STREAM_MAXLEN: "100" });
+    const publisher = createValkeyPublisher({ valkey: settings, log: captured.log, capCheckIntervalMs: 0 });
+    try {
+      await publisher.start();
+      expect(publisher.ready()).toBe(true);
+      for (let i = 0; i < 450; i++) await publisher.publish(envelope(i));
+      const client = await valkey.client();
+      const length = Number(await client.send("XLEN", ["kuberollouttrigger"]));
+      expect(length).toBeGreaterThanOrEqual(100);
+      expect(length).toBeLessThan(450);
+      await waitFor(
+        () => captured.lines.some((l) => String(l.msg).includes("reached its cap")),
+        "the cap warning",
+      );
+      expect(captured.lines.find((l) => String(l.msg).includes("reached its cap"))).toMatchObject({
+        level: "WARN",
+        stream: "kuberollouttrigger",
+        max_len: 100,
+      });
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  test("it does not warn below the cap", async () => {
+    await using valkey = await startValkey();
+    const captured = captureLog();
+    const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr });
+    const publisher = createValkeyPublisher({ valkey: settings, log: captured.log, capCheckIntervalMs: 0 });
+    try {
+      await publisher.start();
+      for (let i = 0; i < 5; i++) await publisher.publish(envelope(i));
+      const client = await valkey.client();
+      // A command on the same server after the checks were sent: their answers are in by now.
+      expect(Number(await client.send("XLEN", ["kuberollouttrigger"]))).toBe(5);
+      expect(captured.lines.filter((l) => l.level === "WARN")).toEqual([]);
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  test("publishing while disconnected rejects at once with PublishFailedError", async () => {
+    await using valkey = await startValkey();
+    await valkey.stop();
+    const captured = captureLog();
+    const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr });
+    const publisher = createValkeyPublisher({ valkey: settings, log: captured.log });
+    try {
+      await publisher.start();
+      expect(publisher.ready()).toBe(false);
+      const started = performance.now();
+      const error = await publisher.publish(envelope(1)).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(PublishFailedError);
+      expect(performance.now() - started).toBeLessThan(100);
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  test("a key of another type at the stream name keeps the publisher not ready and says why", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    await client.send("SET", ["kuberollouttrigger", "not a stream"]);
+    const captured = captureLog();
+    const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr });
+    const publisher = createValkeyPublisher({ valkey: settings, log: captured.log, maxBackoffMs: 50 });
+    try {
+      await publisher.start();
+      expect(publisher.ready()).toBe(false);
+      expect(captured.withMsg("valkey connection failed")[0]?.error).toContain("WRONGTYPE");
+    } finally {
+      await publisher.close();
+    }
+  });
+});
