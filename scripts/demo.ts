@@ -1,0 +1,177 @@
+#!/usr/bin/env bun
+/**
+ * `bun run demo`: the whole flow on one machine with nothing but Bun. Starts a sandbox cluster (the
+ * Kubernetes API test server with a few example workloads) unless `--kubeconfig` points at a real one,
+ * starts `kuberollouttrigger standalone` against it in DEV_MODE with the in-process queue, prints the one
+ * curl line that makes a restart happen (its token is made by `dev-token` when the line runs, so it never
+ * expires), then prints every restart as it happens until Ctrl-C.
+ */
+import { resolve } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  describeSandboxWorkload,
+  SANDBOX_IMAGE,
+  SANDBOX_TAG,
+  SANDBOX_WORKLOADS,
+  type SandboxCluster,
+  startSandboxCluster,
+} from "../tests/support/sandbox-cluster.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const MAIN = resolve(ROOT, "src/main.ts");
+const AUDIENCE = "kuberollouttrigger-demo";
+const ORG = "example-org";
+const READY_WITHIN_MS = 30_000;
+
+const { values } = parseArgs({
+  args: Bun.argv.slice(2),
+  options: {
+    kubeconfig: { type: "string" },
+    port: { type: "string", default: "8080" },
+    image: { type: "string", default: SANDBOX_IMAGE },
+    tag: { type: "string", default: SANDBOX_TAG },
+    help: { type: "boolean", short: "h" },
+  },
+});
+
+if (values.help) {
+  console.log(`usage: bun run demo [--kubeconfig PATH] [--port 8080] [--image REPO] [--tag TAG]
+
+Without --kubeconfig the demo runs against a local sandbox cluster (nothing is installed or changed).
+With --kubeconfig it restarts real workloads of that cluster that run REPO:TAG: use a test cluster.`);
+  process.exit(0);
+}
+
+const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+
+function portIsFree(port: number): boolean {
+  try {
+    Bun.listen({ hostname: "127.0.0.1", port, socket: { data() {} } }).stop(true);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function curlLine(port: number, image: string, tag: string): string {
+  const token = `$(bun run ${shellQuote(MAIN)} dev-token --dev-mode --github-oidc-audience ${AUDIENCE} --github-allowed-org ${ORG})`;
+  const body = JSON.stringify({ image, tags: [tag] });
+  return `curl -sS -X POST http://127.0.0.1:${port}/event -H "Authorization: Bearer ${token}" -H 'Content-Type: application/json' -d ${shellQuote(body)}`;
+}
+
+function describeEvent(line: Record<string, unknown>): string {
+  const list = (value: unknown) => (Array.isArray(value) && value.length > 0 ? value.join(", ") : "none");
+  return [
+    `event ${String(line.request_id ?? "")}: ${String(line.image)} ${list(line.tags)} in ${String(line.duration_ms)} ms`,
+    `    matched:   ${list(line.matched)}`,
+    `    restarted: ${list(line.restarted)}`,
+    `    skipped:   ${list(line.skipped)}`,
+    ...(Array.isArray(line.failed) && line.failed.length > 0 ? [`    failed:    ${list(line.failed)}`] : []),
+  ].join("\n");
+}
+
+const requestedPort = Number(values.port);
+const port = requestedPort !== 0 && portIsFree(requestedPort) ? requestedPort : 0;
+const image = values.image;
+const prefix = image.slice(0, image.lastIndexOf("/") + 1);
+
+let sandbox: SandboxCluster | undefined;
+let kubeconfig = values.kubeconfig;
+if (kubeconfig === undefined) {
+  sandbox = await startSandboxCluster();
+  kubeconfig = sandbox.kubeconfigPath;
+  console.log(`sandbox cluster: Kubernetes API test server at ${sandbox.url}, with these workloads:`);
+  for (const w of SANDBOX_WORKLOADS) console.log(`    ${describeSandboxWorkload(w).padEnd(38)} ${w.why}`);
+} else {
+  console.log(
+    `cluster: the current context of ${kubeconfig} (workloads running ${image}:${values.tag} will restart)`,
+  );
+}
+
+const child = Bun.spawn([process.execPath, "run", MAIN, "standalone"], {
+  cwd: ROOT,
+  env: {
+    ...process.env,
+    DEV_MODE: "true",
+    GITHUB_OIDC_AUDIENCE: AUDIENCE,
+    GITHUB_ALLOWED_ORG: ORG,
+    ALLOWED_IMAGE_PREFIX: prefix,
+    KUBECONFIG: kubeconfig,
+    WEB_LISTEN_ADDR: `127.0.0.1:${port}`,
+    VALKEY_ADDR: "",
+    LOG_LEVEL: "info",
+  },
+  stdout: "pipe",
+  stderr: "inherit",
+});
+
+let stopping = false;
+async function shutdown(code: number): Promise<never> {
+  stopping = true;
+  child.kill("SIGTERM");
+  await child.exited;
+  await sandbox?.close();
+  process.exit(code);
+}
+process.on("SIGINT", () => void shutdown(0));
+process.on("SIGTERM", () => void shutdown(0));
+
+let webPort: number | undefined;
+let synced = false;
+let announced = false;
+const readyTimer = setTimeout(() => {
+  console.error(`kuberollouttrigger did not become ready within ${READY_WITHIN_MS / 1000} s`);
+  void shutdown(1);
+}, READY_WITHIN_MS);
+
+function announce(): void {
+  if (announced || webPort === undefined || !synced) return;
+  announced = true;
+  clearTimeout(readyTimer);
+  console.log(`
+kuberollouttrigger standalone is listening on http://127.0.0.1:${webPort} (DEV_MODE: unsigned tokens pass).
+Run this in another terminal to make a restart happen:
+
+${curlLine(webPort, image, values.tag)}
+
+Watching for restarts; Ctrl-C stops.`);
+  sandbox?.watchRestarts((restart) =>
+    console.log(`restarted ${restart.workload} (restartedAt ${restart.restartedAt})`),
+  );
+}
+
+function onLogLine(text: string): void {
+  let line: Record<string, unknown>;
+  try {
+    line = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    console.log(text);
+    return;
+  }
+  if (line.msg === "web listening" && typeof line.addr === "string") {
+    webPort = Number(line.addr.slice(line.addr.lastIndexOf(":") + 1));
+  } else if (line.msg === "workload index synced") {
+    synced = true;
+  } else if (line.msg === "event processed") {
+    console.log(describeEvent(line));
+  } else if (line.level === "WARN" || line.level === "ERROR") {
+    console.log(`${String(line.level).toLowerCase()}: ${String(line.msg)}`);
+  }
+  announce();
+}
+
+const decoder = new TextDecoder();
+let buffered = "";
+for await (const chunk of child.stdout) {
+  buffered += decoder.decode(chunk, { stream: true });
+  let newline = buffered.indexOf("\n");
+  while (newline >= 0) {
+    onLogLine(buffered.slice(0, newline));
+    buffered = buffered.slice(newline + 1);
+    newline = buffered.indexOf("\n");
+  }
+}
+if (!stopping) {
+  console.error(`kuberollouttrigger exited with code ${await child.exited}`);
+  await shutdown(1);
+}

@@ -1,0 +1,103 @@
+import type { EventEnvelope } from "../core/delivery.ts";
+import type { Counter } from "../core/metrics.ts";
+import type { Logger } from "../log.ts";
+import { type EventPublisher, PublishFailedError } from "../web/ports.ts";
+import type { EventHandler, EventSource, RestartClock } from "../worker/event-source.ts";
+import { backoffDelay, sleepUnlessAborted } from "../worker/retry-backoff.ts";
+
+/** Options of a {@link MemoryQueue}. */
+export interface MemoryQueueOptions {
+  readonly log: Logger;
+  /** Events waiting beyond this are refused (the web answers 502). */
+  readonly capacity?: number;
+  /** `accepted_at` for the in-process queue of standalone; `now` for Pub/Sub, as the original. */
+  readonly clock?: RestartClock;
+  readonly retryInitialMs?: number;
+  readonly retryMaxMs?: number;
+  readonly acked?: Pick<Counter, "inc">;
+}
+
+/**
+ * An in-process, bounded FIFO of events: the web publishes into it and one consumer hands each event to
+ * the worker's handler in order. An event whose outcome is `retry` stays at the head and is retried with
+ * capped exponential backoff. Nothing survives the process: for standalone without Valkey, and as the
+ * buffer behind a Pub/Sub subscription.
+ */
+export class MemoryQueue implements EventPublisher, EventSource {
+  readonly #items: EventEnvelope[] = [];
+  readonly #capacity: number;
+  readonly #stopping = new AbortController();
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(private readonly options: MemoryQueueOptions) {
+    this.#capacity = options.capacity ?? 1000;
+    if (!Number.isInteger(this.#capacity) || this.#capacity < 1) throw new Error("capacity must be ≥ 1");
+  }
+
+  /** Events waiting, the one being handled included. */
+  get length(): number {
+    return this.#items.length;
+  }
+
+  async publish(envelope: EventEnvelope): Promise<void> {
+    if (this.#closed) throw new PublishFailedError("the in-process queue is closed");
+    if (this.#items.length >= this.#capacity) {
+      this.options.log.warn("in-process queue full; event refused", { capacity: this.#capacity });
+      throw new PublishFailedError(`the in-process queue is full (${this.#capacity} events)`);
+    }
+    this.#items.push(envelope);
+    this.#wake?.();
+  }
+
+  ready(): boolean {
+    return !this.#closed;
+  }
+
+  get connected(): boolean {
+    return !this.#closed;
+  }
+
+  start(handler: EventHandler): void {
+    if (this.#loop) throw new Error("the in-process queue is already consuming");
+    this.#loop = this.#consume(handler);
+  }
+
+  async stop(): Promise<void> {
+    this.#closed = true;
+    this.#stopping.abort();
+    this.#wake?.();
+    await this.#loop;
+  }
+
+  close(): Promise<void> {
+    return this.stop();
+  }
+
+  async #consume(handler: EventHandler): Promise<void> {
+    const signal = this.#stopping.signal;
+    const { retryInitialMs = 1000, retryMaxMs = 30_000, clock = "accepted_at" } = this.options;
+    let attempt = 0;
+    while (!signal.aborted) {
+      const head = this.#items[0];
+      if (head === undefined) {
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+        });
+        this.#wake = undefined;
+        continue;
+      }
+      const outcome = await handler({ envelope: head, clock });
+      if (outcome === "done") {
+        this.#items.shift();
+        this.options.acked?.inc();
+        attempt = 0;
+        continue;
+      }
+      const delay = backoffDelay(attempt++, retryInitialMs, retryMaxMs);
+      this.options.log.info("event will be retried", { request_id: head.requestId, delay_ms: delay });
+      await sleepUnlessAborted(delay, signal);
+    }
+  }
+}

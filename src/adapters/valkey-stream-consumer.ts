@@ -1,0 +1,269 @@
+import type { Config } from "../config.ts";
+import { type EventEnvelope, envelopeFromStreamFields } from "../core/delivery.ts";
+import type { Counter } from "../core/metrics.ts";
+import type { Logger } from "../log.ts";
+import type { EventHandler, EventSource } from "../worker/event-source.ts";
+import { backoffDelay, sleepUnlessAborted } from "../worker/retry-backoff.ts";
+import { ValkeyConnection } from "./valkey-connection.ts";
+import { type ConsumerIdentity, claimIdleEntries, keepEntryAlive } from "./valkey-stream-claims.ts";
+import { isReplyError, parseStreamRead, type StreamEntry } from "./valkey-stream-replies.ts";
+import { trimAndReport } from "./valkey-stream-trimmer.ts";
+
+/** Options of a {@link ValkeyStreamConsumer}; the timings have production defaults and exist for tests. */
+export interface StreamConsumerOptions {
+  readonly valkey: Config["valkey"];
+  readonly url: string;
+  readonly log: Logger;
+  readonly acked?: Pick<Counter, "inc">;
+  readonly blockMs?: number;
+  /** Entries per `XREADGROUP … >`: small, so a stop leaves few delivered-but-unhandled entries. */
+  readonly readCount?: number;
+  readonly trimIntervalMs?: number;
+  readonly retryInitialMs?: number;
+  readonly retryMaxMs?: number;
+}
+
+/** An envelope that fails validation in the handler, for an entry without an `event` field. */
+const EMPTY_ENVELOPE: EventEnvelope = {
+  payload: "",
+  acceptedAt: undefined,
+  requestId: undefined,
+  repository: undefined,
+};
+const COMMAND_TIMEOUT_MS = 5000;
+const PAGE = 10;
+const MAX_PAGES = 100;
+
+/**
+ * Consumes the event stream with a consumer group: created from ID 0 with MKSTREAM (and again after
+ * `NOGROUP`); on start and after every reconnect it first re-handles its own pending entries; then it
+ * blocks in `XREADGROUP … >` on a connection of its own. An entry is acknowledged only when the handler
+ * says `done`; one left pending (`retry`) is re-handled with backoff. Every `claimIdle/2` it takes over
+ * entries left idle longer than `VALKEY_CLAIM_IDLE` by a dead consumer (`XAUTOCLAIM`), and it periodically
+ * trims the stream below the oldest unacknowledged entry. Both connections reconnect forever.
+ */
+export class ValkeyStreamConsumer implements EventSource {
+  readonly #reader: ValkeyConnection;
+  readonly #control: ValkeyConnection;
+  readonly #stopping = new AbortController();
+  readonly #key: string;
+  readonly #group: string;
+  readonly #consumer: string;
+  readonly #who: ConsumerIdentity;
+  #loop: Promise<void> | undefined;
+  #scanPending = true;
+  #retryAt: number | undefined;
+  #retryAttempt = 0;
+  #nextClaimAt = 0;
+  #nextTrimAt = 0;
+
+  constructor(private readonly options: StreamConsumerOptions) {
+    const { valkey, url, log } = options;
+    this.#key = valkey.channel;
+    this.#group = valkey.consumerGroup;
+    this.#consumer = valkey.consumerName;
+    this.#who = { key: this.#key, group: this.#group, consumer: this.#consumer };
+    this.#reader = new ValkeyConnection({
+      url,
+      tls: valkey.tls,
+      log,
+      name: "stream-reader",
+      // A read whose reply was lost with the connection left entries in our pending list.
+      onConnect: async () => {
+        this.#scanPending = true;
+      },
+    });
+    this.#control = new ValkeyConnection({
+      url,
+      tls: valkey.tls,
+      log,
+      name: "stream-control",
+      onConnect: (client) => this.#createGroup((command, args) => client.send(command, args)),
+    });
+  }
+
+  get connected(): boolean {
+    return this.#reader.connected && this.#control.connected;
+  }
+
+  start(handler: EventHandler): void {
+    if (this.#loop) throw new Error("the stream consumer is already started");
+    this.#loop = this.#run(handler);
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping.abort();
+    // Closing the reader ends a blocking XREADGROUP at once; the control connection stays for the last XACK.
+    this.#reader.close();
+    await this.#loop;
+    this.#control.close();
+  }
+
+  async #createGroup(send: (command: string, args: string[]) => Promise<unknown>): Promise<void> {
+    try {
+      await send("XGROUP", ["CREATE", this.#key, this.#group, "0", "MKSTREAM"]);
+      this.options.log.info("consumer group created", { stream: this.#key, group: this.#group });
+    } catch (error) {
+      if (!isReplyError(error, "BUSYGROUP")) throw error;
+    }
+  }
+
+  async #run(handler: EventHandler): Promise<void> {
+    const signal = this.#stopping.signal;
+    await Promise.all([this.#reader.start(), this.#control.start()]);
+    const { log } = this.options;
+    log.info("stream consumer started", { stream: this.#key, group: this.#group, consumer: this.#consumer });
+    let failures = 0;
+    while (!signal.aborted) {
+      if (!this.connected) {
+        await Promise.all([this.#reader.waitUntilConnected(1000), this.#control.waitUntilConnected(1000)]);
+        continue;
+      }
+      try {
+        await this.#maintain(handler);
+        const now = Date.now();
+        if (this.#scanPending || (this.#retryAt !== undefined && this.#retryAt <= now)) {
+          await this.#handlePending(handler);
+        } else {
+          await this.#readNew(handler, now);
+        }
+        failures = 0;
+      } catch (error) {
+        if (signal.aborted) break;
+        if (isReplyError(error, "NOGROUP")) {
+          log.warn("consumer group missing; recreating it", { stream: this.#key, group: this.#group });
+          const created = await this.#createGroup((c, a) =>
+            this.#control.send(c, a, COMMAND_TIMEOUT_MS),
+          ).then(
+            () => true,
+            (e: unknown) => log.warn("group creation failed", { error: e }),
+          );
+          if (created) continue;
+        }
+        const delay = backoffDelay(failures++, 100, 5000);
+        log.warn("stream read failed; retrying", { stream: this.#key, error, delay_ms: delay });
+        await sleepUnlessAborted(delay, signal);
+      }
+    }
+  }
+
+  async #readNew(handler: EventHandler, now: number): Promise<void> {
+    const { blockMs = 5000, readCount = 1 } = this.options;
+    const due = [this.#nextClaimAt, this.#nextTrimAt, this.#retryAt ?? Number.POSITIVE_INFINITY];
+    const block = Math.max(1, Math.min(blockMs, ...due.map((at) => at - now)));
+    const args = ["GROUP", this.#group, this.#consumer, "COUNT", String(readCount), "BLOCK", String(block)];
+    const reply = await this.#reader.send(
+      "XREADGROUP",
+      [...args, "STREAMS", this.#key, ">"],
+      block + COMMAND_TIMEOUT_MS,
+    );
+    for (const entry of parseStreamRead(reply, this.#key)) {
+      if (this.#stopping.signal.aborted) return;
+      if ((await this.#handleEntry(entry, handler)) === "retry") this.#scheduleRetry();
+    }
+  }
+
+  /** Re-handles every entry in our own pending list (IDs from 0), page by page. */
+  async #handlePending(handler: EventHandler): Promise<void> {
+    this.#scanPending = false;
+    let cursor = "0";
+    let anyRetry = false;
+    for (let page = 0; page < MAX_PAGES && !this.#stopping.signal.aborted; page++) {
+      const args = [
+        "GROUP",
+        this.#group,
+        this.#consumer,
+        "COUNT",
+        String(PAGE),
+        "STREAMS",
+        this.#key,
+        cursor,
+      ];
+      const entries = parseStreamRead(
+        await this.#reader.send("XREADGROUP", args, COMMAND_TIMEOUT_MS),
+        this.#key,
+      );
+      if (entries.length === 0) break;
+      for (const entry of entries) {
+        if (this.#stopping.signal.aborted) return;
+        if ((await this.#handleEntry(entry, handler)) === "retry") anyRetry = true;
+        cursor = entry.id;
+      }
+    }
+    if (anyRetry) {
+      this.#retryAt = undefined;
+      this.#scheduleRetry();
+    } else {
+      this.#retryAt = undefined;
+      this.#retryAttempt = 0;
+    }
+  }
+
+  #scheduleRetry(): void {
+    if (this.#retryAt !== undefined) return;
+    const { retryInitialMs = 1000, retryMaxMs = 30_000 } = this.options;
+    const delay = backoffDelay(this.#retryAttempt++, retryInitialMs, retryMaxMs);
+    this.#retryAt = Date.now() + delay;
+    this.options.log.info("pending events will be retried", { stream: this.#key, delay_ms: delay });
+  }
+
+  async #handleEntry(entry: StreamEntry, handler: EventHandler): Promise<"done" | "retry"> {
+    if (entry.fields === null) {
+      this.options.log.warn("pending entry no longer exists; acknowledging it", { entry_id: entry.id });
+      await this.#ack(entry.id);
+      return "done";
+    }
+    const envelope = envelopeFromStreamFields(entry.fields) ?? EMPTY_ENVELOPE;
+    const stopKeepAlive = keepEntryAlive(
+      this.#control,
+      this.#who,
+      entry.id,
+      this.options.valkey.claimIdleMs,
+      this.options.log,
+    );
+    let outcome: "done" | "retry";
+    try {
+      outcome = await handler({ envelope, clock: "accepted_at", entryId: entry.id });
+    } finally {
+      stopKeepAlive();
+    }
+    if (outcome === "done") await this.#ack(entry.id);
+    return outcome;
+  }
+
+  async #ack(id: string): Promise<void> {
+    try {
+      await this.#control.send("XACK", [this.#key, this.#group, id], COMMAND_TIMEOUT_MS);
+      this.options.acked?.inc();
+    } catch (error) {
+      // The entry stays pending; the next scan of our pending list handles it again (same restartedAt).
+      this.options.log.warn("acknowledgement failed; the entry stays pending", { entry_id: id, error });
+      this.#scanPending = true;
+    }
+  }
+
+  /** Claims idle entries of dead consumers and trims, each when due. */
+  async #maintain(handler: EventHandler): Promise<void> {
+    const now = Date.now();
+    const { valkey, log, trimIntervalMs = 30_000 } = this.options;
+    if (now >= this.#nextClaimAt) {
+      this.#nextClaimAt = now + Math.max(100, valkey.claimIdleMs / 2);
+      await this.#claimIdle(handler);
+    }
+    if (now >= this.#nextTrimAt) {
+      this.#nextTrimAt = now + trimIntervalMs;
+      await trimAndReport(this.#control, this.#key, valkey.streamMaxLen, log).catch((error: unknown) => {
+        if (isReplyError(error, "NOGROUP")) throw error;
+        log.warn("stream trim failed", { stream: this.#key, error });
+      });
+    }
+  }
+
+  async #claimIdle(handler: EventHandler): Promise<void> {
+    const { valkey, log } = this.options;
+    for await (const entry of claimIdleEntries(this.#control, this.#who, valkey.claimIdleMs, log)) {
+      if ((await this.#handleEntry(entry, handler)) === "retry") this.#scheduleRetry();
+      if (this.#stopping.signal.aborted) return;
+    }
+  }
+}

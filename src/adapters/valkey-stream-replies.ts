@@ -1,0 +1,66 @@
+/** One stream entry as read back; `fields` is null when the entry was deleted while pending. */
+export interface StreamEntry {
+  readonly id: string;
+  readonly fields: readonly string[] | null;
+}
+
+/** The reply of `XAUTOCLAIM`: where to continue, the claimed entries, and IDs that no longer exist. */
+export interface AutoClaimReply {
+  readonly cursor: string;
+  readonly entries: StreamEntry[];
+  readonly deleted: string[];
+}
+
+const text = (value: unknown): string =>
+  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value);
+
+function parseEntry(raw: unknown): StreamEntry | undefined {
+  if (!Array.isArray(raw) || raw.length < 1) return undefined;
+  const [id, fields] = raw as [unknown, unknown];
+  if (id === null || id === undefined) return undefined;
+  if (Array.isArray(fields)) return { id: text(id), fields: fields.map(text) };
+  if (fields !== null && typeof fields === "object") {
+    // Some RESP3 clients turn the field list into a map.
+    return { id: text(id), fields: Object.entries(fields).flatMap(([k, v]) => [k, text(v)]) };
+  }
+  return { id: text(id), fields: null };
+}
+
+function parseEntries(raw: unknown): StreamEntry[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.map(parseEntry).filter((e): e is StreamEntry => e !== undefined);
+}
+
+/**
+ * Reads the entries of `key` from an `XREAD`/`XREADGROUP` reply, in either shape: RESP3's map
+ * `{key: [[id, [field, value, …]], …]}` (Bun's client) or RESP2's `[[key, [[id, [field, value, …]], …]]]`.
+ * A timed-out blocking read (`null`) is no entries.
+ */
+export function parseStreamRead(reply: unknown, key: string): StreamEntry[] {
+  if (reply === null || reply === undefined) return [];
+  if (reply instanceof Map) return parseEntries(reply.get(key));
+  if (Array.isArray(reply)) {
+    for (const pair of reply) {
+      if (Array.isArray(pair) && text(pair[0]) === key) return parseEntries(pair[1]);
+    }
+    return [];
+  }
+  if (typeof reply === "object") return parseEntries((reply as Record<string, unknown>)[key]);
+  return [];
+}
+
+/** Reads an `XAUTOCLAIM` reply: `[cursor, entries, deletedIds?]` (the third part since Redis 7). */
+export function parseAutoClaim(reply: unknown): AutoClaimReply {
+  if (!Array.isArray(reply)) return { cursor: "0-0", entries: [], deleted: [] };
+  const [cursor, entries, deleted] = reply as [unknown, unknown, unknown];
+  return {
+    cursor: cursor === null || cursor === undefined ? "0-0" : text(cursor),
+    entries: parseEntries(entries),
+    deleted: Array.isArray(deleted) ? deleted.map(text) : [],
+  };
+}
+
+/** Whether an error from Valkey is the reply prefix `code` (e.g. `NOGROUP`, `BUSYGROUP`). */
+export function isReplyError(error: unknown, code: string): boolean {
+  return error instanceof Error && error.message.startsWith(code);
+}

@@ -1,0 +1,39 @@
+import { loadClusterAccess } from "../adapters/kube/cluster-access.ts";
+import { createKubeClient } from "../adapters/kube/kube-client.ts";
+import { createWorkloadSource } from "../adapters/kube/kube-workload-source.ts";
+import { createWorkloadPatcher } from "../adapters/kube/workload-patcher.ts";
+import type { Config } from "../config.ts";
+import type { MetricsRegistry } from "../core/metrics.ts";
+import type { Logger } from "../log.ts";
+import { registerIndexMetrics } from "./index-metrics.ts";
+import type { WorkloadIndex, WorkloadPatcher } from "./ports.ts";
+import { createWorkloadIndex } from "./workload-index.ts";
+
+/** The cluster side of the worker: the image index and the patcher, over one API client. */
+export interface Cluster {
+  readonly index: WorkloadIndex;
+  readonly patcher: WorkloadPatcher;
+}
+
+/**
+ * Loads cluster access (`KUBECONFIG` or the in-cluster service account), logs where it points, and
+ * builds the index and the patcher on it, their metrics declared on `registry`. Does not start the index.
+ */
+export async function connectCluster(
+  config: Config,
+  log: Logger,
+  registry: MetricsRegistry,
+): Promise<Cluster> {
+  const access = await loadClusterAccess({ kubeconfig: config.worker.kubeconfig });
+  log.info("cluster access loaded", { ...access.summary });
+  const client = createKubeClient({ access });
+  const index = createWorkloadIndex({
+    source: createWorkloadSource(client),
+    resources: config.worker.workloadResources,
+    namespaces: config.worker.watchNamespaces,
+    log,
+    metrics: registerIndexMetrics(registry),
+  });
+  const patcher = createWorkloadPatcher({ client, log, registry });
+  return { index, patcher };
+}

@@ -1,0 +1,67 @@
+import type { Config } from "../config.ts";
+import type { MetricsRegistry } from "../core/metrics.ts";
+import type { Logger } from "../log.ts";
+import type { EventSource } from "./event-source.ts";
+import { createEventHandler } from "./handle-event.ts";
+import type { WorkloadIndex, WorkloadPatcher } from "./ports.ts";
+import type { WorkerMetrics } from "./worker-metrics.ts";
+
+/** What {@link runEvents} wires together. */
+export interface RunEventsDeps {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly index: WorkloadIndex;
+  readonly patcher: WorkloadPatcher;
+  readonly source: EventSource;
+  readonly metrics: WorkerMetrics;
+  readonly registry?: MetricsRegistry;
+}
+
+/** The running event side: the index following the cluster, and the source feeding the handler. */
+export interface RunningEvents {
+  /** Whether the index has synced (events are read only from then on). */
+  readonly synced: boolean;
+  /** Stops reading, finishes the event in flight, stops the index. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the index, and once it has synced, starts the source with the event handler. Returns at once:
+ * events are read only after the index synced, so none is matched against a half-filled index.
+ */
+export function runEvents(deps: RunEventsDeps): RunningEvents {
+  const { config, log, index, source } = deps;
+  const handler = createEventHandler({
+    allowedImagePrefix: config.allowedImagePrefix,
+    dryRun: config.worker.dryRun,
+    index,
+    patcher: deps.patcher,
+    metrics: deps.metrics,
+    log,
+  });
+  const stopping = new AbortController();
+  let started = false;
+  index.start();
+  const waiting = index.waitUntilSynced(stopping.signal).then(
+    () => {
+      if (stopping.signal.aborted) return;
+      log.info("reading events", { delivery: config.valkey.addr ? config.valkey.delivery : "in-process" });
+      source.start(handler);
+      started = true;
+    },
+    (error: unknown) => {
+      if (!stopping.signal.aborted) log.error("the workload index failed before it synced", { error });
+    },
+  );
+  return {
+    get synced() {
+      return index.synced;
+    },
+    async stop() {
+      stopping.abort(new Error("stopping"));
+      await waiting;
+      if (started) await source.stop();
+      await index.stop();
+    },
+  };
+}

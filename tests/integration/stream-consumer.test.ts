@@ -1,0 +1,350 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import type { RedisClient } from "bun";
+import { ValkeyConnection } from "../../src/adapters/valkey-connection.ts";
+import { ValkeyStreamConsumer } from "../../src/adapters/valkey-stream-consumer.ts";
+import { trimAcknowledged } from "../../src/adapters/valkey-stream-trimmer.ts";
+import type { Config } from "../../src/config.ts";
+import { envelopeToStreamFields } from "../../src/core/delivery.ts";
+import { createLogger } from "../../src/log.ts";
+import type { Delivery, EventOutcome } from "../../src/worker/event-source.ts";
+import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
+
+const KEY = "events";
+const GROUP = "workers";
+
+function valkeyConfig(consumerName: string, extra: Partial<Config["valkey"]> = {}): Config["valkey"] {
+  return {
+    addr: { host: "127.0.0.1", port: 0 },
+    channel: KEY,
+    username: undefined,
+    password: undefined,
+    tls: false,
+    delivery: "stream",
+    consumerGroup: GROUP,
+    consumerName,
+    claimIdleMs: 30_000,
+    streamMaxLen: 100_000,
+    ...extra,
+  };
+}
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+const entry = (n: number) =>
+  envelopeToStreamFields({
+    payload: `{"image":"ghcr.io/acme/app","tags":["v${n}"]}`,
+    acceptedAt: new Date(Date.UTC(2025, 0, 1, 0, 0, n)).toISOString(),
+    requestId: `r${n}`,
+    repository: undefined,
+  });
+
+async function pendingCount(client: RedisClient): Promise<number> {
+  const summary = (await client.send("XPENDING", [KEY, GROUP])) as [number];
+  return Number(summary[0]);
+}
+
+describe.skipIf(!requireValkey())("the stream consumer against a real valkey-server", () => {
+  let valkey: TestValkey;
+  let client: RedisClient;
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+  const consumers: ValkeyStreamConsumer[] = [];
+
+  function consumer(name: string, handler: (d: Delivery) => Promise<EventOutcome>, extra = {}, opts = {}) {
+    const c = new ValkeyStreamConsumer({
+      valkey: valkeyConfig(name, extra),
+      url: valkey.url,
+      log,
+      retryInitialMs: 20,
+      retryMaxMs: 50,
+      ...opts,
+    });
+    consumers.push(c);
+    c.start(handler);
+    return c;
+  }
+
+  beforeEach(async () => {
+    lines.length = 0;
+    valkey = await startValkey();
+    client = await valkey.client();
+  });
+
+  afterEach(async () => {
+    for (const c of consumers.splice(0)) await c.stop();
+    await valkey[Symbol.asyncDispose]();
+  });
+
+  test("delivers an entry that was added before any worker ever ran", async () => {
+    await client.send("XADD", [KEY, "*", ...entry(1)]);
+    const seen: Delivery[] = [];
+    consumer("c1", async (d) => {
+      seen.push(d);
+      return "done";
+    });
+    await waitFor(() => seen.length === 1, "the early entry");
+    expect(seen[0]?.envelope.requestId).toBe("r1");
+    expect(seen[0]?.clock).toBe("accepted_at");
+    expect(seen[0]?.envelope.acceptedAt).toBe("2025-01-01T00:00:01.000Z");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+  });
+
+  test("acknowledges an entry only after the handler says done", async () => {
+    let release: (outcome: EventOutcome) => void = () => {};
+    let started = false;
+    consumer("c1", () => {
+      started = true;
+      return new Promise<EventOutcome>((resolve) => {
+        release = resolve;
+      });
+    });
+    await client.send("XADD", [KEY, "*", ...entry(1)]);
+    await waitFor(() => started, "the handler to start");
+    expect(await pendingCount(client)).toBe(1);
+    release("done");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+  });
+
+  test("leaves an entry pending while the handler asks for a retry, and retries it", async () => {
+    let attempts = 0;
+    consumer("c1", async () => (++attempts < 3 ? "retry" : "done"));
+    await client.send("XADD", [KEY, "*", ...entry(1)]);
+    await waitFor(() => attempts >= 1, "the first attempt");
+    expect(await pendingCount(client)).toBe(1);
+    await waitFor(() => attempts === 3, "the third attempt");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+    expect(attempts).toBe(3);
+  });
+
+  test("drops an entry without an event field as invalid and acknowledges it", async () => {
+    const payloads: string[] = [];
+    consumer("c1", async (d) => {
+      payloads.push(d.envelope.payload);
+      return "done";
+    });
+    await client.send("XADD", [KEY, "*", "something", "else"]);
+    await waitFor(() => payloads.length === 1, "the delivery");
+    expect(payloads).toEqual([""]);
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+  });
+
+  test("recreates the consumer group after the stream key was deleted", async () => {
+    const seen: string[] = [];
+    consumer("c1", async (d) => {
+      seen.push(d.envelope.requestId ?? "");
+      return "done";
+    });
+    await client.send("XADD", [KEY, "*", ...entry(1)]);
+    await waitFor(() => seen.length === 1, "the first entry");
+    await client.send("DEL", [KEY]);
+    await client.send("XADD", [KEY, "*", ...entry(2)]);
+    await waitFor(() => seen.length === 2, "the entry after DEL");
+    expect(seen).toEqual(["r1", "r2"]);
+    expect(lines.some((l) => l.msg === "consumer group missing; recreating it")).toBe(true);
+  });
+
+  test("recreates the consumer group after XGROUP DESTROY", async () => {
+    const seen: string[] = [];
+    consumer("c1", async (d) => {
+      seen.push(d.envelope.requestId ?? "");
+      return "done";
+    });
+    await waitFor(async () => Number(await client.send("EXISTS", [KEY])) === 1, "the group and its stream");
+    await client.send("XGROUP", ["DESTROY", KEY, GROUP]);
+    await client.send("XADD", [KEY, "*", ...entry(3)]);
+    await waitFor(() => seen.includes("r3"), "the entry after XGROUP DESTROY");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+  });
+
+  test("claims an entry that a dead consumer left pending longer than the claim idle time", async () => {
+    await client.send("XGROUP", ["CREATE", KEY, GROUP, "0", "MKSTREAM"]);
+    await client.send("XADD", [KEY, "*", ...entry(1)]);
+    // A consumer that read the entry and died before acknowledging it.
+    await client.send("XREADGROUP", ["GROUP", GROUP, "dead", "COUNT", "1", "STREAMS", KEY, ">"]);
+    const seen: string[] = [];
+    consumer(
+      "alive",
+      async (d) => {
+        seen.push(d.envelope.requestId ?? "");
+        return "done";
+      },
+      { claimIdleMs: 200 },
+    );
+    await waitFor(() => seen.length === 1, "the claimed entry");
+    expect(seen).toEqual(["r1"]);
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+    expect(lines.some((l) => l.msg === "claimed an idle pending entry")).toBe(true);
+  });
+
+  test("keeps an entry it is still handling from being claimed by another consumer", async () => {
+    let release: (outcome: EventOutcome) => void = () => {};
+    let slowStarted = false;
+    consumer(
+      "slow",
+      () => {
+        slowStarted = true;
+        return new Promise<EventOutcome>((resolve) => {
+          release = resolve;
+        });
+      },
+      { claimIdleMs: 300 },
+    );
+    await client.send("XADD", [KEY, "*", ...entry(1)]);
+    await waitFor(() => slowStarted, "the slow consumer to start handling");
+    const stolen: string[] = [];
+    consumer(
+      "eager",
+      async (d) => {
+        stolen.push(d.envelope.requestId ?? "");
+        return "done";
+      },
+      { claimIdleMs: 300 },
+    );
+    // Several claim rounds of the eager consumer pass (each claimIdle/2) while the entry is in progress.
+    const claimRounds = Date.now() + 1500;
+    await waitFor(() => Date.now() > claimRounds, "several claim rounds", 5000);
+    expect(stolen).toEqual([]);
+    release("done");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+  });
+
+  test("finishes and acknowledges the entry in flight when stopped", async () => {
+    let release: (outcome: EventOutcome) => void = () => {};
+    let started = false;
+    const c = consumer("c1", () => {
+      started = true;
+      return new Promise<EventOutcome>((resolve) => {
+        release = resolve;
+      });
+    });
+    await client.send("XADD", [KEY, "*", ...entry(1)]);
+    await waitFor(() => started, "the handler to start");
+    const stopped = c.stop();
+    consumers.splice(consumers.indexOf(c), 1);
+    release("done");
+    await stopped;
+    expect(await pendingCount(client)).toBe(0);
+  });
+
+  test("re-handles its own pending entries first when it starts again under the same name", async () => {
+    await client.send("XGROUP", ["CREATE", KEY, GROUP, "0", "MKSTREAM"]);
+    await client.send("XADD", [KEY, "*", ...entry(1)]);
+    await client.send("XREADGROUP", ["GROUP", GROUP, "same", "COUNT", "1", "STREAMS", KEY, ">"]);
+    const seen: string[] = [];
+    consumer("same", async (d) => {
+      seen.push(d.envelope.requestId ?? "");
+      return "done";
+    });
+    await waitFor(() => seen.length === 1, "the own pending entry");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+  });
+
+  test("resumes after valkey-server restarts", async () => {
+    const seen: string[] = [];
+    const c = consumer("c1", async (d) => {
+      seen.push(d.envelope.requestId ?? "");
+      return "done";
+    });
+    await client.send("XADD", [KEY, "*", ...entry(1)]);
+    await waitFor(() => seen.length === 1, "the first entry");
+    await valkey.stop({ crash: true });
+    await waitFor(() => !c.connected, "the consumer to notice the outage");
+    await valkey.start();
+    const fresh = await valkey.client();
+    await fresh.send("XADD", [KEY, "*", ...entry(2)]);
+    await waitFor(() => seen.length === 2, "the entry after the restart", 20_000);
+    expect(seen).toEqual(["r1", "r2"]);
+  });
+
+  test("stops promptly while blocked in XREADGROUP", async () => {
+    const c = consumer("c1", async () => "done", {}, { blockMs: 5000 });
+    await waitFor(() => c.connected, "the connection");
+    const started = performance.now();
+    await c.stop();
+    consumers.splice(consumers.indexOf(c), 1);
+    expect(performance.now() - started).toBeLessThan(1000);
+  });
+});
+
+describe.skipIf(!requireValkey())("trimming the stream", () => {
+  test("removes only entries below the oldest one not yet acknowledged", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    await client.send("XGROUP", ["CREATE", KEY, GROUP, "0", "MKSTREAM"]);
+    const ids: string[] = [];
+    for (let n = 1; n <= 5; n++) ids.push(String(await client.send("XADD", [KEY, "*", ...entry(n)])));
+    await client.send("XREADGROUP", ["GROUP", GROUP, "c", "COUNT", "5", "STREAMS", KEY, ">"]);
+    for (const id of [ids[0], ids[1], ids[3], ids[4]]) await client.send("XACK", [KEY, GROUP, String(id)]);
+    const log = createLogger({ level: "error", write: () => {} });
+    const connection = new ValkeyConnection({ url: valkey.url, tls: false, log, name: "test" });
+    await connection.start();
+    try {
+      const result = await trimAcknowledged(connection, KEY);
+      expect(result).toEqual({ trimmed: 2, minId: ids[2], length: 3 });
+      const kept = (await client.send("XRANGE", [KEY, "-", "+"])) as [string, string[]][];
+      expect(kept.map(([id]) => id)).toEqual(ids.slice(2));
+      // The unacknowledged entry is still there even after everything else is acknowledged later.
+      await client.send("XACK", [KEY, GROUP, String(ids[2])]);
+      expect((await trimAcknowledged(connection, KEY)).length).toBe(1);
+    } finally {
+      connection.close();
+    }
+  });
+
+  test("keeps entries a slower group has not read yet, and trims nothing without any group", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    const ids: string[] = [];
+    for (let n = 1; n <= 4; n++) ids.push(String(await client.send("XADD", [KEY, "*", ...entry(n)])));
+    const log = createLogger({ level: "error", write: () => {} });
+    const connection = new ValkeyConnection({ url: valkey.url, tls: false, log, name: "test" });
+    await connection.start();
+    try {
+      expect(await trimAcknowledged(connection, KEY)).toEqual({ trimmed: 0, minId: undefined, length: 4 });
+      await client.send("XGROUP", ["CREATE", KEY, "fast", "0"]);
+      await client.send("XGROUP", ["CREATE", KEY, "slow", "0"]);
+      await client.send("XREADGROUP", ["GROUP", "fast", "c", "COUNT", "4", "STREAMS", KEY, ">"]);
+      for (const id of ids) await client.send("XACK", [KEY, "fast", id]);
+      await client.send("XREADGROUP", ["GROUP", "slow", "c", "COUNT", "2", "STREAMS", KEY, ">"]);
+      for (const id of ids.slice(0, 2)) await client.send("XACK", [KEY, "slow", id]);
+      const result = await trimAcknowledged(connection, KEY);
+      expect(result.minId).toBe(ids[1]);
+      expect(result.length).toBe(3);
+    } finally {
+      connection.close();
+    }
+  });
+
+  test("warns when the stream has reached its hard cap", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    for (let n = 1; n <= 3; n++) await client.send("XADD", [KEY, "*", ...entry(n)]);
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+    const c = new ValkeyStreamConsumer({
+      valkey: valkeyConfig("c", { streamMaxLen: 2 }),
+      url: valkey.url,
+      log,
+    });
+    let handled = 0;
+    c.start(async () => {
+      handled++;
+      return "retry";
+    });
+    try {
+      await waitFor(() => handled > 0, "a delivery");
+      expect(lines.find((l) => l.msg?.toString().startsWith("stream reached its hard cap"))).toMatchObject({
+        length: 3,
+        maxlen: 2,
+      });
+    } finally {
+      await c.stop();
+    }
+  });
+});

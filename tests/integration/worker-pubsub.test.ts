@@ -1,0 +1,69 @@
+import { expect, test } from "bun:test";
+import { ValkeySubscriber } from "../../src/adapters/valkey-subscriber.ts";
+import type { Config } from "../../src/config.ts";
+import { createLogger } from "../../src/log.ts";
+import type { Delivery } from "../../src/worker/event-source.ts";
+import { requireValkey, startValkey } from "../support/valkey-server.ts";
+
+const valkeyConfig: Config["valkey"] = {
+  addr: { host: "127.0.0.1", port: 0 },
+  channel: "kuberollouttrigger",
+  username: undefined,
+  password: undefined,
+  tls: false,
+  delivery: "pubsub",
+  consumerGroup: "kuberollouttrigger",
+  consumerName: "w",
+  claimIdleMs: 30_000,
+  streamMaxLen: 100_000,
+};
+
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+test.skipIf(!requireValkey())(
+  "the Pub/Sub subscriber hands messages to the handler with the current time, and subscribes again after valkey-server restarts",
+  async () => {
+    await using valkey = await startValkey();
+    const log = createLogger({ level: "error", write: () => {} });
+    const subscriber = new ValkeySubscriber({ valkey: valkeyConfig, url: valkey.url, log });
+    const seen: Delivery[] = [];
+    subscriber.start(async (d) => {
+      seen.push(d);
+      return "done";
+    });
+    try {
+      const publisher = await valkey.client();
+      const subscribers = async () =>
+        Number(((await publisher.send("PUBSUB", ["NUMSUB", "kuberollouttrigger"])) as unknown[])[1]);
+      await waitFor(async () => (await subscribers()) === 1, "the subscription");
+      await publisher.send("PUBLISH", ["kuberollouttrigger", '{"image":"ghcr.io/acme/app","tags":["a"]}']);
+      await waitFor(() => seen.length === 1, "the first message");
+      expect(seen[0]).toMatchObject({
+        clock: "now",
+        envelope: { payload: '{"image":"ghcr.io/acme/app","tags":["a"]}' },
+      });
+
+      await valkey.stop({ crash: true });
+      await waitFor(() => !subscriber.connected, "the subscriber to notice the outage");
+      await valkey.start();
+      const fresh = await valkey.client();
+      await waitFor(
+        async () =>
+          Number(((await fresh.send("PUBSUB", ["NUMSUB", "kuberollouttrigger"])) as unknown[])[1]) === 1,
+        "the subscription after the restart",
+      );
+      await fresh.send("PUBLISH", ["kuberollouttrigger", '{"image":"ghcr.io/acme/app","tags":["b"]}']);
+      await waitFor(() => seen.length === 2, "the message after the restart");
+      expect(seen[1]?.envelope.payload).toContain('"b"');
+    } finally {
+      await subscriber.stop();
+    }
+  },
+  30_000,
+);
