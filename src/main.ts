@@ -4,7 +4,7 @@ import { makeDevToken } from "./cli/dev-token.ts";
 import { healthUrlFor, probeHealth } from "./cli/healthcheck.ts";
 import { COMMANDS, modeUsage, usage } from "./cli/help.ts";
 import { type Config, loadConfig, type Mode, readExtraFlag, summarizeConfig } from "./config.ts";
-import type { RunningService } from "./core/service.ts";
+import { type RunningService, StartupConfigurationError } from "./core/service.ts";
 import { createLogger, type Logger } from "./log.ts";
 
 /** Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error. */
@@ -50,21 +50,34 @@ async function runMode(mode: Mode, argv: readonly string[], env: Env): Promise<n
   const { config } = loaded;
   const log = createLogger({ level: config.logLevel });
   log.info("configuration loaded", { version: packageJson.version, ...summarizeConfig(config) });
+  // Listen for signals before starting: one that arrives during startup still ends in a clean stop.
+  const signal = waitForSignal();
   let service: RunningService;
   try {
     service = await startMode(config, log);
   } catch (error) {
+    if (error instanceof StartupConfigurationError) {
+      printError(`error: invalid configuration: ${error.message}`);
+      return EXIT.usage;
+    }
     log.error("startup failed", { error });
     return EXIT.failure;
   }
-  return waitForShutdown(service, log);
+  return waitForShutdown(service, signal, log);
 }
 
-async function waitForShutdown(service: RunningService, log: Logger): Promise<number> {
-  const signal = new Promise<string>((resolve) => {
+function waitForSignal(): Promise<string> {
+  return new Promise<string>((resolve) => {
     process.once("SIGTERM", () => resolve("SIGTERM"));
     process.once("SIGINT", () => resolve("SIGINT"));
   });
+}
+
+async function waitForShutdown(
+  service: RunningService,
+  signal: Promise<string>,
+  log: Logger,
+): Promise<number> {
   const outcome = await Promise.race([signal, service.failed ?? new Promise<never>(() => {})]);
   if (outcome instanceof Error) {
     log.error("service failed", { error: outcome });

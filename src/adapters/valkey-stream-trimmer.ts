@@ -77,7 +77,7 @@ export async function trimAndReport(
   if (result.trimmed > 0)
     log.debug("stream trimmed", { stream: key, trimmed: result.trimmed, length: result.length });
   if (result.length >= maxLen) {
-    log.warn("stream reached its hard cap; the oldest entries are being dropped", {
+    log.warn("valkey stream reached its cap; the oldest entries are being trimmed", {
       stream: key,
       length: result.length,
       maxlen: maxLen,

@@ -5,3 +5,9 @@ export interface RunningService {
   /** Settles when the service fails for good at runtime (the process then exits 1); never for a stop. */
   readonly failed?: Promise<Error>;
 }
+
+/**
+ * A problem with what the operator configured that is found only when a mode starts (an unreadable
+ * kubeconfig, say). The process exits 2, as for any other configuration error.
+ */
+export class StartupConfigurationError extends Error {}

@@ -8,7 +8,7 @@ import {
   NotReadyError,
   RouteNotFoundError,
 } from "./http-errors.ts";
-import type { EventPublisher } from "./ports.ts";
+import { type EventPublisher, PublishFailedError } from "./ports.ts";
 import { chooseRequestId } from "./request-id.ts";
 import { KeysUnavailableError, TokenRejectedError } from "./token/errors.ts";
 import type { TokenVerifier } from "./token/verify-token.ts";
@@ -94,6 +94,8 @@ export function createWebApp(deps: WebAppDeps): WebApp {
         expected_audience: audience,
         expected_org: allowedOrg,
       });
+    } else if (error instanceof PublishFailedError) {
+      log.warn("publish failed", { request_id: requestId, error });
     } else if (status >= 500 && !(error instanceof NotReadyError)) {
       log.error("request failed", { request_id: requestId, error });
     }

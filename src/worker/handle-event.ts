@@ -81,7 +81,10 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     const kind = WORKLOAD_KINDS[workload.resource].kind;
     metrics.restarts.inc({ kind, outcome: METRIC_OUTCOME[outcome.kind] });
     const fields = { kind, namespace: workload.namespace, name: workload.name };
-    if (outcome.kind === "forbidden")
+    if (outcome.kind === "restarted")
+      log.info("workload restarted", { ...fields, restarted_at: restartedAt });
+    else if (outcome.kind === "dry_run") log.info("dry run: workload not restarted", fields);
+    else if (outcome.kind === "forbidden")
       log.warn("restart forbidden", { ...fields, missing_rule: outcome.missingRule });
     else if (outcome.kind === "failed") log.warn("restart failed", { ...fields, reason: outcome.reason });
     else if (outcome.kind === "unreachable")

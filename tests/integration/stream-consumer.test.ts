@@ -339,7 +339,7 @@ describe.skipIf(!requireValkey())("trimming the stream", () => {
     });
     try {
       await waitFor(() => handled > 0, "a delivery");
-      expect(lines.find((l) => l.msg?.toString().startsWith("stream reached its hard cap"))).toMatchObject({
+      expect(lines.find((l) => l.msg?.toString().startsWith("valkey stream reached its cap"))).toMatchObject({
         length: 3,
         maxlen: 2,
       });

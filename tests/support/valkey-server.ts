@@ -15,7 +15,7 @@ export interface TestValkey extends AsyncDisposable {
   stop(options?: { crash?: boolean }): Promise<void>;
   /** Starts the server again on the same port; data persists only with `appendonly`. */
   start(): Promise<void>;
-  /** A plain client for assertions; closed with the server. */
+  /** A plain client for assertions (with the `--requirepass` password, if any); closed with the server. */
   client(): Promise<RedisClient>;
 }
 
@@ -27,10 +27,10 @@ export function freePort(): number {
   return port;
 }
 
-async function waitForPing(port: number, deadlineMs: number): Promise<void> {
+async function waitForPing(url: string, deadlineMs: number): Promise<void> {
   const deadline = Date.now() + deadlineMs;
   while (Date.now() < deadline) {
-    const probe = new RedisClient(`redis://127.0.0.1:${port}`, {
+    const probe = new RedisClient(url, {
       autoReconnect: false,
       connectionTimeout: 500,
     });
@@ -44,7 +44,9 @@ async function waitForPing(port: number, deadlineMs: number): Promise<void> {
       probe.close();
     }
   }
-  throw new Error(`valkey-server on port ${port} did not answer within ${deadlineMs} ms`);
+  throw new Error(
+    `valkey-server at ${url.replace(/\/\/[^@]*@/, "//")} did not answer within ${deadlineMs} ms`,
+  );
 }
 
 /**
@@ -55,6 +57,11 @@ export async function startValkey(args: string[] = []): Promise<TestValkey> {
   if (!valkeyAvailable) throw new Error("valkey-server is not installed (apt-get install valkey-server)");
   const dir = mkdtempSync(join(tmpdir(), "krt-valkey-"));
   const port = freePort();
+  const passwordAt = args.indexOf("--requirepass");
+  const password = passwordAt === -1 ? undefined : args[passwordAt + 1];
+  const url = password
+    ? `redis://:${encodeURIComponent(password)}@127.0.0.1:${port}`
+    : `redis://127.0.0.1:${port}`;
   const clients: RedisClient[] = [];
   let proc: ReturnType<typeof Bun.spawn> | undefined;
   const launch = async () => {
@@ -62,7 +69,7 @@ export async function startValkey(args: string[] = []): Promise<TestValkey> {
       ["valkey-server", "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", ...args],
       { stdout: "ignore", stderr: "inherit" },
     );
-    await waitForPing(port, 10_000);
+    await waitForPing(url, 10_000);
   };
   const stop = async (options: { crash?: boolean } = {}) => {
     if (!proc) return;
@@ -74,11 +81,11 @@ export async function startValkey(args: string[] = []): Promise<TestValkey> {
   return {
     port,
     addr: `127.0.0.1:${port}`,
-    url: `redis://127.0.0.1:${port}`,
+    url,
     stop,
     start: launch,
     async client() {
-      const client = new RedisClient(`redis://127.0.0.1:${port}`, { autoReconnect: true });
+      const client = new RedisClient(url, { autoReconnect: true });
       await client.connect();
       clients.push(client);
       return client;

@@ -372,7 +372,7 @@ describe("POST /event when a dependency fails", () => {
     expect(metrics.publishFailures.get()).toBe(1);
     expect(metrics.rejected.get({ reason: "publish_failed" })).toBe(1);
     expect(metrics.accepted.get()).toBe(0);
-    expect(captured.withMsg("request failed")).toHaveLength(1);
+    expect(captured.withMsg("publish failed")).toHaveLength(1);
   });
 
   test("signing keys that cannot be fetched give 503, not 401", async () => {

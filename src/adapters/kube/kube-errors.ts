@@ -1,3 +1,5 @@
+import { StartupConfigurationError } from "../../core/service.ts";
+
 /** Stable codes of {@link KubeConfigError}. */
 export type KubeConfigErrorCode =
   | "ERR_KUBE_CONFIG_INVALID"
@@ -6,7 +8,7 @@ export type KubeConfigErrorCode =
   | "ERR_KUBE_NOT_IN_CLUSTER";
 
 /** The cluster access settings cannot be used: raised at startup, never at runtime. */
-export class KubeConfigError extends Error {
+export class KubeConfigError extends StartupConfigurationError {
   constructor(
     readonly code: KubeConfigErrorCode,
     message: string,

@@ -1,0 +1,151 @@
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Mode } from "../../src/config/settings.ts";
+import { type LoadResult, loadConfig } from "../../src/config.ts";
+
+/** The repository root. */
+export const ROOT = join(import.meta.dir, "../..");
+
+/** Our image's repository; every container with this image runs the binary. */
+export const OUR_IMAGE = "ghcr.io/unitvectory-labs/kuberollouttrigger";
+
+/** The base and every overlay under manifests/overlays, relative to manifests/. */
+export const KUSTOMIZATIONS: readonly string[] = [
+  "base",
+  ...readdirSync(join(ROOT, "manifests/overlays"), { withFileTypes: true })
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => `overlays/${entry.name}`)
+    .sort(),
+];
+
+/** A rendered Kubernetes object, loosely typed: tests read it as data. */
+// biome-ignore lint/suspicious/noExplicitAny: rendered YAML is untyped data, read by tests only
+export type K8sObject = Record<string, any>;
+
+/** Why `kubectl kustomize` cannot run here, or undefined when it can. */
+export function kustomizeUnavailableReason(): string | undefined {
+  if (Bun.which("kubectl") === null) return "kubectl is not on PATH";
+  return undefined;
+}
+
+/** Renders `manifests/<path>` with `kubectl kustomize` and parses every document. */
+export function render(path: string): K8sObject[] {
+  const result = Bun.spawnSync(["kubectl", "kustomize", join(ROOT, "manifests", path)], {
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  if (result.exitCode !== 0) throw new Error(`kubectl kustomize ${path} failed: ${result.stderr.toString()}`);
+  const parsed: unknown = Bun.YAML.parse(result.stdout.toString());
+  const documents = Array.isArray(parsed) ? parsed : [parsed];
+  return documents.filter((doc): doc is K8sObject => typeof doc === "object" && doc !== null);
+}
+
+/** A container with the pod template and object it came from. */
+export interface PlacedContainer {
+  readonly owner: K8sObject;
+  readonly pod: K8sObject;
+  readonly container: K8sObject;
+  readonly init: boolean;
+  /** `Kind/name/container` for messages. */
+  readonly where: string;
+}
+
+/** The pod spec of a workload object, or undefined for objects that run no pods. */
+export function podSpecOf(object: K8sObject): K8sObject | undefined {
+  switch (object.kind) {
+    case "Pod":
+      return object.spec;
+    case "Deployment":
+    case "StatefulSet":
+    case "DaemonSet":
+    case "ReplicaSet":
+    case "Job":
+      return object.spec?.template?.spec;
+    case "CronJob":
+      return object.spec?.jobTemplate?.spec?.template?.spec;
+    default:
+      return undefined;
+  }
+}
+
+/** Every container and init container of every pod-running object. */
+export function containersOf(objects: readonly K8sObject[]): PlacedContainer[] {
+  const placed: PlacedContainer[] = [];
+  for (const owner of objects) {
+    const pod = podSpecOf(owner);
+    if (!pod) continue;
+    for (const [list, init] of [
+      [pod.containers ?? [], false],
+      [pod.initContainers ?? [], true],
+    ] as const) {
+      for (const container of list as K8sObject[])
+        placed.push({
+          owner,
+          pod,
+          container,
+          init,
+          where: `${owner.kind}/${owner.metadata.name}/${container.name}`,
+        });
+    }
+  }
+  return placed;
+}
+
+/** Whether a container runs our binary. */
+export const isOurs = (placed: PlacedContainer): boolean =>
+  String(placed.container.image ?? "").split(/[:@]/)[0] === OUR_IMAGE;
+
+/** The mode a container of ours runs, from its first argument. */
+export function modeOf(placed: PlacedContainer): Mode {
+  const [first] = [...(placed.container.command ?? []).slice(1), ...(placed.container.args ?? [])];
+  if (first === "web" || first === "worker" || first === "standalone") return first;
+  throw new Error(`${placed.where}: the first argument must be web, worker or standalone, not ${first}`);
+}
+
+/** A stand-in for a value kept in a Secret the operator creates (not in the manifests). */
+export const SECRET_PLACEHOLDER = "secret-from-the-cluster";
+
+/** The environment a container of ours would see, with ConfigMap references resolved from `objects`. */
+export function environmentOf(
+  placed: PlacedContainer,
+  objects: readonly K8sObject[],
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const variable of placed.container.env ?? []) {
+    const ref = variable.valueFrom;
+    if (ref?.configMapKeyRef) {
+      const map = objects.find(
+        (o) =>
+          o.kind === "ConfigMap" &&
+          o.metadata.name === ref.configMapKeyRef.name &&
+          o.metadata.namespace === placed.owner.metadata.namespace,
+      );
+      const value = map?.data?.[ref.configMapKeyRef.key];
+      if (value === undefined)
+        throw new Error(
+          `${placed.where}: ${variable.name} refers to a missing ConfigMap key ${ref.configMapKeyRef.key}`,
+        );
+      env[variable.name] = value;
+    } else if (ref?.secretKeyRef) {
+      env[variable.name] = SECRET_PLACEHOLDER;
+    } else if (ref) {
+      throw new Error(`${placed.where}: ${variable.name} uses an unsupported valueFrom`);
+    } else {
+      env[variable.name] = String(variable.value ?? "");
+    }
+  }
+  return env;
+}
+
+/** Loads a container's configuration exactly as the binary would at startup. */
+export function configOf(placed: PlacedContainer, objects: readonly K8sObject[]): LoadResult {
+  const args = [...(placed.container.command ?? []).slice(1), ...(placed.container.args ?? [])];
+  return loadConfig(modeOf(placed), args.slice(1), environmentOf(placed, objects));
+}
+
+/** The number behind a probe's port, resolving a named container port. */
+export function probePort(placed: PlacedContainer, port: number | string): number | undefined {
+  if (typeof port === "number") return port;
+  const named = (placed.container.ports ?? []).find((p: K8sObject) => p.name === port);
+  return named?.containerPort;
+}
