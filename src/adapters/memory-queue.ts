@@ -1,9 +1,9 @@
+import { backoffDelay, sleepUnlessAborted } from "../core/backoff.ts";
 import type { EventEnvelope } from "../core/delivery.ts";
 import type { Counter } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import { type EventPublisher, PublishFailedError } from "../web/ports.ts";
 import type { EventHandler, EventSource, RestartClock } from "../worker/event-source.ts";
-import { backoffDelay, sleepUnlessAborted } from "../worker/retry-backoff.ts";
 
 /** Options of a {@link MemoryQueue}. */
 export interface MemoryQueueOptions {
@@ -95,7 +95,7 @@ export class MemoryQueue implements EventPublisher, EventSource {
         attempt = 0;
         continue;
       }
-      const delay = backoffDelay(attempt++, retryInitialMs, retryMaxMs);
+      const delay = backoffDelay(++attempt, { baseMs: retryInitialMs, maxMs: retryMaxMs });
       this.options.log.info("event will be retried", { request_id: head.requestId, delay_ms: delay });
       await sleepUnlessAborted(delay, signal);
     }

@@ -1,5 +1,6 @@
 import { RedisClient } from "bun";
 import type { Config } from "../config.ts";
+import { backoffDelay } from "../core/backoff.ts";
 import type { Logger } from "../log.ts";
 
 /** Raised when Valkey cannot take a command now: not connected, or no answer within the timeout. */
@@ -144,8 +145,7 @@ export class ValkeyConnection {
   private scheduleReconnect(client: RedisClient): void {
     if (this.closed || this.client !== client || this.timer !== undefined) return;
     this.up = false;
-    const maxBackoff = this.options.maxBackoffMs ?? 5000;
-    const delay = Math.min(maxBackoff, 100 * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+    const delay = backoffDelay(this.attempt + 1, { baseMs: 100, maxMs: this.options.maxBackoffMs ?? 5000 });
     this.attempt += 1;
     this.timer = setTimeout(() => {
       this.timer = undefined;

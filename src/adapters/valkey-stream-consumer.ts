@@ -1,9 +1,9 @@
 import type { Config } from "../config.ts";
+import { backoffDelay, sleepUnlessAborted } from "../core/backoff.ts";
 import { type EventEnvelope, envelopeFromStreamFields } from "../core/delivery.ts";
 import type { Counter } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { EventHandler, EventSource } from "../worker/event-source.ts";
-import { backoffDelay, sleepUnlessAborted } from "../worker/retry-backoff.ts";
 import { ValkeyConnection } from "./valkey-connection.ts";
 import { type ConsumerIdentity, claimIdleEntries, keepEntryAlive } from "./valkey-stream-claims.ts";
 import { isReplyError, parseStreamRead, type StreamEntry } from "./valkey-stream-replies.ts";
@@ -140,7 +140,7 @@ export class ValkeyStreamConsumer implements EventSource {
           );
           if (created) continue;
         }
-        const delay = backoffDelay(failures++, 100, 5000);
+        const delay = backoffDelay(++failures, { baseMs: 100, maxMs: 5000 });
         log.warn("stream read failed; retrying", { stream: this.#key, error, delay_ms: delay });
         await sleepUnlessAborted(delay, signal);
       }
@@ -202,7 +202,7 @@ export class ValkeyStreamConsumer implements EventSource {
   #scheduleRetry(): void {
     if (this.#retryAt !== undefined) return;
     const { retryInitialMs = 1000, retryMaxMs = 30_000 } = this.options;
-    const delay = backoffDelay(this.#retryAttempt++, retryInitialMs, retryMaxMs);
+    const delay = backoffDelay(++this.#retryAttempt, { baseMs: retryInitialMs, maxMs: retryMaxMs });
     this.#retryAt = Date.now() + delay;
     this.options.log.info("pending events will be retried", { stream: this.#key, delay_ms: delay });
   }

@@ -1,5 +1,5 @@
 import { formatAcceptedAt } from "../core/delivery.ts";
-import { serializeEvent } from "../core/event.ts";
+import { type RolloutEvent, serializeEvent } from "../core/event.ts";
 import type { Logger } from "../log.ts";
 import type { EventPublisher } from "./ports.ts";
 import { decodeEventBody, readBearerToken, readBodyCapped, requireJsonContentType } from "./read-request.ts";
@@ -19,6 +19,8 @@ export interface EventProgress {
   /** Whether the whole body has been read (an answer before that closes the connection). */
   bodyRead: boolean;
   repository: string | undefined;
+  /** The event once the queue has taken it, for the request's one log line. */
+  accepted: RolloutEvent | undefined;
 }
 
 /**
@@ -45,10 +47,5 @@ export async function acceptEvent(
     requestId,
     repository: caller.repository,
   });
-  deps.log.info("event accepted", {
-    request_id: requestId,
-    image: event.image,
-    tags: event.tags,
-    repository: caller.repository,
-  });
+  progress.accepted = event;
 }

@@ -136,7 +136,7 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     const requestId = chooseRequestId(request.headers.get("x-request-id"), newRequestId);
     const path = pathOf(request.url);
     const routeLabel: RouteLabel = ROUTES.has(path) ? (path as RouteLabel) : "other";
-    const progress: EventProgress = { bodyRead: false, repository: undefined };
+    const progress: EventProgress = { bodyRead: false, repository: undefined, accepted: undefined };
     let response: Response;
     try {
       response = await route(request, path, requestId, progress);
@@ -147,7 +147,9 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     metrics.requests.inc({ route: routeLabel, status: String(response.status) });
     metrics.duration.observe(seconds, { route: routeLabel });
     const remote = peer?.requestIP(request);
-    log.info("http request", {
+    // One line per request; an accepted event's line is named for it and says what was accepted.
+    const accepted = response.status === 202 ? progress.accepted : undefined;
+    log.info(accepted ? "event accepted" : "http request", {
       request_id: requestId,
       method: request.method,
       path: path.slice(0, MAX_LOGGED_LENGTH),
@@ -155,7 +157,7 @@ export function createWebApp(deps: WebAppDeps): WebApp {
       duration_ms: Math.round(seconds * 1e6) / 1000,
       remote_addr: remote ? `${remote.address}:${remote.port}` : "",
       user_agent: (request.headers.get("user-agent") ?? "").slice(0, MAX_LOGGED_LENGTH),
-      ...(response.status === 202 ? { repository: progress.repository } : {}),
+      ...(accepted ? { image: accepted.image, tags: accepted.tags, repository: progress.repository } : {}),
     });
     return response;
   }

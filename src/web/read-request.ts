@@ -6,6 +6,7 @@ import {
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
 } from "./http-errors.ts";
+import { readStreamCapped } from "./read-stream-capped.ts";
 import { MAX_TOKEN_LENGTH } from "./token/diagnostics.ts";
 
 const BEARER = /^bearer +/i;
@@ -39,21 +40,12 @@ export function requireJsonContentType(header: string | null): void {
   }
 }
 
-async function readStreamCapped(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
-  const reader = stream.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel();
-      throw new PayloadTooLargeError(`request body is larger than ${limit} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks);
+function readStreamCappedTo413(stream: ReadableStream<Uint8Array>, limit: number): Promise<Uint8Array> {
+  return readStreamCapped(
+    stream,
+    limit,
+    () => new PayloadTooLargeError(`request body is larger than ${limit} bytes`),
+  );
 }
 
 /**
@@ -70,7 +62,7 @@ export async function readBodyCapped(request: Request, limit = MAX_BODY_BYTES): 
     // Bun never reads past a declared length, so a declared body within the limit is read whole.
     return new Uint8Array(await request.arrayBuffer());
   }
-  return request.body ? readStreamCapped(request.body, limit) : new Uint8Array();
+  return request.body ? readStreamCappedTo413(request.body, limit) : new Uint8Array();
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

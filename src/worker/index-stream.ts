@@ -1,8 +1,8 @@
+import { type BackoffPolicy, backoffDelay } from "../core/backoff.ts";
 import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
 import type { IndexMetrics } from "./index-metrics.ts";
 import type { IndexTimers } from "./index-timers.ts";
-import { type BackoffPolicy, backoffDelay } from "./workload-backoff.ts";
 import { applyWatchEvent, toIndexed, type WorkloadImageMap } from "./workload-image-map.ts";
 import { apiStatusCode, type WorkloadSource } from "./workload-source.ts";
 

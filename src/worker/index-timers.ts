@@ -1,3 +1,5 @@
+import { sleepUnlessAborted } from "../core/backoff.ts";
+
 /** The time-dependent operations of the index, injectable so tests can drive them. */
 export interface IndexTimers {
   /** Calls `fn` after `ms`; the returned function cancels it. */
@@ -16,18 +18,7 @@ export const REAL_TIMERS: IndexTimers = {
     const timer = setTimeout(fn, ms);
     return () => clearTimeout(timer);
   },
-  sleep(ms, signal) {
-    if (signal.aborted) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const done = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-    });
-  },
+  sleep: sleepUnlessAborted,
   random: Math.random,
   now: () => performance.now(),
 };

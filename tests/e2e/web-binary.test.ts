@@ -143,7 +143,7 @@ describe("the compiled web binary", () => {
         expect(metrics).toContain("kuberollouttrigger_events_accepted_total 1");
         expect(metrics).toContain('kuberollouttrigger_jwks_fetches_total{outcome="ok"} 1');
         const requestLine = await web.waitForLog(
-          (line) => line.msg === "http request" && line.status === 202,
+          (line) => line.msg === "event accepted" && line.status === 202,
         );
         expect(requestLine).toMatchObject({
           method: "POST",

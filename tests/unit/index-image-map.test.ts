@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { backoffDelay } from "../../src/worker/workload-backoff.ts";
+import { backoffDelay } from "../../src/core/backoff.ts";
 import { applyWatchEvent, WorkloadImageMap, workloadKey } from "../../src/worker/workload-image-map.ts";
 import type { ListedWorkload } from "../../src/worker/workload-source.ts";
 

@@ -1,8 +1,8 @@
+import { type BackoffPolicy, backoffDelay } from "../../core/backoff.ts";
 import type { MetricsRegistry } from "../../core/metrics.ts";
 import { WORKLOAD_KINDS, type WorkloadResource } from "../../core/workload-kind.ts";
 import type { Logger } from "../../log.ts";
 import type { RestartOutcome, WorkloadPatcher, WorkloadRef } from "../../worker/ports.ts";
-import { type BackoffPolicy, backoffDelay } from "../../worker/workload-backoff.ts";
 import { type KubeClient, resourcePath } from "./kube-client.ts";
 import type { KubeStatus } from "./kube-errors.ts";
 

@@ -1,4 +1,5 @@
 import type { JSONWebKeySet, JWK } from "jose";
+import { readStreamCapped } from "../read-stream-capped.ts";
 
 /** The largest JWKS document read; GitHub's is a few KiB. */
 export const MAX_JWKS_BYTES = 1024 * 1024;
@@ -41,21 +42,9 @@ export function selectRsaKeys(document: unknown): JSONWebKeySet {
 async function readCapped(response: Response, maxBytes: number): Promise<string> {
   const declared = Number(response.headers.get("content-length") ?? "0");
   if (declared > maxBytes) throw new JwksFetchError(`JWKS larger than ${maxBytes} bytes`);
-  const reader = response.body?.getReader();
-  if (!reader) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > maxBytes) {
-      await reader.cancel();
-      throw new JwksFetchError(`JWKS larger than ${maxBytes} bytes`);
-    }
-    chunks.push(value);
-  }
-  return Buffer.concat(chunks).toString("utf8");
+  if (!response.body) return "";
+  const tooLarge = () => new JwksFetchError(`JWKS larger than ${maxBytes} bytes`);
+  return Buffer.from(await readStreamCapped(response.body, maxBytes, tooLarge)).toString("utf8");
 }
 
 /** How {@link fetchJwks} reaches the network. */
