@@ -118,6 +118,7 @@ function webEnv(valkey: TestValkey, jwks: JwksServer, port: number): Record<stri
     GITHUB_ALLOWED_ORG: TEST_ORG,
     GITHUB_OIDC_ISSUER: TEST_ISSUER,
     GITHUB_OIDC_JWKS_URL: jwks.url,
+    ...(process.env.BENCH_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_LOG_LEVEL } : {}),
   };
 }
 
@@ -186,6 +187,50 @@ console.log(server.port);`,
   }
 }
 
+interface CpuSnapshot {
+  readonly at: number;
+  readonly webTicks: number;
+  readonly machineBusy: number;
+  readonly machineTotal: number;
+}
+
+interface CpuUse {
+  readonly webMicrosPerRequest: number;
+  readonly webPercent: number;
+  readonly machineBusyPercent: number;
+}
+
+const TICKS_PER_SECOND = 100;
+
+/** CPU time so far of `pid` (utime + stime, in ticks) and of the whole machine, from /proc. */
+function cpuSnapshot(pid: number): CpuSnapshot {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const webTicks = Number(fields[11]) + Number(fields[12]);
+  const cpuLine = (readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "")
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const machineTotal = cpuLine.reduce((sum, value) => sum + value, 0);
+  const idle = (cpuLine[3] ?? 0) + (cpuLine[4] ?? 0);
+  return { at: performance.now(), webTicks, machineBusy: machineTotal - idle, machineTotal };
+}
+
+/** What `pid` and the machine spent since `before`, per request of the load. */
+function cpuSince(before: CpuSnapshot, pid: number, requests: number): CpuUse {
+  const after = cpuSnapshot(pid);
+  const webSeconds = (after.webTicks - before.webTicks) / TICKS_PER_SECOND;
+  const wallSeconds = (after.at - before.at) / 1000;
+  return {
+    webMicrosPerRequest: (webSeconds * 1e6) / Math.max(1, requests),
+    webPercent: (webSeconds / wallSeconds) * 100,
+    machineBusyPercent:
+      ((after.machineBusy - before.machineBusy) / Math.max(1, after.machineTotal - before.machineTotal)) *
+      100,
+  };
+}
+
 const median = (values: number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
 
@@ -242,6 +287,7 @@ export async function runWebBench(): Promise<void> {
     const web = spawnWeb(webEnv(valkey, jwks, port));
     let load: WrkResult;
     let rssMiB: number;
+    let cpu: CpuUse;
     try {
       const base = `http://127.0.0.1:${port}`;
       const deadline = performance.now() + 10_000;
@@ -250,7 +296,9 @@ export async function runWebBench(): Promise<void> {
         await Bun.sleep(5);
       }
       await runWrk(`${base}/event`, script, WARMUP_SECONDS);
+      const before = cpuSnapshot(web.pid);
       load = await runWrk(`${base}/event`, script, LOAD_SECONDS);
+      cpu = cpuSince(before, web.pid, load.requests);
       rssMiB = peakRssMiB(web.pid);
     } finally {
       web.kill("SIGTERM");
@@ -277,6 +325,11 @@ export async function runWebBench(): Promise<void> {
         "web p50 / p99 latency",
         `${format(load.p50Ms, 2)} / ${format(load.p99Ms, 2)} ms`,
         `target p99 < 10 ms: ${load.p99Ms < 10 ? "met" : "MISSED"}`,
+      ],
+      [
+        "web CPU per request / machine busy",
+        `${format(cpu.webMicrosPerRequest, 1)} µs`,
+        `web process ${format(cpu.webPercent, 0)}% of one CPU; all ${navigator.hardwareConcurrency} CPUs ${format(cpu.machineBusyPercent, 0)}% busy (wrk, web, valkey)`,
       ],
       ["web non-2xx / socket errors", `${load.non2xx} / ${load.socketErrors}`, "should be 0 / 0"],
       [

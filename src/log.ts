@@ -14,6 +14,12 @@ export interface Logger {
 }
 
 const RANK: Readonly<Record<LogLevel, number>> = { debug: 0, info: 1, warn: 2, error: 3 };
+const LEVEL_NAME: Readonly<Record<LogLevel, string>> = {
+  debug: "DEBUG",
+  info: "INFO",
+  warn: "WARN",
+  error: "ERROR",
+};
 
 /** Options of {@link createLogger}; the sink and clock are parameters so tests can read the lines. */
 export interface LoggerOptions {
@@ -30,17 +36,46 @@ function errorFields(value: unknown): unknown {
   return value;
 }
 
+let pendingLines = "";
+let flushScheduled = false;
+
+function flushStdout(): void {
+  flushScheduled = false;
+  const out = pendingLines;
+  pendingLines = "";
+  if (out !== "") process.stdout.write(out);
+}
+
+/**
+ * Writes a line to stdout at the end of the current turn of the event loop, joined with the other lines
+ * of that turn: one write instead of one per request under load. Lines still pending are written when the
+ * process exits.
+ */
+function writeToStdout(line: string): void {
+  pendingLines += `${line}\n`;
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushStdout);
+}
+
+process.on("exit", flushStdout);
+
 /** Creates a JSON-lines logger in the shape of Go's slog JSON handler, as the original wrote. */
 export function createLogger(options: LoggerOptions = {}, bound: LogFields = {}): Logger {
   const threshold = RANK[options.level ?? "info"];
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const write = options.write ?? writeToStdout;
   const now = options.now ?? (() => new Date());
   const emit =
     (level: LogLevel) =>
     (msg: string, fields: LogFields = {}) => {
       if (RANK[level] < threshold) return;
-      const line: Record<string, unknown> = { time: now().toISOString(), level: level.toUpperCase(), msg };
-      for (const [key, value] of Object.entries({ ...bound, ...fields })) line[key] = errorFields(value);
+      const line: Record<string, unknown> = {
+        time: now().toISOString(),
+        level: LEVEL_NAME[level],
+        msg,
+        ...bound,
+      };
+      for (const key in fields) line[key] = errorFields(fields[key]);
       write(JSON.stringify(line));
     };
   return {

@@ -171,6 +171,11 @@ describe("createTokenVerifier, algorithms", () => {
       "algorithm not allowed",
     );
   });
+
+  test("rejects a correctly signed token that marks header parameters critical, such as an unencoded payload.", async () => {
+    expect(await reasonOf(await sign({ header: { crit: ["b64"], b64: true } }))).toBe("malformed");
+    expect(await reasonOf(await sign({ header: { b64: true } }))).toBe("malformed");
+  });
 });
 
 describe("createTokenVerifier, key-pointing header parameters", () => {
