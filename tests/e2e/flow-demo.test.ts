@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { resolve } from "node:path";
+import { readmeCommands } from "../support/readme.ts";
 import { describeSandboxWorkload, SANDBOX_WORKLOADS } from "../support/sandbox-cluster.ts";
 
 const ROOT = resolve(import.meta.dir, "../..");
@@ -45,13 +46,21 @@ function lineReader(stream: ReadableStream<Uint8Array>) {
   return { lines, done, waitForLine };
 }
 
-test("the demo prints a curl line that, run as printed, restarts the example workloads within a minute", async () => {
-  const started = performance.now();
-  const demo = Bun.spawn([process.execPath, "run", "scripts/demo.ts", "--port", "0"], {
+test("the README's first command starts the demo, whose curl line, run as printed, restarts the example workloads", async () => {
+  // Exactly the README's command, in its own process group so that every process it starts can be stopped.
+  const demo = Bun.spawn(["bash", "-c", readmeCommands(ROOT).demo], {
     cwd: ROOT,
     stdout: "pipe",
     stderr: "pipe",
+    detached: true,
   });
+  const signalGroup = (signal: NodeJS.Signals) => {
+    try {
+      process.kill(-demo.pid, signal);
+    } catch {
+      // The group is gone already.
+    }
+  };
   try {
     const out = lineReader(demo.stdout);
     const curl = await out.waitForLine((l) => l.startsWith("curl "), "the curl line", 30_000);
@@ -72,15 +81,14 @@ test("the demo prints a curl line that, run as printed, restarts the example wor
       "the skip",
       5000,
     );
-    expect(performance.now() - started).toBeLessThan(60_000);
-    demo.kill("SIGINT");
+    signalGroup("SIGINT");
     expect(await demo.exited).toBe(0);
     await out.done;
     const restarted = out.lines.filter((l) => l.startsWith("restarted ")).map((l) => l.split(" ")[1]);
     // Nothing beyond the expected workloads changed, each exactly once (the skip-annotated and unrelated ones never).
     expect(restarted.sort()).toEqual([...expected].sort());
   } finally {
-    demo.kill("SIGKILL");
+    signalGroup("SIGKILL");
     await demo.exited;
   }
 }, 90_000);

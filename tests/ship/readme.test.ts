@@ -1,0 +1,28 @@
+import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { readmeCommands } from "../support/readme.ts";
+
+const ROOT = resolve(import.meta.dir, "../..");
+
+describe("the README's two commands", () => {
+  test("the first starts the local demo from a fresh checkout", () => {
+    expect(readmeCommands(ROOT).demo).toBe("bun install --frozen-lockfile && bun run demo");
+  });
+
+  test("the second is exactly the command that .ci/run runs", () => {
+    const ciRun = readFileSync(join(ROOT, ".ci/run"), "utf8");
+    const ciCommand = /^TEST_COMMAND="(.*)"$/m.exec(ciRun)?.[1];
+    expect(ciCommand).toBeDefined();
+    expect(readmeCommands(ROOT).test).toBe(ciCommand ?? "");
+  });
+
+  test("the scripts they name exist in package.json", () => {
+    const scripts = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts as Record<
+      string,
+      string
+    >;
+    expect(scripts.demo).toBe("bun run scripts/demo.ts");
+    expect(scripts.test).toContain("bun test");
+  });
+});
