@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import { parseFlags } from "./config/parse-flags.ts";
+import { readCaFile } from "./config/read-ca-file.ts";
 import {
   type Address,
   type Read,
@@ -20,6 +21,16 @@ export type { Mode } from "./config/settings.ts";
 /** Log levels, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
+/**
+ * TLS to Valkey. The server's certificate and host name are always verified: against `ca` when
+ * `VALKEY_TLS_CA_FILE` names a file, else against the system trust store.
+ */
+export interface ValkeyTls {
+  readonly caFile: string | undefined;
+  /** The PEM text of `caFile`, read at startup. */
+  readonly ca: string | undefined;
+}
+
 /** The validated, frozen configuration of one process. */
 export interface Config {
   readonly mode: Mode;
@@ -30,7 +41,8 @@ export interface Config {
     readonly channel: string;
     readonly username: string | undefined;
     readonly password: string | undefined;
-    readonly tls: boolean;
+    /** `false` for plain TCP. */
+    readonly tls: false | ValkeyTls;
     readonly delivery: "stream" | "pubsub";
     readonly consumerGroup: string;
     readonly consumerName: string;
@@ -165,6 +177,19 @@ function checkMeaning(values: Map<string, unknown>, mode: Mode): string[] {
   return problems;
 }
 
+/** Reads the file named by VALKEY_TLS_CA_FILE into `VALKEY_TLS_CA`, so a bad file stops the start. */
+function readValkeyCa(values: Map<string, unknown>): string[] {
+  const caFile = values.get("VALKEY_TLS_CA_FILE");
+  if (typeof caFile !== "string") return [];
+  const name = "VALKEY_TLS_CA_FILE / --valkey-tls-ca-file";
+  if (values.get("VALKEY_TLS_ENABLED") !== true)
+    return [`${name}: needs VALKEY_TLS_ENABLED=true / --valkey-tls`];
+  const read = readCaFile(caFile);
+  if (!read.ok) return [`${name}: ${read.reason}`];
+  values.set("VALKEY_TLS_CA", read.value);
+  return [];
+}
+
 /**
  * Reads the configuration of `mode` from flags (which win), then the environment (an empty variable
  * counts as unset), then defaults. Every missing or invalid item is named in the one error line.
@@ -193,7 +218,7 @@ export function loadConfig(
     if (read.ok) values.set(setting.env, read.value);
     else invalid.push(`${label(setting)}: ${read.reason}`);
   }
-  if (!extra.requireOnly) invalid.push(...checkMeaning(values, mode));
+  if (!extra.requireOnly) invalid.push(...checkMeaning(values, mode), ...readValkeyCa(values));
   const parts = [
     missing.length > 0 ? `missing required configuration: ${missing.join(", ")}` : "",
     invalid.length > 0 ? `invalid configuration: ${invalid.join("; ")}` : "",
@@ -228,7 +253,9 @@ function buildConfig(mode: Mode, values: Map<string, unknown>): Config {
       channel: get("VALKEY_CHANNEL"),
       username: get("VALKEY_USERNAME"),
       password: get("VALKEY_PASSWORD"),
-      tls: get<boolean>("VALKEY_TLS_ENABLED"),
+      tls: get<boolean>("VALKEY_TLS_ENABLED")
+        ? { caFile: get("VALKEY_TLS_CA_FILE"), ca: get("VALKEY_TLS_CA") }
+        : false,
       delivery: get("VALKEY_DELIVERY"),
       consumerGroup: get<string | undefined>("VALKEY_CONSUMER_GROUP") ?? "kuberollouttrigger",
       consumerName:
@@ -277,7 +304,8 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     valkey_channel: valkey.channel,
     valkey_username: valkey.username ?? "",
     valkey_password: valkey.password ? "[redacted]" : "",
-    valkey_tls: valkey.tls,
+    valkey_tls: valkey.tls !== false,
+    valkey_tls_ca_file: valkey.tls === false ? "" : (valkey.tls.caFile ?? ""),
     valkey_delivery: valkey.delivery,
     valkey_stream_maxlen: valkey.streamMaxLen,
     allowed_image_prefix: config.allowedImagePrefix,

@@ -1,7 +1,8 @@
 import { RedisClient } from "bun";
-import type { Config } from "../config.ts";
+import type { Config, ValkeyTls } from "../config.ts";
 import { backoffDelay } from "../core/backoff.ts";
 import type { Logger } from "../log.ts";
+import { diagnoseTls } from "./valkey-tls-diagnosis.ts";
 
 /** Raised when Valkey cannot take a command now: not connected, or no answer within the timeout. */
 export class ValkeyUnavailableError extends Error {
@@ -23,7 +24,8 @@ export function valkeyUrl(valkey: Config["valkey"]): string {
 /** Options of a {@link ValkeyConnection}. */
 export interface ValkeyConnectionOptions {
   readonly url: string;
-  readonly tls: boolean;
+  /** `false` for plain TCP; else TLS that always verifies the certificate, against `ca` when given. */
+  readonly tls: Config["valkey"]["tls"];
   readonly log: Logger;
   /** Names the connection in log lines (`publisher`, `consumer`, …). */
   readonly name: string;
@@ -44,6 +46,7 @@ export class ValkeyConnection {
   private up = false;
   private closed = false;
   private attempt = 0;
+  private tries = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private readonly waiters = new Set<() => void>();
 
@@ -113,27 +116,44 @@ export class ValkeyConnection {
       autoReconnect: false,
       enableOfflineQueue: false,
       connectionTimeout: connectTimeoutMs,
-      tls,
+      tls: tls === false ? false : tls.ca !== undefined ? { ca: tls.ca } : true,
     });
     this.client = client;
     client.onclose = () => this.handleClose(client);
-    // Taken before connecting: a close event during the attempt already counts the next one.
-    const attempt = this.attempt + 1;
+    // Counted from the last success, so the first try after a drop is attempt 1 (a close event during
+    // the try already moves the backoff counter on).
+    this.tries += 1;
+    const attempt = this.tries;
     try {
       await client.connect();
       await this.options.onConnect?.(client);
       if (this.closed || this.client !== client) return;
-      if (this.attempt > 0) log.info("valkey reconnected", { connection: name, attempts: this.attempt });
+      if (this.attempt > 0) log.info("valkey reconnected", { connection: name, attempts: this.tries });
       this.attempt = 0;
+      this.tries = 0;
       this.up = true;
       for (const waiter of [...this.waiters]) waiter();
     } catch (error) {
       if (this.closed) return;
-      log.warn("valkey connection failed", { connection: name, attempt, error });
       client.onclose = null;
       client.close();
+      const tlsError = tls === false ? undefined : await this.diagnose(error, tls);
+      if (this.closed) return;
+      log.warn("valkey connection failed", {
+        connection: name,
+        attempt,
+        error,
+        ...(tlsError !== undefined ? { tls_error: tlsError } : {}),
+      });
       this.scheduleReconnect(client);
     }
+  }
+
+  /** The TLS handshake's reason for a connection Bun reports only as closed; undefined otherwise. */
+  private async diagnose(error: unknown, tls: ValkeyTls): Promise<string | undefined> {
+    const { url, connectTimeoutMs = 2000 } = this.options;
+    const closed = (error as { code?: unknown } | null)?.code === "ERR_REDIS_CONNECTION_CLOSED";
+    return closed ? diagnoseTls(url, tls, connectTimeoutMs) : undefined;
   }
 
   private handleClose(client: RedisClient): void {

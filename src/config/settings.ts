@@ -79,6 +79,15 @@ export const SETTINGS: readonly Setting[] = [
     description: "Connect to Valkey over TLS, verifying its certificate.",
   },
   {
+    env: "VALKEY_TLS_CA_FILE",
+    flag: "valkey-tls-ca-file",
+    kind: "string",
+    default: "",
+    modes: ALL,
+    description:
+      "PEM file of the CA that signed Valkey's certificate, trusted instead of the system store; needs VALKEY_TLS_ENABLED.",
+  },
+  {
     env: "VALKEY_DELIVERY",
     flag: "valkey-delivery",
     kind: "choice",

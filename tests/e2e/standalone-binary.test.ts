@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
 import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
-import { BINARY_PATH, baseUrlOf, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
+import { baseUrlOf, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
 import { TEST_AUDIENCE, TEST_ORG, unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
 
@@ -16,7 +16,7 @@ async function waitUntil(condition: () => boolean | Promise<boolean>, what: stri
   }
 }
 
-describe.skipIf(!existsSync(BINARY_PATH))("standalone: web and worker in one process", () => {
+describe.skipIf(!requireBinary())("standalone: web and worker in one process", () => {
   let server: KubeApiServer;
   let dir: string;
   let standalone: SpawnedBinary | undefined;

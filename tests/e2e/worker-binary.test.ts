@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
 import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
-import { BINARY_PATH, type LogLine, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
+import { type LogLine, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
 import { TEST_AUDIENCE, TEST_ORG, unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
 
@@ -35,7 +35,7 @@ function annotationsOf(obj: Record<string, unknown> | undefined): Record<string,
   return spec?.template?.metadata?.annotations ?? {};
 }
 
-describe.skipIf(!requireValkey() || !existsSync(BINARY_PATH))(
+describe.skipIf(!requireValkey() || !requireBinary())(
   "web and worker binaries with valkey and the API server",
   () => {
     let valkey: TestValkey;

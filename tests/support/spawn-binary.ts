@@ -15,6 +15,18 @@ export function binaryPath(): string {
   return BINARY_PATH;
 }
 
+/**
+ * Whether the compiled binary exists, for `describe.skipIf`: off CI a missing binary skips with a clear
+ * message; in CI (`CI=true`) it fails instead, since CI must never skip.
+ */
+export function requireBinary(): boolean {
+  if (existsSync(BINARY_PATH)) return true;
+  const message = `${BINARY_PATH} is missing: run "bun run build" first (bun run test does it before bun test)`;
+  if (process.env.CI === "true") throw new Error(message);
+  console.warn(`SKIPPED: ${message}`);
+  return false;
+}
+
 /** A JSON log line of the binary. */
 export type LogLine = Record<string, unknown>;
 
