@@ -1,5 +1,4 @@
 import type { Config } from "../config.ts";
-import type { MetricsRegistry } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { EventSource } from "./event-source.ts";
 import { createEventHandler } from "./handle-event.ts";
@@ -14,7 +13,6 @@ export interface RunEventsDeps {
   readonly patcher: WorkloadPatcher;
   readonly source: EventSource;
   readonly metrics: WorkerMetrics;
-  readonly registry?: MetricsRegistry;
 }
 
 /** The running event side: the index following the cluster, and the source feeding the handler. */
