@@ -308,6 +308,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     valkey_tls_ca_file: valkey.tls === false ? "" : (valkey.tls.caFile ?? ""),
     valkey_delivery: valkey.delivery,
     valkey_stream_maxlen: valkey.streamMaxLen,
+    valkey_consumer_group: valkey.consumerGroup,
     allowed_image_prefix: config.allowedImagePrefix,
   };
   const webFields = {
@@ -321,7 +322,6 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
   const workerFields = {
     kubeconfig: worker.kubeconfig ?? "(in-cluster)",
     health_addr: address(worker.healthListen),
-    valkey_consumer_group: valkey.consumerGroup,
     valkey_consumer_name: valkey.consumerName,
     valkey_claim_idle: formatDuration(valkey.claimIdleMs),
     workload_kinds: worker.workloadResources.join(","),

@@ -34,7 +34,15 @@ export interface ValkeyConnectionOptions {
   readonly maxBackoffMs?: number;
   /** Runs after each successful (re)connect, before the connection counts as up (e.g. create a group). */
   readonly onConnect?: (client: RedisClient) => Promise<void>;
+  /**
+   * How often an idle connection is checked with `PING` (0: never); default 5 s. A connection that
+   * stops answering (half-open: no FIN, no RST) is dropped and made again, here or when any command
+   * times out, instead of looking connected for as long as the kernel keeps the socket.
+   */
+  readonly pingIntervalMs?: number;
 }
+
+const PING_TIMEOUT_MS = 2000;
 
 /**
  * One Valkey connection that never gives up: Bun's client stops reconnecting after about 20 tries,
@@ -48,6 +56,8 @@ export class ValkeyConnection {
   private attempt = 0;
   private tries = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  private pinger: ReturnType<typeof setInterval> | undefined;
+  private inFlight = 0;
   private readonly waiters = new Set<() => void>();
 
   constructor(private readonly options: ValkeyConnectionOptions) {}
@@ -87,11 +97,42 @@ export class ValkeyConnection {
         timeoutMs,
       );
     });
+    this.inFlight += 1;
     try {
       return await Promise.race([client.send(command, args), timeout]);
+    } catch (error) {
+      if (error instanceof ValkeyUnavailableError) this.abandon(client, command, timeoutMs);
+      throw error;
     } finally {
+      this.inFlight -= 1;
       clearTimeout(timer);
     }
+  }
+
+  /** Drops a client that stopped answering and starts making a new one. */
+  private abandon(client: RedisClient, command: string, timeoutMs: number): void {
+    if (this.closed || this.client !== client || !this.up) return;
+    this.options.log.warn("valkey connection unresponsive; reconnecting", {
+      connection: this.options.name,
+      command,
+      timeout_ms: timeoutMs,
+    });
+    client.onclose = null;
+    client.close();
+    this.scheduleReconnect(client);
+  }
+
+  /** Checks an idle connection now and then; a busy one is checked by its own commands' timeouts. */
+  private startPinging(): void {
+    const interval = this.options.pingIntervalMs ?? 5000;
+    if (interval <= 0 || this.pinger !== undefined) return;
+    this.pinger = setInterval(() => {
+      if (!this.connected || this.inFlight > 0) return;
+      this.send("PING", [], Math.min(PING_TIMEOUT_MS, interval)).catch(() => {
+        // A timeout has already dropped the connection; a closed one reconnects on its own.
+      });
+    }, interval);
+    this.pinger.unref();
   }
 
   /** The current client, for subscriptions; undefined while down. */
@@ -103,6 +144,7 @@ export class ValkeyConnection {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+    clearInterval(this.pinger);
     this.up = false;
     this.client?.close();
     this.client = undefined;
@@ -132,6 +174,7 @@ export class ValkeyConnection {
       this.attempt = 0;
       this.tries = 0;
       this.up = true;
+      this.startPinging();
       for (const waiter of [...this.waiters]) waiter();
     } catch (error) {
       if (this.closed) return;

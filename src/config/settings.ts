@@ -174,8 +174,9 @@ export const SETTINGS: readonly Setting[] = [
     flag: "valkey-consumer-group",
     kind: "string",
     default: "kuberollouttrigger",
-    modes: WORKER,
-    description: "Consumer group the workers share (stream delivery).",
+    modes: ALL,
+    description:
+      "Consumer group the workers share (stream delivery); the web creates it, so set the same value on both.",
   },
   {
     env: "VALKEY_CONSUMER_NAME",
