@@ -104,10 +104,13 @@ function collectRaw(
   const flags = parseFlags(argv, booleans, values);
   const raw = new Map<string, string>();
   for (const setting of settings) {
+    const isBoolean = setting.kind === "boolean";
+    // An empty value counts as unset, from a flag as from a variable; a boolean flag needs a value.
     const fromFlag = flags.values.get(setting.flag);
+    const flagValue = fromFlag === "" && !isBoolean ? undefined : fromFlag;
     const fromEnv = env[setting.env];
-    const value = fromFlag ?? (fromEnv === "" ? undefined : fromEnv) ?? setting.default;
-    if (value !== undefined && value !== "") raw.set(setting.env, value);
+    const value = flagValue ?? (fromEnv === "" ? undefined : fromEnv) ?? setting.default;
+    if (value !== undefined && (value !== "" || flagValue === "")) raw.set(setting.env, value);
   }
   return { raw, flags };
 }
@@ -155,6 +158,7 @@ function checkMeaning(values: Map<string, unknown>, mode: Mode): string[] {
   if (valkeyAddr && valkeyAddr.host === "") {
     problems.push("VALKEY_ADDR / --valkey-addr: a host is required (host:port)");
   }
+  if (mode !== "worker") problems.push(...checkTokenSettings(values));
   if (mode !== "web") {
     const kinds = (values.get("WORKLOAD_KINDS") as string[] | undefined) ?? [];
     const unknown = kinds.filter((kind) => resolveWorkloadResource(kind) === undefined);
@@ -173,6 +177,25 @@ function checkMeaning(values: Map<string, unknown>, mode: Mode): string[] {
         `WATCH_NAMESPACES / --watch-namespaces: ${badNamespaces.map((n) => `"${n}"`).join(", ")} is not a namespace name`,
       );
     }
+  }
+  return problems;
+}
+
+/** The issuer must be a URL the keys can be fetched from securely; audience and org must not be blank. */
+function checkTokenSettings(values: Map<string, unknown>): string[] {
+  const problems: string[] = [];
+  const issuer = values.get("GITHUB_OIDC_ISSUER");
+  if (typeof issuer === "string") {
+    const read = readSecureUrl(issuer);
+    if (!read.ok) problems.push(`GITHUB_OIDC_ISSUER / --github-oidc-issuer: ${read.reason}`);
+  }
+  for (const [env, flag] of [
+    ["GITHUB_OIDC_AUDIENCE", "github-oidc-audience"],
+    ["GITHUB_ALLOWED_ORG", "github-allowed-org"],
+  ] as const) {
+    const value = values.get(env);
+    if (typeof value === "string" && value.trim() === "")
+      problems.push(`${env} / --${flag}: must not be blank`);
   }
   return problems;
 }

@@ -143,7 +143,8 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
       return runDevToken(rest, env);
     case "version":
     case "--version":
-      print(`kuberollouttrigger ${packageJson.version}\n`);
+      if (wantsHelp(rest)) print(`Usage: kuberollouttrigger version\n\n${COMMANDS.version}\n`);
+      else print(`kuberollouttrigger ${packageJson.version}\n`);
       return EXIT.ok;
     case undefined:
     case "help":

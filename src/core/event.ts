@@ -21,7 +21,9 @@ function describeShapeProblem(input: unknown): string {
   }
   const extra = Object.keys(input).filter((key) => key !== "image" && key !== "tags");
   if (extra.length > 0) {
-    return `unknown field ${extra.map((k) => `"${k}"`).join(", ")}: only "image" and "tags" are allowed`;
+    const named = extra.slice(0, 5).map((key) => `"${key.slice(0, 64)}"`);
+    const more = extra.length > 5 ? ` and ${extra.length - 5} more` : "";
+    return `unknown field ${named.join(", ")}${more}: only "image" and "tags" are allowed`;
   }
   const record = input as Record<string, unknown>;
   if (!("image" in record)) return 'field "image" is required';

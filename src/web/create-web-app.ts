@@ -1,5 +1,5 @@
 import { METRICS_CONTENT_TYPE } from "../core/metrics.ts";
-import type { Logger } from "../log.ts";
+import type { LogFields, Logger } from "../log.ts";
 import { type AcceptEventDeps, acceptEvent, type EventProgress } from "./accept-event.ts";
 import { describeError } from "./error-answer.ts";
 import {
@@ -68,6 +68,31 @@ function respond(
 const json = (status: number, body: unknown, headers: Record<string, string>) =>
   respond(status, JSON.stringify(body), "application/json", headers);
 
+/** The message, level and extra fields of a request's one log line. */
+interface RequestLine {
+  readonly level: "info" | "warn" | "error";
+  readonly msg: string;
+  readonly fields: LogFields;
+}
+
+/** A response and, for a refusal, how its log line reads. */
+interface Answered {
+  readonly response: Response;
+  readonly line: RequestLine | undefined;
+}
+
+/** Whether a request came with a body (declared or chunked). */
+function hasBody(request: Request): boolean {
+  const length = request.headers.get("content-length");
+  return (length !== null && length !== "0") || request.headers.has("transfer-encoding");
+}
+
+/** `address:port`, with an IPv6 address in brackets. */
+function formatPeer(peer: { readonly address: string; readonly port: number } | null | undefined): string {
+  if (!peer) return "";
+  return peer.address.includes(":") ? `[${peer.address}]:${peer.port}` : `${peer.address}:${peer.port}`;
+}
+
 /**
  * Creates the web's request handler: `POST /event`, `GET /healthz`, `GET /readyz`, `GET /metrics`, 404
  * elsewhere. Every answer carries `X-Request-Id`; every error is `{"error","request_id"}` JSON, mapped by
@@ -79,36 +104,39 @@ export function createWebApp(deps: WebAppDeps): WebApp {
   const eventDeps: AcceptEventDeps = { ...deps, now: deps.now ?? (() => new Date()) };
   const isReady = () => publisher.ready() && (deps.readiness?.() ?? true);
 
-  function logRefusal(error: unknown, requestId: string, status: number): void {
+  /** How a refused request's one log line reads, when the refusal is worth more than `http request`. */
+  function refusalLine(error: unknown, status: number): RequestLine | undefined {
     if (error instanceof TokenRejectedError || error instanceof KeysUnavailableError) {
       const reason = error instanceof TokenRejectedError ? error.reason : "signing keys unavailable";
-      const fields = { request_id: requestId, reason, ...error.diagnostics };
-      if (status >= 500) log.error("OIDC token validation failed", fields);
-      else log.warn("OIDC token validation failed", fields);
-    } else if (error instanceof MissingCredentialsError) {
+      const level = status >= 500 ? "error" : "warn";
+      return { level, msg: "OIDC token validation failed", fields: { reason, ...error.diagnostics } };
+    }
+    if (error instanceof MissingCredentialsError) {
       const { issuer, audience, allowedOrg } = deps.expected;
-      log.warn("OIDC token validation failed", {
-        request_id: requestId,
+      const fields = {
         reason: error.reason,
         expected_issuer: issuer,
         expected_audience: audience,
         expected_org: allowedOrg,
-      });
-    } else if (error instanceof PublishFailedError) {
-      log.warn("publish failed", { request_id: requestId, error });
-    } else if (status >= 500 && !(error instanceof NotReadyError)) {
-      log.error("request failed", { request_id: requestId, error });
+      };
+      return { level: "warn", msg: "OIDC token validation failed", fields };
     }
+    if (error instanceof PublishFailedError)
+      return { level: "warn", msg: "publish failed", fields: { error } };
+    if (status >= 500 && !(error instanceof NotReadyError)) {
+      return { level: "error", msg: "request failed", fields: { error } };
+    }
+    return undefined;
   }
 
-  function answerError(error: unknown, requestId: string, close: boolean): Response {
+  function answerError(error: unknown, requestId: string, close: boolean): Answered {
     const answer = describeError(error);
     if (answer.rejected) metrics.rejected.inc({ reason: answer.rejected });
     if (answer.rejected === "publish_failed") metrics.publishFailures.inc();
-    logRefusal(error, requestId, answer.status);
     const headers: Record<string, string> = { ...answer.headers, "x-request-id": requestId };
     if (close) headers.connection = "close";
-    return json(answer.status, { error: answer.message, request_id: requestId }, headers);
+    const response = json(answer.status, { error: answer.message, request_id: requestId }, headers);
+    return { response, line: refusalLine(error, answer.status) };
   }
 
   async function route(request: Request, path: string, requestId: string, progress: EventProgress) {
@@ -133,31 +161,42 @@ export function createWebApp(deps: WebAppDeps): WebApp {
 
   async function fetch(request: Request, peer?: PeerInfo): Promise<Response> {
     const started = performance.now();
+    // Read before anything else: once the client has gone, its address can no longer be had.
+    const remote = peer?.requestIP(request);
     const requestId = chooseRequestId(request.headers.get("x-request-id"), newRequestId);
     const path = pathOf(request.url);
     const routeLabel: RouteLabel = ROUTES.has(path) ? (path as RouteLabel) : "other";
     const progress: EventProgress = { bodyRead: false, repository: undefined, accepted: undefined };
-    let response: Response;
+    let answered: Answered;
     try {
-      response = await route(request, path, requestId, progress);
+      answered = { response: await route(request, path, requestId, progress), line: undefined };
     } catch (error) {
-      response = answerError(error, requestId, !progress.bodyRead);
+      answered = answerError(error, requestId, !progress.bodyRead);
     }
+    const { response } = answered;
+    // A body nobody read (a GET with one, say) is not drained: the connection closes after the answer.
+    if (!progress.bodyRead && hasBody(request)) response.headers.set("connection", "close");
     const seconds = (performance.now() - started) / 1000;
     metrics.requests.inc({ route: routeLabel, status: String(response.status) });
     metrics.duration.observe(seconds, { route: routeLabel });
-    const remote = peer?.requestIP(request);
-    // One line per request; an accepted event's line is named for it and says what was accepted.
+    // One line per request: named for an accepted event or a refusal worth naming, else `http request`.
     const accepted = response.status === 202 ? progress.accepted : undefined;
-    log.info(accepted ? "event accepted" : "http request", {
+    const line: RequestLine = accepted
+      ? {
+          level: "info",
+          msg: "event accepted",
+          fields: { image: accepted.image, tags: accepted.tags, repository: progress.repository },
+        }
+      : (answered.line ?? { level: "info", msg: "http request", fields: {} });
+    log[line.level](line.msg, {
       request_id: requestId,
       method: request.method,
       path: path.slice(0, MAX_LOGGED_LENGTH),
       status: response.status,
       duration_ms: Math.round(seconds * 1e6) / 1000,
-      remote_addr: remote ? `${remote.address}:${remote.port}` : "",
+      remote_addr: formatPeer(remote),
       user_agent: (request.headers.get("user-agent") ?? "").slice(0, MAX_LOGGED_LENGTH),
-      ...(accepted ? { image: accepted.image, tags: accepted.tags, repository: progress.repository } : {}),
+      ...line.fields,
     });
     return response;
   }

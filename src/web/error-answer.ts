@@ -1,4 +1,5 @@
 import {
+  BodyIncompleteError,
   InvalidPayloadError,
   MethodNotAllowedError,
   MissingCredentialsError,
@@ -66,6 +67,13 @@ export function describeError(error: unknown): ErrorAnswer {
   }
   if (error instanceof PayloadTooLargeError) {
     return { status: 413, message: "request body is larger than 1 MiB", rejected: "too_large" };
+  }
+  if (error instanceof BodyIncompleteError) {
+    return {
+      status: 400,
+      message: "the request body was cut off before it was complete",
+      rejected: "invalid_payload",
+    };
   }
   if (error instanceof InvalidPayloadError) {
     return { status: 400, message: error.message, rejected: "invalid_payload" };

@@ -40,6 +40,12 @@ export class PayloadTooLargeError extends Error {
   override readonly name = "PayloadTooLargeError";
 }
 
+/** The client closed the connection before its whole body arrived (code `ERR_BODY_INCOMPLETE`): HTTP 400. */
+export class BodyIncompleteError extends Error {
+  readonly code = "ERR_BODY_INCOMPLETE";
+  override readonly name = "BodyIncompleteError";
+}
+
 /** The body is not a valid event; the message says what is wrong (code `ERR_INVALID_PAYLOAD`): HTTP 400. */
 export class InvalidPayloadError extends Error {
   readonly code = "ERR_INVALID_PAYLOAD";

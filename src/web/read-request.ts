@@ -1,5 +1,6 @@
 import { checkEvent, type RolloutEvent } from "../core/event.ts";
 import {
+  BodyIncompleteError,
   InvalidPayloadError,
   MAX_BODY_BYTES,
   MissingCredentialsError,
@@ -48,6 +49,16 @@ function readStreamCappedTo413(stream: ReadableStream<Uint8Array>, limit: number
   );
 }
 
+/** A body read that fails for any reason but its size means the client went away mid-body. */
+async function completeOrThrow(reading: Promise<Uint8Array>): Promise<Uint8Array> {
+  try {
+    return await reading;
+  } catch (error) {
+    if (error instanceof PayloadTooLargeError) throw error;
+    throw new BodyIncompleteError("the request body was cut off before it was complete");
+  }
+}
+
 /**
  * Reads the body within `limit` bytes: a declared `Content-Length` over it is refused unread, and a body
  * without one (chunked) is counted as it streams and cut off past the limit. Throws {@link PayloadTooLargeError}.
@@ -60,9 +71,9 @@ export async function readBodyCapped(request: Request, limit = MAX_BODY_BYTES): 
       throw new PayloadTooLargeError(`request body is larger than ${limit} bytes`);
     }
     // Bun never reads past a declared length, so a declared body within the limit is read whole.
-    return new Uint8Array(await request.arrayBuffer());
+    return completeOrThrow(request.arrayBuffer().then((buffer) => new Uint8Array(buffer)));
   }
-  return request.body ? readStreamCappedTo413(request.body, limit) : new Uint8Array();
+  return request.body ? completeOrThrow(readStreamCappedTo413(request.body, limit)) : new Uint8Array();
 }
 
 const UTF8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });

@@ -102,6 +102,8 @@ export async function startWebServer(options: WebServerOptions): Promise<Running
       idleTimeout: IDLE_TIMEOUT_SECONDS,
       maxRequestBodySize: BODY_LIMIT_BACKSTOP_BYTES,
       development: false,
+      // Bun would otherwise share the port with another process already on it (SO_REUSEPORT).
+      reusePort: false,
       fetch: (request, bunServer) => app.fetch(request, bunServer),
       error(error) {
         log.error("unhandled request error", { error });

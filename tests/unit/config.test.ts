@@ -101,6 +101,46 @@ describe("loading configuration", () => {
     );
   });
 
+  test("an empty flag value counts as unset, so the variable or the default applies", () => {
+    const config = expectConfig(
+      loadConfig(
+        "web",
+        ["--log-level=", "--valkey-channel=", "--valkey-delivery=", "--valkey-stream-maxlen="],
+        {
+          ...WEB_ENV,
+          VALKEY_CHANNEL: "from-env",
+        },
+      ),
+    );
+    expect(config.logLevel).toBe("info");
+    expect(config.valkey.channel).toBe("from-env");
+    expect(config.valkey.delivery).toBe("stream");
+    expect(config.valkey.streamMaxLen).toBe(100_000);
+  });
+
+  test("an empty boolean flag value is refused, as Go's flag package refuses it", () => {
+    expect(expectError(loadConfig("web", ["--dev-mode="], WEB_ENV))).toContain(
+      'DEV_MODE / --dev-mode: "" is not a boolean',
+    );
+  });
+
+  test.each(["token.actions.githubusercontent.com", "http://ghe.example.com/_services/token", "ftp://x"])(
+    "the issuer %p is refused: its keys would not be fetched over https",
+    (issuer) => {
+      expect(expectError(loadConfig("web", [], { ...WEB_ENV, GITHUB_OIDC_ISSUER: issuer }))).toContain(
+        "GITHUB_OIDC_ISSUER / --github-oidc-issuer",
+      );
+    },
+  );
+
+  test("a blank audience or org is refused in the one error line", () => {
+    const message = expectError(
+      loadConfig("web", ["--github-oidc-audience", " ", "--github-allowed-org=  "], WEB_ENV),
+    );
+    expect(message).toContain("GITHUB_OIDC_AUDIENCE / --github-oidc-audience: must not be blank");
+    expect(message).toContain("GITHUB_ALLOWED_ORG / --github-allowed-org: must not be blank");
+  });
+
   test.each([
     [["--github-allowed-org", "Flag"]],
     [["--github-allowed-org=Flag"]],

@@ -553,3 +553,56 @@ describe("metrics", () => {
     expect(await (await get(app, "/metrics")).text()).toContain("kuberollouttrigger_valkey_connected 1");
   });
 });
+
+describe("hostile or broken requests", () => {
+  test("a GET with a body it never reads is answered with Connection: close, so the body is not drained", async () => {
+    const { app } = harness();
+    const chunked = await app.fetch(
+      new Request("http://localhost/healthz", {
+        method: "GET",
+        headers: { "transfer-encoding": "chunked" },
+      }),
+    );
+    expect(chunked.status).toBe(200);
+    expect(chunked.headers.get("connection")).toBe("close");
+    const plain = await get(app, "/healthz");
+    expect(plain.headers.get("connection")).toBeNull();
+  });
+
+  test("a refused token gives the request exactly one log line, named for the refusal and with the request's fields", async () => {
+    const { app, captured } = harness();
+    const response = await post(app, { token: "not.a.token" });
+    expect(response.status).toBe(401);
+    const requestLines = captured.lines.filter(
+      (line) => line.request_id === response.headers.get("x-request-id"),
+    );
+    expect(requestLines).toHaveLength(1);
+    expect(requestLines[0]).toMatchObject({
+      msg: "OIDC token validation failed",
+      status: 401,
+      method: "POST",
+      path: "/event",
+    });
+  });
+
+  test("a body cut off by the client is a 400 logged as a refusal, not a 500 logged as an error", async () => {
+    const { app, captured } = harness();
+    const cut = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.error(new Error("The connection was closed."));
+      },
+    });
+    const response = await post(app, { body: cut });
+    expect(response.status).toBe(400);
+    expect(response.headers.get("connection")).toBe("close");
+    expect(captured.lines.filter((line) => line.level === "ERROR")).toEqual([]);
+  });
+
+  test("an unknown field's name is cut short in the answer, however long it is", async () => {
+    const { app } = harness();
+    const body = JSON.stringify({ ...VALID_EVENT, ["x".repeat(100_000)]: 1 });
+    const response = await post(app, { body });
+    expect(response.status).toBe(400);
+    expect((await response.text()).length).toBeLessThan(400);
+  });
+});

@@ -1,0 +1,42 @@
+import { describe, expect, test } from "bun:test";
+import { requireValkey, startValkey } from "../support/valkey-server.ts";
+import { startWebUnderTest } from "../support/web-harness.ts";
+
+async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+describe.skipIf(!requireValkey())("the web as a least-privilege Valkey user", () => {
+  test("a user allowed XADD and XGROUP CREATE but not PUBSUB or XLEN still publishes; the checks it may not run only warn", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    await admin.send("ACL", [
+      "SETUSER",
+      "webonly",
+      "on",
+      ">web-secret",
+      "~kuberollouttrigger",
+      "+xadd",
+      "+xgroup|create",
+      "+ping",
+      "+hello",
+      "+auth",
+      "+client|setname",
+      "+client|setinfo",
+    ]);
+    await using web = await startWebUnderTest({
+      VALKEY_ADDR: valkey.addr,
+      VALKEY_USERNAME: "webonly",
+      VALKEY_PASSWORD: "web-secret",
+    });
+    await waitFor(async () => (await web.get("/readyz")).status === 200, "the web to be ready");
+    expect((await web.postEvent()).status).toBe(202);
+    expect(await admin.send("XLEN", ["kuberollouttrigger"])).toBe(1);
+    expect(web.captured.withMsg("old Pub/Sub subscribers not checked")).not.toHaveLength(0);
+    expect(web.captured.withMsg("valkey connection failed")).toEqual([]);
+  });
+});
