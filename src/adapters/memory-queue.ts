@@ -1,17 +1,15 @@
 import { backoffDelay, sleepUnlessAborted } from "../core/backoff.ts";
-import type { EventEnvelope } from "../core/delivery.ts";
+import { type EventEnvelope, formatAcceptedAt } from "../core/delivery.ts";
 import type { Counter } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import { type EventPublisher, PublishFailedError } from "../web/ports.ts";
-import type { EventHandler, EventSource, RestartClock } from "../worker/event-source.ts";
+import type { EventHandler, EventSource } from "../worker/event-source.ts";
 
 /** Options of a {@link MemoryQueue}. */
 export interface MemoryQueueOptions {
   readonly log: Logger;
   /** Events waiting beyond this are refused (the web answers 502). */
   readonly capacity?: number;
-  /** `accepted_at` for the in-process queue of standalone; `now` for Pub/Sub, as the original. */
-  readonly clock?: RestartClock;
   readonly retryInitialMs?: number;
   readonly retryMaxMs?: number;
   readonly acked?: Pick<Counter, "inc">;
@@ -20,8 +18,9 @@ export interface MemoryQueueOptions {
 /**
  * An in-process, bounded FIFO of events: the web publishes into it and one consumer hands each event to
  * the worker's handler in order. An event whose outcome is `retry` stays at the head and is retried with
- * capped exponential backoff. Nothing survives the process: for standalone without Valkey, and as the
- * buffer behind a Pub/Sub subscription.
+ * capped exponential backoff, with the same envelope: the web's `acceptedAt`, or the time it was
+ * enqueued when it has none, so every try writes the same `restartedAt`. Nothing survives the process:
+ * for standalone without Valkey, and as the buffer behind a Pub/Sub subscription.
  */
 export class MemoryQueue implements EventPublisher, EventSource {
   readonly #items: EventEnvelope[] = [];
@@ -47,7 +46,9 @@ export class MemoryQueue implements EventPublisher, EventSource {
       this.options.log.warn("in-process queue full; event refused", { capacity: this.#capacity });
       throw new PublishFailedError(`the in-process queue is full (${this.#capacity} events)`);
     }
-    this.#items.push(envelope);
+    this.#items.push(
+      envelope.acceptedAt ? envelope : { ...envelope, acceptedAt: formatAcceptedAt(new Date()) },
+    );
     this.#wake?.();
   }
 
@@ -77,7 +78,7 @@ export class MemoryQueue implements EventPublisher, EventSource {
 
   async #consume(handler: EventHandler): Promise<void> {
     const signal = this.#stopping.signal;
-    const { retryInitialMs = 1000, retryMaxMs = 30_000, clock = "accepted_at" } = this.options;
+    const { retryInitialMs = 1000, retryMaxMs = 30_000 } = this.options;
     let attempt = 0;
     while (!signal.aborted) {
       const head = this.#items[0];
@@ -88,7 +89,7 @@ export class MemoryQueue implements EventPublisher, EventSource {
         this.#wake = undefined;
         continue;
       }
-      const outcome = await handler({ envelope: head, clock });
+      const outcome = await handler({ envelope: head });
       if (outcome === "done") {
         this.#items.shift();
         this.options.acked?.inc();

@@ -10,13 +10,18 @@ export interface ConsumerIdentity {
 }
 
 const COMMAND_TIMEOUT_MS = 5000;
-const PAGE = 10;
-const MAX_PAGES = 100;
+/** `XAUTOCLAIM` calls per round: each claims at most one entry and scans at most 10 pending ones. */
+const MAX_CALLS = 1000;
 
 /**
- * Takes over, page by page, the entries of the group that have been pending longer than `minIdleMs`
+ * Takes over, one at a time, the entries of the group that have been pending longer than `minIdleMs`
  * (left by a consumer that died), yielding each claimed entry; claimed IDs whose entry no longer
  * exists are dropped from the pending list by Valkey itself and logged.
+ *
+ * One at a time (`COUNT 1`), and the next one only once the caller has handled the one yielded: an
+ * entry claimed but still waiting behind a slow one would grow idle again and be claimed by another
+ * worker as well, and both would act on it. The claim itself resets the entry's idle time, and the
+ * caller keeps it alive ({@link keepEntryAlive}) while handling it.
  */
 export async function* claimIdleEntries(
   control: ValkeyConnection,
@@ -25,8 +30,8 @@ export async function* claimIdleEntries(
   log: Logger,
 ): AsyncGenerator<StreamEntry> {
   let cursor = "0-0";
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const args = [who.key, who.group, who.consumer, String(minIdleMs), cursor, "COUNT", String(PAGE)];
+  for (let call = 0; call < MAX_CALLS; call++) {
+    const args = [who.key, who.group, who.consumer, String(minIdleMs), cursor, "COUNT", "1"];
     const claimed = parseAutoClaim(await control.send("XAUTOCLAIM", args, COMMAND_TIMEOUT_MS));
     if (claimed.deleted.length > 0)
       log.warn("claimed entries no longer exist", { entry_ids: claimed.deleted });

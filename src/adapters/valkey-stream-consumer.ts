@@ -16,8 +16,6 @@ export interface StreamConsumerOptions {
   readonly log: Logger;
   readonly acked?: Pick<Counter, "inc">;
   readonly blockMs?: number;
-  /** Entries per `XREADGROUP … >`: small, so a stop leaves few delivered-but-unhandled entries. */
-  readonly readCount?: number;
   readonly trimIntervalMs?: number;
   readonly retryInitialMs?: number;
   readonly retryMaxMs?: number;
@@ -31,8 +29,8 @@ const EMPTY_ENVELOPE: EventEnvelope = {
   repository: undefined,
 };
 const COMMAND_TIMEOUT_MS = 5000;
-const PAGE = 10;
-const MAX_PAGES = 100;
+/** Own pending entries re-handled per scan; the rest wait for the next scan. */
+const MAX_PENDING_PER_SCAN = 1000;
 
 /**
  * Consumes the event stream with a consumer group: created from ID 0 with MKSTREAM (and again after
@@ -41,6 +39,11 @@ const MAX_PAGES = 100;
  * says `done`; one left pending (`retry`) is re-handled with backoff. Every `claimIdle/2` it takes over
  * entries left idle longer than `VALKEY_CLAIM_IDLE` by a dead consumer (`XAUTOCLAIM`), and it periodically
  * trims the stream below the oldest unacknowledged entry. Both connections reconnect forever.
+ *
+ * Every read, re-read and claim fetches ONE entry (`COUNT 1`), which resets that entry's idle time, and
+ * the entry is handled (and kept alive) before the next one is fetched. A batch would leave fetched
+ * entries waiting, unrefreshed, behind a slow one (patch retries take up to a minute), long enough for
+ * another worker to claim them too, and both would act on them.
  */
 export class ValkeyStreamConsumer implements EventSource {
   readonly #reader: ValkeyConnection;
@@ -148,10 +151,10 @@ export class ValkeyStreamConsumer implements EventSource {
   }
 
   async #readNew(handler: EventHandler, now: number): Promise<void> {
-    const { blockMs = 5000, readCount = 1 } = this.options;
+    const { blockMs = 5000 } = this.options;
     const due = [this.#nextClaimAt, this.#nextTrimAt, this.#retryAt ?? Number.POSITIVE_INFINITY];
     const block = Math.max(1, Math.min(blockMs, ...due.map((at) => at - now)));
-    const args = ["GROUP", this.#group, this.#consumer, "COUNT", String(readCount), "BLOCK", String(block)];
+    const args = ["GROUP", this.#group, this.#consumer, "COUNT", "1", "BLOCK", String(block)];
     const reply = await this.#reader.send(
       "XREADGROUP",
       [...args, "STREAMS", this.#key, ">"],
@@ -163,32 +166,25 @@ export class ValkeyStreamConsumer implements EventSource {
     }
   }
 
-  /** Re-handles every entry in our own pending list (IDs from 0), page by page. */
+  /**
+   * Re-handles every entry in our own pending list (IDs from 0), fetching the next one only once the
+   * previous one is handled: the fetch resets the entry's idle time, so no other worker claims it
+   * between the fetch and the keep-alive; entries further on that another worker claims meanwhile leave
+   * our list and are not fetched at all.
+   */
   async #handlePending(handler: EventHandler): Promise<void> {
     this.#scanPending = false;
     let cursor = "0";
     let anyRetry = false;
-    for (let page = 0; page < MAX_PAGES && !this.#stopping.signal.aborted; page++) {
-      const args = [
-        "GROUP",
-        this.#group,
-        this.#consumer,
-        "COUNT",
-        String(PAGE),
-        "STREAMS",
-        this.#key,
-        cursor,
-      ];
-      const entries = parseStreamRead(
+    for (let n = 0; n < MAX_PENDING_PER_SCAN && !this.#stopping.signal.aborted; n++) {
+      const args = ["GROUP", this.#group, this.#consumer, "COUNT", "1", "STREAMS", this.#key, cursor];
+      const [entry] = parseStreamRead(
         await this.#reader.send("XREADGROUP", args, COMMAND_TIMEOUT_MS),
         this.#key,
       );
-      if (entries.length === 0) break;
-      for (const entry of entries) {
-        if (this.#stopping.signal.aborted) return;
-        if ((await this.#handleEntry(entry, handler)) === "retry") anyRetry = true;
-        cursor = entry.id;
-      }
+      if (entry === undefined || this.#stopping.signal.aborted) break;
+      if ((await this.#handleEntry(entry, handler)) === "retry") anyRetry = true;
+      cursor = entry.id;
     }
     if (anyRetry) {
       this.#retryAt = undefined;
@@ -223,7 +219,7 @@ export class ValkeyStreamConsumer implements EventSource {
     );
     let outcome: "done" | "retry";
     try {
-      outcome = await handler({ envelope, clock: "accepted_at", entryId: entry.id });
+      outcome = await handler({ envelope, entryId: entry.id });
     } finally {
       stopKeepAlive();
     }

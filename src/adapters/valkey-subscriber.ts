@@ -1,5 +1,6 @@
 import type { RedisClient } from "bun";
 import type { Config } from "../config.ts";
+import { type EventEnvelope, formatAcceptedAt } from "../core/delivery.ts";
 import type { Counter } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { EventHandler, EventSource } from "../worker/event-source.ts";
@@ -17,8 +18,9 @@ export interface SubscriberOptions {
 
 /**
  * Pub/Sub delivery as the original: `SUBSCRIBE` to the channel on a connection of its own (subscribed
- * again after every reconnect), and hand each message to the handler through an in-process queue, with
- * `restartedAt` = now. Fire-and-forget: what is published while it is down is lost.
+ * again after every reconnect), and hand each message to the handler through an in-process queue. Each
+ * message is stamped with the time it was received (`acceptedAt`) once, so a retry of the same message
+ * writes the same `restartedAt`. Fire-and-forget: what is published while it is down is lost.
  */
 export class ValkeySubscriber implements EventSource {
   readonly #connection: ValkeyConnection;
@@ -28,7 +30,6 @@ export class ValkeySubscriber implements EventSource {
     const { valkey, url, log } = options;
     this.#queue = new MemoryQueue({
       log,
-      clock: "now",
       ...(options.acked ? { acked: options.acked } : {}),
       ...(options.retryInitialMs !== undefined ? { retryInitialMs: options.retryInitialMs } : {}),
     });
@@ -57,9 +58,9 @@ export class ValkeySubscriber implements EventSource {
 
   async #subscribe(client: RedisClient, channel: string, log: Logger): Promise<void> {
     await client.subscribe(channel, (message) => {
-      const envelope = {
+      const envelope: EventEnvelope = {
         payload: message,
-        acceptedAt: undefined,
+        acceptedAt: formatAcceptedAt(new Date()),
         requestId: undefined,
         repository: undefined,
       };

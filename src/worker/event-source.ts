@@ -6,14 +6,15 @@ import type { EventEnvelope } from "../core/delivery.ts";
  */
 export type EventOutcome = "done" | "retry";
 
-/** Where `restartedAt` comes from: the web's `accepted_at` (durable delivery) or the time of handling. */
-export type RestartClock = "accepted_at" | "now";
-
-/** One event as a source hands it to the handler. */
+/**
+ * One event as a source hands it to the handler. The time its restarts write (`restartedAt`) is fixed
+ * once per delivery, so that handling the same delivery again (a retry, a redelivered stream entry)
+ * writes the same value and rolls no workload a second time: `envelope.acceptedAt` (the web's, or, for
+ * Pub/Sub, the time the message was received), else the millisecond part of `entryId`.
+ */
 export interface Delivery {
   readonly envelope: EventEnvelope;
-  readonly clock: RestartClock;
-  /** The stream entry ID, for log lines; absent for Pub/Sub and the in-process queue. */
+  /** The stream entry ID, for log lines and as the time of an entry without `accepted_at`; absent for Pub/Sub and the in-process queue. */
   readonly entryId?: string;
 }
 

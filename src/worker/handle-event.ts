@@ -35,18 +35,29 @@ export function describeWorkload(workload: IndexedWorkload): string {
   return `${WORKLOAD_KINDS[workload.resource].kind}/${workload.namespace}/${workload.name}`;
 }
 
+/** A time from Valkey, when it parses: RFC 3339 or anything `Date` reads. */
+function parseTime(text: string | undefined): Date | undefined {
+  if (!text) return undefined;
+  const parsed = new Date(text);
+  return Number.isNaN(parsed.getTime()) ? undefined : parsed;
+}
+
+/** The time in a stream entry ID (`<ms>-<seq>`): when Valkey added the entry. */
+function entryIdTime(entryId: string | undefined): Date | undefined {
+  const ms = entryId === undefined ? undefined : /^(\d+)-\d+$/.exec(entryId)?.[1];
+  if (ms === undefined) return undefined;
+  const parsed = new Date(Number(ms));
+  return Number.isNaN(parsed.getTime()) ? undefined : parsed;
+}
+
 /**
- * The `restartedAt` value: the web's `accepted_at` when the source delivers durably (so a redelivered
- * event writes the same value and rolls nothing twice), else the current time. Only a parseable time
- * from Valkey is used, normalised to RFC 3339 UTC with milliseconds.
+ * The `restartedAt` value, RFC 3339 UTC with milliseconds, fixed by the delivery so that handling it
+ * again (a retry after an unreachable cluster, a redelivered entry) writes the same value and rolls
+ * nothing twice: the envelope's `acceptedAt` (the web's, or the receive time Pub/Sub stamps), else the
+ * time in the stream entry ID. The current time only when neither gives one (never for our sources).
  */
 export function chooseRestartedAt(delivery: Delivery, now: Date): string {
-  const acceptedAt = delivery.envelope.acceptedAt;
-  if (delivery.clock === "accepted_at" && acceptedAt) {
-    const parsed = new Date(acceptedAt);
-    if (!Number.isNaN(parsed.getTime())) return parsed.toISOString();
-  }
-  return now.toISOString();
+  return (parseTime(delivery.envelope.acceptedAt) ?? entryIdTime(delivery.entryId) ?? now).toISOString();
 }
 
 /** Image references an event asks for: `image:tag` for every tag. */

@@ -1,5 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { staticCredentials } from "../../src/adapters/kube/credentials.ts";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type CredentialSource,
+  staticCredentials,
+  tokenFileCredentials,
+} from "../../src/adapters/kube/credentials.ts";
 import { createKubeClient } from "../../src/adapters/kube/kube-client.ts";
 import {
   createWorkloadPatcher,
@@ -13,13 +20,17 @@ import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../suppo
 const AT = "2026-01-02T03:04:05Z";
 const REF: WorkloadRef = { resource: "deployments", namespace: "shop", name: "api" };
 
-function patcherFor(url: string, options: Partial<WorkloadPatcherOptions> = {}) {
+function patcherFor(
+  url: string,
+  options: Partial<WorkloadPatcherOptions> = {},
+  credentials: CredentialSource = staticCredentials(undefined),
+) {
   const access = {
     server: url,
     tls: { ca: undefined, cert: undefined, key: undefined, serverName: undefined },
     proxyUrl: undefined,
     impersonate: undefined,
-    credentials: staticCredentials(undefined),
+    credentials,
     summary: {},
   };
   const registry = new MetricsRegistry();
@@ -178,5 +189,40 @@ describe("a restart", () => {
     const outcome = await patcherFor(url).patcher.restart(REF, AT, { dryRun: false });
     expect(outcome.kind).toBe("unreachable");
     expect((outcome as { reason: string }).reason).toContain("gave up after 5 tries");
+  });
+
+  test("credentials the API server still rejects after they were read again make the restart unreachable, so the event stays pending", async () => {
+    await using server = await startKubeApiServer({ bearerToken: "current-token" });
+    server.create(
+      "deployments",
+      makeDeployment({ namespace: "shop", name: "api", images: ["img:1"], realistic: true }),
+    );
+    const dir = mkdtempSync(join(tmpdir(), "krt-token-"));
+    try {
+      writeFileSync(join(dir, "token"), "revoked-token");
+      const credentials = await tokenFileCredentials({ path: join(dir, "token") });
+      const lines: Record<string, unknown>[] = [];
+      const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+      const { patcher } = patcherFor(server.url, { log }, credentials);
+      const outcome = await patcher.restart(REF, AT, { dryRun: false });
+      expect(outcome.kind).toBe("unreachable");
+      expect((outcome as { reason: string }).reason).toContain("401");
+      // The client read the token file again after the first 401 and tried once more; nothing else.
+      expect(patches(server)).toHaveLength(2);
+      expect(lines.find((l) => l.level === "WARN")?.msg).toContain("credentials");
+      // Once the token is good again, the same restart goes through.
+      writeFileSync(join(dir, "token"), "current-token");
+      expect(await patcher.restart(REF, AT, { dryRun: false })).toEqual({ kind: "restarted" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("a 401 that persists with credentials that cannot be refreshed makes the restart unreachable, not failed", async () => {
+    await using server = await serverWithApi();
+    server.failNext({ method: "PATCH" }, { status: 401, message: "Unauthorized" });
+    const outcome = await patcherFor(server.url).patcher.restart(REF, AT, { dryRun: false });
+    expect(outcome.kind).toBe("unreachable");
+    expect(patches(server)).toHaveLength(1);
   });
 });

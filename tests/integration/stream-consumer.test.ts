@@ -2,11 +2,12 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { RedisClient } from "bun";
 import { ValkeyConnection } from "../../src/adapters/valkey-connection.ts";
 import { ValkeyStreamConsumer } from "../../src/adapters/valkey-stream-consumer.ts";
-import { trimAcknowledged } from "../../src/adapters/valkey-stream-trimmer.ts";
+import { trimAcknowledged, trimAndReport } from "../../src/adapters/valkey-stream-trimmer.ts";
 import type { Config } from "../../src/config.ts";
 import { envelopeToStreamFields } from "../../src/core/delivery.ts";
 import { createLogger } from "../../src/log.ts";
 import type { Delivery, EventOutcome } from "../../src/worker/event-source.ts";
+import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
 
 const KEY = "events";
@@ -43,6 +44,12 @@ const entry = (n: number) =>
     requestId: `r${n}`,
     repository: undefined,
   });
+
+/** The stream ID right after `id` (same millisecond, next sequence number). */
+const nextId = (id: string) => {
+  const [ms, seq] = id.split("-");
+  return `${ms}-${Number(seq) + 1}`;
+};
 
 async function pendingCount(client: RedisClient): Promise<number> {
   const summary = (await client.send("XPENDING", [KEY, GROUP])) as [number];
@@ -90,7 +97,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     });
     await waitFor(() => seen.length === 1, "the early entry");
     expect(seen[0]?.envelope.requestId).toBe("r1");
-    expect(seen[0]?.clock).toBe("accepted_at");
+    expect(seen[0]?.entryId).toMatch(/^\d+-\d+$/);
     expect(seen[0]?.envelope.acceptedAt).toBe("2025-01-01T00:00:01.000Z");
     await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
   });
@@ -214,6 +221,86 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
   });
 
+  /** A handler that takes `ms` per entry (longer than the claim idle time), recording who handled what. */
+  function slowHandler(name: string, ms: number, handled: string[], state: { inFlight: number }) {
+    return async (d: Delivery): Promise<EventOutcome> => {
+      state.inFlight++;
+      handled.push(`${name}:${d.envelope.requestId}`);
+      await Bun.sleep(ms); // the work itself, not synchronisation
+      state.inFlight--;
+      return "done";
+    };
+  }
+
+  async function handledOnceEach(handled: string[], state: { inFlight: number }) {
+    await waitFor(
+      async () => (await pendingCount(client)) === 0 && state.inFlight === 0,
+      "every entry to be handled and acknowledged",
+      20_000,
+    );
+    for (const c of consumers.splice(0)) await c.stop();
+    const ids = handled.map((h) => h.split(":")[1]).sort();
+    expect({ handled, ids }).toEqual({ handled, ids: ["r1", "r2", "r3"] });
+  }
+
+  test("two consumers taking over a dead consumer's pending entries, each slower than the claim idle time, handle every entry exactly once", async () => {
+    await client.send("XGROUP", ["CREATE", KEY, GROUP, "0", "MKSTREAM"]);
+    for (let n = 1; n <= 3; n++) await client.send("XADD", [KEY, "*", ...entry(n)]);
+    await client.send("XREADGROUP", ["GROUP", GROUP, "dead", "COUNT", "3", "STREAMS", KEY, ">"]);
+    const handled: string[] = [];
+    const state = { inFlight: 0 };
+    consumer("b", slowHandler("B", 600, handled, state), { claimIdleMs: 200 });
+    consumer("c", slowHandler("C", 600, handled, state), { claimIdleMs: 200 });
+    await handledOnceEach(handled, state);
+  });
+
+  test("entries of its own pending list that another consumer takes over while it handles an earlier one are handled exactly once", async () => {
+    await client.send("XGROUP", ["CREATE", KEY, GROUP, "0", "MKSTREAM"]);
+    for (let n = 1; n <= 3; n++) await client.send("XADD", [KEY, "*", ...entry(n)]);
+    await client.send("XREADGROUP", ["GROUP", GROUP, "same", "COUNT", "3", "STREAMS", KEY, ">"]);
+    const handled: string[] = [];
+    const state = { inFlight: 0 };
+    consumer("same", slowHandler("S", 700, handled, state), { claimIdleMs: 300 });
+    consumer("other", slowHandler("O", 700, handled, state), { claimIdleMs: 300 });
+    await handledOnceEach(handled, state);
+  });
+
+  test("an entry without accepted_at that is retried patches the workload it already restarted with the same restartedAt, the time of its entry ID", async () => {
+    const flaky = flakyRestarts();
+    consumer("c1", flaky.handler);
+    const id = String(await client.send("XADD", [KEY, "*", "event", FLAKY_EVENT]));
+    await waitFor(() => flaky.valuesOf("b").length === 2, "the retry that reaches b");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+    const fromId = new Date(Number(id.split("-")[0])).toISOString();
+    expect(flaky.valuesOf("a")).toEqual([fromId, fromId]);
+    expect(flaky.valuesOf("b")).toEqual([fromId, fromId]);
+  });
+
+  test("does not deliver again the entries it had acknowledged when its consumer group is destroyed and recreated", async () => {
+    const seen: string[] = [];
+    consumer(
+      "c1",
+      async (d) => {
+        seen.push(d.envelope.requestId ?? "");
+        return "done";
+      },
+      {},
+      { trimIntervalMs: 20 },
+    );
+    await client.send("XADD", [KEY, "*", ...entry(1)]);
+    await client.send("XADD", [KEY, "*", ...entry(2)]);
+    await waitFor(() => seen.length === 2, "both entries");
+    await waitFor(
+      async () => Number(await client.send("XLEN", [KEY])) === 0,
+      "every acknowledged entry to be trimmed",
+    );
+    await client.send("XGROUP", ["DESTROY", KEY, GROUP]);
+    await client.send("XADD", [KEY, "*", ...entry(3)]);
+    await waitFor(() => seen.includes("r3"), "the entry after XGROUP DESTROY");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+    expect(seen).toEqual(["r1", "r2", "r3"]);
+  });
+
   test("finishes and acknowledges the entry in flight when stopped", async () => {
     let release: (outcome: EventOutcome) => void = () => {};
     let started = false;
@@ -286,12 +373,12 @@ describe.skipIf(!requireValkey())("trimming the stream", () => {
     await connection.start();
     try {
       const result = await trimAcknowledged(connection, KEY);
-      expect(result).toEqual({ trimmed: 2, minId: ids[2], length: 3 });
+      expect(result).toMatchObject({ trimmed: 2, minId: ids[2], length: 3 });
       const kept = (await client.send("XRANGE", [KEY, "-", "+"])) as [string, string[]][];
       expect(kept.map(([id]) => id)).toEqual(ids.slice(2));
-      // The unacknowledged entry is still there even after everything else is acknowledged later.
+      // Once that one is acknowledged too, every entry goes, the last one delivered included.
       await client.send("XACK", [KEY, GROUP, String(ids[2])]);
-      expect((await trimAcknowledged(connection, KEY)).length).toBe(1);
+      expect((await trimAcknowledged(connection, KEY)).length).toBe(0);
     } finally {
       connection.close();
     }
@@ -306,16 +393,80 @@ describe.skipIf(!requireValkey())("trimming the stream", () => {
     const connection = new ValkeyConnection({ url: valkey.url, tls: false, log, name: "test" });
     await connection.start();
     try {
-      expect(await trimAcknowledged(connection, KEY)).toEqual({ trimmed: 0, minId: undefined, length: 4 });
+      expect(await trimAcknowledged(connection, KEY)).toMatchObject({
+        trimmed: 0,
+        minId: undefined,
+        length: 4,
+      });
       await client.send("XGROUP", ["CREATE", KEY, "fast", "0"]);
       await client.send("XGROUP", ["CREATE", KEY, "slow", "0"]);
       await client.send("XREADGROUP", ["GROUP", "fast", "c", "COUNT", "4", "STREAMS", KEY, ">"]);
       for (const id of ids) await client.send("XACK", [KEY, "fast", id]);
       await client.send("XREADGROUP", ["GROUP", "slow", "c", "COUNT", "2", "STREAMS", KEY, ">"]);
       for (const id of ids.slice(0, 2)) await client.send("XACK", [KEY, "slow", id]);
+      // Both groups have acknowledged everything they read; the slow one has not read the last two.
       const result = await trimAcknowledged(connection, KEY);
-      expect(result.minId).toBe(ids[1]);
-      expect(result.length).toBe(3);
+      expect(result.minId).toBe(nextId(ids[1] ?? ""));
+      expect(result.length).toBe(2);
+      const kept = (await client.send("XRANGE", [KEY, "-", "+"])) as [string, string[]][];
+      expect(kept.map(([id]) => id)).toEqual(ids.slice(2));
+    } finally {
+      connection.close();
+    }
+  });
+
+  test("removes every acknowledged entry, the last one delivered included, when nothing is pending", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    await client.send("XGROUP", ["CREATE", KEY, GROUP, "0", "MKSTREAM"]);
+    const ids: string[] = [];
+    for (let n = 1; n <= 3; n++) ids.push(String(await client.send("XADD", [KEY, "*", ...entry(n)])));
+    await client.send("XREADGROUP", ["GROUP", GROUP, "c", "COUNT", "3", "STREAMS", KEY, ">"]);
+    for (const id of ids) await client.send("XACK", [KEY, GROUP, id]);
+    const log = createLogger({ level: "error", write: () => {} });
+    const connection = new ValkeyConnection({ url: valkey.url, tls: false, log, name: "test" });
+    await connection.start();
+    try {
+      expect(await trimAcknowledged(connection, KEY)).toMatchObject({
+        trimmed: 3,
+        minId: nextId(ids[2] ?? ""),
+        length: 0,
+      });
+      // An entry added afterwards is not delivered yet, so it stays.
+      const later = String(await client.send("XADD", [KEY, "*", ...entry(4)]));
+      expect(await trimAcknowledged(connection, KEY)).toMatchObject({ trimmed: 0, length: 1 });
+      const kept = (await client.send("XRANGE", [KEY, "-", "+"])) as [string, string[]][];
+      expect(kept.map(([id]) => id)).toEqual([later]);
+    } finally {
+      connection.close();
+    }
+  });
+
+  test("respects a consumer group without consumers that has read nothing, and warns once that it holds trimming back", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    const orphan = `orphan-${crypto.randomUUID()}`;
+    await client.send("XGROUP", ["CREATE", KEY, GROUP, "0", "MKSTREAM"]);
+    await client.send("XGROUP", ["CREATE", KEY, orphan, "0"]);
+    const ids: string[] = [];
+    for (let n = 1; n <= 3; n++) ids.push(String(await client.send("XADD", [KEY, "*", ...entry(n)])));
+    await client.send("XREADGROUP", ["GROUP", GROUP, "c", "COUNT", "3", "STREAMS", KEY, ">"]);
+    for (const id of ids) await client.send("XACK", [KEY, GROUP, id]);
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+    const connection = new ValkeyConnection({ url: valkey.url, tls: false, log, name: "test" });
+    await connection.start();
+    try {
+      expect(await trimAndReport(connection, KEY, 100_000, log)).toMatchObject({ trimmed: 0, length: 3 });
+      expect(await trimAndReport(connection, KEY, 100_000, log)).toMatchObject({ trimmed: 0, length: 3 });
+      const warnings = lines.filter((l) => l.level === "WARN" && l.group === orphan);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]?.msg).toBe(
+        `stream trimming held back by consumer group ${orphan} that has no consumers`,
+      );
+      // Once that group is gone, everything the real group acknowledged goes.
+      await client.send("XGROUP", ["DESTROY", KEY, orphan]);
+      expect(await trimAndReport(connection, KEY, 100_000, log)).toMatchObject({ trimmed: 3, length: 0 });
     } finally {
       connection.close();
     }

@@ -24,7 +24,6 @@ function event(image: string, tags: string[]): Delivery {
       requestId: crypto.randomUUID(),
       repository: "acme/app",
     },
-    clock: "accepted_at",
   };
 }
 

@@ -10,6 +10,7 @@ import type {
   WorkloadRef,
 } from "../../src/worker/ports.ts";
 import { createWorkerMetrics } from "../../src/worker/worker-metrics.ts";
+import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
 
 const PREFIX = "ghcr.io/acme/";
 const ACCEPTED_AT = "2025-03-04T05:06:07.089Z";
@@ -26,7 +27,6 @@ function delivery(payload: unknown, extra: Partial<Delivery> = {}): Delivery {
       requestId: "req-1",
       repository: "acme/app",
     },
-    clock: "accepted_at",
     ...extra,
   };
 }
@@ -131,14 +131,31 @@ describe("handling one event", () => {
     expect(fake.calls.map((c) => c.restartedAt)).toEqual([ACCEPTED_AT, ACCEPTED_AT]);
   });
 
-  test("uses the current time for Pub/Sub deliveries and for entries without a usable accepted_at", () => {
+  test("uses the stream entry ID's time for an entry without a usable accepted_at, and the current time only when nothing else fixes it", () => {
     const now = new Date("2031-02-03T04:05:06.789Z");
-    const pubsub = delivery("{}", { clock: "now" });
-    expect(chooseRestartedAt(pubsub, now)).toBe(now.toISOString());
-    const missing = { ...delivery("{}"), envelope: { ...delivery("{}").envelope, acceptedAt: undefined } };
-    expect(chooseRestartedAt(missing, now)).toBe(now.toISOString());
-    const garbage = { ...delivery("{}"), envelope: { ...delivery("{}").envelope, acceptedAt: "yesterday" } };
-    expect(chooseRestartedAt(garbage, now)).toBe(now.toISOString());
+    const envelope = delivery("{}").envelope;
+    const at = (acceptedAt: string | undefined, entryId?: string) =>
+      chooseRestartedAt({ envelope: { ...envelope, acceptedAt }, ...(entryId ? { entryId } : {}) }, now);
+    const fromId = new Date(1741064767089).toISOString();
+    expect(at(undefined, "1741064767089-3")).toBe(fromId);
+    expect(at("yesterday", "1741064767089-3")).toBe(fromId);
+    expect(at(ACCEPTED_AT, "1741064767089-3")).toBe(ACCEPTED_AT);
+    expect(at(undefined)).toBe(now.toISOString());
+    expect(at("yesterday")).toBe(now.toISOString());
+  });
+
+  test("a retry of an event writes the restartedAt of its first try to every workload, even one restarted before", async () => {
+    const flaky = flakyRestarts();
+    const envelope = { payload: FLAKY_EVENT, acceptedAt: undefined, requestId: "r", repository: undefined };
+    expect(await flaky.handler({ envelope, entryId: "1741064767089-0" })).toBe("retry");
+    expect(await flaky.handler({ envelope, entryId: "1741064767089-0" })).toBe("done");
+    const fromId = new Date(1741064767089).toISOString();
+    expect(flaky.restarts).toEqual([
+      { name: "a", restartedAt: fromId },
+      { name: "b", restartedAt: fromId },
+      { name: "a", restartedAt: fromId },
+      { name: "b", restartedAt: fromId },
+    ]);
   });
 
   test("never restarts a skip-annotated workload and logs it as skipped", async () => {

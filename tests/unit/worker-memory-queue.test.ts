@@ -4,6 +4,7 @@ import type { EventEnvelope } from "../../src/core/delivery.ts";
 import { createLogger } from "../../src/log.ts";
 import { PublishFailedError } from "../../src/web/ports.ts";
 import type { Delivery, EventOutcome } from "../../src/worker/event-source.ts";
+import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
 
 const log = createLogger({ level: "error", write: () => {} });
 const envelope = (n: number): EventEnvelope => ({
@@ -89,16 +90,19 @@ describe("the in-process queue", () => {
     expect(finished).toBe(true);
   });
 
-  test("delivers with the clock it was made with", async () => {
-    const queue = new MemoryQueue({ log, clock: "now" });
-    const clocks: string[] = [];
-    queue.start(async (d) => {
-      clocks.push(d.clock);
-      return "done";
-    });
-    await queue.publish(envelope(1));
-    await waitFor(() => clocks.length === 1, "one event");
-    expect(clocks).toEqual(["now"]);
-    await queue.stop();
+  test("a retried event keeps the restartedAt of its first try, so a workload already patched does not roll again", async () => {
+    for (const acceptedAt of ["2025-01-01T00:00:00.000Z", undefined]) {
+      const queue = new MemoryQueue({ log, retryInitialMs: 20, retryMaxMs: 40 });
+      const flaky = flakyRestarts();
+      queue.start(flaky.handler);
+      await queue.publish({ payload: FLAKY_EVENT, acceptedAt, requestId: "r1", repository: undefined });
+      await waitFor(() => flaky.valuesOf("b").length === 2, "the retry that reaches b");
+      await queue.stop();
+      const [first, ...rest] = flaky.valuesOf("a");
+      expect(flaky.valuesOf("a")).toHaveLength(2);
+      expect(rest).toEqual([first ?? ""]);
+      expect(flaky.valuesOf("b")).toEqual([first ?? "", first ?? ""]);
+      if (acceptedAt !== undefined) expect(first).toBe(acceptedAt);
+    }
   });
 });

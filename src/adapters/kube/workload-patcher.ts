@@ -52,7 +52,8 @@ const describe = (status: KubeStatus) => `${status.code} ${status.reason}: ${sta
 /**
  * Creates the {@link WorkloadPatcher}: one strategic merge patch per restart, retried on 409, 429
  * (after its Retry-After), 5xx and network errors with capped exponential backoff and jitter, within
- * `maxAttempts` and `budgetMs`. A dry run makes no request at all.
+ * `maxAttempts` and `budgetMs`. A 401 that persists after the client's credential refresh is
+ * `unreachable` (the event stays pending), not `failed`. A dry run makes no request at all.
  */
 export function createWorkloadPatcher(options: WorkloadPatcherOptions): WorkloadPatcher {
   const maxAttempts = options.maxAttempts ?? 5;
@@ -78,6 +79,16 @@ export function createWorkloadPatcher(options: WorkloadPatcherOptions): Workload
       if (response.ok) return { done: { kind: "restarted" } };
       const { status } = response;
       if (status.code === 404) return { done: { kind: "not_found" } };
+      // The client already retried once with fresh credentials: the cluster rejects ours for now (a
+      // rotated or revoked token). Not the event's fault, so it stays pending and is retried later.
+      if (status.code === 401) {
+        const reason = `credentials rejected: ${describe(status)}`;
+        options.log.warn(
+          "the Kubernetes API rejects the worker's credentials (401) even after reading them again; the event stays pending and is retried",
+          { kind: ref.resource, namespace: ref.namespace, name: ref.name, reason },
+        );
+        return { done: { kind: "unreachable", reason } };
+      }
       if (status.code === 403)
         return { done: { kind: "forbidden", missingRule: missingPatchRule(ref.resource, ref.namespace) } };
       if (RETRYABLE(status.code)) return { retry: "status", status };
