@@ -7,14 +7,7 @@ import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
 import { baseUrlOf, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
 import { TEST_AUDIENCE, TEST_ORG, unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
-
-async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
+import { waitFor } from "../support/wait-for.ts";
 
 describe.skipIf(!requireBinary())("standalone: web and worker in one process", () => {
   let server: KubeApiServer;
@@ -56,7 +49,7 @@ describe.skipIf(!requireBinary())("standalone: web and worker in one process", (
     expect(
       standalone.lines.some((l) => l.level === "WARN" && String(l.msg).includes("cluster credentials")),
     ).toBe(true);
-    await waitUntil(async () => (await fetch(`${base}/readyz`)).status === 200, "readiness");
+    await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, "readiness", 20_000);
     const response = await fetch(`${base}/event`, {
       method: "POST",
       headers: { authorization: `Bearer ${unsignedToken()}`, "content-type": "application/json" },
@@ -66,12 +59,13 @@ describe.skipIf(!requireBinary())("standalone: web and worker in one process", (
     await standalone.waitForLog((l) => l.msg === "event processed", 20_000);
     expect(server.count({ method: "PATCH", namespace: "a", name: "app" })).toBe(1);
     expect(server.count({ method: "PATCH" })).toBe(1);
-    await waitUntil(
+    await waitFor(
       async () =>
         (await (await fetch(`${base}/metrics`)).text()).includes(
           "kuberollouttrigger_worker_events_acked_total 1",
         ),
       "the acknowledgement metric",
+      20_000,
     );
     expect(await standalone.stop("SIGTERM")).toBe(0);
   }

@@ -5,7 +5,8 @@ import { baseUrlOf, binaryPath, runBinary, spawnBinary } from "../support/spawn-
 import { makeTlsFixtures, type TlsFixtures } from "../support/tls-fixtures.ts";
 import { createTestKey, jwksOf, signToken, type TestKey } from "../support/tokens.ts";
 import { requireValkeyTls, startValkey } from "../support/valkey-server.ts";
-import { VALID_EVENT, waitFor, webEnv } from "../support/web-fixtures.ts";
+import { waitFor } from "../support/wait-for.ts";
+import { VALID_EVENT, webEnv } from "../support/web-fixtures.ts";
 
 // The compiled binary against a TLS-only valkey-server: what an operator deploys. What would break:
 // the compiled client ignoring VALKEY_TLS_CA_FILE or NODE_EXTRA_CA_CERTS, accepting a certificate from
@@ -54,7 +55,7 @@ describe.skipIf(!run)("the compiled web binary with Valkey over TLS", () => {
     const env = { VALKEY_ADDR: valkey.addr, VALKEY_TLS_ENABLED: "true", VALKEY_TLS_CA_FILE: caFile() };
     await using web = spawnBinary(["web"], webEnv({ GITHUB_OIDC_JWKS_URL: jwks.url, ...env }));
     const base = baseUrlOf(await web.waitForLog((line) => line.msg === "web listening"));
-    await waitFor(async () => (await status(`${base}/readyz`)) === 200, "/readyz 200");
+    await waitFor(async () => (await status(`${base}/readyz`)) === 200, "/readyz 200", 5000);
     expect(await postEvent(base)).toBe(202);
     expect(await (await valkey.client()).send("XLEN", ["kuberollouttrigger"])).toBe(1);
     expect(await web.waitForLog((line) => line.msg === "configuration loaded")).toMatchObject({
@@ -84,7 +85,7 @@ describe.skipIf(!run)("the compiled web binary with Valkey over TLS", () => {
     const env = { VALKEY_ADDR: valkey.addr, VALKEY_TLS_ENABLED: "true", NODE_EXTRA_CA_CERTS: caFile() };
     await using web = spawnBinary(["web"], webEnv({ GITHUB_OIDC_JWKS_URL: jwks.url, ...env }));
     const base = baseUrlOf(await web.waitForLog((line) => line.msg === "web listening"));
-    await waitFor(async () => (await status(`${base}/readyz`)) === 200, "/readyz 200");
+    await waitFor(async () => (await status(`${base}/readyz`)) === 200, "/readyz 200", 5000);
     expect(await postEvent(base)).toBe(202);
   });
 

@@ -9,7 +9,8 @@ import {
 } from "../support/spawn-binary.ts";
 import { createTestKey, jwksOf, signToken, type TestKey } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
-import { VALID_EVENT, waitFor, webEnv } from "../support/web-fixtures.ts";
+import { waitFor } from "../support/wait-for.ts";
+import { VALID_EVENT, webEnv } from "../support/web-fixtures.ts";
 
 const hasValkey = requireValkey();
 binaryPath();
@@ -36,7 +37,7 @@ async function startBinary(env: Record<string, string>): Promise<{ web: SpawnedB
   const base = baseUrlOf(listening);
   // One answered request: the event loop has turned since startup, so main.ts has installed its
   // SIGTERM/SIGINT handlers (it does so only after the mode has started; a signal before that kills).
-  await waitFor(async () => (await fetch(`${base}/healthz`)).status === 200, "/healthz 200");
+  await waitFor(async () => (await fetch(`${base}/healthz`)).status === 200, "/healthz 200", 5000);
   return { web, base };
 }
 
@@ -49,7 +50,7 @@ async function postEvent(base: string, token: string, body: unknown = VALID_EVEN
 }
 
 async function waitReady(base: string): Promise<void> {
-  await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, "/readyz 200");
+  await waitFor(async () => (await fetch(`${base}/readyz`)).status === 200, "/readyz 200", 5000);
 }
 
 describe("the compiled binary's small commands", () => {

@@ -7,6 +7,7 @@ import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
 import { type LogLine, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
 import { TEST_AUDIENCE, TEST_ORG, unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
 
@@ -19,14 +20,6 @@ function spawn(mode: string, env: Record<string, string>): SpawnedBinary {
 }
 
 const portOf = (line: LogLine) => Number(String(line.addr).slice(String(line.addr).lastIndexOf(":") + 1));
-
-async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 function annotationsOf(obj: Record<string, unknown> | undefined): Record<string, string> {
   const spec = obj?.spec as
@@ -118,9 +111,10 @@ describe.skipIf(!requireValkey() || !requireBinary())(
         DEV_MODE: "true",
       });
       const port = portOf(await web.waitForLog((l) => l.msg === "web listening", 20_000));
-      await waitUntil(
+      await waitFor(
         async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
         "the web to be ready",
+        20_000,
       );
       return port;
     }
@@ -135,9 +129,10 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       });
       await worker.waitForLog((l) => l.msg === "reading events", 20_000);
       const health = portOf(await worker.waitForLog((l) => l.msg === "worker health listening", 20_000));
-      await waitUntil(
+      await waitFor(
         async () => (await fetch(`http://127.0.0.1:${health}/readyz`)).status === 200,
         `${name} to be ready`,
+        20_000,
       );
       return worker;
     }
@@ -180,7 +175,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
         await post(port, "ghcr.io/acme/app", ["dev", "dev-2"]);
         // Pub/Sub carries only the event JSON, so the worker's line has no request_id to match on.
         const events = () => worker.lines.filter((l) => l.msg === "event processed");
-        await waitUntil(() => events().length === 1, "the event to be processed");
+        await waitFor(() => events().length === 1, "the event to be processed", 20_000);
         expect(events()[0]?.tags).toEqual(["dev", "dev-2"]);
         for (const key of MATCHING) {
           const [resource, namespace, name] = key.split("/");
@@ -206,7 +201,11 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       const requestId = await post(port, "ghcr.io/acme/app", ["dev"]);
       expect(server.count({ method: "PATCH" })).toBe(0);
       const worker = await startWorker("late");
-      await waitUntil(() => processed([worker], requestId).length === 1, "the early event to be processed");
+      await waitFor(
+        () => processed([worker], requestId).length === 1,
+        "the early event to be processed",
+        20_000,
+      );
       expect(server.count({ method: "PATCH" })).toBe(MATCHING.length);
     }, 30_000);
 
@@ -217,9 +216,10 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       const ids: string[] = [];
       for (let i = 0; i < 6; i++) ids.push(await post(port, `ghcr.io/acme/svc-${i}`, ["dev"]));
       ids.push(await post(port, "ghcr.io/acme/app", ["dev"]));
-      await waitUntil(
+      await waitFor(
         () => ids.every((id) => processed(workers, id).length > 0),
         "every event to be processed",
+        20_000,
       );
       for (const id of ids) expect(processed(workers, id)).toHaveLength(1);
       for (let i = 0; i < 6; i++) expect(server.count({ method: "PATCH", name: `svc-${i}` })).toBe(1);
@@ -232,7 +232,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       server.setPatchDelay(5000);
       server.resetCounters();
       const requestId = await post(port, "ghcr.io/acme/app", ["dev"]);
-      await waitUntil(() => server.count({ method: "PATCH" }) > 0, "the first worker to be mid-event");
+      await waitFor(() => server.count({ method: "PATCH" }) > 0, "the first worker to be mid-event", 20_000);
       await first.stop("SIGKILL");
       server.setPatchDelay(0);
       const client = await valkey.client();
@@ -241,17 +241,22 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       ];
       expect(Number(pending[0])).toBe(1);
       const second = await startWorker("rescuer", "stream", { VALKEY_CLAIM_IDLE: "1s" });
-      await waitUntil(
+      await waitFor(
         () => processed([second], requestId).length === 1,
         "the other worker to finish the event",
+        20_000,
       );
       expect(second.lines.some((l) => l.msg === "claimed an idle pending entry")).toBe(true);
-      await waitUntil(async () => {
-        const summary = (await client.send("XPENDING", ["kuberollouttrigger", "kuberollouttrigger"])) as [
-          number,
-        ];
-        return Number(summary[0]) === 0;
-      }, "the acknowledgement");
+      await waitFor(
+        async () => {
+          const summary = (await client.send("XPENDING", ["kuberollouttrigger", "kuberollouttrigger"])) as [
+            number,
+          ];
+          return Number(summary[0]) === 0;
+        },
+        "the acknowledgement",
+        20_000,
+      );
       // Both workers wrote the same restartedAt (the event's accepted_at): the workloads roll once.
       const values = MATCHING.map((key) => {
         const [resource, namespace, name] = key.split("/") as ["deployments", string, string];
@@ -267,7 +272,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       const listsAtSync = server.count({ verb: "list" });
       expect(listsAtSync).toBeGreaterThan(0);
       const requestId = await post(port, "ghcr.io/acme/app", ["dev"]);
-      await waitUntil(() => processed([worker], requestId).length === 1, "the event to be processed");
+      await waitFor(() => processed([worker], requestId).length === 1, "the event to be processed", 20_000);
       // The measured interval itself: a worker that re-lists per event or on a timer shows up here.
       await Bun.sleep(60_000);
       expect(server.count({ verb: "list" })).toBe(listsAtSync);

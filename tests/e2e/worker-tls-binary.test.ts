@@ -6,6 +6,7 @@ import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../suppo
 import { type LogLine, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
 import { makeTlsFixtures, type TlsFixtures } from "../support/tls-fixtures.ts";
 import { freePort, requireValkey, startValkey } from "../support/valkey-server.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 // The in-cluster path (service-account token + ca.crt) is not exercised here: the binary always reads
 // /var/run/secrets/kubernetes.io/serviceaccount (src/adapters/kube/cluster-access.ts has no setting that
@@ -31,14 +32,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
-
-async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(25);
-  }
-}
 
 async function readyzStatus(port: number): Promise<number> {
   try {
@@ -109,7 +102,7 @@ describe.skipIf(!requireValkey() || !requireBinary() || !opensslAvailable)(
       expect(access.ca).toBe("cluster CA");
       expect(access.auth).toBe("client certificate");
       await worker.waitForLog((l) => l.msg === "workload index synced", 20_000);
-      await waitUntil(async () => (await readyzStatus(healthPort)) === 200, "/readyz to answer 200");
+      await waitFor(async () => (await readyzStatus(healthPort)) === 200, "/readyz to answer 200", 20_000);
       // The index came over the verified, mutually authenticated connection.
       expect(server.count({ verb: "list", resource: "deployments" })).toBeGreaterThan(0);
 
@@ -125,9 +118,10 @@ describe.skipIf(!requireValkey() || !requireBinary() || !opensslAvailable)(
         "request_id",
         "tls-e2e-1",
       ]);
-      await waitUntil(
+      await waitFor(
         () => worker.lines.some((l) => l.msg === "event processed" && l.request_id === "tls-e2e-1"),
         "the event to be processed",
+        20_000,
       );
       expect(server.count({ method: "PATCH", namespace: "a", name: "app" })).toBe(1);
       expect(server.count({ method: "PATCH" })).toBe(1);
@@ -165,7 +159,7 @@ describe.skipIf(!requireValkey() || !requireBinary() || !opensslAvailable)(
       ]);
 
       // Several failed LISTs in a row, each followed by a backoff: it retries instead of giving up or exiting.
-      await waitUntil(
+      await waitFor(
         () => worker.lines.some((l) => isListFailure(l) && Number(l.attempt) >= 4),
         "a fourth failed LIST",
         30_000,
@@ -196,7 +190,7 @@ describe.skipIf(!requireValkey() || !requireBinary() || !opensslAvailable)(
       );
       const healthPort = freePort();
       await using worker = startWorker(valkey.addr, kubeconfig, healthPort);
-      await waitUntil(
+      await waitFor(
         () => worker.lines.some((l) => isListFailure(l) && Number(l.attempt) >= 2),
         "a second failed LIST",
         30_000,

@@ -6,6 +6,7 @@ import { makeDeployment, startKubeApiServer } from "../support/kube-api-server.t
 import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
 import { type LogLine, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
 import { freePort, requireValkey, startValkey } from "../support/valkey-server.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 /**
  * How long Valkey stays down. Bun's own client (autoReconnect) gives up after about 20 attempts with
@@ -25,14 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-async function waitUntil(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(25);
-  }
-}
 
 async function readyzStatus(port: number): Promise<number> {
   try {
@@ -101,13 +94,15 @@ describe.skipIf(!requireValkey() || !requireBinary())(
         VALKEY_CHANNEL: CHANNEL,
         WORKER_HEALTH_ADDR: `127.0.0.1:${pubsubHealth}`,
       });
-      await waitUntil(
+      await waitFor(
         async () => (await readyzStatus(streamHealth)) === 200,
         "the stream worker to be ready",
+        20_000,
       );
-      await waitUntil(
+      await waitFor(
         async () => (await readyzStatus(pubsubHealth)) === 200,
         "the pubsub worker to be ready",
+        20_000,
       );
 
       const client = await valkey.client();
@@ -127,7 +122,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       const processedPubsub = () => pubsubWorker.lines.filter((l) => l.msg === "event processed");
       /** PUBLISHes until the subscriber is there to receive it (Pub/Sub drops what nobody hears). */
       const publish = () =>
-        waitUntil(
+        waitFor(
           async () =>
             Number(
               await client.send("PUBLISH", [
@@ -136,16 +131,18 @@ describe.skipIf(!requireValkey() || !requireBinary())(
               ]),
             ) === 1,
           "a PUBLISH that the pubsub worker receives",
+          20_000,
         );
 
       // Both deliveries work before the outage.
       await xadd("before-outage");
       await publish();
-      await waitUntil(
+      await waitFor(
         () => processedStream("before-outage").length === 1,
         "the stream event before the outage",
+        20_000,
       );
-      await waitUntil(() => processedPubsub().length === 1, "the pubsub event before the outage");
+      await waitFor(() => processedPubsub().length === 1, "the pubsub event before the outage", 20_000);
       expect(server.count({ method: "PATCH", name: "stream-app" })).toBe(1);
       expect(server.count({ method: "PATCH", name: "pubsub-app" })).toBe(1);
 
@@ -157,13 +154,15 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       };
       const outageStart = Date.now();
       await valkey.stop();
-      await waitUntil(
+      await waitFor(
         async () => (await readyzStatus(streamHealth)) === 503,
         "the stream worker to be unready",
+        20_000,
       );
-      await waitUntil(
+      await waitFor(
         async () => (await readyzStatus(pubsubHealth)) === 503,
         "the pubsub worker to be unready",
+        20_000,
       );
       await Bun.sleep(Math.max(0, outageStart + OUTAGE_MS - Date.now()));
       const outageEnd = Date.now();
@@ -180,13 +179,15 @@ describe.skipIf(!requireValkey() || !requireBinary())(
 
       // Valkey comes back on the same port with its data (append-only file): the workers reconnect.
       await valkey.start();
-      await waitUntil(
+      await waitFor(
         async () => (await readyzStatus(streamHealth)) === 200,
         "the stream worker to be ready again",
+        20_000,
       );
-      await waitUntil(
+      await waitFor(
         async () => (await readyzStatus(pubsubHealth)) === 200,
         "the pubsub worker to be ready again",
+        20_000,
       );
       expect(client.connected).toBe(false);
       expect(
@@ -208,13 +209,14 @@ describe.skipIf(!requireValkey() || !requireBinary())(
         "request_id",
         "after-outage",
       ]);
-      await waitUntil(
+      await waitFor(
         () => processedStream("after-outage").length === 1,
         "the stream event after the outage",
+        20_000,
       );
       expect(server.count({ method: "PATCH", name: "stream-app" })).toBe(2);
       const pubsubBefore = processedPubsub().length;
-      await waitUntil(
+      await waitFor(
         async () =>
           Number(
             await after.send("PUBLISH", [
@@ -223,18 +225,24 @@ describe.skipIf(!requireValkey() || !requireBinary())(
             ]),
           ) === 1,
         "a PUBLISH after the outage that the pubsub worker receives",
+        20_000,
       );
-      await waitUntil(
+      await waitFor(
         () => processedPubsub().length === pubsubBefore + 1,
         "the pubsub event after the outage",
+        20_000,
       );
       expect(server.count({ method: "PATCH", name: "pubsub-app" })).toBe(2);
       expect(server.count({ method: "PATCH" })).toBe(4);
       // The stream entry was acknowledged: nothing is left pending for the group.
-      await waitUntil(async () => {
-        const summary = (await after.send("XPENDING", [STREAM, "kuberollouttrigger"])) as [number];
-        return Number(summary[0]) === 0;
-      }, "the acknowledgement of the entry sent after the outage");
+      await waitFor(
+        async () => {
+          const summary = (await after.send("XPENDING", [STREAM, "kuberollouttrigger"])) as [number];
+          return Number(summary[0]) === 0;
+        },
+        "the acknowledgement of the entry sent after the outage",
+        20_000,
+      );
     }, 90_000);
   },
 );

@@ -10,14 +10,7 @@ import type { IndexSettings } from "../../src/worker/index-stream.ts";
 import type { WorkloadIndex } from "../../src/worker/ports.ts";
 import { createWorkloadIndex } from "../../src/worker/workload-index.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(5);
-  }
-}
+import { waitFor } from "../support/wait-for.ts";
 
 interface Harness extends AsyncDisposable {
   readonly index: WorkloadIndex;
@@ -82,7 +75,7 @@ describe("initial sync", () => {
       "10",
       "10",
     ]);
-    await waitFor("a watch", () => server.count({ verb: "watch" }) === 1);
+    await waitFor(() => server.count({ verb: "watch" }) === 1, "a watch", 5000);
     const watch = server.requests.find((r) => r.verb === "watch");
     expect(watch?.query.resourceVersion).toBe(String(server.resourceVersion));
     expect(watch?.query.allowWatchBookmarks).toBe("true");
@@ -138,17 +131,17 @@ describe("following the cluster", () => {
     await using server = await startKubeApiServer();
     await using h = startIndex(server);
     await h.index.waitUntilSynced();
-    await waitFor("a watch", () => server.openWatches === 1);
+    await waitFor(() => server.openWatches === 1, "a watch", 5000);
     server.create("deployments", deploy("a", "web", ["img:1"]));
-    await waitFor("the added workload", () => h.names("img:1").length === 1);
+    await waitFor(() => h.names("img:1").length === 1, "the added workload", 5000);
     server.update("deployments", "a", "web", (obj) => {
       (obj as { spec: { template: { spec: { containers: { image: string }[] } } } }).spec.template.spec
         .containers[0]!.image = "img:2";
     });
-    await waitFor("the modified workload", () => h.names("img:2").length === 1);
+    await waitFor(() => h.names("img:2").length === 1, "the modified workload", 5000);
     expect(h.names("img:1")).toEqual([]);
     server.delete("deployments", "a", "web");
-    await waitFor("the deletion", () => h.index.size === 0);
+    await waitFor(() => h.index.size === 0, "the deletion", 5000);
     expect(server.count({ verb: "list" })).toBe(1);
   });
 
@@ -158,7 +151,7 @@ describe("following the cluster", () => {
     server.create("deployments", deploy("a", "gone", ["img:1"]));
     await using h = startIndex(server);
     await h.index.waitUntilSynced();
-    await waitFor("a watch", () => server.openWatches === 1);
+    await waitFor(() => server.openWatches === 1, "a watch", 5000);
     // The watch never sees this deletion: it is held back, the stream dropped, and history compacted.
     server.freezeWatches();
     server.delete("deployments", "a", "gone");
@@ -166,10 +159,11 @@ describe("following the cluster", () => {
     server.compactBefore(server.resourceVersion);
     server.dropWatches();
     server.unfreezeWatches();
-    await waitFor("the relist", () => server.count({ verb: "list" }) === 2);
+    await waitFor(() => server.count({ verb: "list" }) === 2, "the relist", 5000);
     await waitFor(
-      "the index to match the cluster",
       () => h.names("img:1").join() === "deployments/a/kept,deployments/a/new",
+      "the index to match the cluster",
+      5000,
     );
     expect(h.registry.render()).toContain(
       'kuberollouttrigger_worker_watch_restarts_total{kind="deployments"} 1',
@@ -180,27 +174,27 @@ describe("following the cluster", () => {
     await using server = await startKubeApiServer();
     await using h = startIndex(server);
     await h.index.waitUntilSynced();
-    await waitFor("a watch", () => server.openWatches === 1);
+    await waitFor(() => server.openWatches === 1, "a watch", 5000);
     server.expireWatches();
-    await waitFor("the relist", () => server.count({ verb: "list" }) === 2);
-    await waitFor("a new watch", () => server.openWatches === 1);
+    await waitFor(() => server.count({ verb: "list" }) === 2, "the relist", 5000);
+    await waitFor(() => server.openWatches === 1, "a new watch", 5000);
     server.create("deployments", deploy("a", "after", ["img:1"]));
-    await waitFor("the workload created after the relist", () => h.names("img:1").length === 1);
+    await waitFor(() => h.names("img:1").length === 1, "the workload created after the relist", 5000);
   });
 
   test("a half-open watch is noticed after the idle deadline and watched again", async () => {
     await using server = await startKubeApiServer({ watchBookmarkIntervalMs: 20 });
     await using h = startIndex(server, { settings: { idleTimeoutMs: 250 } });
     await h.index.waitUntilSynced();
-    await waitFor("a watch", () => server.count({ verb: "watch" }) === 1);
+    await waitFor(() => server.count({ verb: "watch" }) === 1, "a watch", 5000);
     // Bookmarks every 20 ms keep a healthy watch well inside the 250 ms deadline.
-    await waitFor("bookmarks to flow", () => h.logs.length > 0 && server.openWatches === 1);
+    await waitFor(() => h.logs.length > 0 && server.openWatches === 1, "bookmarks to flow", 5000);
     server.freezeWatches();
-    await waitFor("the watch to be restarted", () => server.count({ verb: "watch" }) >= 2);
+    await waitFor(() => server.count({ verb: "watch" }) >= 2, "the watch to be restarted", 5000);
     expect(h.logs.some((l) => l.msg === "watch went silent; restarting it")).toBe(true);
     server.create("deployments", deploy("a", "late", ["img:1"]));
     server.unfreezeWatches();
-    await waitFor("the workload created while frozen", () => h.names("img:1").length === 1, 5000);
+    await waitFor(() => h.names("img:1").length === 1, "the workload created while frozen", 5000);
     expect(server.count({ verb: "list" })).toBe(1);
   });
 
@@ -208,9 +202,9 @@ describe("following the cluster", () => {
     await using server = await startKubeApiServer({ watchBookmarkIntervalMs: 20 });
     await using h = startIndex(server, { settings: { idleTimeoutMs: 150 } });
     await h.index.waitUntilSynced();
-    await waitFor("a watch", () => server.openWatches === 1);
+    await waitFor(() => server.openWatches === 1, "a watch", 5000);
     const until = performance.now() + 600;
-    await waitFor("600 ms to pass", () => performance.now() > until);
+    await waitFor(() => performance.now() > until, "600 ms to pass", 5000);
     expect(server.count({ verb: "watch" })).toBe(1);
   });
 
@@ -218,15 +212,15 @@ describe("following the cluster", () => {
     await using server = await startKubeApiServer();
     await using h = startIndex(server);
     await h.index.waitUntilSynced();
-    await waitFor("a watch", () => server.openWatches === 1);
+    await waitFor(() => server.openWatches === 1, "a watch", 5000);
     server.create("deployments", deploy("a", "one", ["img:1"]));
-    await waitFor("the first workload", () => h.index.size === 1);
+    await waitFor(() => h.index.size === 1, "the first workload", 5000);
     server.dropWatches({ reset: true });
-    await waitFor("a second watch", () => server.count({ verb: "watch" }) === 2);
+    await waitFor(() => server.count({ verb: "watch" }) === 2, "a second watch", 5000);
     const second = server.requests.filter((r) => r.verb === "watch")[1];
     expect(second?.query.resourceVersion).toBe(String(server.resourceVersion));
     server.create("deployments", deploy("a", "two", ["img:1"]));
-    await waitFor("the second workload", () => h.index.size === 2);
+    await waitFor(() => h.index.size === 2, "the second workload", 5000);
     expect(server.count({ verb: "list" })).toBe(1);
   });
 
@@ -257,7 +251,7 @@ describe("namespaces and RBAC", () => {
       namespaces: ["a", "b"],
     });
     await h.index.waitUntilSynced();
-    await waitFor("four watches", () => server.openWatches === 4);
+    await waitFor(() => server.openWatches === 4, "four watches", 5000);
     expect(h.names("img:1")).toEqual(["deployments/a/web", "deployments/b/web", "statefulsets/b/db"]);
     expect(server.requests.length).toBeGreaterThan(0);
     for (const request of server.requests)
@@ -269,7 +263,7 @@ describe("namespaces and RBAC", () => {
     await using server = await startKubeApiServer();
     await using h = startIndex(server, { resources: ["deployments", "daemonsets"] });
     await h.index.waitUntilSynced();
-    await waitFor("two watches", () => server.openWatches === 2);
+    await waitFor(() => server.openWatches === 2, "two watches", 5000);
     for (const request of server.requests)
       expect(request.path).toMatch(/^\/apis\/apps\/v1\/(deployments|daemonsets)$/);
   });
@@ -284,7 +278,11 @@ describe("namespaces and RBAC", () => {
     });
     await h.index.waitUntilSynced();
     expect(h.names("img:1")).toEqual(["deployments/a/web"]);
-    await waitFor("several retries", () => server.count({ verb: "list", resource: "statefulsets" }) >= 3);
+    await waitFor(
+      () => server.count({ verb: "list", resource: "statefulsets" }) >= 3,
+      "several retries",
+      5000,
+    );
     const errors = h.logs.filter((l) => l.level === "ERROR");
     expect(errors.map((l) => l.msg)).toEqual([
       "worker may not list statefulsets.apps cluster-wide: grant list, watch on statefulsets in apiGroup apps with a ClusterRole and ClusterRoleBinding (or set WATCH_NAMESPACES and use RoleBindings)",
@@ -295,7 +293,7 @@ describe("namespaces and RBAC", () => {
       makeDeployment({ kind: "StatefulSet", namespace: "a", name: "db", images: ["img:1"] }),
     );
     server.resetFaults();
-    await waitFor("the statefulset", () => h.names("img:1").length === 2);
+    await waitFor(() => h.names("img:1").length === 2, "the statefulset", 5000);
     expect(h.logs.some((l) => l.msg === "access granted; following again")).toBe(true);
   });
 

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AppsV1Api, KubeConfig } from "@kubernetes/client-node";
-import { openWatchReader, waitFor } from "../support/kube-api/watch-reader.ts";
+import { openWatchReader } from "../support/kube-api/watch-reader.ts";
 import {
   type KubeApiServer,
   type KubeObject,
@@ -11,6 +11,7 @@ import {
   startKubeApiServer,
 } from "../support/kube-api-server.ts";
 import { makeTlsFixtures, type TlsFixtures } from "../support/tls-fixtures.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 const DEPLOYMENTS = "/apis/apps/v1/deployments";
 const SMP = "application/strategic-merge-patch+json";

@@ -9,6 +9,7 @@ import { createLogger } from "../../src/log.ts";
 import type { Delivery, EventOutcome } from "../../src/worker/event-source.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 const KEY = "events";
 const GROUP = "workers";
@@ -27,14 +28,6 @@ function valkeyConfig(consumerName: string, extra: Partial<Config["valkey"]> = {
     streamMaxLen: 100_000,
     ...extra,
   };
-}
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
 }
 
 const entry = (n: number) =>

@@ -3,14 +3,7 @@ import { ValkeyConnection, ValkeyUnavailableError } from "../../src/adapters/val
 import { createLogger } from "../../src/log.ts";
 import { startFreezingProxy } from "../support/freezing-proxy.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
+import { waitFor } from "../support/wait-for.ts";
 
 function capture() {
   const lines: Record<string, unknown>[] = [];

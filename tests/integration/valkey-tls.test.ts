@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type PemFiles, writePemFiles } from "../support/pem-files.ts";
 import { makeTlsFixtures, type TlsFixtures } from "../support/tls-fixtures.ts";
 import { requireValkeyTls, startValkey, type TestValkeyTls } from "../support/valkey-server.ts";
-import { waitFor } from "../support/web-fixtures.ts";
+import { waitFor } from "../support/wait-for.ts";
 import { startWebUnderTest, type WebUnderTest } from "../support/web-harness.ts";
 
 // The web against a real valkey-server that speaks only TLS. What would break: the client not
@@ -51,7 +51,11 @@ const tlsEnv = (addr: string, caFile: string) => ({
 
 /** Waits for the first failed connection and checks that the web is neither ready nor accepting. */
 async function expectRefused(web: WebUnderTest): Promise<Record<string, unknown>> {
-  await waitFor(() => web.captured.withMsg("valkey connection failed").length > 0, "a failed connection");
+  await waitFor(
+    () => web.captured.withMsg("valkey connection failed").length > 0,
+    "a failed connection",
+    5000,
+  );
   expect(await statusOf(web, "/readyz")).toBe(503);
   const response = await web.postEvent();
   expect(response.status).toBe(502);
@@ -63,7 +67,7 @@ describe.skipIf(!run)("web with Valkey over TLS", () => {
   test("with VALKEY_TLS_CA_FILE naming the CA that signed Valkey's certificate, an event is accepted and lands in the stream", async () => {
     await using valkey = await startValkey([], { tls: ourServer() });
     await using web = await startWebUnderTest(tlsEnv(valkey.addr, pems.paths.ca ?? ""));
-    await waitFor(async () => (await statusOf(web, "/readyz")) === 200, "/readyz to answer 200");
+    await waitFor(async () => (await statusOf(web, "/readyz")) === 200, "/readyz to answer 200", 5000);
     const response = await web.postEvent();
     expect(response.status).toBe(202);
     const client = await valkey.client();

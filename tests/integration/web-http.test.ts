@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startWebServer } from "../../src/web/web-server.ts";
 import { type JwksServer, startJwksServer } from "../support/jwks-server.ts";
 import { createTestKey, jwksOf, signToken, type TestKey } from "../support/tokens.ts";
-import { captureLog, memoryPublisher, VALID_EVENT, waitFor, webConfig } from "../support/web-fixtures.ts";
+import { waitFor } from "../support/wait-for.ts";
+import { captureLog, memoryPublisher, VALID_EVENT, webConfig } from "../support/web-fixtures.ts";
 import { rawExchange, rawJson } from "../support/web-raw-http.ts";
 
 const MiB = 1024 * 1024;
@@ -131,7 +132,7 @@ describe("the web's HTTP server on a real socket", () => {
       headers: { authorization: `Bearer ${await signToken(key)}`, "content-type": "application/json" },
       body: JSON.stringify(VALID_EVENT),
     });
-    await waitFor(() => web.publisher.started === 1, "the request to reach the publisher");
+    await waitFor(() => web.publisher.started === 1, "the request to reach the publisher", 5000);
     const stopping = web.server.stop().then(() => "stopped");
     const refused = await fetch(`${web.base}/healthz`).then(
       () => "answered",

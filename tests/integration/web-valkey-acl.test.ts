@@ -1,14 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
+import { waitFor } from "../support/wait-for.ts";
 import { startWebUnderTest } from "../support/web-harness.ts";
-
-async function waitFor(condition: () => Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(20);
-  }
-}
 
 describe.skipIf(!requireValkey())("the web as a least-privilege Valkey user", () => {
   test("a user allowed XADD and XGROUP CREATE but not PUBSUB or XLEN still publishes; the checks it may not run only warn", async () => {

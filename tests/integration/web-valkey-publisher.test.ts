@@ -2,7 +2,8 @@ import { describe, expect, test } from "bun:test";
 import { createValkeyPublisher } from "../../src/adapters/valkey-publisher.ts";
 import { PublishFailedError } from "../../src/web/ports.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
-import { captureLog, waitFor, webConfig } from "../support/web-fixtures.ts";
+import { waitFor } from "../support/wait-for.ts";
+import { captureLog, webConfig } from "../support/web-fixtures.ts";
 
 const run = requireValkey();
 
@@ -30,6 +31,7 @@ describe.skipIf(!run)("the Valkey publisher", () => {
       await waitFor(
         () => captured.lines.some((l) => String(l.msg).includes("reached its cap")),
         "the cap warning",
+        5000,
       );
       expect(captured.lines.find((l) => String(l.msg).includes("reached its cap"))).toMatchObject({
         level: "WARN",

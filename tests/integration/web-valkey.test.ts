@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import type { RedisClient } from "bun";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
-import { waitFor } from "../support/web-fixtures.ts";
+import { waitFor } from "../support/wait-for.ts";
 import { startWebUnderTest, type WebUnderTest } from "../support/web-harness.ts";
 
 const run = requireValkey();
@@ -17,7 +17,7 @@ async function statusOf(web: WebUnderTest, path: string): Promise<number> {
 const waitReady = (web: WebUnderTest, timeoutMs = 5000) =>
   waitFor(async () => (await statusOf(web, "/readyz")) === 200, "/readyz to answer 200", timeoutMs);
 const waitNotReady = (web: WebUnderTest) =>
-  waitFor(async () => (await statusOf(web, "/readyz")) === 503, "/readyz to answer 503");
+  waitFor(async () => (await statusOf(web, "/readyz")) === 503, "/readyz to answer 503", 5000);
 
 async function streamEntries(client: RedisClient): Promise<[string, string[]][]> {
   return (await client.send("XRANGE", [CHANNEL, "-", "+"])) as [string, string[]][];
@@ -173,7 +173,11 @@ describe.skipIf(!run)("web with Valkey stream delivery", () => {
       VALKEY_PASSWORD: "wrong-pass-xyz",
     });
     expect(await statusOf(wrong, "/readyz")).toBe(503);
-    await waitFor(() => wrong.captured.withMsg("valkey connection failed").length > 0, "a failed connection");
+    await waitFor(
+      () => wrong.captured.withMsg("valkey connection failed").length > 0,
+      "a failed connection",
+      5000,
+    );
     expect(wrong.captured.text()).not.toContain("wrong-pass-xyz");
     expect(web.captured.text()).not.toContain("s3cret");
   });
@@ -204,7 +208,7 @@ describe.skipIf(!run)("web with Valkey pubsub delivery", () => {
     await using web = await startWebUnderTest({ VALKEY_ADDR: valkey.addr, VALKEY_DELIVERY: "pubsub" });
     await waitReady(web);
     expect((await web.postEvent()).status).toBe(202);
-    await waitFor(() => received.length > 0, "the subscriber to receive the event");
+    await waitFor(() => received.length > 0, "the subscriber to receive the event", 5000);
     expect(received).toEqual([MINIMIZED]);
     const client = await valkey.client();
     expect(await client.send("EXISTS", [CHANNEL])).toBe(0);

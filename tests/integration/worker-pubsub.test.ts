@@ -5,6 +5,7 @@ import { createLogger } from "../../src/log.ts";
 import type { Delivery } from "../../src/worker/event-source.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 const valkeyConfig: Config["valkey"] = {
   addr: { host: "127.0.0.1", port: 0 },
@@ -18,14 +19,6 @@ const valkeyConfig: Config["valkey"] = {
   claimIdleMs: 30_000,
   streamMaxLen: 100_000,
 };
-
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(10);
-  }
-}
 
 test.skipIf(!requireValkey())(
   "the Pub/Sub subscriber hands messages to the handler stamped with the time they were received, and subscribes again after valkey-server restarts",
@@ -42,24 +35,25 @@ test.skipIf(!requireValkey())(
       const publisher = await valkey.client();
       const subscribers = async () =>
         Number(((await publisher.send("PUBSUB", ["NUMSUB", "kuberollouttrigger"])) as unknown[])[1]);
-      await waitFor(async () => (await subscribers()) === 1, "the subscription");
+      await waitFor(async () => (await subscribers()) === 1, "the subscription", 15_000);
       const sent = Date.now();
       await publisher.send("PUBLISH", ["kuberollouttrigger", '{"image":"ghcr.io/acme/app","tags":["a"]}']);
-      await waitFor(() => seen.length === 1, "the first message");
+      await waitFor(() => seen.length === 1, "the first message", 15_000);
       expect(seen[0]).toMatchObject({ envelope: { payload: '{"image":"ghcr.io/acme/app","tags":["a"]}' } });
       expect(Date.parse(seen[0]?.envelope.acceptedAt ?? "")).toBeGreaterThanOrEqual(sent);
 
       await valkey.stop({ crash: true });
-      await waitFor(() => !subscriber.connected, "the subscriber to notice the outage");
+      await waitFor(() => !subscriber.connected, "the subscriber to notice the outage", 15_000);
       await valkey.start();
       const fresh = await valkey.client();
       await waitFor(
         async () =>
           Number(((await fresh.send("PUBSUB", ["NUMSUB", "kuberollouttrigger"])) as unknown[])[1]) === 1,
         "the subscription after the restart",
+        15_000,
       );
       await fresh.send("PUBLISH", ["kuberollouttrigger", '{"image":"ghcr.io/acme/app","tags":["b"]}']);
-      await waitFor(() => seen.length === 2, "the message after the restart");
+      await waitFor(() => seen.length === 2, "the message after the restart", 15_000);
       expect(seen[1]?.envelope.payload).toContain('"b"');
     } finally {
       await subscriber.stop();
@@ -87,10 +81,11 @@ test.skipIf(!requireValkey())(
         async () =>
           Number(((await publisher.send("PUBSUB", ["NUMSUB", "kuberollouttrigger"])) as unknown[])[1]) === 1,
         "the subscription",
+        15_000,
       );
       const before = Date.now();
       await publisher.send("PUBLISH", ["kuberollouttrigger", FLAKY_EVENT]);
-      await waitFor(() => flaky.valuesOf("b").length === 2, "the retry that reaches b");
+      await waitFor(() => flaky.valuesOf("b").length === 2, "the retry that reaches b", 15_000);
       const [first, ...rest] = flaky.valuesOf("a");
       expect(flaky.valuesOf("a")).toHaveLength(2);
       expect(rest).toEqual([first ?? ""]);

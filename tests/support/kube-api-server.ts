@@ -19,7 +19,7 @@ export type { KubeApiServer, KubeApiServerOptions, RecordedRequest, RequestFilte
 export type { MakeDeploymentInput, WorkloadKind } from "./kube-api/make-deployment.ts";
 export { makeDeployment } from "./kube-api/make-deployment.ts";
 export type { WatchEventLine, WatchReader } from "./kube-api/watch-reader.ts";
-export { openWatchReader, waitFor } from "./kube-api/watch-reader.ts";
+export { openWatchReader } from "./kube-api/watch-reader.ts";
 export type { FaultMatch, FaultResponse, ForbidRule, KubeObject, WorkloadResource };
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);

@@ -88,18 +88,3 @@ export function memoryPublisher(): MemoryPublisher {
 
 /** A publish failure as the Valkey publisher raises it. */
 export const publishFailure = () => new PublishFailedError("Valkey did not take the event: test");
-
-/** Polls `condition` until it holds or `timeoutMs` passes; throws with `what` on timeout. */
-export async function waitFor(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 5000,
-  intervalMs = 20,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await Bun.sleep(intervalMs);
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}

@@ -8,6 +8,7 @@ import type {
   WorkloadSource,
   WorkloadWatchEvent,
 } from "../../src/worker/workload-source.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 const apiError = (code: number) => Object.assign(new Error(`HTTP ${code}`), { status: { code } });
 const item = (name: string): ListedWorkload => ({
@@ -38,14 +39,6 @@ async function* silentUntilAborted(signal: AbortSignal): AsyncGenerator<Workload
   if (!signal.aborted)
     await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
   throw signal.reason;
-}
-
-async function waitFor(condition: () => boolean): Promise<void> {
-  const deadline = performance.now() + 2000;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error("timed out");
-    await Bun.sleep(1);
-  }
 }
 
 test("an expired continue token restarts the list from the first page, and nothing is lost", async () => {
@@ -101,7 +94,7 @@ test("a watch the service account may not open is reported once and retried slow
   });
   index.start();
   await index.waitUntilSynced();
-  await waitFor(() => lists >= 3);
+  await waitFor(() => lists >= 3, "three lists", 2000, 1);
   await index.stop();
   const errors = lines.map((l) => JSON.parse(l)).filter((l) => l.level === "ERROR");
   expect(errors.map((l) => l.msg)).toEqual([
@@ -129,7 +122,7 @@ test("repeated network failures back off exponentially up to the cap", async () 
     settings: { backoff: { baseMs: 100, maxMs: 800 } },
   });
   index.start();
-  await waitFor(() => lists >= 6);
+  await waitFor(() => lists >= 6, "six lists", 2000, 1);
   await index.stop();
   expect(index.synced).toBe(false);
   // Ceilings 100, 200, 400, 800, 800 with the jitter at its midpoint (75 %).

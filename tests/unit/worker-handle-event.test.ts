@@ -11,6 +11,7 @@ import type {
 } from "../../src/worker/ports.ts";
 import { createWorkerMetrics } from "../../src/worker/worker-metrics.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 const PREFIX = "ghcr.io/acme/";
 const ACCEPTED_AT = "2025-03-04T05:06:07.089Z";
@@ -82,14 +83,6 @@ function setup(
   });
   const processed = () => lines.filter((line) => line.msg === "event processed");
   return { handle, lines, metrics, registry, processed };
-}
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(1);
-  }
 }
 
 describe("handling one event", () => {
@@ -251,7 +244,7 @@ describe("handling one event", () => {
     const done = handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }));
     let released = 0;
     while (released < 20) {
-      await waitFor(() => fake.held.length > 0, "a held restart");
+      await waitFor(() => fake.held.length > 0, "a held restart", 5000);
       // Without the limit all 20 would be waiting here at once.
       expect(fake.state.inFlight).toBeLessThanOrEqual(8);
       released += fake.held.length;

@@ -5,6 +5,7 @@ import { createLogger } from "../../src/log.ts";
 import { PublishFailedError } from "../../src/web/ports.ts";
 import type { Delivery, EventOutcome } from "../../src/worker/event-source.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 const log = createLogger({ level: "error", write: () => {} });
 const envelope = (n: number): EventEnvelope => ({
@@ -13,14 +14,6 @@ const envelope = (n: number): EventEnvelope => ({
   requestId: `r${n}`,
   repository: undefined,
 });
-
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await Bun.sleep(1);
-  }
-}
 
 describe("the in-process queue", () => {
   test("hands events to the handler in the order they were published", async () => {
@@ -31,7 +24,7 @@ describe("the in-process queue", () => {
       return "done";
     });
     for (let i = 0; i < 5; i++) await queue.publish(envelope(i));
-    await waitFor(() => seen.length === 5, "five events");
+    await waitFor(() => seen.length === 5, "five events", 5000);
     expect(seen).toEqual(["r0", "r1", "r2", "r3", "r4"]);
     expect(queue.length).toBe(0);
     await queue.stop();
@@ -62,9 +55,9 @@ describe("the in-process queue", () => {
     });
     await queue.publish(envelope(1));
     await queue.publish(envelope(2));
-    await waitFor(() => seen.length === 4, "four deliveries");
+    await waitFor(() => seen.length === 4, "four deliveries", 5000);
     expect(seen).toEqual(["r1", "r1", "r1", "r2"]);
-    await waitFor(() => acked === 2, "two acknowledgements");
+    await waitFor(() => acked === 2, "two acknowledgements", 5000);
     await queue.stop();
   });
 
@@ -82,7 +75,7 @@ describe("the in-process queue", () => {
       return "done";
     });
     await queue.publish(envelope(1));
-    await waitFor(() => started, "the handler to start");
+    await waitFor(() => started, "the handler to start", 5000);
     const stopped = queue.stop();
     expect(finished).toBe(false);
     release();
@@ -96,7 +89,7 @@ describe("the in-process queue", () => {
       const flaky = flakyRestarts();
       queue.start(flaky.handler);
       await queue.publish({ payload: FLAKY_EVENT, acceptedAt, requestId: "r1", repository: undefined });
-      await waitFor(() => flaky.valuesOf("b").length === 2, "the retry that reaches b");
+      await waitFor(() => flaky.valuesOf("b").length === 2, "the retry that reaches b", 5000);
       await queue.stop();
       const [first, ...rest] = flaky.valuesOf("a");
       expect(flaky.valuesOf("a")).toHaveLength(2);

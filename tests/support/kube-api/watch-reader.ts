@@ -1,3 +1,5 @@
+import { waitFor } from "../wait-for.ts";
+
 /** One decoded watch event line. */
 export interface WatchEventLine {
   type: string;
@@ -15,19 +17,10 @@ export interface WatchReader {
   /** True once the server ended the stream; `error` is set when it broke instead. */
   readonly ended: boolean;
   readonly error: unknown;
-  /** Resolves when `condition` holds, rejects after `timeoutMs`. */
+  /** Resolves when `condition` holds, rejects after `timeoutMs` (5 s unless given). */
   until(condition: (reader: WatchReader) => boolean, timeoutMs?: number): Promise<void>;
   /** Stops reading and closes the connection. */
   cancel(): Promise<void>;
-}
-
-/** Polls `condition` every few milliseconds until it holds; throws after `timeoutMs` with `what`. */
-export async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(5);
-  }
 }
 
 /** Opens a watch with Bun's `fetch` and decodes its newline-delimited JSON events as they arrive. */
@@ -62,7 +55,7 @@ export async function openWatchReader(url: string, init: RequestInit = {}): Prom
     get error() {
       return state.error;
     },
-    until: (condition, timeoutMs) => waitFor(() => condition(watch), "a watch condition", timeoutMs),
+    until: (condition, timeoutMs = 5000) => waitFor(() => condition(watch), "a watch condition", timeoutMs),
     cancel: async () => {
       await reader?.cancel().catch(() => undefined);
       await pumping;
