@@ -25,6 +25,11 @@ export interface KeyCacheOptions {
 export interface KeyCache {
   /** Finds the key for a token header's `kid` (RS256 only), fetching the JWKS at most once per cooldown. */
   lookup(header: JWSHeaderParameters): Promise<KeyLookup>;
+  /**
+   * The key already imported for `kid`, without waiting: the fast path of every request once the keys
+   * are held. Undefined when the kid is not held (then {@link KeyCache.lookup} decides).
+   */
+  heldKey(kid: string): CryptoKey | undefined;
   /** Fetches the JWKS now unless within the cooldown; resolves whether usable keys are held. */
   refresh(): Promise<boolean>;
 }
@@ -32,6 +37,8 @@ export interface KeyCache {
 interface Held {
   readonly kids: ReadonlySet<string>;
   readonly getKey: ReturnType<typeof createLocalJWKSet>;
+  /** Keys imported so far, by kid; filled by lookups, so each key is imported once per JWKS. */
+  readonly imported: Map<string, CryptoKey>;
   readonly fetchedAt: number;
 }
 
@@ -53,6 +60,7 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
       held = {
         kids: new Set(jwks.keys.map((key) => key.kid ?? "")),
         getKey: createLocalJWKSet(jwks),
+        imported: new Map(),
         fetchedAt: now(),
       };
       lastAttemptFailed = false;
@@ -76,17 +84,27 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     return inFlight;
   }
 
+  async function importKey(from: Held, kid: string): Promise<KeyLookup> {
+    const key = (await from.getKey({ alg: "RS256", kid })) as CryptoKey;
+    from.imported.set(kid, key);
+    return { found: true, key };
+  }
+
   async function lookup(header: JWSHeaderParameters): Promise<KeyLookup> {
     const kid = header.kid ?? "";
     if (held?.kids.has(kid)) {
       if (now() - held.fetchedAt >= options.maxAgeMs) void start();
-      return { found: true, key: (await held.getKey({ alg: "RS256", kid })) as CryptoKey };
+      return importKey(held, kid);
     }
     await start();
-    if (held?.kids.has(kid)) {
-      return { found: true, key: (await held.getKey({ alg: "RS256", kid })) as CryptoKey };
-    }
+    if (held?.kids.has(kid)) return importKey(held, kid);
     return { found: false, keysAvailable: held !== undefined && !lastAttemptFailed };
+  }
+
+  function heldKey(kid: string): CryptoKey | undefined {
+    const key = held?.imported.get(kid);
+    if (key !== undefined && held !== undefined && now() - held.fetchedAt >= options.maxAgeMs) void start();
+    return key;
   }
 
   async function refresh(): Promise<boolean> {
@@ -94,5 +112,5 @@ export function createKeyCache(options: KeyCacheOptions): KeyCache {
     return held !== undefined;
   }
 
-  return { lookup, refresh };
+  return { lookup, heldKey, refresh };
 }
