@@ -1,6 +1,6 @@
 import { hostname } from "node:os";
+import { checkMeaning } from "./config/check-meaning.ts";
 import { parseFlags } from "./config/parse-flags.ts";
-import { readCaFile } from "./config/read-ca-file.ts";
 import {
   type Address,
   type Read,
@@ -12,11 +12,11 @@ import {
   readSecureUrl,
 } from "./config/read-values.ts";
 import { type Mode, SETTINGS, type Setting } from "./config/settings.ts";
-import { formatDuration } from "./core/duration.ts";
 import { resolveWorkloadResource, type WorkloadResource } from "./core/workload-kind.ts";
 
 export type { Address } from "./config/read-values.ts";
 export type { Mode } from "./config/settings.ts";
+export { summarizeConfig } from "./config/summarize.ts";
 
 /** Log levels, lowest first. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -142,77 +142,6 @@ function readSetting(setting: Setting, text: string): Read<unknown> {
   }
 }
 
-const IMAGE_PREFIX = /^[a-z0-9][a-z0-9._\-/:]*$/;
-const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
-/** Checks that go beyond one setting's syntax. */
-function checkMeaning(values: Map<string, unknown>, mode: Mode): string[] {
-  const problems: string[] = [];
-  const prefix = values.get("ALLOWED_IMAGE_PREFIX");
-  if (typeof prefix === "string" && !IMAGE_PREFIX.test(prefix)) {
-    problems.push(
-      `ALLOWED_IMAGE_PREFIX / --allowed-image-prefix: "${prefix}" is not a lowercase image repository prefix`,
-    );
-  }
-  const valkeyAddr = values.get("VALKEY_ADDR") as Address | undefined;
-  if (valkeyAddr && valkeyAddr.host === "") {
-    problems.push("VALKEY_ADDR / --valkey-addr: a host is required (host:port)");
-  }
-  if (mode !== "worker") problems.push(...checkTokenSettings(values));
-  if (mode !== "web") {
-    const kinds = (values.get("WORKLOAD_KINDS") as string[] | undefined) ?? [];
-    const unknown = kinds.filter((kind) => resolveWorkloadResource(kind) === undefined);
-    if (unknown.length > 0) {
-      problems.push(
-        `WORKLOAD_KINDS / --workload-kinds: unknown kind ${unknown.map((k) => `"${k}"`).join(", ")} (deployments, statefulsets, daemonsets)`,
-      );
-    } else if (kinds.length === 0) {
-      problems.push("WORKLOAD_KINDS / --workload-kinds: at least one kind is required");
-    }
-    const badNamespaces = ((values.get("WATCH_NAMESPACES") as string[] | undefined) ?? []).filter(
-      (ns) => !NAMESPACE.test(ns),
-    );
-    if (badNamespaces.length > 0) {
-      problems.push(
-        `WATCH_NAMESPACES / --watch-namespaces: ${badNamespaces.map((n) => `"${n}"`).join(", ")} is not a namespace name`,
-      );
-    }
-  }
-  return problems;
-}
-
-/** The issuer must be a URL the keys can be fetched from securely; audience and org must not be blank. */
-function checkTokenSettings(values: Map<string, unknown>): string[] {
-  const problems: string[] = [];
-  const issuer = values.get("GITHUB_OIDC_ISSUER");
-  if (typeof issuer === "string") {
-    const read = readSecureUrl(issuer);
-    if (!read.ok) problems.push(`GITHUB_OIDC_ISSUER / --github-oidc-issuer: ${read.reason}`);
-  }
-  for (const [env, flag] of [
-    ["GITHUB_OIDC_AUDIENCE", "github-oidc-audience"],
-    ["GITHUB_ALLOWED_ORG", "github-allowed-org"],
-  ] as const) {
-    const value = values.get(env);
-    if (typeof value === "string" && value.trim() === "")
-      problems.push(`${env} / --${flag}: must not be blank`);
-  }
-  return problems;
-}
-
-/** Reads the file named by VALKEY_TLS_CA_FILE into `VALKEY_TLS_CA`, so a bad file stops the start. */
-function readValkeyCa(values: Map<string, unknown>): string[] {
-  const caFile = values.get("VALKEY_TLS_CA_FILE");
-  if (typeof caFile !== "string") return [];
-  const name = "VALKEY_TLS_CA_FILE / --valkey-tls-ca-file";
-  if (values.get("VALKEY_TLS_ENABLED") !== true)
-    return [`${name}: needs VALKEY_TLS_ENABLED=true / --valkey-tls`];
-  const read = readCaFile(caFile);
-  if (!read.ok) return [`${name}: ${read.reason}`];
-  values.set("VALKEY_TLS_CA", read.value);
-  return [];
-}
-
 /**
  * Reads the configuration of `mode` from flags (which win), then the environment (an empty variable
  * counts as unset), then defaults. Every missing or invalid item is named in the one error line.
@@ -241,7 +170,7 @@ export function loadConfig(
     if (read.ok) values.set(setting.env, read.value);
     else invalid.push(`${label(setting)}: ${read.reason}`);
   }
-  if (!extra.requireOnly) invalid.push(...checkMeaning(values, mode), ...readValkeyCa(values));
+  if (!extra.requireOnly) invalid.push(...checkMeaning(values, mode));
   const parts = [
     missing.length > 0 ? `missing required configuration: ${missing.join(", ")}` : "",
     invalid.length > 0 ? `invalid configuration: ${invalid.join("; ")}` : "",
@@ -313,46 +242,4 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
-}
-
-/** The configuration as one log line's fields, for the settings this mode reads; secrets redacted. */
-export function summarizeConfig(config: Config): Record<string, unknown> {
-  const { valkey, web, worker } = config;
-  const address = (a: Address | undefined) =>
-    a ? `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}` : "";
-  const common = {
-    mode: config.mode,
-    log_level: config.logLevel,
-    valkey_addr: valkey.addr ? address(valkey.addr) : "(in-process queue)",
-    valkey_channel: valkey.channel,
-    valkey_username: valkey.username ?? "",
-    valkey_password: valkey.password ? "[redacted]" : "",
-    valkey_tls: valkey.tls !== false,
-    valkey_tls_ca_file: valkey.tls === false ? "" : (valkey.tls.caFile ?? ""),
-    valkey_delivery: valkey.delivery,
-    valkey_stream_maxlen: valkey.streamMaxLen,
-    valkey_consumer_group: valkey.consumerGroup,
-    allowed_image_prefix: config.allowedImagePrefix,
-  };
-  const webFields = {
-    listen_addr: address(web.listen),
-    github_oidc_audience: web.audience,
-    github_allowed_org: web.allowedOrg,
-    github_oidc_issuer: web.issuer,
-    github_oidc_jwks_url: web.jwksUrl,
-    dev_mode: web.devMode,
-  };
-  const workerFields = {
-    kubeconfig: worker.kubeconfig ?? "(in-cluster)",
-    health_addr: address(worker.healthListen),
-    valkey_consumer_name: valkey.consumerName,
-    valkey_claim_idle: formatDuration(valkey.claimIdleMs),
-    workload_kinds: worker.workloadResources.join(","),
-    watch_namespaces: worker.watchNamespaces.join(","),
-    dry_run: worker.dryRun,
-  };
-  if (config.mode === "web") return { ...common, ...webFields };
-  if (config.mode === "worker") return { ...common, ...workerFields };
-  const { health_addr: _unused, ...standaloneWorker } = workerFields;
-  return { ...common, ...webFields, ...standaloneWorker };
 }

@@ -1,0 +1,80 @@
+import { resolveWorkloadResource } from "../core/workload-kind.ts";
+import { readCaFile } from "./read-ca-file.ts";
+import { type Address, readSecureUrl } from "./read-values.ts";
+import type { Mode } from "./settings.ts";
+
+const IMAGE_PREFIX = /^[a-z0-9][a-z0-9._\-/:]*$/;
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Checks that go beyond one setting's syntax. */
+/**
+ * Checks that go beyond one setting's syntax: the image prefix, the Valkey host, the token settings,
+ * the workload kinds and namespaces, and the Valkey CA file (read here, so a bad file stops the start).
+ */
+export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[] {
+  const problems: string[] = [];
+  const prefix = values.get("ALLOWED_IMAGE_PREFIX");
+  if (typeof prefix === "string" && !IMAGE_PREFIX.test(prefix)) {
+    problems.push(
+      `ALLOWED_IMAGE_PREFIX / --allowed-image-prefix: "${prefix}" is not a lowercase image repository prefix`,
+    );
+  }
+  const valkeyAddr = values.get("VALKEY_ADDR") as Address | undefined;
+  if (valkeyAddr && valkeyAddr.host === "") {
+    problems.push("VALKEY_ADDR / --valkey-addr: a host is required (host:port)");
+  }
+  if (mode !== "worker") problems.push(...checkTokenSettings(values));
+  problems.push(...readValkeyCa(values));
+  if (mode !== "web") {
+    const kinds = (values.get("WORKLOAD_KINDS") as string[] | undefined) ?? [];
+    const unknown = kinds.filter((kind) => resolveWorkloadResource(kind) === undefined);
+    if (unknown.length > 0) {
+      problems.push(
+        `WORKLOAD_KINDS / --workload-kinds: unknown kind ${unknown.map((k) => `"${k}"`).join(", ")} (deployments, statefulsets, daemonsets)`,
+      );
+    } else if (kinds.length === 0) {
+      problems.push("WORKLOAD_KINDS / --workload-kinds: at least one kind is required");
+    }
+    const badNamespaces = ((values.get("WATCH_NAMESPACES") as string[] | undefined) ?? []).filter(
+      (ns) => !NAMESPACE.test(ns),
+    );
+    if (badNamespaces.length > 0) {
+      problems.push(
+        `WATCH_NAMESPACES / --watch-namespaces: ${badNamespaces.map((n) => `"${n}"`).join(", ")} is not a namespace name`,
+      );
+    }
+  }
+  return problems;
+}
+
+/** The issuer must be a URL the keys can be fetched from securely; audience and org must not be blank. */
+function checkTokenSettings(values: Map<string, unknown>): string[] {
+  const problems: string[] = [];
+  const issuer = values.get("GITHUB_OIDC_ISSUER");
+  if (typeof issuer === "string") {
+    const read = readSecureUrl(issuer);
+    if (!read.ok) problems.push(`GITHUB_OIDC_ISSUER / --github-oidc-issuer: ${read.reason}`);
+  }
+  for (const [env, flag] of [
+    ["GITHUB_OIDC_AUDIENCE", "github-oidc-audience"],
+    ["GITHUB_ALLOWED_ORG", "github-allowed-org"],
+  ] as const) {
+    const value = values.get(env);
+    if (typeof value === "string" && value.trim() === "")
+      problems.push(`${env} / --${flag}: must not be blank`);
+  }
+  return problems;
+}
+
+/** Reads the file named by VALKEY_TLS_CA_FILE into `VALKEY_TLS_CA`, so a bad file stops the start. */
+function readValkeyCa(values: Map<string, unknown>): string[] {
+  const caFile = values.get("VALKEY_TLS_CA_FILE");
+  if (typeof caFile !== "string") return [];
+  const name = "VALKEY_TLS_CA_FILE / --valkey-tls-ca-file";
+  if (values.get("VALKEY_TLS_ENABLED") !== true)
+    return [`${name}: needs VALKEY_TLS_ENABLED=true / --valkey-tls`];
+  const read = readCaFile(caFile);
+  if (!read.ok) return [`${name}: ${read.reason}`];
+  values.set("VALKEY_TLS_CA", read.value);
+  return [];
+}
