@@ -36,34 +36,35 @@ function errorFields(value: unknown): unknown {
   return value;
 }
 
-let pendingLines = "";
-let flushScheduled = false;
-
-function flushStdout(): void {
-  flushScheduled = false;
-  const out = pendingLines;
-  pendingLines = "";
-  if (out !== "") process.stdout.write(out);
-}
-
 /**
- * Writes a line to stdout at the end of the current turn of the event loop, joined with the other lines
- * of that turn: one write instead of one per request under load. Lines still pending are written when the
- * process exits.
+ * A line sink for the process's logger: lines are written to stdout at the end of the current turn of
+ * the event loop, joined with the other lines of that turn (one write instead of one per request under
+ * load); lines still pending are written when the process exits.
  */
-function writeToStdout(line: string): void {
-  pendingLines += `${line}\n`;
-  if (flushScheduled) return;
-  flushScheduled = true;
-  setImmediate(flushStdout);
+export function createBufferedStdout(): (line: string) => void {
+  let pending = "";
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    const out = pending;
+    pending = "";
+    if (out !== "") process.stdout.write(out);
+  };
+  process.on("exit", flush);
+  return (line) => {
+    pending += `${line}\n`;
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(flush);
+  };
 }
 
-process.on("exit", flushStdout);
+const writeLineToStdout = (line: string) => process.stdout.write(`${line}\n`);
 
 /** Creates a JSON-lines logger in the shape of Go's slog JSON handler, as the original wrote. */
 export function createLogger(options: LoggerOptions = {}, bound: LogFields = {}): Logger {
   const threshold = RANK[options.level ?? "info"];
-  const write = options.write ?? writeToStdout;
+  const write = options.write ?? writeLineToStdout;
   const now = options.now ?? (() => new Date());
   const emit =
     (level: LogLevel) =>

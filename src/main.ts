@@ -5,7 +5,7 @@ import { healthUrlFor, probeHealth } from "./cli/healthcheck.ts";
 import { COMMANDS, modeUsage, usage } from "./cli/help.ts";
 import { type Config, loadConfig, type Mode, readExtraFlag, summarizeConfig } from "./config.ts";
 import { type RunningService, StartupConfigurationError } from "./core/service.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createBufferedStdout, createLogger, type Logger } from "./log.ts";
 
 /** Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error. */
 const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
@@ -48,7 +48,7 @@ async function runMode(mode: Mode, argv: readonly string[], env: Env): Promise<n
     return EXIT.usage;
   }
   const { config } = loaded;
-  const log = createLogger({ level: config.logLevel });
+  const log = createLogger({ level: config.logLevel, write: createBufferedStdout() });
   log.info("configuration loaded", { version: packageJson.version, ...summarizeConfig(config) });
   // Listen for signals before starting: one that arrives during startup still ends in a clean stop.
   const signal = waitForSignal();
@@ -78,13 +78,7 @@ async function waitForShutdown(
   signal: Promise<string>,
   log: Logger,
 ): Promise<number> {
-  const outcome = await Promise.race([signal, service.failed ?? new Promise<never>(() => {})]);
-  if (outcome instanceof Error) {
-    log.error("service failed", { error: outcome });
-    await service.stop().catch((error: unknown) => log.error("shutdown failed", { error }));
-    return EXIT.failure;
-  }
-  log.info("shutting down", { signal: outcome });
+  log.info("shutting down", { signal: await signal });
   const bound = Bun.sleep(SHUTDOWN_BOUND_MS).then(() => "timeout" as const);
   const stopped = await Promise.race([service.stop().then(() => "stopped" as const), bound]);
   if (stopped === "timeout")

@@ -2,8 +2,6 @@
 export interface RunningService {
   /** Stops accepting work, finishes what is in flight (bounded), and releases every resource. */
   stop(): Promise<void>;
-  /** Settles when the service fails for good at runtime (the process then exits 1); never for a stop. */
-  readonly failed?: Promise<Error>;
 }
 
 /**
