@@ -44,6 +44,18 @@ export interface ValkeyConnectionOptions {
 
 const PING_TIMEOUT_MS = 2000;
 
+/** A command waiting for the end of the turn, then for its answer. */
+interface QueuedCommand {
+  readonly command: string;
+  readonly args: string[];
+  readonly timeoutMs: number;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (error: unknown) => void;
+  settled?: boolean;
+}
+
+const notConnected = () => new ValkeyUnavailableError("Valkey is not connected");
+
 /**
  * One Valkey connection that never gives up: Bun's client stops reconnecting after about 20 tries,
  * so this keeps its own loop with capped exponential backoff and makes a fresh client each time.
@@ -58,6 +70,7 @@ export class ValkeyConnection {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private pinger: ReturnType<typeof setInterval> | undefined;
   private inFlight = 0;
+  private queued: QueuedCommand[] = [];
   private readonly waiters = new Set<() => void>();
 
   constructor(private readonly options: ValkeyConnectionOptions) {}
@@ -86,27 +99,69 @@ export class ValkeyConnection {
     });
   }
 
-  /** Sends one command; rejects with {@link ValkeyUnavailableError} when down or silent past `timeoutMs`. */
-  async send(command: string, args: string[], timeoutMs: number): Promise<unknown> {
-    const client = this.client;
-    if (!client || !this.connected) throw new ValkeyUnavailableError("Valkey is not connected");
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ValkeyUnavailableError(`Valkey did not answer ${command} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+  /**
+   * Sends one command; rejects with {@link ValkeyUnavailableError} when down or silent past `timeoutMs`.
+   * Commands sent during one turn of the event loop go out together at its end: Bun's client writes
+   * commands issued in one go as one socket write, where it would otherwise write each on its own.
+   */
+  send(command: string, args: string[], timeoutMs: number): Promise<unknown> {
+    if (!this.client || !this.connected) return Promise.reject(notConnected());
+    return new Promise((resolve, reject) => {
+      this.queued.push({ command, args, timeoutMs, resolve, reject });
+      this.inFlight += 1;
+      if (this.queued.length === 1) setImmediate(this.flushQueued);
     });
-    this.inFlight += 1;
-    try {
-      return await Promise.race([client.send(command, args), timeout]);
-    } catch (error) {
-      if (error instanceof ValkeyUnavailableError) this.abandon(client, command, timeoutMs);
-      throw error;
-    } finally {
-      this.inFlight -= 1;
-      clearTimeout(timer);
+  }
+
+  /** Writes the commands queued this turn, one timer for all those that share a timeout. */
+  private readonly flushQueued = (): void => {
+    const batch = this.queued;
+    this.queued = [];
+    const client = this.client;
+    if (!client || !this.connected) {
+      for (const queued of batch) this.settle(queued, () => queued.reject(notConnected()));
+      return;
     }
+    const byTimeout = new Map<number, QueuedCommand[]>();
+    for (const queued of batch) {
+      const group = byTimeout.get(queued.timeoutMs);
+      if (group) group.push(queued);
+      else byTimeout.set(queued.timeoutMs, [queued]);
+    }
+    for (const [timeoutMs, group] of byTimeout) this.sendGroup(client, group, timeoutMs);
+  };
+
+  private sendGroup(client: RedisClient, group: QueuedCommand[], timeoutMs: number): void {
+    let open = group.length;
+    const timer = setTimeout(() => {
+      const late = group.filter((queued) => !queued.settled);
+      for (const queued of late) {
+        const error = new ValkeyUnavailableError(
+          `Valkey did not answer ${queued.command} within ${timeoutMs} ms`,
+        );
+        this.settle(queued, () => queued.reject(error));
+      }
+      if (late[0]) this.abandon(client, late[0].command, timeoutMs);
+    }, timeoutMs);
+    const done = (queued: QueuedCommand, answer: () => void) => {
+      this.settle(queued, answer);
+      open -= 1;
+      if (open === 0) clearTimeout(timer);
+    };
+    for (const queued of group) {
+      client.send(queued.command, queued.args).then(
+        (value) => done(queued, () => queued.resolve(value)),
+        (error: unknown) => done(queued, () => queued.reject(error)),
+      );
+    }
+  }
+
+  /** Answers a queued command once: a late answer after its timeout is dropped. */
+  private settle(queued: QueuedCommand, answer: () => void): void {
+    if (queued.settled) return;
+    queued.settled = true;
+    this.inFlight -= 1;
+    answer();
   }
 
   /** Drops a client that stopped answering and starts making a new one. */

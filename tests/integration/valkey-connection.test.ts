@@ -63,3 +63,71 @@ describe.skipIf(!requireValkey())("a Valkey connection that goes half-open", () 
     }
   });
 });
+
+/** How many read events Valkey has processed so far (every client's), from `INFO stats`. */
+async function readsProcessed(connection: ValkeyConnection): Promise<number> {
+  const stats = String(await connection.send("INFO", ["stats"], 1000));
+  return Number(/total_reads_processed:(\d+)/.exec(stats)?.[1]);
+}
+
+describe.skipIf(!requireValkey())("commands sent in one turn of the event loop", () => {
+  test("reach Valkey in one write, and each caller gets its own answer in order", async () => {
+    await using valkey = await startValkey();
+    const { log } = capture();
+    const connection = new ValkeyConnection({
+      url: valkey.url,
+      tls: false,
+      log,
+      name: "test",
+      pingIntervalMs: 0,
+    });
+    try {
+      await connection.start();
+      const before = await readsProcessed(connection);
+      // Each command from its own task, as requests finishing in one turn send them.
+      const answers = await new Promise<Promise<unknown>[]>((resolve) => {
+        const sent: Promise<unknown>[] = [];
+        for (let i = 0; i < 50; i++) {
+          setImmediate(() => {
+            sent.push(connection.send("INCR", ["counter"], 1000));
+            if (sent.length === 50) resolve(sent);
+          });
+        }
+      });
+      expect(await Promise.all(answers)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      // One read for the 50 commands and one for INFO itself; sent one by one they take dozens.
+      expect((await readsProcessed(connection)) - before).toBeLessThanOrEqual(3);
+    } finally {
+      connection.close();
+    }
+  });
+
+  test("time out each by its own timeout, and a command sent while down fails at once", async () => {
+    await using valkey = await startValkey();
+    using proxy = startFreezingProxy(valkey.port);
+    const { log } = capture();
+    const connection = new ValkeyConnection({
+      url: `redis://127.0.0.1:${proxy.port}`,
+      tls: false,
+      log,
+      name: "test",
+      pingIntervalMs: 0,
+      maxBackoffMs: 60_000,
+    });
+    try {
+      await connection.start();
+      proxy.freezeOpenConnections();
+      const started = performance.now();
+      const short = connection.send("PING", [], 150);
+      const long = connection.send("PING", [], 10_000);
+      await expect(short).rejects.toThrow("Valkey did not answer PING within 150 ms");
+      expect(performance.now() - started).toBeLessThan(5000);
+      // The silent connection is dropped with the first timeout; what it still carried fails with it.
+      await expect(long).rejects.toBeDefined();
+      expect(connection.connected).toBe(false);
+      await expect(connection.send("PING", [], 1000)).rejects.toBeInstanceOf(ValkeyUnavailableError);
+    } finally {
+      connection.close();
+    }
+  });
+});
