@@ -21,11 +21,14 @@ function renderLabels(labels: Labels, extra: Labels = {}): string {
   return pairs.length > 0 ? `{${pairs.join(",")}}` : "";
 }
 
+/** The key of a label set: its values in the order of the label names; an undeclared name throws. */
 function seriesKey(names: readonly string[], labels: Labels): string {
-  for (const key of Object.keys(labels)) {
+  for (const key in labels) {
     if (!names.includes(key)) throw new Error(`unknown label "${key}"`);
   }
-  return names.map((name) => labels[name] ?? "").join("\u0000");
+  let key = "";
+  for (let i = 0; i < names.length; i++) key += (i > 0 ? "\u0000" : "") + (labels[names[i] ?? ""] ?? "");
+  return key;
 }
 
 /** A monotonically increasing count. */

@@ -82,6 +82,12 @@ describe("isAllowedOrg", () => {
     expect(isAllowedOrg("\u212Aube", "kube")).toBe(false);
   });
 
+  test("folds only the ASCII letters of a name that has others.", () => {
+    expect(isAllowedOrg("\u00C4rger-ACME", "\u00C4rger-acme")).toBe(true);
+    expect(isAllowedOrg("\u00E4rger", "\u00C4rger")).toBe(false);
+    expect(isAllowedOrg("acme\u212A", "acmek")).toBe(false);
+  });
+
   test("rejects anything that is not a string.", () => {
     expect(isAllowedOrg(undefined, "acme")).toBe(false);
     expect(isAllowedOrg({ toString: () => "acme" }, "acme")).toBe(false);

@@ -16,12 +16,18 @@ export interface ClaimPolicy {
 const isNumericDate = (value: unknown): value is number =>
   typeof value === "number" && Number.isFinite(value);
 
-/** Lowercases ASCII letters only, so that no Unicode folding (the Kelvin sign → "k") can forge a match. */
-const foldAscii = (value: string): string => value.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/**
+ * Lowercases ASCII letters only, so that no Unicode folding (the Kelvin sign → "k") can forge a match;
+ * on an all-ASCII string that is exactly what toLowerCase does.
+ */
+const foldAscii = (value: string): string =>
+  NON_ASCII.test(value) ? value.replace(/[A-Z]/g, (letter) => letter.toLowerCase()) : value.toLowerCase();
 
 /** Whether `owner` names `allowedOrg`, compared case-insensitively (ASCII). */
 export function isAllowedOrg(owner: unknown, allowedOrg: string): boolean {
-  return typeof owner === "string" && foldAscii(owner) === foldAscii(allowedOrg);
+  return typeof owner === "string" && (owner === allowedOrg || foldAscii(owner) === foldAscii(allowedOrg));
 }
 
 /** Whether `aud` (a string or an array of strings) contains `audience` exactly. */

@@ -5,6 +5,9 @@ export const MAX_TOKEN_LENGTH = 8192;
 
 const MAX_FIELD_LENGTH = 200;
 
+/** Keeps a byte order mark (which JSON refuses); bytes that are not UTF-8 become U+FFFD. */
+const UTF8 = new TextDecoder("utf-8", { ignoreBOM: true });
+
 /** The expected values that accompany a token's own fields in {@link TokenDiagnostics}. */
 export interface ExpectedClaims {
   readonly issuer: string;
@@ -16,7 +19,8 @@ export interface ExpectedClaims {
 export function decodeSegment(segment: string | undefined): Record<string, unknown> | undefined {
   if (segment === undefined || segment === "" || !/^[A-Za-z0-9_-]+$/.test(segment)) return undefined;
   try {
-    const value: unknown = JSON.parse(Buffer.from(segment, "base64url").toString("utf8"));
+    const bytes = Uint8Array.fromBase64(segment, { alphabet: "base64url" });
+    const value: unknown = JSON.parse(UTF8.decode(bytes));
     return value !== null && typeof value === "object" && !Array.isArray(value)
       ? (value as Record<string, unknown>)
       : undefined;

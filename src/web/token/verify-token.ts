@@ -63,7 +63,8 @@ function toVerified(claims: Readonly<Record<string, unknown>>): VerifiedClaims {
     repositoryOwner: String(claims.repository_owner),
     subject: text(claims.sub),
     jti: text(claims.jti),
-    claims: Object.freeze({ ...claims }),
+    // The object is this request's own parse of the payload: frozen as it is, not copied.
+    claims: Object.freeze(claims),
   };
 }
 
