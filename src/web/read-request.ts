@@ -71,7 +71,7 @@ export async function readBodyCapped(request: Request, limit = MAX_BODY_BYTES): 
       throw new PayloadTooLargeError(`request body is larger than ${limit} bytes`);
     }
     // Bun never reads past a declared length, so a declared body within the limit is read whole.
-    return completeOrThrow(request.arrayBuffer().then((buffer) => new Uint8Array(buffer)));
+    return completeOrThrow(request.bytes());
   }
   return request.body ? completeOrThrow(readStreamCappedTo413(request.body, limit)) : new Uint8Array();
 }
