@@ -1,7 +1,7 @@
 /**
  * The web's performance figures (issue 2): authenticated POST /event throughput and p99 of the compiled
  * binary under wrk at 32 keep-alive connections, beside the three limits measured at the same
- * concurrency just before it (R_http, R_verify, R_valkey), in BENCH_ROUNDS rounds (default 3) whose median
+ * concurrency just before it (R_http, R_verify, R_valkey), in BENCH_ROUNDS rounds (default 5) whose median
  * ratio is reported with every round's, the peak RSS under that load, and the cold
  * start to the first 202. Loopback only; every load is bounded in time and count. Needs `bun run build`
  * first and `wrk` (Debian package) on PATH. Runnable alone: `bun run bench/web.ts`.
@@ -29,7 +29,7 @@ const WARMUP_SECONDS = 1;
 const WRK_THREADS = Number(process.env.BENCH_WRK_THREADS ?? 1);
 const COLD_START_RUNS = 5;
 /** Rounds of limits-then-web; the figures are the median round's, so one slow moment moves none of them. */
-const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 3));
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 const LOOP_MAX_OPERATIONS = 2_000_000;
 const EVENT_BODY = JSON.stringify({ image: "ghcr.io/acme/app", tags: ["v1.0.0"] });
 const STREAM = "kuberollouttrigger";
