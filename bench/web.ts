@@ -20,6 +20,7 @@ import {
   TEST_AUDIENCE,
   TEST_ISSUER,
   TEST_ORG,
+  type TestKey,
 } from "../tests/support/tokens.ts";
 import { freePort, startValkey, type TestValkey } from "../tests/support/valkey-server.ts";
 
@@ -247,8 +248,15 @@ function cpuSince(before: CpuSnapshot, pid: number, requests: number): CpuUse {
   };
 }
 
-const median = (values: number[]) =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+/** The item in the middle once sorted by `value` (the upper one of an even count). */
+function medianBy<T>(items: readonly T[], value: (item: T) => number): T | undefined {
+  return [...items].sort((a, b) => value(a) - value(b))[Math.floor(items.length / 2)];
+}
+
+const median = (values: readonly number[]) => medianBy(values, (v) => v) ?? Number.NaN;
+
+/** The web's rate over the pipeline limit that issue 2 asks for. */
+const RATIO_TARGET = 0.7;
 
 /** Everything one round measures: the three limits, then the web under the same load. */
 interface Round {
@@ -267,7 +275,7 @@ interface BenchSetup {
   readonly dir: string;
   readonly valkey: TestValkey;
   readonly jwks: JwksServer;
-  readonly key: Awaited<ReturnType<typeof createTestKey>>;
+  readonly key: TestKey;
   readonly token: string;
   readonly script: string;
 }
@@ -344,12 +352,11 @@ const verdict = (met: boolean) => (met ? "met" : "MISSED");
 
 /** The table: the round of median ratio in full, every round's ratio, the worst p99 and RSS of all. */
 function printFigures(rounds: readonly Round[], coldStarts: readonly number[]): void {
-  const byRatio = [...rounds].sort((a, b) => a.ratio - b.ratio);
-  const mid = byRatio[Math.floor(byRatio.length / 2)] as Round;
+  const mid = medianBy(rounds, (r) => r.ratio) as Round;
   const worstP99 = Math.max(...rounds.map((r) => r.load.p99Ms));
   const peakRss = Math.max(...rounds.map((r) => r.rssMiB));
-  const coldMedian = median([...coldStarts]);
-  const met = rounds.filter((r) => r.ratio >= 0.7).length;
+  const coldMedian = median(coldStarts);
+  const met = rounds.filter((r) => r.ratio >= RATIO_TARGET).length;
   const rows: [string, string, string][] = [
     ["R_http (bare Bun.serve, 202)", `${format(mid.bare.rate)} req/s`, `p99 ${format(mid.bare.p99Ms, 2)} ms`],
     [
@@ -367,7 +374,7 @@ function printFigures(rounds: readonly Round[], coldStarts: readonly number[]): 
     [
       "ratio web / limit (median round)",
       ratioText(mid.ratio),
-      `target >= 0.7: ${verdict(mid.ratio >= 0.7)}; rounds: ${rounds.map((r) => ratioText(r.ratio)).join(", ")} (met in ${met} of ${rounds.length})`,
+      `target >= ${RATIO_TARGET}: ${verdict(mid.ratio >= RATIO_TARGET)}; rounds: ${rounds.map((r) => ratioText(r.ratio)).join(", ")} (met in ${met} of ${rounds.length})`,
     ],
     [
       "web p50 / p99 latency",

@@ -35,6 +35,25 @@ async function readyzStatus(port: number): Promise<number> {
   }
 }
 
+/** Waits until both workers' /readyz answer `status`: 200 for ready, 503 for unready. */
+async function waitForBothReadyz(
+  ports: readonly [number, number],
+  status: number,
+  what: string,
+): Promise<void> {
+  const [stream, pubsub] = ports;
+  await waitFor(
+    async () => (await readyzStatus(stream)) === status,
+    `the stream worker to be ${what}`,
+    20_000,
+  );
+  await waitFor(
+    async () => (await readyzStatus(pubsub)) === status,
+    `the pubsub worker to be ${what}`,
+    20_000,
+  );
+}
+
 const failedAttempts = (worker: SpawnedBinary, connection: string): LogLine[] =>
   worker.lines.filter((l) => l.msg === "valkey connection failed" && l.connection === connection);
 
@@ -94,16 +113,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
         VALKEY_CHANNEL: CHANNEL,
         WORKER_HEALTH_ADDR: `127.0.0.1:${pubsubHealth}`,
       });
-      await waitFor(
-        async () => (await readyzStatus(streamHealth)) === 200,
-        "the stream worker to be ready",
-        20_000,
-      );
-      await waitFor(
-        async () => (await readyzStatus(pubsubHealth)) === 200,
-        "the pubsub worker to be ready",
-        20_000,
-      );
+      await waitForBothReadyz([streamHealth, pubsubHealth], 200, "ready");
 
       const client = await valkey.client();
       const xadd = (requestId: string) =>
@@ -154,16 +164,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       };
       const outageStart = Date.now();
       await valkey.stop();
-      await waitFor(
-        async () => (await readyzStatus(streamHealth)) === 503,
-        "the stream worker to be unready",
-        20_000,
-      );
-      await waitFor(
-        async () => (await readyzStatus(pubsubHealth)) === 503,
-        "the pubsub worker to be unready",
-        20_000,
-      );
+      await waitForBothReadyz([streamHealth, pubsubHealth], 503, "unready");
       await Bun.sleep(Math.max(0, outageStart + OUTAGE_MS - Date.now()));
       const outageEnd = Date.now();
       expect(await readyzStatus(streamHealth)).toBe(503);
@@ -179,16 +180,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
 
       // Valkey comes back on the same port with its data (append-only file): the workers reconnect.
       await valkey.start();
-      await waitFor(
-        async () => (await readyzStatus(streamHealth)) === 200,
-        "the stream worker to be ready again",
-        20_000,
-      );
-      await waitFor(
-        async () => (await readyzStatus(pubsubHealth)) === 200,
-        "the pubsub worker to be ready again",
-        20_000,
-      );
+      await waitForBothReadyz([streamHealth, pubsubHealth], 200, "ready again");
       expect(client.connected).toBe(false);
       expect(
         streamWorker.lines.some((l) => l.msg === "valkey reconnected" && l.connection === "stream-reader"),
