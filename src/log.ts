@@ -1,4 +1,5 @@
-import type { LogLevel } from "./config.ts";
+/** Log levels, lowest first. */
+export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** Fields of a log line: flat, JSON-serialisable values. */
 export type LogFields = Readonly<Record<string, unknown>>;

@@ -3,7 +3,10 @@ import packageJson from "../package.json" with { type: "json" };
 import { makeDevToken } from "./cli/dev-token.ts";
 import { healthUrlFor, probeHealth } from "./cli/healthcheck.ts";
 import { COMMANDS, modeUsage, usage } from "./cli/help.ts";
-import { type Config, loadConfig, type Mode, readExtraFlag, summarizeConfig } from "./config.ts";
+import type { Config } from "./config/config.ts";
+import { loadConfig, readExtraFlag } from "./config/load-config.ts";
+import type { Mode } from "./config/settings.ts";
+import { summarizeConfig } from "./config/summarize.ts";
 import { type RunningService, StartupConfigurationError } from "./core/service.ts";
 import { createBufferedStdout, createLogger, type Logger } from "./log.ts";
 
@@ -21,15 +24,15 @@ function wantsHelp(argv: readonly string[]): boolean {
   return argv.some((arg) => /^--?(help|h)$/.test(arg));
 }
 
-/** Loads the mode's services lazily, so the web never imports the Kubernetes client. */
+/** Loads the mode's wiring lazily, so the web never imports the Kubernetes client. */
 async function startMode(config: Config, log: Logger): Promise<RunningService> {
   switch (config.mode) {
     case "web":
-      return (await import("./web/start-web.ts")).startWeb(config, log);
+      return (await import("./wiring/web.ts")).startWeb(config, log);
     case "worker":
-      return (await import("./worker/start-worker.ts")).startWorker(config, log);
+      return (await import("./wiring/worker.ts")).startWorker(config, log);
     case "standalone":
-      return (await import("./standalone.ts")).startStandalone(config, log);
+      return (await import("./wiring/standalone.ts")).startStandalone(config, log);
   }
 }
 

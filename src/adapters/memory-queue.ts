@@ -1,26 +1,24 @@
-import { backoffDelay, sleepUnlessAborted } from "../core/backoff.ts";
-import { type EventEnvelope, formatAcceptedAt } from "../core/delivery.ts";
+import type { EventEnvelope } from "../core/envelope.ts";
 import type { Counter } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
+import { sleepUnlessAborted } from "../timers.ts";
 import { type EventPublisher, PublishFailedError } from "../web/ports.ts";
-import type { EventHandler, EventSource } from "../worker/event-source.ts";
+import type { EventHandler, EventSource } from "../worker/ports.ts";
 
 /** Options of a {@link MemoryQueue}. */
 export interface MemoryQueueOptions {
   readonly log: Logger;
   /** Events waiting beyond this are refused (the web answers 502). */
   readonly capacity?: number;
-  readonly retryInitialMs?: number;
-  readonly retryMaxMs?: number;
   readonly acked?: Pick<Counter, "inc">;
 }
 
 /**
  * An in-process, bounded FIFO of events: the web publishes into it and one consumer hands each event to
- * the worker's handler in order. An event whose outcome is `retry` stays at the head and is retried with
- * capped exponential backoff, with the same envelope: the web's `acceptedAt`, or the time it was
- * enqueued when it has none, so every try writes the same `restartedAt`. Nothing survives the process:
- * for standalone without Valkey, and as the buffer behind a Pub/Sub subscription.
+ * the worker's handler in order. An event whose outcome is `retry` stays at the head and is handed over
+ * again once the wait the handler asked for has passed, with the same envelope, so every try writes the
+ * same `restartedAt`. Nothing survives the process: for standalone without Valkey, and as the buffer
+ * behind a Pub/Sub subscription.
  */
 export class MemoryQueue implements EventPublisher, EventSource {
   readonly #items: EventEnvelope[] = [];
@@ -46,9 +44,7 @@ export class MemoryQueue implements EventPublisher, EventSource {
       this.options.log.warn("in-process queue full; event refused", { capacity: this.#capacity });
       throw new PublishFailedError(`the in-process queue is full (${this.#capacity} events)`);
     }
-    this.#items.push(
-      envelope.acceptedAt ? envelope : { ...envelope, acceptedAt: formatAcceptedAt(new Date()) },
-    );
+    this.#items.push(envelope);
     this.#wake?.();
   }
 
@@ -78,7 +74,6 @@ export class MemoryQueue implements EventPublisher, EventSource {
 
   async #consume(handler: EventHandler): Promise<void> {
     const signal = this.#stopping.signal;
-    const { retryInitialMs = 1000, retryMaxMs = 30_000 } = this.options;
     let attempt = 0;
     while (!signal.aborted) {
       const head = this.#items[0];
@@ -89,16 +84,19 @@ export class MemoryQueue implements EventPublisher, EventSource {
         this.#wake = undefined;
         continue;
       }
-      const outcome = await handler({ envelope: head });
-      if (outcome === "done") {
+      attempt += 1;
+      const outcome = await handler({ envelope: head, attempt });
+      if (outcome.kind !== "retry") {
         this.#items.shift();
         this.options.acked?.inc();
         attempt = 0;
         continue;
       }
-      const delay = backoffDelay(++attempt, { baseMs: retryInitialMs, maxMs: retryMaxMs });
-      this.options.log.info("event will be retried", { request_id: head.requestId, delay_ms: delay });
-      await sleepUnlessAborted(delay, signal);
+      this.options.log.info("event will be retried", {
+        request_id: head.requestId,
+        delay_ms: outcome.afterMs,
+      });
+      await sleepUnlessAborted(outcome.afterMs, signal);
     }
   }
 }

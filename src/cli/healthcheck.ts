@@ -1,4 +1,4 @@
-import type { Address } from "../config.ts";
+import type { Address } from "../core/address.ts";
 
 /** The probe URL for a listen address: loopback on the same port. */
 export function healthUrlFor(listen: Address): string {

@@ -1,12 +1,12 @@
+import type { Address } from "../core/address.ts";
 import { resolveWorkloadResource } from "../core/workload-kind.ts";
 import { readCaFile } from "./read-ca-file.ts";
-import { type Address, readSecureUrl } from "./read-values.ts";
+import { readSecureUrl } from "./read-values.ts";
 import type { Mode } from "./settings.ts";
 
 const IMAGE_PREFIX = /^[a-z0-9][a-z0-9._\-/:]*$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
-/** Checks that go beyond one setting's syntax. */
 /**
  * Checks that go beyond one setting's syntax: the image prefix, the Valkey host, the token settings,
  * the workload kinds and namespaces, and the Valkey CA file (read here, so a bad file stops the start).

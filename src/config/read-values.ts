@@ -1,10 +1,5 @@
+import type { Address } from "../core/address.ts";
 import { parseDuration } from "../core/duration.ts";
-
-/** A listening or connecting address split into host and port; an empty host means every interface. */
-export interface Address {
-  readonly host: string;
-  readonly port: number;
-}
 
 /** A value, or the reason the raw text is not one. */
 export type Read<T> =

@@ -1,11 +1,11 @@
-import type { Address, Config } from "../config.ts";
+import { type Address, formatHostPort } from "../core/address.ts";
 import { formatDuration } from "../core/duration.ts";
+import type { Config } from "./config.ts";
 
 /** The configuration as one log line's fields, for the settings this mode reads; secrets redacted. */
 export function summarizeConfig(config: Config): Record<string, unknown> {
   const { valkey, web, worker } = config;
-  const address = (a: Address | undefined) =>
-    a ? `${a.host.includes(":") ? `[${a.host}]` : a.host}:${a.port}` : "";
+  const address = (a: Address | undefined) => (a ? formatHostPort(a.host, a.port) : "");
   const common = {
     mode: config.mode,
     log_level: config.logLevel,

@@ -1,13 +1,16 @@
-import { formatAcceptedAt } from "../core/delivery.ts";
+import { newEnvelope } from "../core/envelope.ts";
 import { type RolloutEvent, serializeEvent } from "../core/event.ts";
 import type { Logger } from "../log.ts";
 import type { EventPublisher } from "./ports.ts";
 import { decodeEventBody, readBearerToken, readBodyCapped, requireJsonContentType } from "./read-request.ts";
+import type { ExpectedClaims } from "./token/diagnostics.ts";
 import type { TokenVerifier } from "./token/verify-token.ts";
 
 /** What {@link acceptEvent} needs. */
 export interface AcceptEventDeps {
   readonly allowedImagePrefix: string;
+  /** The expected token values, for the log line of a request without a usable token. */
+  readonly expected: ExpectedClaims;
   readonly verifier: TokenVerifier;
   readonly publisher: EventPublisher;
   readonly log: Logger;
@@ -34,18 +37,15 @@ export async function acceptEvent(
   progress: EventProgress,
   deps: AcceptEventDeps,
 ): Promise<void> {
-  const token = readBearerToken(request.headers.get("authorization"));
+  const token = readBearerToken(request.headers.get("authorization"), deps.expected);
   const caller = await deps.verifier.verify(token);
   progress.repository = caller.repository;
   requireJsonContentType(request.headers.get("content-type"));
   const body = await readBodyCapped(request);
   progress.bodyRead = true;
   const event = decodeEventBody(body, deps.allowedImagePrefix);
-  await deps.publisher.publish({
-    payload: serializeEvent(event),
-    acceptedAt: formatAcceptedAt(deps.now()),
-    requestId,
-    repository: caller.repository,
-  });
+  await deps.publisher.publish(
+    newEnvelope(serializeEvent(event), deps.now(), { requestId, repository: caller.repository }),
+  );
   progress.accepted = event;
 }

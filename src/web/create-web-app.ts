@@ -1,16 +1,12 @@
+import { formatHostPort } from "../core/address.ts";
 import { METRICS_CONTENT_TYPE } from "../core/metrics.ts";
-import type { LogFields, Logger } from "../log.ts";
+import type { Logger } from "../log.ts";
 import { type AcceptEventDeps, acceptEvent, type EventProgress } from "./accept-event.ts";
-import { describeError } from "./error-answer.ts";
-import {
-  MethodNotAllowedError,
-  MissingCredentialsError,
-  NotReadyError,
-  RouteNotFoundError,
-} from "./http-errors.ts";
-import { type EventPublisher, PublishFailedError } from "./ports.ts";
+import { describeError, type RequestLine } from "./error-answer.ts";
+import { MethodNotAllowedError, NotReadyError, RouteNotFoundError } from "./http-errors.ts";
+import type { EventPublisher } from "./ports.ts";
 import { chooseRequestId } from "./request-id.ts";
-import { KeysUnavailableError, TokenRejectedError } from "./token/errors.ts";
+import type { ExpectedClaims } from "./token/diagnostics.ts";
 import type { TokenVerifier } from "./token/verify-token.ts";
 import type { RouteLabel, WebMetrics } from "./web-metrics.ts";
 
@@ -18,7 +14,7 @@ import type { RouteLabel, WebMetrics } from "./web-metrics.ts";
 export interface WebAppDeps {
   readonly allowedImagePrefix: string;
   /** The expected token values, for the log line of a request without a usable token. */
-  readonly expected: { readonly issuer: string; readonly audience: string; readonly allowedOrg: string };
+  readonly expected: ExpectedClaims;
   readonly verifier: TokenVerifier;
   readonly publisher: EventPublisher;
   readonly metrics: WebMetrics;
@@ -68,13 +64,6 @@ function respond(
 const json = (status: number, body: unknown, headers: Record<string, string>) =>
   respond(status, JSON.stringify(body), "application/json", headers);
 
-/** The message, level and extra fields of a request's one log line. */
-interface RequestLine {
-  readonly level: "info" | "warn" | "error";
-  readonly msg: string;
-  readonly fields: LogFields;
-}
-
 /** A response and, for a refusal, how its log line reads. */
 interface Answered {
   readonly response: Response;
@@ -89,8 +78,7 @@ function hasBody(request: Request): boolean {
 
 /** `address:port`, with an IPv6 address in brackets. */
 function formatPeer(peer: { readonly address: string; readonly port: number } | null | undefined): string {
-  if (!peer) return "";
-  return peer.address.includes(":") ? `[${peer.address}]:${peer.port}` : `${peer.address}:${peer.port}`;
+  return peer ? formatHostPort(peer.address, peer.port) : "";
 }
 
 /**
@@ -104,31 +92,6 @@ export function createWebApp(deps: WebAppDeps): WebApp {
   const eventDeps: AcceptEventDeps = { ...deps, now: deps.now ?? (() => new Date()) };
   const isReady = () => publisher.ready() && (deps.readiness?.() ?? true);
 
-  /** How a refused request's one log line reads, when the refusal is worth more than `http request`. */
-  function refusalLine(error: unknown, status: number): RequestLine | undefined {
-    if (error instanceof TokenRejectedError || error instanceof KeysUnavailableError) {
-      const reason = error instanceof TokenRejectedError ? error.reason : "signing keys unavailable";
-      const level = status >= 500 ? "error" : "warn";
-      return { level, msg: "OIDC token validation failed", fields: { reason, ...error.diagnostics } };
-    }
-    if (error instanceof MissingCredentialsError) {
-      const { issuer, audience, allowedOrg } = deps.expected;
-      const fields = {
-        reason: error.reason,
-        expected_issuer: issuer,
-        expected_audience: audience,
-        expected_org: allowedOrg,
-      };
-      return { level: "warn", msg: "OIDC token validation failed", fields };
-    }
-    if (error instanceof PublishFailedError)
-      return { level: "warn", msg: "publish failed", fields: { error } };
-    if (status >= 500 && !(error instanceof NotReadyError)) {
-      return { level: "error", msg: "request failed", fields: { error } };
-    }
-    return undefined;
-  }
-
   function answerError(error: unknown, requestId: string, close: boolean): Answered {
     const answer = describeError(error);
     if (answer.rejected) metrics.rejected.inc({ reason: answer.rejected });
@@ -136,7 +99,7 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     const headers: Record<string, string> = { ...answer.headers, "x-request-id": requestId };
     if (close) headers.connection = "close";
     const response = json(answer.status, { error: answer.message, request_id: requestId }, headers);
-    return { response, line: refusalLine(error, answer.status) };
+    return { response, line: answer.line };
   }
 
   async function route(request: Request, path: string, requestId: string, progress: EventProgress) {

@@ -1,3 +1,4 @@
+import type { LogFields } from "../log.ts";
 import {
   BodyIncompleteError,
   InvalidPayloadError,
@@ -30,7 +31,14 @@ export const REJECT_LABELS: readonly RejectLabel[] = [
   "keys_unavailable",
 ];
 
-/** How an error is answered over HTTP. */
+/** The message, level and extra fields of a request's one log line. */
+export interface RequestLine {
+  readonly level: "info" | "warn" | "error";
+  readonly msg: string;
+  readonly fields: LogFields;
+}
+
+/** How an error is answered over HTTP, and how the request's log line then reads. */
 export interface ErrorAnswer {
   readonly status: number;
   /** The `error` field of the JSON body: safe to show any caller. */
@@ -39,25 +47,45 @@ export interface ErrorAnswer {
   readonly headers?: Readonly<Record<string, string>>;
   /** Set when the error refuses an event on `POST /event`. */
   readonly rejected?: RejectLabel;
+  /** The request's log line, when the refusal is worth more than the plain `http request`. */
+  readonly line?: RequestLine;
 }
 
-const INTERNAL: ErrorAnswer = { status: 500, message: "internal server error" };
+const TOKEN_FAILED = "OIDC token validation failed";
 
-/**
- * The one mapping from errors to HTTP answers. A 401 never says which check failed; a 500 never carries
- * the error's message or stack; anything unknown is a 500.
- */
-export function describeError(error: unknown): ErrorAnswer {
-  if (error instanceof MissingCredentialsError || error instanceof TokenRejectedError) {
-    return { status: 401, message: "unauthorized", rejected: "unauthorized" };
+function describeTokenError(error: unknown): ErrorAnswer | undefined {
+  if (error instanceof MissingCredentialsError) {
+    const { issuer, audience, allowedOrg } = error.expected;
+    const fields = {
+      reason: error.reason,
+      expected_issuer: issuer,
+      expected_audience: audience,
+      expected_org: allowedOrg,
+    };
+    const line: RequestLine = { level: "warn", msg: TOKEN_FAILED, fields };
+    return { status: 401, message: "unauthorized", rejected: "unauthorized", line };
+  }
+  if (error instanceof TokenRejectedError) {
+    const line: RequestLine = {
+      level: "warn",
+      msg: TOKEN_FAILED,
+      fields: { reason: error.reason, ...error.diagnostics },
+    };
+    return { status: 401, message: "unauthorized", rejected: "unauthorized", line };
   }
   if (error instanceof KeysUnavailableError) {
+    const fields = { reason: "signing keys unavailable", ...error.diagnostics };
     return {
       status: 503,
       message: "the token signing keys cannot be fetched right now; retry later",
       rejected: "keys_unavailable",
+      line: { level: "error", msg: TOKEN_FAILED, fields },
     };
   }
+  return undefined;
+}
+
+function describePayloadError(error: unknown): ErrorAnswer | undefined {
   if (error instanceof UnsupportedMediaTypeError) {
     return {
       status: 400,
@@ -78,11 +106,22 @@ export function describeError(error: unknown): ErrorAnswer {
   if (error instanceof InvalidPayloadError) {
     return { status: 400, message: error.message, rejected: "invalid_payload" };
   }
+  return undefined;
+}
+
+/**
+ * The one mapping from errors to HTTP answers and their log lines. A 401 never says which check
+ * failed (its log line does); a 500 never carries the error's message or stack; anything unknown is a 500.
+ */
+export function describeError(error: unknown): ErrorAnswer {
+  const answer = describeTokenError(error) ?? describePayloadError(error);
+  if (answer) return answer;
   if (error instanceof PublishFailedError) {
     return {
       status: 502,
       message: "the event could not be handed to the queue; retry later",
       rejected: "publish_failed",
+      line: { level: "warn", msg: "publish failed", fields: { error } },
     };
   }
   if (error instanceof MethodNotAllowedError) {
@@ -90,5 +129,9 @@ export function describeError(error: unknown): ErrorAnswer {
   }
   if (error instanceof RouteNotFoundError) return { status: 404, message: "not found" };
   if (error instanceof NotReadyError) return { status: 503, message: error.message };
-  return INTERNAL;
+  return {
+    status: 500,
+    message: "internal server error",
+    line: { level: "error", msg: "request failed", fields: { error } },
+  };
 }

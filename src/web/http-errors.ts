@@ -1,3 +1,5 @@
+import type { ExpectedClaims } from "./token/diagnostics.ts";
+
 /** The largest request body accepted on `POST /event`, declared or streamed. */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -23,7 +25,11 @@ export class MethodNotAllowedError extends Error {
 export class MissingCredentialsError extends Error {
   readonly code = "ERR_UNAUTHENTICATED";
   override readonly name = "MissingCredentialsError";
-  constructor(readonly reason: "missing authorization" | "not a bearer token" | "too large") {
+  constructor(
+    readonly reason: "missing authorization" | "not a bearer token" | "too large",
+    /** What a token should have carried, for the log line. */
+    readonly expected: ExpectedClaims,
+  ) {
     super(`no usable bearer token: ${reason}`);
   }
 }

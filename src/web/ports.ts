@@ -1,4 +1,4 @@
-import type { EventEnvelope } from "../core/delivery.ts";
+import type { EventEnvelope } from "../core/envelope.ts";
 
 /** Raised when the queue did not take an event; the web answers 502 and never 202. */
 export class PublishFailedError extends Error {

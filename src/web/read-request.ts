@@ -8,7 +8,7 @@ import {
   UnsupportedMediaTypeError,
 } from "./http-errors.ts";
 import { readStreamCapped } from "./read-stream-capped.ts";
-import { MAX_TOKEN_LENGTH } from "./token/diagnostics.ts";
+import { type ExpectedClaims, MAX_TOKEN_LENGTH } from "./token/diagnostics.ts";
 
 const BEARER = /^bearer +/i;
 
@@ -16,13 +16,15 @@ const BEARER = /^bearer +/i;
  * The token of an `Authorization: Bearer <token>` header (scheme case-insensitive), or
  * {@link MissingCredentialsError} when it is missing, malformed or over 8 KiB (which is never parsed).
  */
-export function readBearerToken(header: string | null): string {
-  if (header === null || header.trim() === "") throw new MissingCredentialsError("missing authorization");
+export function readBearerToken(header: string | null, expected: ExpectedClaims): string {
+  const missing = (reason: MissingCredentialsError["reason"]) =>
+    new MissingCredentialsError(reason, expected);
+  if (header === null || header.trim() === "") throw missing("missing authorization");
   const scheme = BEARER.exec(header);
-  if (!scheme) throw new MissingCredentialsError("not a bearer token");
+  if (!scheme) throw missing("not a bearer token");
   const token = header.slice(scheme[0].length).trim();
-  if (token.length > MAX_TOKEN_LENGTH) throw new MissingCredentialsError("too large");
-  if (token === "" || /\s/.test(token)) throw new MissingCredentialsError("not a bearer token");
+  if (token.length > MAX_TOKEN_LENGTH) throw missing("too large");
+  if (token === "" || /\s/.test(token)) throw missing("not a bearer token");
   return token;
 }
 

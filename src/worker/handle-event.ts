@@ -1,15 +1,27 @@
+import type { BackoffPolicy } from "../core/backoff.ts";
 import { parseEvent } from "../core/event.ts";
+import {
+  chooseRestartedAt,
+  decideEventOutcome,
+  describeWorkload,
+  EVENT_RETRY_BACKOFF,
+  type EventOutcome,
+  imageRefs,
+  type RestartOutcome,
+  retryAfter,
+} from "../core/restart.ts";
+import type { IndexedWorkload } from "../core/workload.ts";
 import { WORKLOAD_KINDS } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
-import type { Delivery, EventHandler, EventOutcome } from "./event-source.ts";
-import type { IndexedWorkload, RestartOutcome, WorkloadIndex, WorkloadPatcher } from "./ports.ts";
+import type { EventHandler, WorkloadPatcher } from "./ports.ts";
 import { runWithLimit } from "./run-with-limit.ts";
-import type { RestartMetricOutcome, WorkerMetrics } from "./worker-metrics.ts";
+import type { WorkerMetrics } from "./worker-metrics.ts";
+import type { WorkloadIndex } from "./workload-index.ts";
 
 /** At most this many patches of one event are in flight at once. */
 export const RESTARTS_IN_FLIGHT = 8;
 
-/** What {@link createEventHandler} needs; the clock is a parameter so tests can fix it. */
+/** What {@link createEventHandler} needs; the clock and the retry pacing are parameters so tests can fix them. */
 export interface EventHandlerDeps {
   readonly allowedImagePrefix: string;
   readonly dryRun: boolean;
@@ -19,68 +31,50 @@ export interface EventHandlerDeps {
   readonly log: Logger;
   readonly now?: () => Date;
   readonly concurrency?: number;
+  /** How long a `retry` waits, growing with the attempt; default {@link EVENT_RETRY_BACKOFF}. */
+  readonly retryBackoff?: BackoffPolicy;
 }
 
-const METRIC_OUTCOME: Readonly<Record<RestartOutcome["kind"], RestartMetricOutcome>> = {
+/** The label `outcome` of `kuberollouttrigger_worker_restarts_total` for a restart outcome. */
+const METRIC_OUTCOME = {
   restarted: "ok",
   dry_run: "dry_run",
   not_found: "not_found",
   forbidden: "forbidden",
   failed: "failed",
   unreachable: "failed",
-};
-
-/** `Deployment/ns/name`, as the event log line lists workloads. */
-export function describeWorkload(workload: IndexedWorkload): string {
-  return `${WORKLOAD_KINDS[workload.resource].kind}/${workload.namespace}/${workload.name}`;
-}
-
-/** A time from Valkey, when it parses: RFC 3339 or anything `Date` reads. */
-function parseTime(text: string | undefined): Date | undefined {
-  if (!text) return undefined;
-  const parsed = new Date(text);
-  return Number.isNaN(parsed.getTime()) ? undefined : parsed;
-}
-
-/** The time in a stream entry ID (`<ms>-<seq>`): when Valkey added the entry. */
-function entryIdTime(entryId: string | undefined): Date | undefined {
-  const ms = entryId === undefined ? undefined : /^(\d+)-\d+$/.exec(entryId)?.[1];
-  if (ms === undefined) return undefined;
-  const parsed = new Date(Number(ms));
-  return Number.isNaN(parsed.getTime()) ? undefined : parsed;
-}
-
-/**
- * The `restartedAt` value, RFC 3339 UTC with milliseconds, fixed by the delivery so that handling it
- * again (a retry after an unreachable cluster, a redelivered entry) writes the same value and rolls
- * nothing twice: the envelope's `acceptedAt` (the web's, or the receive time Pub/Sub stamps), else the
- * time in the stream entry ID. The current time only when neither gives one (never for our sources).
- */
-export function chooseRestartedAt(delivery: Delivery, now: Date): string {
-  return (parseTime(delivery.envelope.acceptedAt) ?? entryIdTime(delivery.entryId) ?? now).toISOString();
-}
-
-/** Image references an event asks for: `image:tag` for every tag. */
-export function imageRefs(image: string, tags: readonly string[]): string[] {
-  return tags.map((tag) => `${image}:${tag}`);
-}
+} as const satisfies Record<RestartOutcome["kind"], string>;
 
 type Settled = { readonly workload: IndexedWorkload; readonly outcome: RestartOutcome };
 
-/** The event's outcome: `retry` when any restart could not reach the cluster, else `done`. */
-export function decideOutcome(results: readonly Settled[]): EventOutcome {
-  return results.some((r) => r.outcome.kind === "unreachable") ? "retry" : "done";
+/** The one log line of a restart, by how it ended. */
+function logRestart(log: Logger, settled: Settled, restartedAt: string): void {
+  const { workload, outcome } = settled;
+  const fields = {
+    kind: WORKLOAD_KINDS[workload.resource].kind,
+    namespace: workload.namespace,
+    name: workload.name,
+  };
+  if (outcome.kind === "restarted") log.info("workload restarted", { ...fields, restarted_at: restartedAt });
+  else if (outcome.kind === "dry_run") log.info("dry run: workload not restarted", fields);
+  else if (outcome.kind === "forbidden")
+    log.warn("restart forbidden", { ...fields, missing_rule: outcome.missingRule });
+  else if (outcome.kind === "failed") log.warn("restart failed", { ...fields, reason: outcome.reason });
+  else if (outcome.kind === "unreachable")
+    log.warn("cluster unreachable; event stays pending", { ...fields, reason: outcome.reason });
 }
 
 /**
- * Makes the handler of one delivered event: validate it again (an invalid one is dropped as `done`),
- * find the workloads using `image:tag` for any tag, restart each once (skip-annotated ones never) with
- * bounded concurrency, and log one line. Never rejects: an unexpected error counts as `retry`.
+ * Makes the handler of one delivered event: validate it again (an invalid one is `terminal`), find the
+ * workloads using `image:tag` for any tag, restart each once (skip-annotated ones never) with bounded
+ * concurrency, log one line, and decide the outcome with {@link decideEventOutcome}. Never rejects: an
+ * unexpected error is a `retry`.
  */
 export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   const { log, metrics, patcher } = deps;
   const now = deps.now ?? (() => new Date());
   const limit = deps.concurrency ?? RESTARTS_IN_FLIGHT;
+  const backoff = deps.retryBackoff ?? EVENT_RETRY_BACKOFF;
 
   const restartOne = async (workload: IndexedWorkload, restartedAt: string): Promise<Settled> => {
     let outcome: RestartOutcome;
@@ -91,28 +85,21 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     }
     const kind = WORKLOAD_KINDS[workload.resource].kind;
     metrics.restarts.inc({ kind, outcome: METRIC_OUTCOME[outcome.kind] });
-    const fields = { kind, namespace: workload.namespace, name: workload.name };
-    if (outcome.kind === "restarted")
-      log.info("workload restarted", { ...fields, restarted_at: restartedAt });
-    else if (outcome.kind === "dry_run") log.info("dry run: workload not restarted", fields);
-    else if (outcome.kind === "forbidden")
-      log.warn("restart forbidden", { ...fields, missing_rule: outcome.missingRule });
-    else if (outcome.kind === "failed") log.warn("restart failed", { ...fields, reason: outcome.reason });
-    else if (outcome.kind === "unreachable")
-      log.warn("cluster unreachable; event stays pending", { ...fields, reason: outcome.reason });
-    return { workload, outcome };
+    const settled = { workload, outcome };
+    logRestart(log, settled, restartedAt);
+    return settled;
   };
 
-  return async (delivery) => {
+  return async (delivered): Promise<EventOutcome> => {
     const started = performance.now();
-    const { envelope } = delivery;
-    const ids = { request_id: envelope.requestId, entry_id: delivery.entryId };
+    const { envelope } = delivered;
+    const ids = { request_id: envelope.requestId, entry_id: delivered.entryId };
     metrics.eventsConsumed.inc();
     const checked = parseEvent(envelope.payload, deps.allowedImagePrefix);
     if (!checked.ok) {
       metrics.eventsInvalid.inc();
       log.warn("invalid event dropped", { ...ids, error: checked.error });
-      return "done";
+      return { kind: "terminal", reason: checked.error };
     }
     const { image, tags } = checked.event;
     try {
@@ -122,13 +109,17 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       for (const workload of skipped) {
         metrics.restarts.inc({ kind: WORKLOAD_KINDS[workload.resource].kind, outcome: "skipped" });
       }
-      const restartedAt = chooseRestartedAt(delivery, now());
+      const restartedAt = chooseRestartedAt(envelope.acceptedAt, delivered.entryId, now());
       const results = await runWithLimit(
         matched.filter((w) => !w.skip),
         limit,
         (w) => restartOne(w, restartedAt),
       );
-      const outcome = decideOutcome(results);
+      const outcome = decideEventOutcome(
+        results.map((r) => r.outcome),
+        delivered.attempt,
+        backoff,
+      );
       const named = (...kinds: RestartOutcome["kind"][]) =>
         results.filter((r) => kinds.includes(r.outcome.kind)).map((r) => describeWorkload(r.workload));
       log.info("event processed", {
@@ -142,13 +133,15 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         skipped: skipped.map(describeWorkload),
         not_found: named("not_found"),
         failed: named("forbidden", "failed", "unreachable"),
-        outcome,
+        outcome: outcome.kind,
+        ...(outcome.kind === "retry" ? { retry_in_ms: outcome.afterMs, attempt: delivered.attempt } : {}),
         duration_ms: Math.round((performance.now() - started) * 100) / 100,
       });
       return outcome;
     } catch (error) {
+      const retry = retryAfter(delivered.attempt, String(error), backoff);
       log.error("event handling failed; will retry", { ...ids, image, error });
-      return "retry";
+      return retry;
     }
   };
 }

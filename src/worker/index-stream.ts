@@ -1,10 +1,11 @@
 import { type BackoffPolicy, backoffDelay } from "../core/backoff.ts";
+import type { WorkloadImageMap } from "../core/workload-image-map.ts";
 import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
+import { applyWatchEvent, toIndexed } from "./apply-watch-event.ts";
 import type { IndexMetrics } from "./index-metrics.ts";
 import type { IndexTimers } from "./index-timers.ts";
-import { applyWatchEvent, toIndexed, type WorkloadImageMap } from "./workload-image-map.ts";
-import { apiStatusCode, type WorkloadSource } from "./workload-source.ts";
+import { apiStatusCode, type WorkloadSource } from "./ports.ts";
 
 /** Tuning of the list/watch loops; every field has a default in the index. */
 export interface IndexSettings {

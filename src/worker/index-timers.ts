@@ -1,4 +1,4 @@
-import { sleepUnlessAborted } from "../core/backoff.ts";
+import { sleepUnlessAborted } from "../timers.ts";
 
 /** The time-dependent operations of the index, injectable so tests can drive them. */
 export interface IndexTimers {

@@ -1,53 +1,98 @@
+import type { EventEnvelope } from "../core/envelope.ts";
+import type { EventOutcome, RestartOutcome } from "../core/restart.ts";
+import type { WorkloadRef } from "../core/workload.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 
-/** Identifies one workload in the cluster. */
-export interface WorkloadRef {
-  readonly resource: WorkloadResource;
-  readonly namespace: string;
-  readonly name: string;
+/**
+ * What the worker needs from outside, in one place: a source of events (Valkey or the in-process
+ * queue), a view of the cluster's workloads, and a way to restart one. The adapters implement these;
+ * the wiring hands them in.
+ */
+
+/** One event as a source hands it to the worker. */
+export interface DeliveredEvent {
+  readonly envelope: EventEnvelope;
+  /** The stream entry ID, for log lines and as the time of an entry without `accepted_at`; absent for Pub/Sub and the in-process queue. */
+  readonly entryId?: string;
+  /** How many times this source has handed this event over, this time included (1 the first time). */
+  readonly attempt: number;
 }
 
-/** What the index keeps of a workload: only what matching needs. */
-export interface IndexedWorkload extends WorkloadRef {
-  /** Every image of the pod template's containers and init containers, distinct. */
-  readonly images: readonly string[];
-  /** True when annotated `kuberollouttrigger/skip: "true"`: matched but never restarted. */
-  readonly skip: boolean;
-}
+/** Handles one delivered event and says how it ended; never rejects. */
+export type EventHandler = (event: DeliveredEvent) => Promise<EventOutcome>;
 
-/** An in-memory index of workload images that follows the cluster through LIST and WATCH. */
-export interface WorkloadIndex {
-  /** Starts listing and watching every configured kind (and namespace); returns at once. */
-  start(): void;
-  /** Resolves when every kind has finished its first LIST (kinds the service account may not list count as synced, reported once). */
-  waitUntilSynced(signal?: AbortSignal): Promise<void>;
-  /** Whether every kind has synced. */
-  readonly synced: boolean;
-  /** Workloads using any of these exact image references, each workload once, in a stable order. */
-  findByImages(images: readonly string[]): IndexedWorkload[];
-  /** Number of indexed workloads. */
-  readonly size: number;
-  /** Stops every watch. */
+/**
+ * Something that hands events to a handler and carries out what the handler decides: acknowledges
+ * `done` and `terminal`, hands a `retry` over again once its `afterMs` has passed.
+ */
+export interface EventSource {
+  /** Starts delivering to `handler`; returns at once. */
+  start(handler: EventHandler): void;
+  /** Whether the source's connection is up now (for `/readyz` and the `valkey_connected` gauge). */
+  readonly connected: boolean;
+  /** Stops reading, waits for the event in flight (bounded by the caller), releases connections. */
   stop(): Promise<void>;
 }
 
-/** How one restart ended. */
-export type RestartOutcome =
-  | { readonly kind: "restarted" }
-  | { readonly kind: "dry_run" }
-  | { readonly kind: "not_found" }
-  | { readonly kind: "forbidden"; readonly missingRule: string }
-  /** Failed for good (retries exhausted or an error that retrying cannot fix). */
-  | { readonly kind: "failed"; readonly reason: string }
-  /** The cluster could not be reached: the event must stay pending and be retried later. */
-  | { readonly kind: "unreachable"; readonly reason: string };
+/** What the index learns of one workload from a list item or watch event. */
+export interface ListedWorkload {
+  readonly namespace: string;
+  readonly name: string;
+  readonly resourceVersion: string;
+  /** Images of the pod template's containers and init containers, distinct, in order. */
+  readonly images: readonly string[];
+  /** Whether the workload opts out of restarts (see `isSkipAnnotated`). */
+  readonly skip: boolean;
+}
+
+/** One page of a paged LIST. */
+export interface WorkloadPage {
+  readonly items: readonly ListedWorkload[];
+  /** The list's resourceVersion: where a watch starts after the last page. */
+  readonly resourceVersion: string;
+  /** The token of the next page; undefined on the last page. */
+  readonly continue: string | undefined;
+}
+
+/** A watch event, already reduced. `ERROR` events arrive as rejections (see {@link WorkloadSource}). */
+export type WorkloadWatchEvent =
+  | { readonly type: "ADDED" | "MODIFIED" | "DELETED"; readonly workload: ListedWorkload }
+  | { readonly type: "BOOKMARK"; readonly resourceVersion: string };
+
+/**
+ * The cluster calls the index makes. `namespace` undefined means cluster-wide. An answer of the API
+ * server, a watch `ERROR` event included, rejects with an error carrying `status.code` (410, 403…);
+ * any other rejection counts as a network failure.
+ */
+export interface WorkloadSource {
+  list(
+    resource: WorkloadResource,
+    namespace: string | undefined,
+    options: { readonly limit: number; readonly continue: string | undefined; readonly signal: AbortSignal },
+  ): Promise<WorkloadPage>;
+  watch(
+    resource: WorkloadResource,
+    namespace: string | undefined,
+    resourceVersion: string,
+    options: { readonly timeoutSeconds: number; readonly signal: AbortSignal },
+  ): AsyncIterable<WorkloadWatchEvent>;
+}
+
+/** The API server's status code carried by a {@link WorkloadSource} rejection, if it is an API answer. */
+export function apiStatusCode(error: unknown): number | undefined {
+  if (error === null || typeof error !== "object" || !("status" in error)) return undefined;
+  const status = (error as { status: unknown }).status;
+  if (status === null || typeof status !== "object") return undefined;
+  const code = (status as { code?: unknown }).code;
+  return typeof code === "number" ? code : undefined;
+}
 
 /** The cluster calls the restart path makes. */
 export interface WorkloadPatcher {
   /**
-   * Sets `spec.template.metadata.annotations["kubectl.kubernetes.io/restartedAt"]` to `restartedAt`
-   * with one strategic merge patch, retrying conflicts, throttling, 5xx and network errors with bounded
-   * exponential backoff and jitter (honouring Retry-After).
+   * Patches the workload with its kind's restart patch (the pod template's `restartedAt` annotation set
+   * to `restartedAt`), retrying conflicts, throttling, 5xx and network errors with bounded exponential
+   * backoff and jitter (honouring Retry-After).
    */
   restart(
     ref: WorkloadRef,

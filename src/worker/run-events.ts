@@ -1,13 +1,15 @@
-import type { Config } from "../config.ts";
 import type { Logger } from "../log.ts";
-import type { EventSource } from "./event-source.ts";
 import { createEventHandler } from "./handle-event.ts";
-import type { WorkloadIndex, WorkloadPatcher } from "./ports.ts";
+import type { EventSource, WorkloadPatcher } from "./ports.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
+import type { WorkloadIndex } from "./workload-index.ts";
 
 /** What {@link runEvents} wires together. */
 export interface RunEventsDeps {
-  readonly config: Config;
+  readonly allowedImagePrefix: string;
+  readonly dryRun: boolean;
+  /** Names the source in the `reading events` line (`stream`, `pubsub`, `in-process`). */
+  readonly delivery: string;
   readonly log: Logger;
   readonly index: WorkloadIndex;
   readonly patcher: WorkloadPatcher;
@@ -28,10 +30,10 @@ export interface RunningEvents {
  * events are read only after the index synced, so none is matched against a half-filled index.
  */
 export function runEvents(deps: RunEventsDeps): RunningEvents {
-  const { config, log, index, source } = deps;
+  const { log, index, source } = deps;
   const handler = createEventHandler({
-    allowedImagePrefix: config.allowedImagePrefix,
-    dryRun: config.worker.dryRun,
+    allowedImagePrefix: deps.allowedImagePrefix,
+    dryRun: deps.dryRun,
     index,
     patcher: deps.patcher,
     metrics: deps.metrics,
@@ -43,7 +45,7 @@ export function runEvents(deps: RunEventsDeps): RunningEvents {
   const waiting = index.waitUntilSynced(stopping.signal).then(
     () => {
       if (stopping.signal.aborted) return;
-      log.info("reading events", { delivery: config.valkey.addr ? config.valkey.delivery : "in-process" });
+      log.info("reading events", { delivery: deps.delivery });
       source.start(handler);
       started = true;
     },

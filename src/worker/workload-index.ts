@@ -1,11 +1,27 @@
+import type { IndexedWorkload } from "../core/workload.ts";
+import { WorkloadImageMap } from "../core/workload-image-map.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
 import { type IndexMetrics, NO_INDEX_METRICS } from "./index-metrics.ts";
 import { type IndexSettings, IndexStream } from "./index-stream.ts";
 import { type IndexTimers, REAL_TIMERS } from "./index-timers.ts";
-import type { IndexedWorkload, WorkloadIndex } from "./ports.ts";
-import { WorkloadImageMap } from "./workload-image-map.ts";
-import type { WorkloadSource } from "./workload-source.ts";
+import type { WorkloadSource } from "./ports.ts";
+
+/** An in-memory index of workload images that follows the cluster through LIST and WATCH. */
+export interface WorkloadIndex {
+  /** Starts listing and watching every configured kind (and namespace); returns at once. */
+  start(): void;
+  /** Resolves when every kind has finished its first LIST (kinds the service account may not list count as synced, reported once). */
+  waitUntilSynced(signal?: AbortSignal): Promise<void>;
+  /** Whether every kind has synced. */
+  readonly synced: boolean;
+  /** Workloads using any of these exact image references, each workload once, in a stable order. */
+  findByImages(images: readonly string[]): IndexedWorkload[];
+  /** Number of indexed workloads. */
+  readonly size: number;
+  /** Stops every watch. */
+  stop(): Promise<void>;
+}
 
 /** Options of {@link createWorkloadIndex}. */
 export interface WorkloadIndexOptions {

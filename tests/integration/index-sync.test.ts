@@ -7,8 +7,7 @@ import type { WorkloadResource } from "../../src/core/workload-kind.ts";
 import { createLogger } from "../../src/log.ts";
 import { registerIndexMetrics } from "../../src/worker/index-metrics.ts";
 import type { IndexSettings } from "../../src/worker/index-stream.ts";
-import type { WorkloadIndex } from "../../src/worker/ports.ts";
-import { createWorkloadIndex } from "../../src/worker/workload-index.ts";
+import { createWorkloadIndex, type WorkloadIndex } from "../../src/worker/workload-index.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 

@@ -61,7 +61,7 @@ describe("TLS to the API server", () => {
       { "certificate-authority-data": b64(tls.ca) },
       { token: "t" },
     );
-    const page = await listDeployments(await loadClusterAccess({ kubeconfig }));
+    const page = await listDeployments(await loadClusterAccess({ kubeconfig, env: {} }));
     expect(page.items).toHaveLength(1);
   });
 
@@ -77,7 +77,7 @@ describe("TLS to the API server", () => {
       { "certificate-authority": "relative-ca.crt" },
       { token: "t" },
     );
-    expect((await listDeployments(await loadClusterAccess({ kubeconfig }))).items).toEqual([]);
+    expect((await listDeployments(await loadClusterAccess({ kubeconfig, env: {} }))).items).toEqual([]);
   });
 
   test("a server whose certificate another CA signed is refused", async () => {
@@ -91,7 +91,7 @@ describe("TLS to the API server", () => {
       { "certificate-authority-data": b64(tls.ca) },
       { token: "t" },
     );
-    const access = await loadClusterAccess({ kubeconfig });
+    const access = await loadClusterAccess({ kubeconfig, env: {} });
     await expect(listDeployments(access)).rejects.toBeInstanceOf(KubeUnreachableError);
     expect(server.requests).toHaveLength(0);
   });
@@ -106,7 +106,7 @@ describe("TLS to the API server", () => {
       { "certificate-authority-data": b64(tls.ca) },
       { "client-certificate-data": b64(tls.clientCert), "client-key-data": b64(tls.clientKey) },
     );
-    expect((await listDeployments(await loadClusterAccess({ kubeconfig }))).items).toEqual([]);
+    expect((await listDeployments(await loadClusterAccess({ kubeconfig, env: {} }))).items).toEqual([]);
     expect(server.count({ verb: "list" })).toBe(1);
   });
 
@@ -120,7 +120,7 @@ describe("TLS to the API server", () => {
       { "certificate-authority-data": b64(tls.ca) },
       {},
     );
-    await expect(listDeployments(await loadClusterAccess({ kubeconfig }))).rejects.toBeInstanceOf(
+    await expect(listDeployments(await loadClusterAccess({ kubeconfig, env: {} }))).rejects.toBeInstanceOf(
       KubeUnreachableError,
     );
   });
@@ -132,7 +132,7 @@ describe("TLS to the API server", () => {
       { "insecure-skip-tls-verify": true },
       { token: "t" },
     );
-    const error = await loadClusterAccess({ kubeconfig }).catch((e: unknown) => e);
+    const error = await loadClusterAccess({ kubeconfig, env: {} }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KubeConfigError);
     expect((error as KubeConfigError).code).toBe("ERR_KUBE_INSECURE_TLS");
   });
@@ -160,7 +160,7 @@ describe("TLS to the API server", () => {
         },
       },
     );
-    expect((await listDeployments(await loadClusterAccess({ kubeconfig }))).items).toEqual([]);
+    expect((await listDeployments(await loadClusterAccess({ kubeconfig, env: {} }))).items).toEqual([]);
   });
 });
 
@@ -247,7 +247,7 @@ test("the index source and the patcher work over verified TLS", async () => {
     { token: "t" },
   );
   const log = createLogger({ write: () => {} });
-  const client = createKubeClient({ access: await loadClusterAccess({ kubeconfig }) });
+  const client = createKubeClient({ access: await loadClusterAccess({ kubeconfig, env: {} }) });
   const patcher = createWorkloadPatcher({ client, log });
   const index = createWorkloadIndex({
     source: createWorkloadSource(client),

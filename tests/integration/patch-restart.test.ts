@@ -13,8 +13,8 @@ import {
   type WorkloadPatcherOptions,
 } from "../../src/adapters/kube/workload-patcher.ts";
 import { MetricsRegistry } from "../../src/core/metrics.ts";
+import type { WorkloadRef } from "../../src/core/workload.ts";
 import { createLogger } from "../../src/log.ts";
-import type { WorkloadRef } from "../../src/worker/ports.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
 
 const AT = "2026-01-02T03:04:05Z";

@@ -1,12 +1,15 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { RedisClient } from "bun";
-import { ValkeyConnection } from "../../src/adapters/valkey-connection.ts";
-import { ValkeyStreamConsumer } from "../../src/adapters/valkey-stream-consumer.ts";
-import { trimAcknowledged, trimAndReport } from "../../src/adapters/valkey-stream-trimmer.ts";
-import type { Config } from "../../src/config.ts";
-import { envelopeToStreamFields } from "../../src/core/delivery.ts";
+import { ValkeyConnection } from "../../src/adapters/valkey/connection.ts";
+import {
+  type StreamConsumerOptions,
+  ValkeyStreamConsumer,
+} from "../../src/adapters/valkey/stream-consumer.ts";
+import { createStreamTrimmer, trimAcknowledged } from "../../src/adapters/valkey/stream-trimmer.ts";
+import { envelopeToStreamFields } from "../../src/core/envelope.ts";
+import type { EventOutcome } from "../../src/core/restart.ts";
 import { createLogger } from "../../src/log.ts";
-import type { Delivery, EventOutcome } from "../../src/worker/event-source.ts";
+import type { DeliveredEvent } from "../../src/worker/ports.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
@@ -14,21 +17,23 @@ import { waitFor } from "../support/wait-for.ts";
 const KEY = "events";
 const GROUP = "workers";
 
-function valkeyConfig(consumerName: string, extra: Partial<Config["valkey"]> = {}): Config["valkey"] {
+/** A consumer's options on this test's stream and group; `extra` overrides any of them. */
+function consumerOptions(url: string, consumer: string, extra: Partial<StreamConsumerOptions> = {}) {
   return {
-    addr: { host: "127.0.0.1", port: 0 },
-    channel: KEY,
-    username: undefined,
-    password: undefined,
+    url,
     tls: false,
-    delivery: "stream",
-    consumerGroup: GROUP,
-    consumerName,
+    stream: KEY,
+    group: GROUP,
+    consumer,
     claimIdleMs: 30_000,
     streamMaxLen: 100_000,
     ...extra,
-  };
+  } as const;
 }
+
+const DONE: EventOutcome = { kind: "done" };
+/** A retry that the consumer hands over again after 20 ms. */
+const RETRY: EventOutcome = { kind: "retry", afterMs: 20, reason: "the test asks for a retry" };
 
 const entry = (n: number) =>
   envelopeToStreamFields({
@@ -56,15 +61,12 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
   const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
   const consumers: ValkeyStreamConsumer[] = [];
 
-  function consumer(name: string, handler: (d: Delivery) => Promise<EventOutcome>, extra = {}, opts = {}) {
-    const c = new ValkeyStreamConsumer({
-      valkey: valkeyConfig(name, extra),
-      url: valkey.url,
-      log,
-      retryInitialMs: 20,
-      retryMaxMs: 50,
-      ...opts,
-    });
+  function consumer(
+    name: string,
+    handler: (d: DeliveredEvent) => Promise<EventOutcome>,
+    extra: Partial<StreamConsumerOptions> = {},
+  ) {
+    const c = new ValkeyStreamConsumer({ ...consumerOptions(valkey.url, name, extra), log });
     consumers.push(c);
     c.start(handler);
     return c;
@@ -83,10 +85,10 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
 
   test("delivers an entry that was added before any worker ever ran", async () => {
     await client.send("XADD", [KEY, "*", ...entry(1)]);
-    const seen: Delivery[] = [];
+    const seen: DeliveredEvent[] = [];
     consumer("c1", async (d) => {
       seen.push(d);
-      return "done";
+      return DONE;
     });
     await waitFor(() => seen.length === 1, "the early entry");
     expect(seen[0]?.envelope.requestId).toBe("r1");
@@ -107,13 +109,13 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     await client.send("XADD", [KEY, "*", ...entry(1)]);
     await waitFor(() => started, "the handler to start");
     expect(await pendingCount(client)).toBe(1);
-    release("done");
+    release(DONE);
     await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
   });
 
   test("leaves an entry pending while the handler asks for a retry, and retries it", async () => {
     let attempts = 0;
-    consumer("c1", async () => (++attempts < 3 ? "retry" : "done"));
+    consumer("c1", async () => (++attempts < 3 ? RETRY : DONE));
     await client.send("XADD", [KEY, "*", ...entry(1)]);
     await waitFor(() => attempts >= 1, "the first attempt");
     expect(await pendingCount(client)).toBe(1);
@@ -126,7 +128,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     const payloads: string[] = [];
     consumer("c1", async (d) => {
       payloads.push(d.envelope.payload);
-      return "done";
+      return DONE;
     });
     await client.send("XADD", [KEY, "*", "something", "else"]);
     await waitFor(() => payloads.length === 1, "the delivery");
@@ -138,7 +140,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     const seen: string[] = [];
     consumer("c1", async (d) => {
       seen.push(d.envelope.requestId ?? "");
-      return "done";
+      return DONE;
     });
     await client.send("XADD", [KEY, "*", ...entry(1)]);
     await waitFor(() => seen.length === 1, "the first entry");
@@ -153,7 +155,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     const seen: string[] = [];
     consumer("c1", async (d) => {
       seen.push(d.envelope.requestId ?? "");
-      return "done";
+      return DONE;
     });
     await waitFor(async () => Number(await client.send("EXISTS", [KEY])) === 1, "the group and its stream");
     await client.send("XGROUP", ["DESTROY", KEY, GROUP]);
@@ -172,7 +174,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
       "alive",
       async (d) => {
         seen.push(d.envelope.requestId ?? "");
-        return "done";
+        return DONE;
       },
       { claimIdleMs: 200 },
     );
@@ -202,7 +204,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
       "eager",
       async (d) => {
         stolen.push(d.envelope.requestId ?? "");
-        return "done";
+        return DONE;
       },
       { claimIdleMs: 300 },
     );
@@ -210,18 +212,18 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     const claimRounds = Date.now() + 1500;
     await waitFor(() => Date.now() > claimRounds, "several claim rounds", 5000);
     expect(stolen).toEqual([]);
-    release("done");
+    release(DONE);
     await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
   });
 
   /** A handler that takes `ms` per entry (longer than the claim idle time), recording who handled what. */
   function slowHandler(name: string, ms: number, handled: string[], state: { inFlight: number }) {
-    return async (d: Delivery): Promise<EventOutcome> => {
+    return async (d: DeliveredEvent): Promise<EventOutcome> => {
       state.inFlight++;
       handled.push(`${name}:${d.envelope.requestId}`);
       await Bun.sleep(ms); // the work itself, not synchronisation
       state.inFlight--;
-      return "done";
+      return DONE;
     };
   }
 
@@ -275,9 +277,8 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
       "c1",
       async (d) => {
         seen.push(d.envelope.requestId ?? "");
-        return "done";
+        return DONE;
       },
-      {},
       { trimIntervalMs: 20 },
     );
     await client.send("XADD", [KEY, "*", ...entry(1)]);
@@ -307,7 +308,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     await waitFor(() => started, "the handler to start");
     const stopped = c.stop();
     consumers.splice(consumers.indexOf(c), 1);
-    release("done");
+    release(DONE);
     await stopped;
     expect(await pendingCount(client)).toBe(0);
   });
@@ -319,7 +320,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     const seen: string[] = [];
     consumer("same", async (d) => {
       seen.push(d.envelope.requestId ?? "");
-      return "done";
+      return DONE;
     });
     await waitFor(() => seen.length === 1, "the own pending entry");
     await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
@@ -329,7 +330,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     const seen: string[] = [];
     const c = consumer("c1", async (d) => {
       seen.push(d.envelope.requestId ?? "");
-      return "done";
+      return DONE;
     });
     await client.send("XADD", [KEY, "*", ...entry(1)]);
     await waitFor(() => seen.length === 1, "the first entry");
@@ -343,7 +344,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
   });
 
   test("stops promptly while blocked in XREADGROUP", async () => {
-    const c = consumer("c1", async () => "done", {}, { blockMs: 5000 });
+    const c = consumer("c1", async () => DONE, { blockMs: 5000 });
     await waitFor(() => c.connected, "the connection");
     const started = performance.now();
     await c.stop();
@@ -449,9 +450,10 @@ describe.skipIf(!requireValkey())("trimming the stream", () => {
     const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
     const connection = new ValkeyConnection({ url: valkey.url, tls: false, log, name: "test" });
     await connection.start();
+    const trimmer = createStreamTrimmer(connection, KEY, 100_000, log);
     try {
-      expect(await trimAndReport(connection, KEY, 100_000, log)).toMatchObject({ trimmed: 0, length: 3 });
-      expect(await trimAndReport(connection, KEY, 100_000, log)).toMatchObject({ trimmed: 0, length: 3 });
+      expect(await trimmer.trim()).toMatchObject({ trimmed: 0, length: 3 });
+      expect(await trimmer.trim()).toMatchObject({ trimmed: 0, length: 3 });
       const warnings = lines.filter((l) => l.level === "WARN" && l.group === orphan);
       expect(warnings).toHaveLength(1);
       expect(warnings[0]?.msg).toBe(
@@ -459,7 +461,7 @@ describe.skipIf(!requireValkey())("trimming the stream", () => {
       );
       // Once that group is gone, everything the real group acknowledged goes.
       await client.send("XGROUP", ["DESTROY", KEY, orphan]);
-      expect(await trimAndReport(connection, KEY, 100_000, log)).toMatchObject({ trimmed: 3, length: 0 });
+      expect(await trimmer.trim()).toMatchObject({ trimmed: 3, length: 0 });
     } finally {
       connection.close();
     }
@@ -471,21 +473,17 @@ describe.skipIf(!requireValkey())("trimming the stream", () => {
     for (let n = 1; n <= 3; n++) await client.send("XADD", [KEY, "*", ...entry(n)]);
     const lines: Record<string, unknown>[] = [];
     const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
-    const c = new ValkeyStreamConsumer({
-      valkey: valkeyConfig("c", { streamMaxLen: 2 }),
-      url: valkey.url,
-      log,
-    });
+    const c = new ValkeyStreamConsumer({ ...consumerOptions(valkey.url, "c", { streamMaxLen: 2 }), log });
     let handled = 0;
     c.start(async () => {
       handled++;
-      return "retry";
+      return RETRY;
     });
     try {
       await waitFor(() => handled > 0, "a delivery");
       expect(lines.find((l) => l.msg?.toString().startsWith("valkey stream reached its cap"))).toMatchObject({
         length: 3,
-        maxlen: 2,
+        max_len: 2,
       });
     } finally {
       await c.stop();

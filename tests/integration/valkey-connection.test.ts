@@ -3,7 +3,7 @@ import {
   ValkeyConnection,
   type ValkeyConnectionOptions,
   ValkeyUnavailableError,
-} from "../../src/adapters/valkey-connection.ts";
+} from "../../src/adapters/valkey/connection.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import { startFreezingProxy } from "../support/freezing-proxy.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { startWebServer } from "../../src/web/web-server.ts";
+import { serveWeb } from "../../src/wiring/web.ts";
 import { type JwksServer, startJwksServer } from "../support/jwks-server.ts";
 import { createTestKey, jwksOf, signToken, type TestKey } from "../support/tokens.ts";
 import { waitFor } from "../support/wait-for.ts";
@@ -20,7 +20,7 @@ async function startServer(env: Record<string, string> = {}) {
   const captured = captureLog();
   const publisher = memoryPublisher();
   const config = webConfig({ GITHUB_OIDC_JWKS_URL: jwks.url, ...env });
-  const server = await startWebServer({ config, log: captured.log, publisher });
+  const server = await serveWeb({ config, log: captured.log, publisher });
   return {
     server,
     publisher,

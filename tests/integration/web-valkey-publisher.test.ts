@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { createValkeyPublisher } from "../../src/adapters/valkey-publisher.ts";
 import { PublishFailedError } from "../../src/web/ports.ts";
+import { createPublisher } from "../../src/wiring/valkey.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 import { captureLog, webConfig } from "../support/web-fixtures.ts";
@@ -19,7 +19,7 @@ describe.skipIf(!run)("the Valkey publisher", () => {
     await using valkey = await startValkey();
     const captured = captureLog();
     const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr, VALKEY_STREAM_MAXLEN: "100" });
-    const publisher = createValkeyPublisher({ valkey: settings, log: captured.log, capCheckIntervalMs: 0 });
+    const publisher = createPublisher(settings, captured.log, { capCheckIntervalMs: 0 });
     try {
       await publisher.start();
       expect(publisher.ready()).toBe(true);
@@ -47,7 +47,7 @@ describe.skipIf(!run)("the Valkey publisher", () => {
     await using valkey = await startValkey();
     const captured = captureLog();
     const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr });
-    const publisher = createValkeyPublisher({ valkey: settings, log: captured.log, capCheckIntervalMs: 0 });
+    const publisher = createPublisher(settings, captured.log, { capCheckIntervalMs: 0 });
     try {
       await publisher.start();
       for (let i = 0; i < 5; i++) await publisher.publish(envelope(i));
@@ -65,7 +65,7 @@ describe.skipIf(!run)("the Valkey publisher", () => {
     await valkey.stop();
     const captured = captureLog();
     const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr });
-    const publisher = createValkeyPublisher({ valkey: settings, log: captured.log });
+    const publisher = createPublisher(settings, captured.log);
     try {
       await publisher.start();
       expect(publisher.ready()).toBe(false);
@@ -84,7 +84,7 @@ describe.skipIf(!run)("the Valkey publisher", () => {
     await client.send("SET", ["kuberollouttrigger", "not a stream"]);
     const captured = captureLog();
     const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr });
-    const publisher = createValkeyPublisher({ valkey: settings, log: captured.log, maxBackoffMs: 50 });
+    const publisher = createPublisher(settings, captured.log, { maxBackoffMs: 50 });
     try {
       await publisher.start();
       expect(publisher.ready()).toBe(false);

@@ -1,35 +1,26 @@
 import { expect, test } from "bun:test";
-import { ValkeySubscriber } from "../../src/adapters/valkey-subscriber.ts";
-import type { Config } from "../../src/config.ts";
+import { ValkeySubscriber } from "../../src/adapters/valkey/subscriber.ts";
 import { createLogger } from "../../src/log.ts";
-import type { Delivery } from "../../src/worker/event-source.ts";
+import type { DeliveredEvent } from "../../src/worker/ports.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
-
-const valkeyConfig: Config["valkey"] = {
-  addr: { host: "127.0.0.1", port: 0 },
-  channel: "kuberollouttrigger",
-  username: undefined,
-  password: undefined,
-  tls: false,
-  delivery: "pubsub",
-  consumerGroup: "kuberollouttrigger",
-  consumerName: "w",
-  claimIdleMs: 30_000,
-  streamMaxLen: 100_000,
-};
 
 test.skipIf(!requireValkey())(
   "the Pub/Sub subscriber hands messages to the handler stamped with the time they were received, and subscribes again after valkey-server restarts",
   async () => {
     await using valkey = await startValkey();
     const log = createLogger({ level: "error", write: () => {} });
-    const subscriber = new ValkeySubscriber({ valkey: valkeyConfig, url: valkey.url, log });
-    const seen: Delivery[] = [];
+    const subscriber = new ValkeySubscriber({
+      url: valkey.url,
+      tls: false,
+      channel: "kuberollouttrigger",
+      log,
+    });
+    const seen: DeliveredEvent[] = [];
     subscriber.start(async (d) => {
       seen.push(d);
-      return "done";
+      return { kind: "done" };
     });
     try {
       const publisher = await valkey.client();
@@ -68,10 +59,10 @@ test.skipIf(!requireValkey())(
     await using valkey = await startValkey();
     const log = createLogger({ level: "error", write: () => {} });
     const subscriber = new ValkeySubscriber({
-      valkey: valkeyConfig,
       url: valkey.url,
+      tls: false,
+      channel: "kuberollouttrigger",
       log,
-      retryInitialMs: 20,
     });
     const flaky = flakyRestarts();
     subscriber.start(flaky.handler);

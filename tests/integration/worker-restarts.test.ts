@@ -2,22 +2,24 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type Config, loadConfig } from "../../src/config.ts";
+import type { Config } from "../../src/config/config.ts";
+import { loadConfig } from "../../src/config/load-config.ts";
 import { MetricsRegistry } from "../../src/core/metrics.ts";
 import { createLogger } from "../../src/log.ts";
-import { connectCluster } from "../../src/worker/connect-cluster.ts";
-import type { Delivery, EventHandler } from "../../src/worker/event-source.ts";
+import { connectCluster } from "../../src/wiring/cluster.ts";
 import { createEventHandler } from "../../src/worker/handle-event.ts";
-import type { WorkloadIndex } from "../../src/worker/ports.ts";
+import type { DeliveredEvent, EventHandler } from "../../src/worker/ports.ts";
 import { createWorkerMetrics } from "../../src/worker/worker-metrics.ts";
+import type { WorkloadIndex } from "../../src/worker/workload-index.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
 import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
 
 const ACCEPTED_AT = "2025-06-07T08:09:10.111Z";
 const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
 
-function event(image: string, tags: string[]): Delivery {
+function event(image: string, tags: string[]): DeliveredEvent {
   return {
+    attempt: 1,
     envelope: {
       payload: JSON.stringify({ image, tags }),
       acceptedAt: ACCEPTED_AT,
@@ -52,7 +54,7 @@ describe("restarting workloads of a real-protocol API server through the index",
     if (!loaded.ok) throw new Error(loaded.message);
     const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
     const registry = new MetricsRegistry();
-    const cluster = await connectCluster(loaded.config, log, registry);
+    const cluster = await connectCluster(loaded.config.worker, log, registry);
     index = cluster.index;
     index.start();
     await index.waitUntilSynced();
@@ -128,7 +130,7 @@ describe("restarting workloads of a real-protocol API server through the index",
         JSON.stringify(server.get("deployments", "c", name)),
       ]),
     );
-    expect(await handle(event("ghcr.io/acme/app", ["dev", "latest"]))).toBe("done");
+    expect(await handle(event("ghcr.io/acme/app", ["dev", "latest"]))).toEqual({ kind: "done" });
     const patched = server.requests
       .filter((r) => r.method === "PATCH")
       .map((r) => `${r.resource}/${r.namespace}/${r.name}`)
@@ -165,7 +167,7 @@ describe("restarting workloads of a real-protocol API server through the index",
     }
     await startWorkerSide();
     server.setPatchDelay(30);
-    expect(await handle(event("ghcr.io/acme/many", ["dev"]))).toBe("done");
+    expect(await handle(event("ghcr.io/acme/many", ["dev"]))).toEqual({ kind: "done" });
     expect(server.count({ method: "PATCH" })).toBe(30);
     expect(server.patchesInFlightMax).toBe(8);
   });
@@ -173,18 +175,18 @@ describe("restarting workloads of a real-protocol API server through the index",
   test("leaves the event for a retry when the API server is gone, and acknowledges a forbidden patch", async () => {
     await startWorkerSide();
     server.forbid({ verb: "patch", resource: "statefulsets" });
-    expect(await handle(event("ghcr.io/acme/app", ["dev"]))).toBe("done");
+    expect(await handle(event("ghcr.io/acme/app", ["dev"]))).toEqual({ kind: "done" });
     expect(lines.find((l) => l.msg === "restart forbidden")).toMatchObject({
       kind: "StatefulSet",
       name: "app-sts",
     });
     await server.close();
-    expect(await handle(event("ghcr.io/acme/app", ["latest"]))).toBe("retry");
+    expect(await handle(event("ghcr.io/acme/app", ["latest"]))).toMatchObject({ kind: "retry" });
   }, 90_000);
 
   test("patches nothing in DRY_RUN and reports what it would have restarted", async () => {
     await startWorkerSide({ DRY_RUN: "true" });
-    expect(await handle(event("ghcr.io/acme/app", ["dev"]))).toBe("done");
+    expect(await handle(event("ghcr.io/acme/app", ["dev"]))).toEqual({ kind: "done" });
     expect(server.count({ method: "PATCH" })).toBe(0);
     expect(lines.find((l) => l.msg === "event processed")?.dry_run).toEqual([
       "Deployment/a/app-dev",

@@ -1,8 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
+import type { Config } from "../../src/config/config.ts";
 import { SETTINGS } from "../../src/config/settings.ts";
-import type { Config } from "../../src/config.ts";
 import {
   configOf,
   containersOf,

@@ -1,7 +1,8 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
+import type { LoadResult } from "../../src/config/config.ts";
+import { loadConfig } from "../../src/config/load-config.ts";
 import type { Mode } from "../../src/config/settings.ts";
-import { type LoadResult, loadConfig } from "../../src/config.ts";
 
 /** The repository root. */
 export const ROOT = join(import.meta.dir, "../..");

@@ -1,8 +1,8 @@
 import { MetricsRegistry } from "../../src/core/metrics.ts";
+import type { IndexedWorkload } from "../../src/core/workload.ts";
 import { createLogger } from "../../src/log.ts";
-import type { EventHandler } from "../../src/worker/event-source.ts";
 import { createEventHandler } from "../../src/worker/handle-event.ts";
-import type { IndexedWorkload, WorkloadPatcher } from "../../src/worker/ports.ts";
+import type { EventHandler, WorkloadPatcher } from "../../src/worker/ports.ts";
 import { createWorkerMetrics } from "../../src/worker/worker-metrics.ts";
 
 /** The event both workloads of {@link flakyRestarts} match. */
@@ -25,7 +25,7 @@ export interface RecordedRestart {
 /**
  * The real event handler over two workloads, `a` and `b`, that both match {@link FLAKY_EVENT}, with a
  * patcher that records every restart and finds `b` unreachable the first `unreachableTimes` times (so
- * the event is retried after `a` was already patched).
+ * the event is retried after `a` was already patched). A retry asks for a wait of 10 to 50 ms.
  */
 export function flakyRestarts(unreachableTimes = 1): {
   readonly handler: EventHandler;
@@ -55,6 +55,7 @@ export function flakyRestarts(unreachableTimes = 1): {
     metrics: createWorkerMetrics(new MetricsRegistry()),
     log: createLogger({ level: "error", write: () => {} }),
     concurrency: 1,
+    retryBackoff: { baseMs: 10, maxMs: 50 },
   });
   return {
     handler,

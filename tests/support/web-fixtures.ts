@@ -1,5 +1,6 @@
-import { type Config, loadConfig } from "../../src/config.ts";
-import type { EventEnvelope } from "../../src/core/delivery.ts";
+import type { Config } from "../../src/config/config.ts";
+import { loadConfig } from "../../src/config/load-config.ts";
+import type { EventEnvelope } from "../../src/core/envelope.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import { type EventPublisher, PublishFailedError } from "../../src/web/ports.ts";
 import { TEST_AUDIENCE, TEST_ISSUER, TEST_ORG } from "./tokens.ts";

@@ -1,6 +1,5 @@
-import type { Config } from "../../src/config.ts";
-import { startWeb } from "../../src/web/start-web.ts";
-import type { RunningWebServer } from "../../src/web/web-server.ts";
+import type { Config } from "../../src/config/config.ts";
+import { type RunningWeb, startWeb } from "../../src/wiring/web.ts";
 import { type JwksServer, startJwksServer } from "./jwks-server.ts";
 import { createTestKey, jwksOf, signToken, type TestKey } from "./tokens.ts";
 import { type CapturedLog, captureLog, VALID_EVENT, webConfig } from "./web-fixtures.ts";
@@ -8,7 +7,7 @@ import { type CapturedLog, captureLog, VALID_EVENT, webConfig } from "./web-fixt
 /** A web started in-process by {@link startWeb} against a local JWKS, with helpers to call it. */
 export interface WebUnderTest extends AsyncDisposable {
   readonly config: Config;
-  readonly server: RunningWebServer;
+  readonly server: RunningWeb;
   readonly captured: CapturedLog;
   readonly key: TestKey;
   readonly jwks: JwksServer;
@@ -27,7 +26,9 @@ export async function startWebUnderTest(
   const jwks = startJwksServer(jwksOf(key));
   const config = webConfig({ GITHUB_OIDC_JWKS_URL: jwks.url, ...env });
   const captured = captureLog();
-  const server = await startWeb(config, captured.log, { maxBackoffMs: options.maxBackoffMs ?? 200 });
+  const server = await startWeb(config, captured.log, {
+    timings: { maxBackoffMs: options.maxBackoffMs ?? 200 },
+  });
   const baseUrl = `http://127.0.0.1:${server.port}`;
   return {
     config,

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { loadConfig } from "../../src/config/load-config.ts";
 import { readCaFile } from "../../src/config/read-ca-file.ts";
-import { loadConfig, summarizeConfig } from "../../src/config.ts";
+import { summarizeConfig } from "../../src/config/summarize.ts";
 import { type PemFiles, writePemFiles } from "../support/pem-files.ts";
 import { makeTlsFixtures, type TlsFixtures } from "../support/tls-fixtures.ts";
 

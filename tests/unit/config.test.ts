@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { loadConfig, summarizeConfig } from "../../src/config.ts";
+import { loadConfig } from "../../src/config/load-config.ts";
+import { summarizeConfig } from "../../src/config/summarize.ts";
 
 const WEB_ENV = {
   VALKEY_ADDR: "valkey:6379",

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { backoffDelay } from "../../src/core/backoff.ts";
-import { applyWatchEvent, WorkloadImageMap, workloadKey } from "../../src/worker/workload-image-map.ts";
-import type { ListedWorkload } from "../../src/worker/workload-source.ts";
+import { WorkloadImageMap, workloadKey } from "../../src/core/workload-image-map.ts";
+import { applyWatchEvent } from "../../src/worker/apply-watch-event.ts";
+import type { ListedWorkload } from "../../src/worker/ports.ts";
 
 const listed = (namespace: string, name: string, images: string[], skip = false): ListedWorkload => ({
   namespace,

@@ -10,6 +10,8 @@ import { PublishFailedError } from "../../src/web/ports.ts";
 import { readBearerToken, requireJsonContentType } from "../../src/web/read-request.ts";
 import { chooseRequestId } from "../../src/web/request-id.ts";
 
+const EXPECTED = { issuer: "https://issuer.example", audience: "krt", allowedOrg: "acme" };
+
 const reasonOf = (run: () => unknown): string | undefined => {
   try {
     run();
@@ -21,23 +23,23 @@ const reasonOf = (run: () => unknown): string | undefined => {
 
 describe("readBearerToken", () => {
   test("it returns the token of a Bearer header in any case of the scheme", () => {
-    expect(readBearerToken("Bearer a.b.c")).toBe("a.b.c");
-    expect(readBearerToken("bearer a.b.c")).toBe("a.b.c");
-    expect(readBearerToken("BEARER   a.b.c  ")).toBe("a.b.c");
+    expect(readBearerToken("Bearer a.b.c", EXPECTED)).toBe("a.b.c");
+    expect(readBearerToken("bearer a.b.c", EXPECTED)).toBe("a.b.c");
+    expect(readBearerToken("BEARER   a.b.c  ", EXPECTED)).toBe("a.b.c");
   });
 
   test("it refuses a missing, empty, non-bearer or spaced header", () => {
-    expect(reasonOf(() => readBearerToken(null))).toBe("missing authorization");
-    expect(reasonOf(() => readBearerToken(" "))).toBe("missing authorization");
-    expect(reasonOf(() => readBearerToken("Basic abc"))).toBe("not a bearer token");
-    expect(reasonOf(() => readBearerToken("Bearer"))).toBe("not a bearer token");
-    expect(reasonOf(() => readBearerToken("Bearer a b"))).toBe("not a bearer token");
-    expect(reasonOf(() => readBearerToken("Bearera.b.c"))).toBe("not a bearer token");
+    expect(reasonOf(() => readBearerToken(null, EXPECTED))).toBe("missing authorization");
+    expect(reasonOf(() => readBearerToken(" ", EXPECTED))).toBe("missing authorization");
+    expect(reasonOf(() => readBearerToken("Basic abc", EXPECTED))).toBe("not a bearer token");
+    expect(reasonOf(() => readBearerToken("Bearer", EXPECTED))).toBe("not a bearer token");
+    expect(reasonOf(() => readBearerToken("Bearer a b", EXPECTED))).toBe("not a bearer token");
+    expect(reasonOf(() => readBearerToken("Bearera.b.c", EXPECTED))).toBe("not a bearer token");
   });
 
   test("it accepts a token of exactly 8 KiB and refuses one byte more", () => {
-    expect(readBearerToken(`Bearer ${"a".repeat(8192)}`)).toHaveLength(8192);
-    expect(reasonOf(() => readBearerToken(`Bearer ${"a".repeat(8193)}`))).toBe("too large");
+    expect(readBearerToken(`Bearer ${"a".repeat(8192)}`, EXPECTED)).toHaveLength(8192);
+    expect(reasonOf(() => readBearerToken(`Bearer ${"a".repeat(8193)}`, EXPECTED))).toBe("too large");
   });
 });
 
@@ -81,7 +83,7 @@ describe("chooseRequestId", () => {
 
 describe("describeError, the one error-to-HTTP mapping", () => {
   test("it maps each refusal to its status and metric reason", () => {
-    expect(describeError(new MissingCredentialsError("too large"))).toMatchObject({
+    expect(describeError(new MissingCredentialsError("too large", EXPECTED))).toMatchObject({
       status: 401,
       message: "unauthorized",
       rejected: "unauthorized",
@@ -107,7 +109,28 @@ describe("describeError, the one error-to-HTTP mapping", () => {
 
   test("it answers anything unknown with a 500 that carries none of the error's words", () => {
     const answer = describeError(new Error("database password is hunter2"));
-    expect(answer).toEqual({ status: 500, message: "internal server error" });
-    expect(describeError("a string")).toEqual(answer);
+    expect(answer).toMatchObject({ status: 500, message: "internal server error" });
+    expect(JSON.stringify({ status: answer.status, message: answer.message })).not.toContain("hunter2");
+    // The operator's log line names the error; the caller's answer does not.
+    expect(answer.line).toMatchObject({ level: "error", msg: "request failed" });
+    expect(describeError("a string")).toMatchObject({ status: 500, message: "internal server error" });
+  });
+
+  test("it gives a refusal without a usable token the log line that names why and what was expected", () => {
+    expect(describeError(new MissingCredentialsError("not a bearer token", EXPECTED)).line).toEqual({
+      level: "warn",
+      msg: "OIDC token validation failed",
+      fields: {
+        reason: "not a bearer token",
+        expected_issuer: "https://issuer.example",
+        expected_audience: "krt",
+        expected_org: "acme",
+      },
+    });
+    expect(describeError(new PublishFailedError("x")).line).toMatchObject({
+      level: "warn",
+      msg: "publish failed",
+    });
+    expect(describeError(new InvalidPayloadError("tags missing")).line).toBeUndefined();
   });
 });

@@ -1,14 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { MetricsRegistry } from "../../src/core/metrics.ts";
+import type { RestartOutcome } from "../../src/core/restart.ts";
+import type { IndexedWorkload, WorkloadRef } from "../../src/core/workload.ts";
 import { createLogger } from "../../src/log.ts";
-import type { Delivery } from "../../src/worker/event-source.ts";
-import { chooseRestartedAt, createEventHandler } from "../../src/worker/handle-event.ts";
-import type {
-  IndexedWorkload,
-  RestartOutcome,
-  WorkloadPatcher,
-  WorkloadRef,
-} from "../../src/worker/ports.ts";
+import { createEventHandler } from "../../src/worker/handle-event.ts";
+import type { DeliveredEvent, WorkloadPatcher } from "../../src/worker/ports.ts";
 import { createWorkerMetrics } from "../../src/worker/worker-metrics.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
 import { waitFor } from "../support/wait-for.ts";
@@ -20,8 +16,9 @@ function workload(name: string, images: string[], extra: Partial<IndexedWorkload
   return { resource: "deployments", namespace: "apps", name, images, skip: false, ...extra };
 }
 
-function delivery(payload: unknown, extra: Partial<Delivery> = {}): Delivery {
+function delivery(payload: unknown, extra: Partial<DeliveredEvent> = {}): DeliveredEvent {
   return {
+    attempt: 1,
     envelope: {
       payload: typeof payload === "string" ? payload : JSON.stringify(payload),
       acceptedAt: ACCEPTED_AT,
@@ -98,7 +95,7 @@ describe("handling one event", () => {
       fake.patcher,
     );
     const outcome = await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev", "latest"] }));
-    expect(outcome).toBe("done");
+    expect(outcome).toEqual({ kind: "done" });
     expect(fake.calls.map((c) => c.ref.name).sort()).toEqual(["both-tags", "latest"]);
     expect(metrics.workloadsMatched.get()).toBe(2);
     expect(metrics.restarts.get({ kind: "Deployment", outcome: "ok" })).toBe(2);
@@ -124,24 +121,12 @@ describe("handling one event", () => {
     expect(fake.calls.map((c) => c.restartedAt)).toEqual([ACCEPTED_AT, ACCEPTED_AT]);
   });
 
-  test("uses the stream entry ID's time for an entry without a usable accepted_at, and the current time only when nothing else fixes it", () => {
-    const now = new Date("2031-02-03T04:05:06.789Z");
-    const envelope = delivery("{}").envelope;
-    const at = (acceptedAt: string | undefined, entryId?: string) =>
-      chooseRestartedAt({ envelope: { ...envelope, acceptedAt }, ...(entryId ? { entryId } : {}) }, now);
-    const fromId = new Date(1741064767089).toISOString();
-    expect(at(undefined, "1741064767089-3")).toBe(fromId);
-    expect(at("yesterday", "1741064767089-3")).toBe(fromId);
-    expect(at(ACCEPTED_AT, "1741064767089-3")).toBe(ACCEPTED_AT);
-    expect(at(undefined)).toBe(now.toISOString());
-    expect(at("yesterday")).toBe(now.toISOString());
-  });
-
   test("a retry of an event writes the restartedAt of its first try to every workload, even one restarted before", async () => {
     const flaky = flakyRestarts();
     const envelope = { payload: FLAKY_EVENT, acceptedAt: undefined, requestId: "r", repository: undefined };
-    expect(await flaky.handler({ envelope, entryId: "1741064767089-0" })).toBe("retry");
-    expect(await flaky.handler({ envelope, entryId: "1741064767089-0" })).toBe("done");
+    const entryId = "1741064767089-0";
+    expect(await flaky.handler({ envelope, entryId, attempt: 1 })).toMatchObject({ kind: "retry" });
+    expect(await flaky.handler({ envelope, entryId, attempt: 2 })).toEqual({ kind: "done" });
     const fromId = new Date(1741064767089).toISOString();
     expect(flaky.restarts).toEqual([
       { name: "a", restartedAt: fromId },
@@ -157,7 +142,7 @@ describe("handling one event", () => {
       [workload("keep", ["ghcr.io/acme/app:dev"], { skip: true }), workload("go", ["ghcr.io/acme/app:dev"])],
       fake.patcher,
     );
-    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toBe("done");
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toEqual({ kind: "done" });
     expect(fake.calls.map((c) => c.ref.name)).toEqual(["go"]);
     expect(processed()[0]).toMatchObject({
       skipped: ["Deployment/apps/keep"],
@@ -166,7 +151,7 @@ describe("handling one event", () => {
     expect(metrics.restarts.get({ kind: "Deployment", outcome: "skipped" })).toBe(1);
   });
 
-  test("drops an invalid event as done without touching the cluster", async () => {
+  test("drops an invalid event as terminal, with its reason, without touching the cluster", async () => {
     const fake = scriptedPatcher();
     const { handle, lines, metrics } = setup([workload("a", ["ghcr.io/evil/app:dev"])], fake.patcher);
     for (const payload of [
@@ -175,7 +160,7 @@ describe("handling one event", () => {
       { image: "ghcr.io/acme/app", tags: [] },
       { image: "ghcr.io/acme/app", tags: ["dev"], extra: 1 },
     ]) {
-      expect(await handle(delivery(payload))).toBe("done");
+      expect(await handle(delivery(payload))).toMatchObject({ kind: "terminal", reason: expect.any(String) });
     }
     expect(fake.calls).toHaveLength(0);
     expect(metrics.eventsInvalid.get()).toBe(4);
@@ -191,8 +176,30 @@ describe("handling one event", () => {
       [workload("a", ["ghcr.io/acme/app:dev"]), workload("b", ["ghcr.io/acme/app:dev"])],
       fake.patcher,
     );
-    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toBe("retry");
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toMatchObject({
+      kind: "retry",
+      reason: "connect ECONNREFUSED",
+    });
     expect(processed()[0]).toMatchObject({ outcome: "retry", failed: ["Deployment/apps/b"] });
+  });
+
+  test("asks for a longer wait the more often the same event has been handed over, up to 30 s", async () => {
+    const fake = scriptedPatcher(() => ({ kind: "unreachable", reason: "connect ECONNREFUSED" }));
+    const { handle } = setup([workload("a", ["ghcr.io/acme/app:dev"])], fake.patcher);
+    const waits: number[] = [];
+    for (const attempt of [1, 2, 3, 10]) {
+      const outcome = await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { attempt }));
+      waits.push(outcome.kind === "retry" ? outcome.afterMs : -1);
+    }
+    // Jittered into the upper half of 1 s, 2 s, 4 s, then the 30 s cap.
+    expect(waits[0]).toBeGreaterThanOrEqual(500);
+    expect(waits[0]).toBeLessThanOrEqual(1000);
+    expect(waits[1]).toBeGreaterThanOrEqual(1000);
+    expect(waits[1]).toBeLessThanOrEqual(2000);
+    expect(waits[2]).toBeGreaterThanOrEqual(2000);
+    expect(waits[2]).toBeLessThanOrEqual(4000);
+    expect(waits[3]).toBeGreaterThanOrEqual(15_000);
+    expect(waits[3]).toBeLessThanOrEqual(30_000);
   });
 
   test("asks for a retry when the patcher throws instead of answering", async () => {
@@ -200,7 +207,9 @@ describe("handling one event", () => {
       throw new Error("socket hang up");
     });
     const { handle } = setup([workload("a", ["ghcr.io/acme/app:dev"])], fake.patcher);
-    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toBe("retry");
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toMatchObject({
+      kind: "retry",
+    });
   });
 
   test("acknowledges when restarts failed for good: forbidden, retries exhausted, deleted meanwhile", async () => {
@@ -214,7 +223,7 @@ describe("handling one event", () => {
       ["f", "x", "n"].map((name) => workload(name, ["ghcr.io/acme/app:dev"])),
       fake.patcher,
     );
-    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toBe("done");
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toEqual({ kind: "done" });
     expect(lines.find((l) => l.msg === "restart forbidden")).toMatchObject({
       name: "f",
       missing_rule: "apps/deployments patch in apps",
@@ -231,7 +240,7 @@ describe("handling one event", () => {
       fake.patcher,
       { dryRun: true },
     );
-    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toBe("done");
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toEqual({ kind: "done" });
     expect(fake.calls[0]?.dryRun).toBe(true);
     expect(processed()[0]).toMatchObject({ dry_run: ["StatefulSet/apps/a"], restarted: [] });
     expect(metrics.restarts.get({ kind: "StatefulSet", outcome: "dry_run" })).toBe(1);
@@ -250,7 +259,7 @@ describe("handling one event", () => {
       released += fake.held.length;
       fake.release();
     }
-    expect(await done).toBe("done");
+    expect(await done).toEqual({ kind: "done" });
     expect(fake.state.inFlightMax).toBe(8);
     expect(fake.calls).toHaveLength(20);
   });

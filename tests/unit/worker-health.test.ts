@@ -1,6 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createLogger } from "../../src/log.ts";
-import { answerHealth, startHealthServer } from "../../src/worker/health-server.ts";
+import { answerHealth } from "../../src/worker/health-routes.ts";
 
 const request = (path: string, method = "GET") => new Request(`http://worker${path}`, { method });
 
@@ -26,23 +25,5 @@ describe("the worker's health server", () => {
     expect(await metrics.text()).toBe("x_total 1\n");
     expect(answerHealth(request("/event"), options).status).toBe(404);
     expect(answerHealth(request("/healthz", "POST"), options).status).toBe(405);
-  });
-
-  test("listens on a free loopback port and logs the bound address", async () => {
-    const lines: Record<string, unknown>[] = [];
-    const log = createLogger({ write: (line) => lines.push(JSON.parse(line)) });
-    const server = startHealthServer({
-      listen: { host: "127.0.0.1", port: 0 },
-      log,
-      ready: () => true,
-      renderMetrics: () => "",
-    });
-    try {
-      expect(server.port).toBeGreaterThan(0);
-      expect(lines.find((l) => l.msg === "worker health listening")?.addr).toBe(`127.0.0.1:${server.port}`);
-      expect((await fetch(`http://127.0.0.1:${server.port}/readyz`)).status).toBe(200);
-    } finally {
-      await server.stop();
-    }
   });
 });

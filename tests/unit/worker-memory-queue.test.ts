@@ -1,13 +1,15 @@
 import { describe, expect, test } from "bun:test";
 import { MemoryQueue } from "../../src/adapters/memory-queue.ts";
-import type { EventEnvelope } from "../../src/core/delivery.ts";
+import type { EventEnvelope } from "../../src/core/envelope.ts";
+import type { EventOutcome } from "../../src/core/restart.ts";
 import { createLogger } from "../../src/log.ts";
 import { PublishFailedError } from "../../src/web/ports.ts";
-import type { Delivery, EventOutcome } from "../../src/worker/event-source.ts";
+import type { DeliveredEvent } from "../../src/worker/ports.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
 import { waitFor } from "../support/wait-for.ts";
 
 const log = createLogger({ level: "error", write: () => {} });
+const DONE: EventOutcome = { kind: "done" };
 const envelope = (n: number): EventEnvelope => ({
   payload: `{"n":${n}}`,
   acceptedAt: "2025-01-01T00:00:00.000Z",
@@ -21,7 +23,7 @@ describe("the in-process queue", () => {
     const seen: string[] = [];
     queue.start(async (d) => {
       seen.push(d.envelope.requestId ?? "");
-      return "done";
+      return DONE;
     });
     for (let i = 0; i < 5; i++) await queue.publish(envelope(i));
     await waitFor(() => seen.length === 5, "five events", 5000);
@@ -40,23 +42,23 @@ describe("the in-process queue", () => {
     await expect(queue.publish(envelope(4))).rejects.toBeInstanceOf(PublishFailedError);
   });
 
-  test("retries an event whose outcome is retry before it moves on, and counts it acked once", async () => {
+  test("retries an event whose outcome is retry before it moves on, counting its attempts, and counts it acked once", async () => {
     let acked = 0;
-    const queue = new MemoryQueue({ log, retryInitialMs: 1, retryMaxMs: 2, acked: { inc: () => acked++ } });
+    const queue = new MemoryQueue({ log, acked: { inc: () => acked++ } });
     const seen: string[] = [];
     let failures = 2;
     queue.start(async (d): Promise<EventOutcome> => {
-      seen.push(d.envelope.requestId ?? "");
+      seen.push(`${d.envelope.requestId}#${d.attempt}`);
       if (d.envelope.requestId === "r1" && failures > 0) {
         failures--;
-        return "retry";
+        return { kind: "retry", afterMs: 1, reason: "the test asks for a retry" };
       }
-      return "done";
+      return DONE;
     });
     await queue.publish(envelope(1));
     await queue.publish(envelope(2));
     await waitFor(() => seen.length === 4, "four deliveries", 5000);
-    expect(seen).toEqual(["r1", "r1", "r1", "r2"]);
+    expect(seen).toEqual(["r1#1", "r1#2", "r1#3", "r2#1"]);
     await waitFor(() => acked === 2, "two acknowledgements", 5000);
     await queue.stop();
   });
@@ -66,13 +68,13 @@ describe("the in-process queue", () => {
     let release: () => void = () => {};
     let started = false;
     let finished = false;
-    queue.start(async (_d: Delivery) => {
+    queue.start(async (_d: DeliveredEvent) => {
       started = true;
       await new Promise<void>((resolve) => {
         release = resolve;
       });
       finished = true;
-      return "done";
+      return DONE;
     });
     await queue.publish(envelope(1));
     await waitFor(() => started, "the handler to start", 5000);
@@ -84,18 +86,29 @@ describe("the in-process queue", () => {
   });
 
   test("a retried event keeps the restartedAt of its first try, so a workload already patched does not roll again", async () => {
-    for (const acceptedAt of ["2025-01-01T00:00:00.000Z", undefined]) {
-      const queue = new MemoryQueue({ log, retryInitialMs: 20, retryMaxMs: 40 });
-      const flaky = flakyRestarts();
-      queue.start(flaky.handler);
-      await queue.publish({ payload: FLAKY_EVENT, acceptedAt, requestId: "r1", repository: undefined });
-      await waitFor(() => flaky.valuesOf("b").length === 2, "the retry that reaches b", 5000);
-      await queue.stop();
-      const [first, ...rest] = flaky.valuesOf("a");
-      expect(flaky.valuesOf("a")).toHaveLength(2);
-      expect(rest).toEqual([first ?? ""]);
-      expect(flaky.valuesOf("b")).toEqual([first ?? "", first ?? ""]);
-      if (acceptedAt !== undefined) expect(first).toBe(acceptedAt);
-    }
+    const acceptedAt = "2025-01-01T00:00:00.000Z";
+    const queue = new MemoryQueue({ log });
+    const flaky = flakyRestarts();
+    queue.start(flaky.handler);
+    await queue.publish({ payload: FLAKY_EVENT, acceptedAt, requestId: "r1", repository: undefined });
+    await waitFor(() => flaky.valuesOf("b").length === 2, "the retry that reaches b", 5000);
+    await queue.stop();
+    expect(flaky.valuesOf("a")).toEqual([acceptedAt, acceptedAt]);
+    expect(flaky.valuesOf("b")).toEqual([acceptedAt, acceptedAt]);
+  });
+
+  test("acknowledges a terminal event at once, without handing it over again", async () => {
+    let acked = 0;
+    const queue = new MemoryQueue({ log, acked: { inc: () => acked++ } });
+    const seen: string[] = [];
+    queue.start(async (d): Promise<EventOutcome> => {
+      seen.push(d.envelope.requestId ?? "");
+      return d.envelope.requestId === "r1" ? { kind: "terminal", reason: "invalid event" } : DONE;
+    });
+    await queue.publish(envelope(1));
+    await queue.publish(envelope(2));
+    await waitFor(() => acked === 2, "two acknowledgements", 5000);
+    expect(seen).toEqual(["r1", "r2"]);
+    await queue.stop();
   });
 });

@@ -30,8 +30,8 @@ export interface ClusterAccess {
 export interface LoadClusterAccessOptions {
   /** `KUBECONFIG` / `--kubeconfig`: one path, or several joined by the path delimiter; empty means in-cluster. */
   readonly kubeconfig: string | undefined;
-  /** Read for `KUBERNETES_SERVICE_HOST`/`_PORT` and handed to exec plugins (default `process.env`). */
-  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Read for `KUBERNETES_SERVICE_HOST`/`_PORT` and handed to exec plugins (the configuration's `processEnv`). */
+  readonly env: Readonly<Record<string, string | undefined>>;
   /** Default `/var/run/secrets/kubernetes.io/serviceaccount`. */
   readonly serviceAccountDir?: string;
   /** How often a token file is re-read (default 60 s). */
@@ -82,7 +82,7 @@ async function credentialsFor(
   options: LoadClusterAccessOptions,
 ): Promise<CredentialSource> {
   if (spec.exec !== undefined)
-    return execCredentials({ plugin: spec.exec, env: options.env ?? process.env, now: options.now });
+    return execCredentials({ plugin: spec.exec, env: options.env, now: options.now });
   if (spec.token !== undefined) return staticCredentials(spec.token);
   if (spec.tokenFile !== undefined)
     return tokenFileCredentials({
@@ -110,7 +110,7 @@ function authMethod(spec: ClusterAccessSpec): string {
  * Does not import `@kubernetes/client-node` (it costs ~65 MB of RSS under Bun).
  */
 export async function loadClusterAccess(options: LoadClusterAccessOptions): Promise<ClusterAccess> {
-  const env = options.env ?? process.env;
+  const { env } = options;
   const paths = (options.kubeconfig ?? "").split(delimiter).filter((p) => p !== "");
   const spec =
     paths.length > 0

@@ -85,7 +85,8 @@ export async function tokenFileCredentials(options: TokenFileOptions): Promise<C
 /** Options of {@link execCredentials}. */
 export interface ExecOptions {
   readonly plugin: ExecPlugin;
-  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** The environment the plugin runs with (the worker's own, as kubectl hands it on), plus the plugin's `env`. */
+  readonly env: Readonly<Record<string, string | undefined>>;
   readonly now?: () => number;
   readonly timeoutMs?: number;
 }
@@ -97,7 +98,7 @@ interface ExecResult {
 
 async function runPlugin(options: ExecOptions): Promise<ExecResult> {
   const { plugin } = options;
-  const env: Record<string, string | undefined> = { ...(options.env ?? process.env) };
+  const env: Record<string, string | undefined> = { ...options.env };
   for (const entry of plugin.env) env[entry.name] = entry.value;
   env.KUBERNETES_EXEC_INFO = JSON.stringify({
     apiVersion: plugin.apiVersion,

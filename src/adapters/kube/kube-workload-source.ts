@@ -1,4 +1,4 @@
-import type { WorkloadSource } from "../../worker/workload-source.ts";
+import type { WorkloadSource } from "../../worker/ports.ts";
 import type { KubeClient } from "./kube-client.ts";
 import { KubeApiError } from "./kube-errors.ts";
 import { statusFromWatchError } from "./kube-status.ts";

@@ -1,7 +1,5 @@
-import type { ListedWorkload } from "../../worker/workload-source.ts";
-
-/** The annotation that opts a workload out of restarts. */
-export const SKIP_ANNOTATION = "kuberollouttrigger/skip";
+import { isSkipAnnotated } from "../../core/restart.ts";
+import type { ListedWorkload } from "../../worker/ports.ts";
 
 type Obj = Record<string, unknown>;
 const obj = (value: unknown): Obj | undefined =>
@@ -34,6 +32,6 @@ export function reduceWorkload(object: unknown): ListedWorkload | undefined {
     name,
     resourceVersion: typeof rv === "string" ? rv : "",
     images,
-    skip: obj(metadata?.annotations)?.[SKIP_ANNOTATION] === "true",
+    skip: isSkipAnnotated(obj(metadata?.annotations)),
   };
 }

@@ -1,23 +1,16 @@
 import { type BackoffPolicy, backoffDelay } from "../../core/backoff.ts";
 import type { MetricsRegistry } from "../../core/metrics.ts";
-import { WORKLOAD_KINDS, type WorkloadResource } from "../../core/workload-kind.ts";
+import type { RestartOutcome } from "../../core/restart.ts";
+import type { WorkloadRef } from "../../core/workload.ts";
+import { restartPatchBody, WORKLOAD_KINDS, type WorkloadResource } from "../../core/workload-kind.ts";
 import type { Logger } from "../../log.ts";
-import type { RestartOutcome, WorkloadPatcher, WorkloadRef } from "../../worker/ports.ts";
+import type { WorkloadPatcher } from "../../worker/ports.ts";
 import { type KubeClient, resourcePath } from "./kube-client.ts";
 import type { KubeStatus } from "./kube-errors.ts";
 
-/** The annotation `kubectl rollout restart` sets. */
-export const RESTARTED_AT_ANNOTATION = "kubectl.kubernetes.io/restartedAt";
 /** The field manager our patches are recorded under. */
 export const FIELD_MANAGER = "kuberollouttrigger";
 const STRATEGIC_MERGE = "application/strategic-merge-patch+json";
-
-/** The strategic merge patch of a restart: only the pod template's `restartedAt` annotation. */
-export function restartPatchBody(restartedAt: string): string {
-  return JSON.stringify({
-    spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: restartedAt } } } },
-  });
-}
 
 /** The RBAC rule a 403 on a patch lacks, e.g. `patch deployments.apps in namespace "x"`. */
 export function missingPatchRule(resource: WorkloadResource, namespace: string): string {
@@ -104,7 +97,7 @@ export function createWorkloadPatcher(options: WorkloadPatcherOptions): Workload
     async restart(ref, restartedAt, { dryRun }) {
       if (dryRun) return { kind: "dry_run" };
       const path = `${resourcePath(ref.resource, ref.namespace, ref.name)}?fieldManager=${FIELD_MANAGER}`;
-      const body = restartPatchBody(restartedAt);
+      const body = restartPatchBody(ref.resource, restartedAt);
       const log = options.log.with({ kind: ref.resource, namespace: ref.namespace, name: ref.name });
       const started = now();
       for (let tries = 1; ; tries++) {

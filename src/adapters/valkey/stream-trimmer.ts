@@ -1,5 +1,6 @@
-import type { Logger } from "../log.ts";
-import type { ValkeyConnection } from "./valkey-connection.ts";
+import type { Logger } from "../../log.ts";
+import type { ValkeyConnection } from "./connection.ts";
+import { warnIfAtCap } from "./stream-cap.ts";
 
 /**
  * Trims the stream atomically below the oldest entry that some group has not acknowledged. For each
@@ -91,42 +92,43 @@ export async function trimAcknowledged(
   };
 }
 
-/** Stream and group pairs already warned about as holding trimming back: once per process each. */
-const warnedIdleGroups = new Set<string>();
+/** Trims one stream now and then, and says what holds trimming back. */
+export interface StreamTrimmer {
+  /** Trims once and reports (see {@link createStreamTrimmer}). */
+  trim(): Promise<TrimResult>;
+}
 
 /**
- * Trims once and reports: a debug line when entries were removed, a warning when the stream has reached
- * the hard cap (`VALKEY_STREAM_MAXLEN`), which the web's `XADD MAXLEN ~` enforces by dropping the oldest
- * entries, acknowledged or not, and a warning, once per process and group, for a group without
- * consumers that has read nothing (e.g. made by a web configured with another group name) while the
- * stream holds entries: it is respected, so nothing is trimmed until it reads them or is destroyed.
+ * A trimmer of `stream`. Each {@link StreamTrimmer.trim} trims once and reports: a debug line when
+ * entries were removed, the cap warning when the stream has reached `maxLen`, and a warning, once per
+ * trimmer and group, for a group without consumers that has read nothing (e.g. made by a web configured
+ * with another group name) while the stream holds entries: it is respected, so nothing is trimmed until
+ * it reads them or is destroyed.
  */
-export async function trimAndReport(
+export function createStreamTrimmer(
   connection: ValkeyConnection,
-  key: string,
+  stream: string,
   maxLen: number,
   log: Logger,
-): Promise<TrimResult> {
-  const result = await trimAcknowledged(connection, key);
-  for (const group of result.length > 0 ? result.idleGroups : []) {
-    const id = `${key}\u0000${group}`;
-    if (warnedIdleGroups.has(id)) continue;
-    warnedIdleGroups.add(id);
-    log.warn(`stream trimming held back by consumer group ${group} that has no consumers`, {
-      stream: key,
-      group,
-      length: result.length,
-      hint: "the group has read nothing; destroy it (XGROUP DESTROY) if no worker uses it, or the stream grows to its cap",
-    });
-  }
-  if (result.trimmed > 0)
-    log.debug("stream trimmed", { stream: key, trimmed: result.trimmed, length: result.length });
-  if (result.length >= maxLen) {
-    log.warn("valkey stream reached its cap; the oldest entries are being trimmed", {
-      stream: key,
-      length: result.length,
-      maxlen: maxLen,
-    });
-  }
-  return result;
+): StreamTrimmer {
+  const warnedIdleGroups = new Set<string>();
+  return {
+    async trim() {
+      const result = await trimAcknowledged(connection, stream);
+      for (const group of result.length > 0 ? result.idleGroups : []) {
+        if (warnedIdleGroups.has(group)) continue;
+        warnedIdleGroups.add(group);
+        log.warn(`stream trimming held back by consumer group ${group} that has no consumers`, {
+          stream,
+          group,
+          length: result.length,
+          hint: "the group has read nothing; destroy it (XGROUP DESTROY) if no worker uses it, or the stream grows to its cap",
+        });
+      }
+      if (result.trimmed > 0)
+        log.debug("stream trimmed", { stream, trimmed: result.trimmed, length: result.length });
+      warnIfAtCap(log, stream, result.length, maxLen);
+      return result;
+    },
+  };
 }

@@ -2,12 +2,12 @@ import { loadClusterAccess } from "../adapters/kube/cluster-access.ts";
 import { createKubeClient } from "../adapters/kube/kube-client.ts";
 import { createWorkloadSource } from "../adapters/kube/kube-workload-source.ts";
 import { createWorkloadPatcher } from "../adapters/kube/workload-patcher.ts";
-import type { Config } from "../config.ts";
+import type { Config } from "../config/config.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
-import { registerIndexMetrics } from "./index-metrics.ts";
-import type { WorkloadIndex, WorkloadPatcher } from "./ports.ts";
-import { createWorkloadIndex } from "./workload-index.ts";
+import { registerIndexMetrics } from "../worker/index-metrics.ts";
+import type { WorkloadPatcher } from "../worker/ports.ts";
+import { createWorkloadIndex, type WorkloadIndex } from "../worker/workload-index.ts";
 
 /** The cluster side of the worker: the image index and the patcher, over one API client. */
 export interface Cluster {
@@ -20,17 +20,17 @@ export interface Cluster {
  * builds the index and the patcher on it, their metrics declared on `registry`. Does not start the index.
  */
 export async function connectCluster(
-  config: Config,
+  worker: Config["worker"],
   log: Logger,
   registry: MetricsRegistry,
 ): Promise<Cluster> {
-  const access = await loadClusterAccess({ kubeconfig: config.worker.kubeconfig });
+  const access = await loadClusterAccess({ kubeconfig: worker.kubeconfig, env: worker.processEnv });
   log.info("cluster access loaded", { ...access.summary });
   const client = createKubeClient({ access });
   const index = createWorkloadIndex({
     source: createWorkloadSource(client),
-    resources: config.worker.workloadResources,
-    namespaces: config.worker.watchNamespaces,
+    resources: worker.workloadResources,
+    namespaces: worker.watchNamespaces,
     log,
     metrics: registerIndexMetrics(registry),
   });

@@ -40,7 +40,20 @@ export function envelopeFromStreamFields(fields: readonly string[]): EventEnvelo
   };
 }
 
-/** The time as RFC 3339 in UTC with milliseconds, as `accepted_at` carries it. */
-export function formatAcceptedAt(date: Date): string {
-  return date.toISOString();
+/**
+ * The envelope of an event accepted at `acceptedAt`: the one place that stamps the time its restarts
+ * will write (RFC 3339 in UTC with milliseconds, as `accepted_at` carries it). The web stamps the time
+ * it accepted the event; a Pub/Sub subscriber, whose messages carry no time, the time it received one.
+ */
+export function newEnvelope(
+  payload: string,
+  acceptedAt: Date,
+  from: { readonly requestId?: string; readonly repository?: string } = {},
+): EventEnvelope {
+  return {
+    payload,
+    acceptedAt: acceptedAt.toISOString(),
+    requestId: from.requestId,
+    repository: from.repository,
+  };
 }

@@ -1,6 +1,5 @@
-import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
-import type { IndexedWorkload } from "./ports.ts";
-import type { ListedWorkload, WorkloadWatchEvent } from "./workload-source.ts";
+import type { IndexedWorkload } from "./workload.ts";
+import { WORKLOAD_KINDS, type WorkloadResource } from "./workload-kind.ts";
 
 interface Entry {
   readonly workload: IndexedWorkload;
@@ -96,29 +95,4 @@ export class WorkloadImageMap {
     }
     return found.sort(compareWorkloads);
   }
-}
-
-/** The indexed form of a listed workload. */
-export function toIndexed(resource: WorkloadResource, listed: ListedWorkload): IndexedWorkload {
-  return {
-    resource,
-    namespace: listed.namespace,
-    name: listed.name,
-    images: listed.images,
-    skip: listed.skip,
-  };
-}
-
-/** Applies one watch event to the map; returns the resourceVersion it carries ("" when none). */
-export function applyWatchEvent(
-  map: WorkloadImageMap,
-  stream: string,
-  resource: WorkloadResource,
-  event: WorkloadWatchEvent,
-): string {
-  if (event.type === "BOOKMARK") return event.resourceVersion;
-  const { workload } = event;
-  if (event.type === "DELETED") map.remove(workloadKey(resource, workload.namespace, workload.name));
-  else map.upsert(stream, toIndexed(resource, workload));
-  return workload.resourceVersion;
 }

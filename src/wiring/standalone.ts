@@ -1,39 +1,38 @@
-import { MemoryQueue } from "./adapters/memory-queue.ts";
-import { createValkeyPublisher } from "./adapters/valkey-publisher.ts";
-import type { Config } from "./config.ts";
-import { MetricsRegistry } from "./core/metrics.ts";
-import type { RunningService } from "./core/service.ts";
-import type { Logger } from "./log.ts";
-import type { EventPublisher } from "./web/ports.ts";
-import { startWebServer } from "./web/web-server.ts";
-import { connectCluster } from "./worker/connect-cluster.ts";
-import { createValkeySource } from "./worker/create-source.ts";
-import type { EventSource } from "./worker/event-source.ts";
-import { runEvents } from "./worker/run-events.ts";
-import { createWorkerMetrics } from "./worker/worker-metrics.ts";
+import { MemoryQueue } from "../adapters/memory-queue.ts";
+import type { Config } from "../config/config.ts";
+import { MetricsRegistry } from "../core/metrics.ts";
+import type { RunningService } from "../core/service.ts";
+import type { Logger } from "../log.ts";
+import type { EventPublisher } from "../web/ports.ts";
+import type { EventSource } from "../worker/ports.ts";
+import { runEvents } from "../worker/run-events.ts";
+import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
+import { connectCluster } from "./cluster.ts";
+import { createPublisher, createValkeySource } from "./valkey.ts";
+import { serveWeb } from "./web.ts";
 
-interface Delivery {
+/** The two ends of standalone's queue: where the web publishes and where the worker reads. */
+interface Queue {
   readonly publisher: EventPublisher;
   /** The first connection attempt of the publisher, when it has one to make. */
   readonly connect?: () => Promise<void>;
   readonly source: EventSource;
+  /** Names the queue in log lines (`stream`, `pubsub`, `in-process`). */
+  readonly delivery: string;
   readonly valkeyConnected?: () => boolean;
 }
 
-function chooseDelivery(
-  config: Config,
-  log: Logger,
-  acked: ReturnType<typeof createWorkerMetrics>,
-): Delivery {
+function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics): Queue {
   if (!config.valkey.addr) {
-    const queue = new MemoryQueue({ log, acked: acked.eventsAcked });
-    return { publisher: queue, source: queue };
+    const queue = new MemoryQueue({ log, acked: metrics.eventsAcked });
+    return { publisher: queue, source: queue, delivery: "in-process" };
   }
-  const publisher = createValkeyPublisher({ valkey: config.valkey, log });
-  const source = createValkeySource(config, log, acked);
+  const publisher = createPublisher(config.valkey, log);
+  const source = createValkeySource(config.valkey, log, metrics);
   return {
     publisher,
     source,
+    delivery: config.valkey.delivery,
     connect: () => publisher.start(),
     valkeyConnected: () => publisher.ready() && source.connected,
   };
@@ -52,11 +51,20 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
   );
   const registry = new MetricsRegistry();
   const metrics = createWorkerMetrics(registry);
-  const { index, patcher } = await connectCluster(config, log, registry);
-  const { publisher, source, connect, valkeyConnected } = chooseDelivery(config, log, metrics);
+  const { index, patcher } = await connectCluster(config.worker, log, registry);
+  const { publisher, source, connect, valkeyConnected, delivery } = chooseQueue(config, log, metrics);
   const connecting = connect?.();
-  const events = runEvents({ config, log, index, patcher, source, metrics });
-  const web = await startWebServer({
+  const events = runEvents({
+    allowedImagePrefix: config.allowedImagePrefix,
+    dryRun: config.worker.dryRun,
+    delivery,
+    log,
+    index,
+    patcher,
+    source,
+    metrics,
+  });
+  const web = await serveWeb({
     config,
     log,
     publisher,

@@ -59,8 +59,3 @@ export function parseAutoClaim(reply: unknown): AutoClaimReply {
     deleted: Array.isArray(deleted) ? deleted.map(text) : [],
   };
 }
-
-/** Whether an error from Valkey is the reply prefix `code` (e.g. `NOGROUP`, `BUSYGROUP`). */
-export function isReplyError(error: unknown, code: string): boolean {
-  return error instanceof Error && error.message.startsWith(code);
-}

@@ -1,6 +1,6 @@
-import type { Logger } from "../log.ts";
-import type { ValkeyConnection } from "./valkey-connection.ts";
-import { parseAutoClaim, type StreamEntry } from "./valkey-stream-replies.ts";
+import type { Logger } from "../../log.ts";
+import type { ValkeyConnection } from "./connection.ts";
+import { parseAutoClaim, type StreamEntry } from "./stream-replies.ts";
 
 /** Which consumer of which group of which stream. */
 export interface ConsumerIdentity {

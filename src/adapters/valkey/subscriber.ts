@@ -1,19 +1,21 @@
 import type { RedisClient } from "bun";
-import type { Config } from "../config.ts";
-import { type EventEnvelope, formatAcceptedAt } from "../core/delivery.ts";
-import type { Counter } from "../core/metrics.ts";
-import type { Logger } from "../log.ts";
-import type { EventHandler, EventSource } from "../worker/event-source.ts";
-import { MemoryQueue } from "./memory-queue.ts";
-import { ValkeyConnection } from "./valkey-connection.ts";
+import { newEnvelope } from "../../core/envelope.ts";
+import type { Counter } from "../../core/metrics.ts";
+import type { Logger } from "../../log.ts";
+import type { EventHandler, EventSource } from "../../worker/ports.ts";
+import { MemoryQueue } from "../memory-queue.ts";
+import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
 
 /** Options of a {@link ValkeySubscriber}. */
 export interface SubscriberOptions {
-  readonly valkey: Config["valkey"];
+  /** The client URL (`valkeyUrl`). */
   readonly url: string;
+  readonly tls: ValkeyTlsOptions;
+  readonly channel: string;
   readonly log: Logger;
   readonly acked?: Pick<Counter, "inc">;
-  readonly retryInitialMs?: number;
+  /** The clock that stamps each message's receive time. */
+  readonly now?: () => Date;
 }
 
 /**
@@ -27,18 +29,15 @@ export class ValkeySubscriber implements EventSource {
   readonly #queue: MemoryQueue;
 
   constructor(options: SubscriberOptions) {
-    const { valkey, url, log } = options;
-    this.#queue = new MemoryQueue({
-      log,
-      ...(options.acked ? { acked: options.acked } : {}),
-      ...(options.retryInitialMs !== undefined ? { retryInitialMs: options.retryInitialMs } : {}),
-    });
+    const { url, tls, log, channel } = options;
+    const now = options.now ?? (() => new Date());
+    this.#queue = new MemoryQueue({ log, ...(options.acked ? { acked: options.acked } : {}) });
     this.#connection = new ValkeyConnection({
       url,
-      tls: valkey.tls,
+      tls,
       log,
       name: "subscriber",
-      onConnect: (client) => this.#subscribe(client, valkey.channel, log),
+      onConnect: (client) => this.#subscribe(client, channel, log, now),
     });
   }
 
@@ -56,14 +55,9 @@ export class ValkeySubscriber implements EventSource {
     await this.#queue.stop();
   }
 
-  async #subscribe(client: RedisClient, channel: string, log: Logger): Promise<void> {
+  async #subscribe(client: RedisClient, channel: string, log: Logger, now: () => Date): Promise<void> {
     await client.subscribe(channel, (message) => {
-      const envelope: EventEnvelope = {
-        payload: message,
-        acceptedAt: formatAcceptedAt(new Date()),
-        requestId: undefined,
-        repository: undefined,
-      };
+      const envelope = newEnvelope(message, now());
       this.#queue.publish(envelope).catch((error: unknown) => log.warn("event dropped", { channel, error }));
     });
     log.info("subscribed", { channel });

@@ -1,8 +1,11 @@
 import { hostname } from "node:os";
-import { checkMeaning } from "./config/check-meaning.ts";
-import { parseFlags } from "./config/parse-flags.ts";
+import type { Address } from "../core/address.ts";
+import { resolveWorkloadResource } from "../core/workload-kind.ts";
+import type { LogLevel } from "../log.ts";
+import { checkMeaning } from "./check-meaning.ts";
+import type { Config, ExtraFlags, LoadResult } from "./config.ts";
+import { parseFlags } from "./parse-flags.ts";
 import {
-  type Address,
   type Read,
   readAddress,
   readBoolean,
@@ -10,75 +13,8 @@ import {
   readDuration,
   readList,
   readSecureUrl,
-} from "./config/read-values.ts";
-import { type Mode, SETTINGS, type Setting } from "./config/settings.ts";
-import { resolveWorkloadResource, type WorkloadResource } from "./core/workload-kind.ts";
-
-export type { Address } from "./config/read-values.ts";
-export type { Mode } from "./config/settings.ts";
-export { summarizeConfig } from "./config/summarize.ts";
-
-/** Log levels, lowest first. */
-export type LogLevel = "debug" | "info" | "warn" | "error";
-
-/**
- * TLS to Valkey. The server's certificate and host name are always verified: against `ca` when
- * `VALKEY_TLS_CA_FILE` names a file, else against the system trust store.
- */
-export interface ValkeyTls {
-  readonly caFile: string | undefined;
-  /** The PEM text of `caFile`, read at startup. */
-  readonly ca: string | undefined;
-}
-
-/** The validated, frozen configuration of one process. */
-export interface Config {
-  readonly mode: Mode;
-  readonly logLevel: LogLevel;
-  readonly valkey: {
-    /** Undefined only in standalone mode, which then uses an in-process queue. */
-    readonly addr: Address | undefined;
-    readonly channel: string;
-    readonly username: string | undefined;
-    readonly password: string | undefined;
-    /** `false` for plain TCP. */
-    readonly tls: false | ValkeyTls;
-    readonly delivery: "stream" | "pubsub";
-    readonly consumerGroup: string;
-    readonly consumerName: string;
-    readonly claimIdleMs: number;
-    readonly streamMaxLen: number;
-  };
-  readonly allowedImagePrefix: string;
-  readonly web: {
-    readonly listen: Address;
-    readonly audience: string;
-    readonly allowedOrg: string;
-    readonly issuer: string;
-    readonly jwksUrl: string;
-    readonly devMode: boolean;
-  };
-  readonly worker: {
-    readonly kubeconfig: string | undefined;
-    readonly healthListen: Address;
-    readonly workloadResources: readonly WorkloadResource[];
-    readonly watchNamespaces: readonly string[];
-    readonly dryRun: boolean;
-  };
-}
-
-/** The result of loading configuration: a config, or one line naming every problem. */
-export type LoadResult =
-  | { readonly ok: true; readonly config: Config; readonly positional: readonly string[] }
-  | { readonly ok: false; readonly message: string };
-
-/** Extra flags a sub-command accepts beside its settings (`--help`, healthcheck's `--url`). */
-export interface ExtraFlags {
-  readonly booleans?: readonly string[];
-  readonly values?: readonly string[];
-  /** When given, only these variables are required (a helper command that needs part of a mode's settings). */
-  readonly requireOnly?: readonly string[];
-}
+} from "./read-values.ts";
+import { type Mode, SETTINGS, type Setting } from "./settings.ts";
 
 /** The settings that a mode reads. */
 export function settingsFor(mode: Mode): Setting[] {
@@ -176,7 +112,7 @@ export function loadConfig(
     invalid.length > 0 ? `invalid configuration: ${invalid.join("; ")}` : "",
   ].filter((part) => part !== "");
   if (parts.length > 0) return { ok: false, message: `error: ${parts.join("; ")}` };
-  return { ok: true, config: buildConfig(mode, values), positional: flags.positional };
+  return { ok: true, config: buildConfig(mode, values, env), positional: flags.positional };
 }
 
 /** Returns the raw value of an extra flag (such as healthcheck's `--url`) from a command line. */
@@ -189,7 +125,11 @@ export function readExtraFlag(
   return collectRaw(mode, argv, {}, extra).flags.values.get(name);
 }
 
-function buildConfig(mode: Mode, values: Map<string, unknown>): Config {
+function buildConfig(
+  mode: Mode,
+  values: Map<string, unknown>,
+  env: Readonly<Record<string, string | undefined>>,
+): Config {
   const get = <T>(env: string): T => values.get(env) as T;
   const issuer =
     get<string | undefined>("GITHUB_OIDC_ISSUER") ?? "https://token.actions.githubusercontent.com";
@@ -231,6 +171,7 @@ function buildConfig(mode: Mode, values: Map<string, unknown>): Config {
       workloadResources: resources,
       watchNamespaces: [...new Set(get<string[] | undefined>("WATCH_NAMESPACES") ?? [])],
       dryRun: get<boolean | undefined>("DRY_RUN") ?? false,
+      processEnv: { ...env },
     },
   };
   return deepFreeze(config);

@@ -1,24 +1,33 @@
-import type { Config } from "../config.ts";
-import { backoffDelay, sleepUnlessAborted } from "../core/backoff.ts";
-import { type EventEnvelope, envelopeFromStreamFields } from "../core/delivery.ts";
-import type { Counter } from "../core/metrics.ts";
-import type { Logger } from "../log.ts";
-import type { EventHandler, EventSource } from "../worker/event-source.ts";
-import { ValkeyConnection } from "./valkey-connection.ts";
-import { type ConsumerIdentity, claimIdleEntries, keepEntryAlive } from "./valkey-stream-claims.ts";
-import { isReplyError, parseStreamRead, type StreamEntry } from "./valkey-stream-replies.ts";
-import { trimAndReport } from "./valkey-stream-trimmer.ts";
+import { backoffDelay } from "../../core/backoff.ts";
+import { type EventEnvelope, envelopeFromStreamFields } from "../../core/envelope.ts";
+import type { Counter } from "../../core/metrics.ts";
+import type { EventOutcome } from "../../core/restart.ts";
+import type { Logger } from "../../log.ts";
+import { sleepUnlessAborted } from "../../timers.ts";
+import type { EventHandler, EventSource } from "../../worker/ports.ts";
+import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
+import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
+import { type ConsumerIdentity, claimIdleEntries, keepEntryAlive } from "./stream-claims.ts";
+import { parseStreamRead, type StreamEntry } from "./stream-replies.ts";
+import { createStreamTrimmer, type StreamTrimmer } from "./stream-trimmer.ts";
 
 /** Options of a {@link ValkeyStreamConsumer}; the timings have production defaults and exist for tests. */
 export interface StreamConsumerOptions {
-  readonly valkey: Config["valkey"];
+  /** The client URL (`valkeyUrl`). */
   readonly url: string;
+  readonly tls: ValkeyTlsOptions;
+  readonly stream: string;
+  readonly group: string;
+  /** This process's consumer name in the group. */
+  readonly consumer: string;
+  /** Entries pending longer than this on a silent consumer are claimed. */
+  readonly claimIdleMs: number;
+  /** The stream's hard cap, for the warning when it is reached. */
+  readonly streamMaxLen: number;
   readonly log: Logger;
   readonly acked?: Pick<Counter, "inc">;
   readonly blockMs?: number;
   readonly trimIntervalMs?: number;
-  readonly retryInitialMs?: number;
-  readonly retryMaxMs?: number;
 }
 
 /** An envelope that fails validation in the handler, for an entry without an `event` field. */
@@ -53,22 +62,24 @@ export class ValkeyStreamConsumer implements EventSource {
   readonly #group: string;
   readonly #consumer: string;
   readonly #who: ConsumerIdentity;
+  readonly #trimmer: StreamTrimmer;
+  /** How many times each entry still pending here has been handed over, for the worker's backoff. */
+  readonly #attempts = new Map<string, number>();
   #loop: Promise<void> | undefined;
   #scanPending = true;
   #retryAt: number | undefined;
-  #retryAttempt = 0;
   #nextClaimAt = 0;
   #nextTrimAt = 0;
 
   constructor(private readonly options: StreamConsumerOptions) {
-    const { valkey, url, log } = options;
-    this.#key = valkey.channel;
-    this.#group = valkey.consumerGroup;
-    this.#consumer = valkey.consumerName;
+    const { url, tls, log } = options;
+    this.#key = options.stream;
+    this.#group = options.group;
+    this.#consumer = options.consumer;
     this.#who = { key: this.#key, group: this.#group, consumer: this.#consumer };
     this.#reader = new ValkeyConnection({
       url,
-      tls: valkey.tls,
+      tls,
       log,
       name: "stream-reader",
       // A read whose reply was lost with the connection left entries in our pending list.
@@ -78,11 +89,12 @@ export class ValkeyStreamConsumer implements EventSource {
     });
     this.#control = new ValkeyConnection({
       url,
-      tls: valkey.tls,
+      tls,
       log,
       name: "stream-control",
       onConnect: (client) => this.#createGroup((command, args) => client.send(command, args)),
     });
+    this.#trimmer = createStreamTrimmer(this.#control, this.#key, options.streamMaxLen, log);
   }
 
   get connected(): boolean {
@@ -103,12 +115,8 @@ export class ValkeyStreamConsumer implements EventSource {
   }
 
   async #createGroup(send: (command: string, args: string[]) => Promise<unknown>): Promise<void> {
-    try {
-      await send("XGROUP", ["CREATE", this.#key, this.#group, "0", "MKSTREAM"]);
+    if (await createConsumerGroup(send, this.#key, this.#group))
       this.options.log.info("consumer group created", { stream: this.#key, group: this.#group });
-    } catch (error) {
-      if (!isReplyError(error, "BUSYGROUP")) throw error;
-    }
   }
 
   async #run(handler: EventHandler): Promise<void> {
@@ -162,7 +170,7 @@ export class ValkeyStreamConsumer implements EventSource {
     );
     for (const entry of parseStreamRead(reply, this.#key)) {
       if (this.#stopping.signal.aborted) return;
-      if ((await this.#handleEntry(entry, handler)) === "retry") this.#scheduleRetry();
+      this.#scheduleRetry(await this.#handleEntry(entry, handler));
     }
   }
 
@@ -174,62 +182,66 @@ export class ValkeyStreamConsumer implements EventSource {
    */
   async #handlePending(handler: EventHandler): Promise<void> {
     this.#scanPending = false;
+    this.#retryAt = undefined;
     let cursor = "0";
-    let anyRetry = false;
+    const seen = new Set<string>();
     for (let n = 0; n < MAX_PENDING_PER_SCAN && !this.#stopping.signal.aborted; n++) {
       const args = ["GROUP", this.#group, this.#consumer, "COUNT", "1", "STREAMS", this.#key, cursor];
       const [entry] = parseStreamRead(
         await this.#reader.send("XREADGROUP", args, COMMAND_TIMEOUT_MS),
         this.#key,
       );
-      if (entry === undefined || this.#stopping.signal.aborted) break;
-      if ((await this.#handleEntry(entry, handler)) === "retry") anyRetry = true;
+      if (entry === undefined) {
+        // The whole list was seen: entries no longer in it (claimed by another worker) need no count.
+        for (const id of this.#attempts.keys()) if (!seen.has(id)) this.#attempts.delete(id);
+        break;
+      }
+      if (this.#stopping.signal.aborted) break;
+      seen.add(entry.id);
+      this.#scheduleRetry(await this.#handleEntry(entry, handler));
       cursor = entry.id;
     }
-    if (anyRetry) {
-      this.#retryAt = undefined;
-      this.#scheduleRetry();
-    } else {
-      this.#retryAt = undefined;
-      this.#retryAttempt = 0;
-    }
   }
 
-  #scheduleRetry(): void {
-    if (this.#retryAt !== undefined) return;
-    const { retryInitialMs = 1000, retryMaxMs = 30_000 } = this.options;
-    const delay = backoffDelay(++this.#retryAttempt, { baseMs: retryInitialMs, maxMs: retryMaxMs });
-    this.#retryAt = Date.now() + delay;
-    this.options.log.info("pending events will be retried", { stream: this.#key, delay_ms: delay });
+  /** A `retry` brings the next scan of our pending list forward to when it is due (the earliest wins). */
+  #scheduleRetry(outcome: EventOutcome): void {
+    if (outcome.kind !== "retry") return;
+    const at = Date.now() + outcome.afterMs;
+    if (this.#retryAt !== undefined && this.#retryAt <= at) return;
+    this.#retryAt = at;
+    this.options.log.info("pending events will be retried", { stream: this.#key, delay_ms: outcome.afterMs });
   }
 
-  async #handleEntry(entry: StreamEntry, handler: EventHandler): Promise<"done" | "retry"> {
+  async #handleEntry(entry: StreamEntry, handler: EventHandler): Promise<EventOutcome> {
     if (entry.fields === null) {
       this.options.log.warn("pending entry no longer exists; acknowledging it", { entry_id: entry.id });
       await this.#ack(entry.id);
-      return "done";
+      return { kind: "done" };
     }
     const envelope = envelopeFromStreamFields(entry.fields) ?? EMPTY_ENVELOPE;
     const stopKeepAlive = keepEntryAlive(
       this.#control,
       this.#who,
       entry.id,
-      this.options.valkey.claimIdleMs,
+      this.options.claimIdleMs,
       this.options.log,
     );
-    let outcome: "done" | "retry";
+    const attempt = (this.#attempts.get(entry.id) ?? 0) + 1;
+    this.#attempts.set(entry.id, attempt);
+    let outcome: EventOutcome;
     try {
-      outcome = await handler({ envelope, entryId: entry.id });
+      outcome = await handler({ envelope, entryId: entry.id, attempt });
     } finally {
       stopKeepAlive();
     }
-    if (outcome === "done") await this.#ack(entry.id);
+    if (outcome.kind !== "retry") await this.#ack(entry.id);
     return outcome;
   }
 
   async #ack(id: string): Promise<void> {
     try {
       await this.#control.send("XACK", [this.#key, this.#group, id], COMMAND_TIMEOUT_MS);
+      this.#attempts.delete(id);
       this.options.acked?.inc();
     } catch (error) {
       // The entry stays pending; the next scan of our pending list handles it again (same restartedAt).
@@ -241,14 +253,14 @@ export class ValkeyStreamConsumer implements EventSource {
   /** Claims idle entries of dead consumers and trims, each when due. */
   async #maintain(handler: EventHandler): Promise<void> {
     const now = Date.now();
-    const { valkey, log, trimIntervalMs = 30_000 } = this.options;
+    const { claimIdleMs, log, trimIntervalMs = 30_000 } = this.options;
     if (now >= this.#nextClaimAt) {
-      this.#nextClaimAt = now + Math.max(100, valkey.claimIdleMs / 2);
+      this.#nextClaimAt = now + Math.max(100, claimIdleMs / 2);
       await this.#claimIdle(handler);
     }
     if (now >= this.#nextTrimAt) {
       this.#nextTrimAt = now + trimIntervalMs;
-      await trimAndReport(this.#control, this.#key, valkey.streamMaxLen, log).catch((error: unknown) => {
+      await this.#trimmer.trim().catch((error: unknown) => {
         if (isReplyError(error, "NOGROUP")) throw error;
         log.warn("stream trim failed", { stream: this.#key, error });
       });
@@ -256,9 +268,9 @@ export class ValkeyStreamConsumer implements EventSource {
   }
 
   async #claimIdle(handler: EventHandler): Promise<void> {
-    const { valkey, log } = this.options;
-    for await (const entry of claimIdleEntries(this.#control, this.#who, valkey.claimIdleMs, log)) {
-      if ((await this.#handleEntry(entry, handler)) === "retry") this.#scheduleRetry();
+    const { claimIdleMs, log } = this.options;
+    for await (const entry of claimIdleEntries(this.#control, this.#who, claimIdleMs, log)) {
+      this.#scheduleRetry(await this.#handleEntry(entry, handler));
       if (this.#stopping.signal.aborted) return;
     }
   }

@@ -1,16 +1,26 @@
 import type { RedisClient } from "bun";
-import type { Config } from "../config.ts";
-import { type EventEnvelope, envelopeToStreamFields } from "../core/delivery.ts";
-import type { Logger } from "../log.ts";
-import { type EventPublisher, PublishFailedError } from "../web/ports.ts";
-import { ValkeyConnection, valkeyUrl } from "./valkey-connection.ts";
+import { type EventEnvelope, envelopeToStreamFields } from "../../core/envelope.ts";
+import type { Logger } from "../../log.ts";
+import { type EventPublisher, PublishFailedError } from "../../web/ports.ts";
+import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
+import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
+import { warnIfAtCap } from "./stream-cap.ts";
 
 /** The longest a request waits for Valkey to take an event (the Action gives up after 10 s). */
 export const HANDOFF_TIMEOUT_MS = 2000;
 
 /** Options of {@link createValkeyPublisher}. */
 export interface ValkeyPublisherOptions {
-  readonly valkey: Config["valkey"];
+  /** The client URL (`valkeyUrl`). */
+  readonly url: string;
+  readonly tls: ValkeyTlsOptions;
+  /** The stream key (stream delivery) or Pub/Sub channel. */
+  readonly channel: string;
+  readonly delivery: "stream" | "pubsub";
+  /** The group the workers read with, made on every connect in stream delivery. */
+  readonly consumerGroup: string;
+  /** The stream's hard cap (`XADD MAXLEN ~`). */
+  readonly streamMaxLen: number;
   readonly log: Logger;
   /** Default {@link HANDOFF_TIMEOUT_MS}. */
   readonly handoffTimeoutMs?: number;
@@ -38,12 +48,11 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
  * channel (old workers that will never see stream entries); it warns when the stream reaches its cap.
  */
 export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPublisher {
-  const { valkey, log } = options;
+  const { log, channel, streamMaxLen } = options;
   const timeoutMs = options.handoffTimeoutMs ?? HANDOFF_TIMEOUT_MS;
   const capCheckIntervalMs = options.capCheckIntervalMs ?? 30_000;
   const now = options.now ?? Date.now;
-  const { channel, streamMaxLen } = valkey;
-  const streamMode = valkey.delivery === "stream";
+  const streamMode = options.delivery === "stream";
   let lastCapCheck = Number.NEGATIVE_INFINITY;
 
   const bounded = <T>(work: Promise<T>, what: string): Promise<T> => {
@@ -57,26 +66,15 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
     return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
   };
 
-  function warnAtCap(length: unknown): void {
-    if (typeof length === "number" && length >= streamMaxLen) {
-      log.warn("valkey stream reached its cap; the oldest entries are being trimmed", {
-        stream: channel,
-        length,
-        max_len: streamMaxLen,
-      });
-    }
-  }
+  const warnAtCap = (length: unknown) => warnIfAtCap(log, channel, length, streamMaxLen);
 
   async function prepareStream(client: RedisClient): Promise<void> {
+    const send = (command: string, args: string[]) => bounded(client.send(command, args), command);
     try {
-      await bounded(
-        client.send("XGROUP", ["CREATE", channel, valkey.consumerGroup, "0", "MKSTREAM"]),
-        "XGROUP",
-      );
+      await createConsumerGroup(send, channel, options.consumerGroup);
     } catch (error) {
-      const text = errorText(error);
-      if (text.includes("NOPERM")) log.warn("valkey consumer group not created", { stream: channel, error });
-      else if (!text.includes("BUSYGROUP")) throw error;
+      if (!isReplyError(error, "NOPERM")) throw error;
+      log.warn("valkey consumer group not created", { stream: channel, error });
     }
     // Both checks only advise: a Valkey user allowed XADD but not these must still be able to publish.
     await bounded(client.send("PUBSUB", ["NUMSUB", channel]), "PUBSUB NUMSUB").then(
@@ -103,8 +101,8 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   }
 
   const connection = new ValkeyConnection({
-    url: valkeyUrl(valkey),
-    tls: valkey.tls,
+    url: options.url,
+    tls: options.tls,
     log,
     name: "publisher",
     connectTimeoutMs: timeoutMs,

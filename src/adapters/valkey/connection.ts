@@ -1,31 +1,39 @@
 import { RedisClient } from "bun";
-import type { Config, ValkeyTls } from "../config.ts";
-import { backoffDelay } from "../core/backoff.ts";
-import type { Logger } from "../log.ts";
-import { diagnoseTls } from "./valkey-tls-diagnosis.ts";
+import { type Address, formatHostPort } from "../../core/address.ts";
+import { backoffDelay } from "../../core/backoff.ts";
+import type { Logger } from "../../log.ts";
+import { diagnoseTls } from "./tls-diagnosis.ts";
+
+/** TLS to Valkey: `false` for plain TCP; else TLS that always verifies the certificate, against `ca` when given. */
+export type ValkeyTlsOptions = false | { readonly ca: string | undefined };
 
 /** Raised when Valkey cannot take a command now: not connected, or no answer within the timeout. */
 export class ValkeyUnavailableError extends Error {
   readonly code = "ERR_VALKEY_UNAVAILABLE";
 }
 
-/** Builds the client URL from our settings; the password goes only into the URL, never into logs. */
-export function valkeyUrl(valkey: Config["valkey"]): string {
-  const addr = valkey.addr;
-  if (!addr) throw new Error("no Valkey address configured");
-  const host = addr.host.includes(":") ? `[${addr.host}]` : addr.host;
+/** Where and as whom to connect to Valkey. */
+export interface ValkeyEndpoint {
+  readonly addr: Address;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  readonly tls: boolean;
+}
+
+/** Builds the client URL; the password goes only into the URL, never into logs. */
+export function valkeyUrl(endpoint: ValkeyEndpoint): string {
+  const { addr, username, password } = endpoint;
   const auth =
-    valkey.username || valkey.password
-      ? `${encodeURIComponent(valkey.username ?? "")}:${encodeURIComponent(valkey.password ?? "")}@`
+    username || password
+      ? `${encodeURIComponent(username ?? "")}:${encodeURIComponent(password ?? "")}@`
       : "";
-  return `${valkey.tls ? "rediss" : "redis"}://${auth}${host}:${addr.port}`;
+  return `${endpoint.tls ? "rediss" : "redis"}://${auth}${formatHostPort(addr.host, addr.port)}`;
 }
 
 /** Options of a {@link ValkeyConnection}. */
 export interface ValkeyConnectionOptions {
   readonly url: string;
-  /** `false` for plain TCP; else TLS that always verifies the certificate, against `ca` when given. */
-  readonly tls: Config["valkey"]["tls"];
+  readonly tls: ValkeyTlsOptions;
   readonly log: Logger;
   /** Names the connection in log lines (`publisher`, `consumer`, …). */
   readonly name: string;
@@ -248,7 +256,7 @@ export class ValkeyConnection {
   }
 
   /** The TLS handshake's reason for a connection Bun reports only as closed; undefined otherwise. */
-  private async diagnose(error: unknown, tls: ValkeyTls): Promise<string | undefined> {
+  private async diagnose(error: unknown, tls: Exclude<ValkeyTlsOptions, false>): Promise<string | undefined> {
     const { url, connectTimeoutMs = 2000 } = this.options;
     const closed = (error as { code?: unknown } | null)?.code === "ERR_REDIS_CONNECTION_CLOSED";
     return closed ? diagnoseTls(url, tls, connectTimeoutMs) : undefined;

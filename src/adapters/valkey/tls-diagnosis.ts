@@ -1,6 +1,5 @@
 import { isIP } from "node:net";
 import { connect } from "node:tls";
-import type { ValkeyTls } from "../config.ts";
 
 /**
  * Finds out why a TLS connection to Valkey failed. Bun's client reports every failed handshake as
@@ -8,7 +7,11 @@ import type { ValkeyTls } from "../config.ts";
  * the same host name, and returns its reason (`unable to verify the first certificate
  * (UNABLE_TO_VERIFY_LEAF_SIGNATURE)`, …), or undefined when the handshake succeeds.
  */
-export function diagnoseTls(url: string, tls: ValkeyTls, timeoutMs: number): Promise<string | undefined> {
+export function diagnoseTls(
+  url: string,
+  tls: { readonly ca: string | undefined },
+  timeoutMs: number,
+): Promise<string | undefined> {
   const { hostname, port } = new URL(url);
   const host = hostname.replace(/^\[(.*)\]$/, "$1");
   return new Promise((resolve) => {

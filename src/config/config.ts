@@ -1,0 +1,68 @@
+import type { Address } from "../core/address.ts";
+import type { WorkloadResource } from "../core/workload-kind.ts";
+import type { LogLevel } from "../log.ts";
+import type { Mode } from "./settings.ts";
+
+/**
+ * TLS to Valkey. The server's certificate and host name are always verified: against `ca` when
+ * `VALKEY_TLS_CA_FILE` names a file, else against the system trust store.
+ */
+export interface ValkeyTls {
+  readonly caFile: string | undefined;
+  /** The PEM text of `caFile`, read at startup. */
+  readonly ca: string | undefined;
+}
+
+/** The validated, frozen configuration of one process. */
+export interface Config {
+  readonly mode: Mode;
+  readonly logLevel: LogLevel;
+  readonly valkey: {
+    /** Undefined only in standalone mode, which then uses an in-process queue. */
+    readonly addr: Address | undefined;
+    readonly channel: string;
+    readonly username: string | undefined;
+    readonly password: string | undefined;
+    /** `false` for plain TCP. */
+    readonly tls: false | ValkeyTls;
+    readonly delivery: "stream" | "pubsub";
+    readonly consumerGroup: string;
+    readonly consumerName: string;
+    readonly claimIdleMs: number;
+    readonly streamMaxLen: number;
+  };
+  readonly allowedImagePrefix: string;
+  readonly web: {
+    readonly listen: Address;
+    readonly audience: string;
+    readonly allowedOrg: string;
+    readonly issuer: string;
+    readonly jwksUrl: string;
+    readonly devMode: boolean;
+  };
+  readonly worker: {
+    readonly kubeconfig: string | undefined;
+    readonly healthListen: Address;
+    readonly workloadResources: readonly WorkloadResource[];
+    readonly watchNamespaces: readonly string[];
+    readonly dryRun: boolean;
+    /**
+     * The process environment, as the worker hands it to kubeconfig exec credential plugins (kubectl
+     * does the same) and reads `KUBERNETES_SERVICE_HOST`/`_PORT` from for the in-cluster configuration.
+     */
+    readonly processEnv: Readonly<Record<string, string | undefined>>;
+  };
+}
+
+/** The result of loading configuration: a config, or one line naming every problem. */
+export type LoadResult =
+  | { readonly ok: true; readonly config: Config; readonly positional: readonly string[] }
+  | { readonly ok: false; readonly message: string };
+
+/** Extra flags a sub-command accepts beside its settings (`--help`, healthcheck's `--url`). */
+export interface ExtraFlags {
+  readonly booleans?: readonly string[];
+  readonly values?: readonly string[];
+  /** When given, only these variables are required (a helper command that needs part of a mode's settings). */
+  readonly requireOnly?: readonly string[];
+}

@@ -1,0 +1,95 @@
+import { type BackoffPolicy, backoffDelay } from "./backoff.ts";
+import type { IndexedWorkload } from "./workload.ts";
+import { WORKLOAD_KINDS } from "./workload-kind.ts";
+
+/** The annotation that opts a workload out of restarts when it reads `"true"`. */
+export const SKIP_ANNOTATION = "kuberollouttrigger/skip";
+
+/** Whether a workload's annotations opt it out of restarts. */
+export function isSkipAnnotated(annotations: Readonly<Record<string, unknown>> | undefined): boolean {
+  return annotations?.[SKIP_ANNOTATION] === "true";
+}
+
+/** Image references an event asks for: `image:tag` for every tag. */
+export function imageRefs(image: string, tags: readonly string[]): string[] {
+  return tags.map((tag) => `${image}:${tag}`);
+}
+
+/** `Deployment/ns/name`, as the event log line lists workloads. */
+export function describeWorkload(workload: IndexedWorkload): string {
+  return `${WORKLOAD_KINDS[workload.resource].kind}/${workload.namespace}/${workload.name}`;
+}
+
+/** A time from Valkey, when it parses: RFC 3339 or anything `Date` reads. */
+function parseTime(text: string | undefined): Date | undefined {
+  if (!text) return undefined;
+  const parsed = new Date(text);
+  return Number.isNaN(parsed.getTime()) ? undefined : parsed;
+}
+
+/** The time in a stream entry ID (`<ms>-<seq>`): when Valkey added the entry. */
+function entryIdTime(entryId: string | undefined): Date | undefined {
+  const ms = entryId === undefined ? undefined : /^(\d+)-\d+$/.exec(entryId)?.[1];
+  if (ms === undefined) return undefined;
+  const parsed = new Date(Number(ms));
+  return Number.isNaN(parsed.getTime()) ? undefined : parsed;
+}
+
+/**
+ * The `restartedAt` value, RFC 3339 UTC with milliseconds, fixed by the delivery so that handling it
+ * again (a retry after an unreachable cluster, a redelivered entry) writes the same value and rolls
+ * nothing twice: the envelope's `acceptedAt` (the web's, or the receive time Pub/Sub stamps), else the
+ * time in the stream entry ID. The current time only when neither gives one (never for our sources).
+ */
+export function chooseRestartedAt(acceptedAt: string | undefined, entryId: string | undefined, now: Date) {
+  return (parseTime(acceptedAt) ?? entryIdTime(entryId) ?? now).toISOString();
+}
+
+/** How one restart ended. */
+export type RestartOutcome =
+  | { readonly kind: "restarted" }
+  | { readonly kind: "dry_run" }
+  | { readonly kind: "not_found" }
+  | { readonly kind: "forbidden"; readonly missingRule: string }
+  /** Failed for good (retries exhausted or an error that retrying cannot fix). */
+  | { readonly kind: "failed"; readonly reason: string }
+  /** The cluster could not be reached: the event must stay pending and be retried later. */
+  | { readonly kind: "unreachable"; readonly reason: string };
+
+/**
+ * How handling one delivered event ended, for every source alike: `done` (acknowledge it: every
+ * restart was made or failed for good), `retry` (keep it and hand it over again after `afterMs`), or
+ * `terminal` (it can never succeed, an invalid event say: acknowledge it, and say why).
+ */
+export type EventOutcome =
+  | { readonly kind: "done" }
+  | { readonly kind: "retry"; readonly afterMs: number; readonly reason: string }
+  | { readonly kind: "terminal"; readonly reason: string };
+
+/** The wait before an event is handed over again: 1 s doubling to 30 s, jittered. */
+export const EVENT_RETRY_BACKOFF: BackoffPolicy = { baseMs: 1000, maxMs: 30_000 };
+
+/** The outcome `retry` for the `attempt`-th handling of one event (1 for the first). */
+export function retryAfter(
+  attempt: number,
+  reason: string,
+  policy: BackoffPolicy = EVENT_RETRY_BACKOFF,
+  random: () => number = Math.random,
+): EventOutcome {
+  return { kind: "retry", afterMs: backoffDelay(attempt, policy, random), reason };
+}
+
+/**
+ * The event's outcome from its restarts': `retry` when any could not reach the cluster (the backoff
+ * grows with `attempt`), else `done`, since a restart that failed for good cannot succeed on a retry.
+ */
+export function decideEventOutcome(
+  restarts: readonly RestartOutcome[],
+  attempt: number,
+  policy: BackoffPolicy = EVENT_RETRY_BACKOFF,
+  random: () => number = Math.random,
+): EventOutcome {
+  const unreachable = restarts.find((outcome) => outcome.kind === "unreachable");
+  if (unreachable === undefined) return { kind: "done" };
+  return retryAfter(attempt, unreachable.reason, policy, random);
+}

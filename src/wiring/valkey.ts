@@ -1,0 +1,62 @@
+import { valkeyUrl } from "../adapters/valkey/connection.ts";
+import {
+  createValkeyPublisher,
+  type ValkeyPublisher,
+  type ValkeyPublisherOptions,
+} from "../adapters/valkey/publisher.ts";
+import { ValkeyStreamConsumer } from "../adapters/valkey/stream-consumer.ts";
+import { ValkeySubscriber } from "../adapters/valkey/subscriber.ts";
+import type { Config } from "../config/config.ts";
+import type { Logger } from "../log.ts";
+import type { EventSource } from "../worker/ports.ts";
+import type { WorkerMetrics } from "../worker/worker-metrics.ts";
+
+/** The client URL and TLS options of the configured Valkey; it must have an address. */
+function endpointOf(valkey: Config["valkey"]) {
+  if (!valkey.addr) throw new Error("no Valkey address configured");
+  const url = valkeyUrl({ ...valkey, addr: valkey.addr, tls: valkey.tls !== false });
+  return { url, tls: valkey.tls === false ? false : { ca: valkey.tls.ca } } as const;
+}
+
+/** The publisher's pacing, shortened by tests; production uses the defaults. */
+export type PublisherTimings = Pick<ValkeyPublisherOptions, "maxBackoffMs" | "capCheckIntervalMs">;
+
+/** The web's Valkey publisher for `VALKEY_DELIVERY`. */
+export function createPublisher(
+  valkey: Config["valkey"],
+  log: Logger,
+  timings: PublisherTimings = {},
+): ValkeyPublisher {
+  return createValkeyPublisher({
+    ...endpointOf(valkey),
+    channel: valkey.channel,
+    delivery: valkey.delivery,
+    consumerGroup: valkey.consumerGroup,
+    streamMaxLen: valkey.streamMaxLen,
+    log,
+    ...timings,
+  });
+}
+
+/** The worker's Valkey source for `VALKEY_DELIVERY`: a consumer group on the stream, or a Pub/Sub subscription. */
+export function createValkeySource(
+  valkey: Config["valkey"],
+  log: Logger,
+  metrics: WorkerMetrics,
+): EventSource {
+  const endpoint = endpointOf(valkey);
+  const acked = metrics.eventsAcked;
+  if (valkey.delivery === "pubsub") {
+    return new ValkeySubscriber({ ...endpoint, channel: valkey.channel, log, acked });
+  }
+  return new ValkeyStreamConsumer({
+    ...endpoint,
+    stream: valkey.channel,
+    group: valkey.consumerGroup,
+    consumer: valkey.consumerName,
+    claimIdleMs: valkey.claimIdleMs,
+    streamMaxLen: valkey.streamMaxLen,
+    log,
+    acked,
+  });
+}

@@ -1,0 +1,53 @@
+import { startHttpServer } from "../adapters/http-server.ts";
+import type { Config } from "../config/config.ts";
+import { MetricsRegistry } from "../core/metrics.ts";
+import type { RunningService } from "../core/service.ts";
+import type { Logger } from "../log.ts";
+import { answerHealth } from "../worker/health-routes.ts";
+import { runEvents } from "../worker/run-events.ts";
+import { createValkeyConnectedGauge, createWorkerMetrics } from "../worker/worker-metrics.ts";
+import { connectCluster } from "./cluster.ts";
+import { createValkeySource } from "./valkey.ts";
+
+/**
+ * Starts the worker mode: the health server on `WORKER_HEALTH_ADDR`, the workload index, and (once it
+ * has synced) the Valkey consumer. `stop()` stops reading, finishes the event in flight, then closes.
+ */
+export async function startWorker(config: Config, log: Logger): Promise<RunningService> {
+  const registry = new MetricsRegistry();
+  const metrics = createWorkerMetrics(registry);
+  const connected = createValkeyConnectedGauge(registry);
+  const { index, patcher } = await connectCluster(config.worker, log, registry);
+  const source = createValkeySource(config.valkey, log, metrics);
+  const routes = {
+    ready: () => source.connected && index.synced,
+    renderMetrics: () => {
+      connected.set(source.connected ? 1 : 0);
+      return registry.render();
+    },
+  };
+  const health = startHttpServer({
+    listen: config.worker.healthListen,
+    log,
+    listeningMessage: "worker health listening",
+    fetch: (request) => answerHealth(request, routes),
+    answerUnhandled: () => Response.json({ error: "internal server error" }, { status: 500 }),
+    drainTimeoutMs: 0,
+  });
+  const events = runEvents({
+    allowedImagePrefix: config.allowedImagePrefix,
+    dryRun: config.worker.dryRun,
+    delivery: config.valkey.delivery,
+    log,
+    index,
+    patcher,
+    source,
+    metrics,
+  });
+  return {
+    async stop() {
+      await events.stop();
+      await health.stop();
+    },
+  };
+}

@@ -1,0 +1,29 @@
+import type { IndexedWorkload } from "../core/workload.ts";
+import { type WorkloadImageMap, workloadKey } from "../core/workload-image-map.ts";
+import type { WorkloadResource } from "../core/workload-kind.ts";
+import type { ListedWorkload, WorkloadWatchEvent } from "./ports.ts";
+
+/** The indexed form of a listed workload. */
+export function toIndexed(resource: WorkloadResource, listed: ListedWorkload): IndexedWorkload {
+  return {
+    resource,
+    namespace: listed.namespace,
+    name: listed.name,
+    images: listed.images,
+    skip: listed.skip,
+  };
+}
+
+/** Applies one watch event to the map; returns the resourceVersion it carries ("" when none). */
+export function applyWatchEvent(
+  map: WorkloadImageMap,
+  stream: string,
+  resource: WorkloadResource,
+  event: WorkloadWatchEvent,
+): string {
+  if (event.type === "BOOKMARK") return event.resourceVersion;
+  const { workload } = event;
+  if (event.type === "DELETED") map.remove(workloadKey(resource, workload.namespace, workload.name));
+  else map.upsert(stream, toIndexed(resource, workload));
+  return workload.resourceVersion;
+}
