@@ -1,4 +1,4 @@
-import { type Mode, SETTINGS } from "../config/settings.ts";
+import { type Mode, settingsFor } from "../config/settings.ts";
 
 /** One-line summaries of the sub-commands, in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, string>> = {
@@ -18,7 +18,7 @@ export function usage(): string {
 
 /** The usage text of one mode: its flags, variables and defaults from the settings table. */
 export function modeUsage(command: string, mode: Mode, extra = ""): string {
-  const rows = SETTINGS.filter((s) => s.modes.includes(mode)).map((s) => {
+  const rows = settingsFor(mode).map((s) => {
     const fallback = s.default !== undefined && s.default !== "" ? `default ${s.default}` : s.derivedDefault;
     const required = s.requiredIn?.includes(mode) ? "required" : fallback ? fallback : "optional";
     return `  --${s.flag} (${s.env}; ${required})\n      ${s.description}`;

@@ -14,12 +14,7 @@ import {
   readList,
   readSecureUrl,
 } from "./read-values.ts";
-import { type Mode, SETTINGS, type Setting } from "./settings.ts";
-
-/** The settings that a mode reads. */
-export function settingsFor(mode: Mode): Setting[] {
-  return SETTINGS.filter((setting) => setting.modes.includes(mode));
-}
+import { type Mode, type Setting, settingsFor } from "./settings.ts";
 
 /** Parses a command line's flags for a mode, returning raw values keyed by environment variable name. */
 function collectRaw(

@@ -228,3 +228,8 @@ export const SETTINGS: readonly Setting[] = [
     description: "Log what would be restarted and patch nothing.",
   },
 ];
+
+/** The settings that a mode reads, in the table's order. */
+export function settingsFor(mode: Mode): Setting[] {
+  return SETTINGS.filter((setting) => setting.modes.includes(mode));
+}

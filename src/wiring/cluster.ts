@@ -6,7 +6,9 @@ import type { Config } from "../config/config.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import { registerIndexMetrics } from "../worker/index-metrics.ts";
-import type { WorkloadPatcher } from "../worker/ports.ts";
+import type { EventSource, WorkloadPatcher } from "../worker/ports.ts";
+import { type RunningEvents, runEvents } from "../worker/run-events.ts";
+import type { WorkerMetrics } from "../worker/worker-metrics.ts";
 import { createWorkloadIndex, type WorkloadIndex } from "../worker/workload-index.ts";
 
 /** The cluster side of the worker: the image index and the patcher, over one API client. */
@@ -36,4 +38,27 @@ export async function connectCluster(
   });
   const patcher = createWorkloadPatcher({ client, log, registry });
   return { index, patcher };
+}
+
+/**
+ * Starts the worker's event side on `cluster`: the index follows the cluster, and once it has synced
+ * `source` feeds the event handler. `delivery` names the source in the `reading events` line.
+ */
+export function startEvents(
+  config: Config,
+  log: Logger,
+  cluster: Cluster,
+  queue: { readonly source: EventSource; readonly delivery: string },
+  metrics: WorkerMetrics,
+): RunningEvents {
+  return runEvents({
+    allowedImagePrefix: config.allowedImagePrefix,
+    dryRun: config.worker.dryRun,
+    delivery: queue.delivery,
+    log,
+    index: cluster.index,
+    patcher: cluster.patcher,
+    source: queue.source,
+    metrics,
+  });
 }

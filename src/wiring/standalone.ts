@@ -5,9 +5,8 @@ import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import type { EventPublisher } from "../web/ports.ts";
 import type { EventSource } from "../worker/ports.ts";
-import { runEvents } from "../worker/run-events.ts";
 import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
-import { connectCluster } from "./cluster.ts";
+import { connectCluster, startEvents } from "./cluster.ts";
 import { createPublisher, createValkeySource } from "./valkey.ts";
 import { serveWeb } from "./web.ts";
 
@@ -51,19 +50,11 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
   );
   const registry = new MetricsRegistry();
   const metrics = createWorkerMetrics(registry);
-  const { index, patcher } = await connectCluster(config.worker, log, registry);
-  const { publisher, source, connect, valkeyConnected, delivery } = chooseQueue(config, log, metrics);
+  const cluster = await connectCluster(config.worker, log, registry);
+  const queue = chooseQueue(config, log, metrics);
+  const { publisher, connect, valkeyConnected } = queue;
   const connecting = connect?.();
-  const events = runEvents({
-    allowedImagePrefix: config.allowedImagePrefix,
-    dryRun: config.worker.dryRun,
-    delivery,
-    log,
-    index,
-    patcher,
-    source,
-    metrics,
-  });
+  const events = startEvents(config, log, cluster, queue, metrics);
   const web = await serveWeb({
     config,
     log,

@@ -4,9 +4,8 @@ import { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import { answerHealth } from "../worker/health-routes.ts";
-import { runEvents } from "../worker/run-events.ts";
 import { createValkeyConnectedGauge, createWorkerMetrics } from "../worker/worker-metrics.ts";
-import { connectCluster } from "./cluster.ts";
+import { connectCluster, startEvents } from "./cluster.ts";
 import { createValkeySource } from "./valkey.ts";
 
 /**
@@ -17,10 +16,10 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningS
   const registry = new MetricsRegistry();
   const metrics = createWorkerMetrics(registry);
   const connected = createValkeyConnectedGauge(registry);
-  const { index, patcher } = await connectCluster(config.worker, log, registry);
+  const cluster = await connectCluster(config.worker, log, registry);
   const source = createValkeySource(config.valkey, log, metrics);
   const routes = {
-    ready: () => source.connected && index.synced,
+    ready: () => source.connected && cluster.index.synced,
     renderMetrics: () => {
       connected.set(source.connected ? 1 : 0);
       return registry.render();
@@ -34,16 +33,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningS
     answerUnhandled: () => Response.json({ error: "internal server error" }, { status: 500 }),
     drainTimeoutMs: 0,
   });
-  const events = runEvents({
-    allowedImagePrefix: config.allowedImagePrefix,
-    dryRun: config.worker.dryRun,
-    delivery: config.valkey.delivery,
-    log,
-    index,
-    patcher,
-    source,
-    metrics,
-  });
+  const events = startEvents(config, log, cluster, { source, delivery: config.valkey.delivery }, metrics);
   return {
     async stop() {
       await events.stop();
