@@ -1,28 +1,24 @@
 #!/usr/bin/env bun
 import packageJson from "../package.json" with { type: "json" };
-import { makeDevToken } from "./cli/dev-token.ts";
-import { healthUrlFor, probeHealth } from "./cli/healthcheck.ts";
-import { COMMANDS, modeUsage, usage } from "./cli/help.ts";
+import { runDevToken } from "./cli/dev-token.ts";
+import { runHealthcheck } from "./cli/healthcheck.ts";
+import { COMMANDS, commandUsage, usage } from "./cli/help.ts";
+import { type CommandIo, EXIT, helpHint, wantsHelp } from "./cli/io.ts";
 import type { Config } from "./config/config.ts";
-import { loadConfig, readExtraFlag } from "./config/load-config.ts";
-import type { Mode } from "./config/settings.ts";
+import { loadConfig } from "./config/load-config.ts";
+import { type Mode, settingsFor } from "./config/settings.ts";
 import { summarizeConfig } from "./config/summarize.ts";
 import { type RunningService, StartupConfigurationError } from "./core/service.ts";
 import { createBufferedStdout, createLogger, type Logger } from "./log.ts";
 
-/** Exit codes: 0 clean shutdown, 1 runtime failure, 2 usage or configuration error. */
-const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 const SHUTDOWN_BOUND_MS = 10_000;
-const HELP = { booleans: ["help", "h"] };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const print = (text: string) => process.stdout.write(text);
-const printError = (text: string) => process.stderr.write(`${text}\n`);
-
-function wantsHelp(argv: readonly string[]): boolean {
-  return argv.some((arg) => /^--?(help|h)$/.test(arg));
-}
+const io: CommandIo = {
+  print: (text) => process.stdout.write(text),
+  printError: (line) => process.stderr.write(`${line}\n`),
+};
 
 /** Loads the mode's wiring lazily, so the web never imports the Kubernetes client. */
 async function startMode(config: Config, log: Logger): Promise<RunningService> {
@@ -38,21 +34,22 @@ async function startMode(config: Config, log: Logger): Promise<RunningService> {
 
 async function runMode(mode: Mode, argv: readonly string[], env: Env): Promise<number> {
   if (wantsHelp(argv)) {
-    print(modeUsage(mode, mode));
+    io.print(commandUsage(mode, settingsFor(mode), (s) => s.requiredIn?.includes(mode) === true));
     return EXIT.ok;
   }
   const loaded = loadConfig(mode, argv, env);
   if (!loaded.ok) {
-    printError(loaded.message);
+    io.printError(loaded.badFlags ? `${loaded.message} (${helpHint(mode)})` : loaded.message);
     return EXIT.usage;
   }
   if (loaded.positional.length > 0) {
-    printError(`error: unexpected argument "${loaded.positional[0]}"`);
+    io.printError(`error: unexpected argument "${loaded.positional[0]}" (${helpHint(mode)})`);
     return EXIT.usage;
   }
   const { config } = loaded;
   const log = createLogger({ level: config.logLevel, write: createBufferedStdout() });
   log.info("configuration loaded", { version: packageJson.version, ...summarizeConfig(config) });
+  for (const warning of loaded.warnings) log.warn("configuration value replaced", { problem: warning });
   // Listen for signals before starting: one that arrives during startup still ends in a clean stop.
   const signal = waitForSignal();
   let service: RunningService;
@@ -60,7 +57,7 @@ async function runMode(mode: Mode, argv: readonly string[], env: Env): Promise<n
     service = await startMode(config, log);
   } catch (error) {
     if (error instanceof StartupConfigurationError) {
-      printError(`error: invalid configuration: ${error.message}`);
+      io.printError(`error: invalid configuration: ${error.message}`);
       return EXIT.usage;
     }
     log.error("startup failed", { error });
@@ -90,44 +87,28 @@ async function waitForShutdown(
   return EXIT.ok;
 }
 
-async function runHealthcheck(argv: readonly string[], env: Env): Promise<number> {
+function runVersion(argv: readonly string[]): number {
   if (wantsHelp(argv)) {
-    print(
-      `${modeUsage("healthcheck", "web")}  --url URL\n      Probe this URL instead of http://127.0.0.1:<port of WEB_LISTEN_ADDR>/healthz.\n`,
-    );
+    io.print(`Usage: kuberollouttrigger version\n\n${COMMANDS.version}\n`);
     return EXIT.ok;
   }
-  const extra = { ...HELP, values: ["url"], requireOnly: [] };
-  const loaded = loadConfig("web", argv, env, extra);
-  if (!loaded.ok) {
-    printError(loaded.message);
+  if (argv.length > 0) {
+    io.printError(`error: version takes no arguments, got "${argv[0]}"`);
     return EXIT.usage;
   }
-  const url = readExtraFlag(argv, "web", extra, "url") ?? healthUrlFor(loaded.config.web.listen);
-  return (await probeHealth(url)) ? EXIT.ok : EXIT.failure;
-}
-
-function runDevToken(argv: readonly string[], env: Env): number {
-  if (wantsHelp(argv)) {
-    print(modeUsage("dev-token", "web"));
-    return EXIT.ok;
-  }
-  const extra = { ...HELP, requireOnly: ["GITHUB_OIDC_AUDIENCE", "GITHUB_ALLOWED_ORG"] };
-  const loaded = loadConfig("web", argv, env, extra);
-  if (!loaded.ok) {
-    printError(loaded.message);
-    return EXIT.usage;
-  }
-  const { web } = loaded.config;
-  if (!web.devMode)
-    printError("warning: this unsigned token is accepted only by a web running with DEV_MODE=true");
-  const nowSeconds = Math.floor(Date.now() / 1000);
-  print(`${makeDevToken({ issuer: web.issuer, audience: web.audience, org: web.allowedOrg, nowSeconds })}\n`);
+  io.print(`kuberollouttrigger ${packageJson.version}\n`);
   return EXIT.ok;
 }
 
+/**
+ * The Go original's image had no ENTRYPOINT and ran `/server` as its CMD, so its users wrote
+ * `args: ["/server", "web"]`. Here the binary is the ENTRYPOINT and such args arrive after it.
+ */
+const ORIGINAL_BINARY_PATH = "/server";
+
 /** Runs the command line and returns the exit code. */
 export async function main(argv: readonly string[], env: Env): Promise<number> {
+  if (argv[0] === ORIGINAL_BINARY_PATH) return main(argv.slice(1), env);
   const [command, ...rest] = argv;
   switch (command) {
     case "web":
@@ -135,22 +116,20 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
     case "standalone":
       return runMode(command, rest, env);
     case "healthcheck":
-      return runHealthcheck(rest, env);
+      return runHealthcheck(rest, env, io);
     case "dev-token":
-      return runDevToken(rest, env);
+      return runDevToken(rest, env, io);
     case "version":
     case "--version":
-      if (wantsHelp(rest)) print(`Usage: kuberollouttrigger version\n\n${COMMANDS.version}\n`);
-      else print(`kuberollouttrigger ${packageJson.version}\n`);
-      return EXIT.ok;
+      return runVersion(rest);
     case undefined:
     case "help":
     case "--help":
     case "-h":
-      print(usage());
+      io.print(usage());
       return command === undefined ? EXIT.usage : EXIT.ok;
     default:
-      printError(`error: unknown command "${command}" (${Object.keys(COMMANDS).join(", ")})\n${usage()}`);
+      io.printError(`error: unknown command "${command}" (${Object.keys(COMMANDS).join(", ")})\n${usage()}`);
       return EXIT.usage;
   }
 }

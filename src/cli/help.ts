@@ -1,11 +1,12 @@
-import { type Mode, settingsFor } from "../config/settings.ts";
+import type { Setting } from "../config/settings.ts";
 
 /** One-line summaries of the sub-commands, in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, string>> = {
   web: "Accept authenticated events over HTTP and hand them to Valkey.",
   worker: "Consume events from Valkey and restart matching workloads.",
   standalone: "Run web and worker in one process (local use and single-node clusters).",
-  healthcheck: "Probe a /healthz endpoint and exit 0 when it answers 200 (for images without curl).",
+  healthcheck:
+    "Probe the web's (or, with --worker, the worker's) /healthz and exit 0 when it answers 200 (for images without curl).",
   "dev-token": "Print a short-lived unsigned token for DEV_MODE testing.",
   version: "Print the version.",
 };
@@ -16,12 +17,33 @@ export function usage(): string {
   return `Usage: kuberollouttrigger <command> [flags]\n\nCommands:\n${lines.join("\n")}\n\nRun 'kuberollouttrigger <command> --help' for the flags of a command.\n`;
 }
 
-/** The usage text of one mode: its flags, variables and defaults from the settings table. */
-export function modeUsage(command: string, mode: Mode, extra = ""): string {
-  const rows = settingsFor(mode).map((s) => {
+/** A flag of a command that is not a setting (`--url`), for its usage text. */
+export interface ExtraFlagHelp {
+  readonly usage: string;
+  readonly description: string;
+}
+
+/**
+ * The usage text of a command: the settings it reads (flags, variables, defaults, from the settings
+ * table), then its own flags. `required` says which settings it cannot run without.
+ */
+export function commandUsage(
+  command: string,
+  settings: readonly Setting[],
+  required: (setting: Setting) => boolean,
+  extra: readonly ExtraFlagHelp[] = [],
+): string {
+  const rows = settings.map((s) => {
     const fallback = s.default !== undefined && s.default !== "" ? `default ${s.default}` : s.derivedDefault;
-    const required = s.requiredIn?.includes(mode) ? "required" : fallback ? fallback : "optional";
-    return `  --${s.flag} (${s.env}; ${required})\n      ${s.description}`;
+    const need = required(s) ? "required" : fallback ? fallback : "optional";
+    return `  --${s.flag} (${s.env}; ${need})\n      ${s.description}`;
   });
-  return `Usage: kuberollouttrigger ${command} [flags]\n\n${COMMANDS[command] ?? ""}\n\nFlags (each also read from its environment variable; a flag wins):\n${rows.join("\n")}\n${extra}`;
+  const own = extra.map((flag) => `  ${flag.usage}\n      ${flag.description}`);
+  const sections = [
+    rows.length > 0
+      ? `Flags (each also read from its environment variable; a flag wins):\n${rows.join("\n")}\n`
+      : "",
+    own.length > 0 ? `Flags of this command:\n${own.join("\n")}\n` : "",
+  ].filter((section) => section !== "");
+  return `Usage: kuberollouttrigger ${command} [flags]\n\n${COMMANDS[command] ?? ""}\n\n${sections.join("\n")}`;
 }

@@ -1,3 +1,5 @@
+import { readFileSync, statSync } from "node:fs";
+import { delimiter } from "node:path";
 import type { Address } from "../core/address.ts";
 import { resolveWorkloadResource } from "../core/workload-kind.ts";
 import { readCaFile } from "./read-ca-file.ts";
@@ -43,8 +45,37 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
         `WATCH_NAMESPACES / --watch-namespaces: ${badNamespaces.map((n) => `"${n}"`).join(", ")} is not a namespace name`,
       );
     }
+    problems.push(...checkKubeconfig(values.get("KUBECONFIG")));
   }
   return problems;
+}
+
+/** Why a file cannot be read, in a few words; undefined when it can. */
+function unreadable(path: string): string | undefined {
+  try {
+    if (statSync(path).isDirectory()) return "it is a directory";
+    readFileSync(path);
+    return undefined;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === "ENOENT") return "no such file";
+    if (code === "EACCES") return "permission denied";
+    return error instanceof Error ? error.message : String(error);
+  }
+}
+
+/**
+ * The kubeconfig must be readable, so a wrong path stops the start with one line. Several paths (joined
+ * by the path delimiter) are merged as kubectl does, which skips the missing ones: at least one must be
+ * readable then.
+ */
+function checkKubeconfig(value: unknown): string[] {
+  if (typeof value !== "string") return [];
+  const paths = value.split(delimiter).filter((path) => path !== "");
+  const reasons = paths.map((path) => ({ path, reason: unreadable(path) }));
+  if (reasons.some((r) => r.reason === undefined)) return [];
+  const named = reasons.map((r) => `"${r.path}" (${r.reason})`).join(", ");
+  return [`KUBECONFIG / --kubeconfig: cannot read ${named}`];
 }
 
 /** The issuer must be a URL the keys can be fetched from securely; audience and org must not be blank. */

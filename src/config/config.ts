@@ -56,13 +56,22 @@ export interface Config {
 
 /** The result of loading configuration: a config, or one line naming every problem. */
 export type LoadResult =
-  | { readonly ok: true; readonly config: Config; readonly positional: readonly string[] }
-  | { readonly ok: false; readonly message: string };
+  | {
+      readonly ok: true;
+      readonly config: Config;
+      readonly positional: readonly string[];
+      /** Values that were replaced rather than refused (an unknown `LOG_LEVEL`), as sentences for the log. */
+      readonly warnings: readonly string[];
+    }
+  | {
+      readonly ok: false;
+      readonly message: string;
+      /** The command line itself was wrong (an unknown flag, a flag without its value). */
+      readonly badFlags: boolean;
+    };
 
 /** Extra flags a sub-command accepts beside its settings (`--help`, healthcheck's `--url`). */
 export interface ExtraFlags {
   readonly booleans?: readonly string[];
   readonly values?: readonly string[];
-  /** When given, only these variables are required (a helper command that needs part of a mode's settings). */
-  readonly requireOnly?: readonly string[];
 }

@@ -16,14 +16,13 @@ import {
 } from "./read-values.ts";
 import { type Mode, type Setting, settingsFor } from "./settings.ts";
 
-/** Parses a command line's flags for a mode, returning raw values keyed by environment variable name. */
+/** The raw text of each setting of `settings` that has one: flag, else variable, else default. */
 function collectRaw(
-  mode: Mode,
+  settings: readonly Setting[],
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
   extra: ExtraFlags,
 ) {
-  const settings = settingsFor(mode);
   const booleans = new Set([
     ...settings.filter((s) => s.kind === "boolean").map((s) => s.flag),
     ...(extra.booleans ?? []),
@@ -48,6 +47,14 @@ function collectRaw(
 
 const label = (setting: Setting): string => `${setting.env} / --${setting.flag}`;
 
+/** Reads a choice: one of `choices` or an alias of one, in any case. */
+function readChoice(setting: Setting, text: string): Read<unknown> {
+  const lower = text.toLowerCase();
+  const value = setting.aliases?.[lower] ?? lower;
+  if (setting.choices?.includes(value)) return { ok: true, value };
+  return { ok: false, reason: `"${text}" is not one of ${setting.choices?.join(", ")}` };
+}
+
 function readSetting(setting: Setting, text: string): Read<unknown> {
   switch (setting.kind) {
     case "boolean":
@@ -62,20 +69,75 @@ function readSetting(setting: Setting, text: string): Read<unknown> {
       return readList(text);
     case "url":
       return readSecureUrl(text);
-    case "choice": {
-      const lower = text.toLowerCase();
-      return setting.choices?.includes(lower)
-        ? { ok: true, value: lower }
-        : { ok: false, reason: `"${text}" is not one of ${setting.choices?.join(", ")}` };
-    }
+    case "choice":
+      return readChoice(setting, text);
     case "string":
       return { ok: true, value: text };
   }
 }
 
+/** The settings of a command, read and checked one by one; or one line naming every problem. */
+export type SettingsResult =
+  | {
+      readonly ok: true;
+      /** Each setting's value, by environment variable name; absent when unset without a default. */
+      readonly values: Map<string, unknown>;
+      /** Raw values of the extra flags given (`--url`), by flag name. */
+      readonly extraFlags: ReadonlyMap<string, string>;
+      readonly positional: readonly string[];
+      /** Values that were replaced rather than refused, each as a sentence for the log. */
+      readonly warnings: readonly string[];
+    }
+  | { readonly ok: false; readonly message: string; readonly badFlags: boolean };
+
 /**
- * Reads the configuration of `mode` from flags (which win), then the environment (an empty variable
- * counts as unset), then defaults. Every missing or invalid item is named in the one error line.
+ * Reads `settings` from flags (which win), then the environment (an empty variable counts as unset),
+ * then defaults, and checks each value's syntax. `required` names the variables that must have a value.
+ */
+export function loadSettings(
+  settings: readonly Setting[],
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  required: (setting: Setting) => boolean,
+  extra: ExtraFlags = {},
+): SettingsResult {
+  const { raw, flags } = collectRaw(settings, argv, env, extra);
+  if (flags.errors.length > 0)
+    return { ok: false, message: `error: ${flags.errors.join("; ")}`, badFlags: true };
+  const missing: string[] = [];
+  const invalid: string[] = [];
+  const warnings: string[] = [];
+  const values = new Map<string, unknown>();
+  for (const setting of settings) {
+    const text = raw.get(setting.env);
+    if (text === undefined) {
+      if (required(setting)) missing.push(label(setting));
+      continue;
+    }
+    const read = readSetting(setting, text);
+    if (read.ok) values.set(setting.env, read.value);
+    else if (setting.fallback !== undefined) {
+      values.set(setting.env, setting.fallback);
+      warnings.push(`${label(setting)}: ${read.reason}; using ${setting.fallback}`);
+    } else invalid.push(`${label(setting)}: ${read.reason}`);
+  }
+  const message = describeProblems(missing, invalid);
+  if (message !== undefined) return { ok: false, message, badFlags: false };
+  const extraFlags = new Map([...flags.values].filter(([name]) => !settings.some((s) => s.flag === name)));
+  return { ok: true, values, extraFlags, positional: flags.positional, warnings };
+}
+
+function describeProblems(missing: readonly string[], invalid: readonly string[]): string | undefined {
+  const parts = [
+    missing.length > 0 ? `missing required configuration: ${missing.join(", ")}` : "",
+    invalid.length > 0 ? `invalid configuration: ${invalid.join("; ")}` : "",
+  ].filter((part) => part !== "");
+  return parts.length > 0 ? `error: ${parts.join("; ")}` : undefined;
+}
+
+/**
+ * Reads the configuration of `mode` (see {@link loadSettings}), then the checks across settings.
+ * Every missing or invalid item is named in the one error line.
  */
 export function loadConfig(
   mode: Mode,
@@ -83,41 +145,17 @@ export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
   extra: ExtraFlags = {},
 ): LoadResult {
-  const { raw, flags } = collectRaw(mode, argv, env, extra);
-  if (flags.errors.length > 0) return { ok: false, message: `error: ${flags.errors.join("; ")}` };
-  const missing: string[] = [];
-  const invalid: string[] = [];
-  const values = new Map<string, unknown>();
-  for (const setting of settingsFor(mode)) {
-    const text = raw.get(setting.env);
-    if (text === undefined) {
-      const required = extra.requireOnly
-        ? extra.requireOnly.includes(setting.env)
-        : setting.requiredIn?.includes(mode);
-      if (required) missing.push(label(setting));
-      continue;
-    }
-    const read = readSetting(setting, text);
-    if (read.ok) values.set(setting.env, read.value);
-    else invalid.push(`${label(setting)}: ${read.reason}`);
-  }
-  if (!extra.requireOnly) invalid.push(...checkMeaning(values, mode));
-  const parts = [
-    missing.length > 0 ? `missing required configuration: ${missing.join(", ")}` : "",
-    invalid.length > 0 ? `invalid configuration: ${invalid.join("; ")}` : "",
-  ].filter((part) => part !== "");
-  if (parts.length > 0) return { ok: false, message: `error: ${parts.join("; ")}` };
-  return { ok: true, config: buildConfig(mode, values, env), positional: flags.positional };
-}
-
-/** Returns the raw value of an extra flag (such as healthcheck's `--url`) from a command line. */
-export function readExtraFlag(
-  argv: readonly string[],
-  mode: Mode,
-  extra: ExtraFlags,
-  name: string,
-): string | undefined {
-  return collectRaw(mode, argv, {}, extra).flags.values.get(name);
+  const required = (setting: Setting) => setting.requiredIn?.includes(mode) === true;
+  const loaded = loadSettings(settingsFor(mode), argv, env, required, extra);
+  if (!loaded.ok) return loaded;
+  const message = describeProblems([], checkMeaning(loaded.values, mode));
+  if (message !== undefined) return { ok: false, message, badFlags: false };
+  return {
+    ok: true,
+    config: buildConfig(mode, loaded.values, env),
+    positional: loaded.positional,
+    warnings: loaded.warnings,
+  };
 }
 
 function buildConfig(

@@ -15,6 +15,13 @@ export interface Setting {
   /** How the default reads in the docs when it is derived rather than fixed. */
   readonly derivedDefault?: string;
   readonly choices?: readonly string[];
+  /** Other spellings of `choices`, read as the choice they name (`warning` → `warn`). */
+  readonly aliases?: Readonly<Record<string, string>>;
+  /**
+   * An invalid value is replaced by this one, with a warning, instead of stopping the start: for a
+   * setting whose invalid values the original accepted silently (so a pod that ran before still runs).
+   */
+  readonly fallback?: string;
   readonly modes: readonly Mode[];
   readonly requiredIn?: readonly Mode[];
   readonly secret?: boolean;
@@ -36,8 +43,11 @@ export const SETTINGS: readonly Setting[] = [
     kind: "choice",
     default: "info",
     choices: ["debug", "info", "warn", "error"],
+    aliases: { warning: "warn", err: "error", information: "info", trace: "debug" },
+    fallback: "info",
     modes: ALL,
-    description: "Lowest level of log line written.",
+    description:
+      "Lowest level of log line written; warning, err, information and trace also read, and any other value means info, with a warning.",
   },
   {
     env: "VALKEY_ADDR",

@@ -28,6 +28,11 @@ export async function connectCluster(
 ): Promise<Cluster> {
   const access = await loadClusterAccess({ kubeconfig: worker.kubeconfig, env: worker.processEnv });
   log.info("cluster access loaded", { ...access.summary });
+  if (!access.tls.verify)
+    log.warn(
+      "the kubeconfig turns TLS verification off (insecure-skip-tls-verify): anyone between the worker and the API server can read and change its calls; give the cluster's certificate-authority instead",
+      { server: access.server },
+    );
   const client = createKubeClient({ access });
   const index = createWorkloadIndex({
     source: createWorkloadSource(client),

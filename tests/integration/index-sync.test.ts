@@ -32,7 +32,7 @@ function startIndex(
   });
   const access = {
     server: server.url,
-    tls: { ca: undefined, cert: undefined, key: undefined, serverName: undefined },
+    tls: { verify: true, ca: undefined, cert: undefined, key: undefined, serverName: undefined },
     proxyUrl: undefined,
     impersonate: undefined,
     credentials: staticCredentials(undefined),

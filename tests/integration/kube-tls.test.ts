@@ -125,16 +125,50 @@ describe("TLS to the API server", () => {
     );
   });
 
-  test("insecure-skip-tls-verify is refused at startup", async () => {
+  test("insecure-skip-tls-verify on an https server is honoured as kubectl honours it: the server's certificate is not verified", async () => {
+    await using server = await startKubeApiServer({
+      tls: { cert: tls.serverCert, key: tls.serverKey },
+      bearerToken: "t",
+    });
+    server.create("deployments", makeDeployment({ namespace: "a", name: "web", images: ["x/y:1"] }));
     const kubeconfig = await writeKubeconfig(
       "insecure",
-      "https://127.0.0.1:1",
+      server.url,
       { "insecure-skip-tls-verify": true },
+      { token: "t" },
+    );
+    const access = await loadClusterAccess({ kubeconfig, env: {} });
+    expect(access.tls.verify).toBe(false);
+    expect(access.summary.tls_verify).toBe("off (insecure-skip-tls-verify)");
+    // Nothing in this kubeconfig trusts the test CA: only the skipped verification lets the call through.
+    expect((await listDeployments(access)).items).toHaveLength(1);
+  });
+
+  test("insecure-skip-tls-verify beside a certificate authority is refused at startup, as kubectl refuses it", async () => {
+    const kubeconfig = await writeKubeconfig(
+      "insecure-and-ca",
+      "https://127.0.0.1:1",
+      { "insecure-skip-tls-verify": true, "certificate-authority-data": b64(tls.ca) },
       { token: "t" },
     );
     const error = await loadClusterAccess({ kubeconfig, env: {} }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(KubeConfigError);
     expect((error as KubeConfigError).code).toBe("ERR_KUBE_INSECURE_TLS");
+  });
+
+  test("insecure-skip-tls-verify on an http server means nothing and changes nothing", async () => {
+    await using server = await startKubeApiServer();
+    const kubeconfig = await writeKubeconfig(
+      "insecure-http",
+      server.url,
+      { "insecure-skip-tls-verify": true },
+      {},
+    );
+    const access = await loadClusterAccess({ kubeconfig, env: {} });
+    expect(server.url).toStartWith("http://");
+    expect(access.tls.verify).toBe(true);
+    expect(access.summary.tls_verify).toBe("on");
+    expect((await listDeployments(access)).items).toEqual([]);
   });
 
   test("an exec credential plugin's token is sent", async () => {

@@ -27,7 +27,7 @@ function patcherFor(
 ) {
   const access = {
     server: url,
-    tls: { ca: undefined, cert: undefined, key: undefined, serverName: undefined },
+    tls: { verify: true, ca: undefined, cert: undefined, key: undefined, serverName: undefined },
     proxyUrl: undefined,
     impersonate: undefined,
     credentials,

@@ -95,14 +95,29 @@ describe("the Containerfile", () => {
     const entrypoint = all(finalStage, "ENTRYPOINT");
     expect(entrypoint.length).toBe(1);
     const argv = JSON.parse(entrypoint[0]?.args ?? "") as string[];
-    const copied = all(finalStage, "COPY").map((i) => i.args.split(/\s+/).at(-1));
-    expect(argv).toHaveLength(1);
-    expect(copied).toContain(argv[0]);
+    expect(argv).toEqual(["/usr/local/bin/kuberollouttrigger"]);
+    // The final stage takes the staged root folder whole; the build stage put the binary there.
+    expect(all(finalStage, "COPY").map((i) => i.args)).toEqual(["--from=build --chown=0:0 /rootfs/ /"]);
+    const staging =
+      all(buildStage, "RUN")
+        .map((i) => i.args)
+        .find((run) => run.includes("/rootfs")) ?? "";
+    expect(staging).toContain("cp dist/kuberollouttrigger /rootfs/usr/local/bin/kuberollouttrigger");
+    expect(staging).toContain("chmod 0555 /rootfs/usr/local/bin/kuberollouttrigger");
     for (const keyword of ["CMD", "HEALTHCHECK"])
       for (const instruction of all(finalStage, keyword))
         expect(instruction.args.trim().startsWith("[")).toBe(true);
     expect(all(finalStage, "RUN")).toEqual([]);
     expect(all(finalStage, "SHELL")).toEqual([]);
+  });
+
+  test("answers at /server too, where the Go original's image kept its binary, as a link rather than a second copy", () => {
+    const staging =
+      all(buildStage, "RUN")
+        .map((i) => i.args)
+        .find((run) => run.includes("/rootfs")) ?? "";
+    expect(staging).toContain("ln -s /usr/local/bin/kuberollouttrigger /rootfs/server");
+    expect(staging.match(/\bcp dist\/kuberollouttrigger\b/g)).toHaveLength(1);
   });
 
   test("exposes the web's default port", () => {

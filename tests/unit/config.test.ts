@@ -35,10 +35,42 @@ describe("loading configuration", () => {
   });
 
   test("missing and invalid items are reported together", () => {
-    const message = expectError(loadConfig("web", ["--log-level=loud"], { VALKEY_ADDR: "nope" }));
+    const message = expectError(loadConfig("web", ["--valkey-delivery=loud"], { VALKEY_ADDR: "nope" }));
     expect(message).toContain("missing required configuration: ALLOWED_IMAGE_PREFIX");
-    expect(message).toContain('LOG_LEVEL / --log-level: "loud" is not one of debug, info, warn, error');
+    expect(message).toContain('VALKEY_DELIVERY / --valkey-delivery: "loud" is not one of stream, pubsub');
     expect(message).toContain('VALKEY_ADDR / --valkey-addr: "nope" is not an address of the form host:port');
+  });
+
+  test("LOG_LEVEL reads the spellings operators use, and any other value as info with a warning, as the original did", () => {
+    const level = (value: string) => {
+      const loaded = loadConfig("worker", [`--log-level=${value}`], {
+        VALKEY_ADDR: "v:6379",
+        ALLOWED_IMAGE_PREFIX: "ghcr.io/a/",
+      });
+      if (!loaded.ok) throw new Error(loaded.message);
+      return { level: loaded.config.logLevel, warnings: loaded.warnings };
+    };
+    expect(level("WARNING")).toEqual({ level: "warn", warnings: [] });
+    expect(level("err")).toEqual({ level: "error", warnings: [] });
+    expect(level("Debug")).toEqual({ level: "debug", warnings: [] });
+    expect(level("loud")).toEqual({
+      level: "info",
+      warnings: ['LOG_LEVEL / --log-level: "loud" is not one of debug, info, warn, error; using info'],
+    });
+  });
+
+  test("a kubeconfig that cannot be read stops the start; of several paths, one readable is enough, as for kubectl", () => {
+    const worker = (kubeconfig: string) =>
+      loadConfig("worker", [], {
+        VALKEY_ADDR: "v:6379",
+        ALLOWED_IMAGE_PREFIX: "ghcr.io/a/",
+        KUBECONFIG: kubeconfig,
+      });
+    expect(expectError(worker("/nonexistent/a"))).toBe(
+      'error: invalid configuration: KUBECONFIG / --kubeconfig: cannot read "/nonexistent/a" (no such file)',
+    );
+    expect(expectError(worker("/"))).toContain('cannot read "/" (it is a directory)');
+    expect(worker(`/nonexistent/a:${import.meta.path}`).ok).toBe(true);
   });
 
   test("the worker does not require the web's GitHub settings", () => {

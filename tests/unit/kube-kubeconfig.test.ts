@@ -80,12 +80,28 @@ describe("resolveKubeconfig", () => {
     expect(spec.token).toBe("abc");
   });
 
-  test("insecure-skip-tls-verify is refused, never honoured", () => {
-    const error = refusal(() =>
-      resolveKubeconfig([{ text: base({ token: "t" }, { "insecure-skip-tls-verify": true }), dir: "/" }]),
-    );
+  test("insecure-skip-tls-verify on an https server is honoured, as kubectl honours it", () => {
+    const text = base({ token: "t" }, { "insecure-skip-tls-verify": true });
+    expect(resolveKubeconfig([{ text, dir: "/" }]).insecureSkipTlsVerify).toBe(true);
+    expect(resolveKubeconfig([{ text: base({ token: "t" }), dir: "/" }]).insecureSkipTlsVerify).toBe(false);
+  });
+
+  test("insecure-skip-tls-verify on an http server means nothing", () => {
+    const text = base({}, { server: "http://127.0.0.1:8001", "insecure-skip-tls-verify": "true" });
+    expect(resolveKubeconfig([{ text, dir: "/" }]).insecureSkipTlsVerify).toBe(false);
+  });
+
+  test("insecure-skip-tls-verify beside a certificate authority is refused, as kubectl refuses it", () => {
+    const cluster = { "insecure-skip-tls-verify": true, "certificate-authority": "/ca.crt" };
+    const error = refusal(() => resolveKubeconfig([{ text: base({ token: "t" }, cluster), dir: "/" }]));
     expect(error.code).toBe("ERR_KUBE_INSECURE_TLS");
     expect(error.message).toContain("insecure-skip-tls-verify");
+  });
+
+  test("the in-cluster service account always verifies the API server", () => {
+    const spec = resolveInCluster({ host: "10.0.0.1", port: "443", serviceAccountDir: "/sa" });
+    expect(spec.insecureSkipTlsVerify).toBe(false);
+    expect(spec.ca).toEqual({ file: "/sa/ca.crt" });
   });
 
   test("an auth-provider is refused with its name", () => {

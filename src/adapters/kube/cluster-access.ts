@@ -12,8 +12,10 @@ import { type ClusterAccessSpec, resolveInCluster, resolveKubeconfig, type Sourc
 export interface ClusterAccess {
   /** `https://host:port[/prefix]`, without a trailing slash. */
   readonly server: string;
-  /** PEM material for Bun's `fetch` (`tls` option); verification is never turned off. */
+  /** PEM material for Bun's `fetch` (`tls` option). */
   readonly tls: {
+    /** False only when the kubeconfig's `insecure-skip-tls-verify` turns verification off (https only). */
+    readonly verify: boolean;
     readonly ca: string | undefined;
     readonly cert: string | undefined;
     readonly key: string | undefined;
@@ -62,19 +64,26 @@ function requirePem(text: string | undefined, what: string): string | undefined 
   return text;
 }
 
+/** Reads the kubeconfig files; of several, the missing ones are skipped, as kubectl does. */
 async function readKubeconfigFiles(paths: readonly string[]) {
-  return Promise.all(
+  const read = await Promise.all(
     paths.map(async (path) => {
       try {
         return { text: await Bun.file(path).text(), dir: dirname(path) };
       } catch (error) {
-        throw new KubeConfigError(
-          "ERR_KUBE_CONFIG_INVALID",
-          `cannot read kubeconfig ${path}: ${String(error)}`,
-        );
+        if (paths.length > 1 && (error as { code?: unknown }).code === "ENOENT") return undefined;
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new KubeConfigError("ERR_KUBE_CONFIG_INVALID", `cannot read kubeconfig ${path}: ${reason}`);
       }
     }),
   );
+  const found = read.filter((file) => file !== undefined);
+  if (found.length === 0)
+    throw new KubeConfigError(
+      "ERR_KUBE_CONFIG_INVALID",
+      `none of the kubeconfig files exists: ${paths.join(", ")}`,
+    );
+  return found;
 }
 
 async function credentialsFor(
@@ -106,7 +115,8 @@ function authMethod(spec: ClusterAccessSpec): string {
 /**
  * Loads cluster access from a kubeconfig (its current context) or, without one, from the pod's service
  * account. Fails with a {@link KubeConfigError} naming the problem: unreadable files, a context that
- * does not resolve, `insecure-skip-tls-verify`, or an authentication method we do not support.
+ * does not resolve, `insecure-skip-tls-verify` beside a certificate authority, or an authentication
+ * method we do not support.
  * Does not import `@kubernetes/client-node` (it costs ~65 MB of RSS under Bun).
  */
 export async function loadClusterAccess(options: LoadClusterAccessOptions): Promise<ClusterAccess> {
@@ -135,7 +145,7 @@ export async function loadClusterAccess(options: LoadClusterAccessOptions): Prom
     );
   return {
     server: spec.server,
-    tls: { ca, cert, key, serverName: spec.tlsServerName },
+    tls: { verify: !spec.insecureSkipTlsVerify, ca, cert, key, serverName: spec.tlsServerName },
     proxyUrl: spec.proxyUrl,
     impersonate: spec.impersonate,
     credentials: await credentialsFor(spec, options),
@@ -143,6 +153,7 @@ export async function loadClusterAccess(options: LoadClusterAccessOptions): Prom
       source: paths.length > 0 ? `kubeconfig ${paths.join(delimiter)}` : "in-cluster service account",
       server: spec.server,
       ca: ca === undefined ? "system roots" : "cluster CA",
+      tls_verify: spec.insecureSkipTlsVerify ? "off (insecure-skip-tls-verify)" : "on",
       auth: authMethod(spec),
     },
   };

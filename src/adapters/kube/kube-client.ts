@@ -121,6 +121,7 @@ export function createKubeClient(options: KubeClientOptions): KubeClient {
         ...(https
           ? {
               tls: {
+                ...(access.tls.verify ? {} : { rejectUnauthorized: false }),
                 ca: access.tls.ca,
                 cert: credentials.cert ?? access.tls.cert,
                 key: credentials.key ?? access.tls.key,

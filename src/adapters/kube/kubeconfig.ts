@@ -25,6 +25,12 @@ export interface ClusterAccessSpec {
   readonly tokenFile: string | undefined;
   readonly exec: ExecPlugin | undefined;
   readonly impersonate: string | undefined;
+  /**
+   * The cluster's `insecure-skip-tls-verify` on an https server: its certificate is not verified, as
+   * kubectl does. Never set for the in-cluster service account, nor for an http server (where it means
+   * nothing).
+   */
+  readonly insecureSkipTlsVerify: boolean;
   /** The default namespace of the context (informational). */
   readonly namespace: string | undefined;
 }
@@ -93,7 +99,8 @@ function refuseUnsupported(user: Obj, userName: string): void {
 /**
  * Resolves the current context of one or more kubeconfig files (merged as kubectl does: the first file
  * that names a current context or defines a cluster, user or context wins). Relative file paths are
- * resolved against the directory of the file that holds them. `insecure-skip-tls-verify` is refused.
+ * resolved against the directory of the file that holds them. `insecure-skip-tls-verify` is honoured on
+ * an https server as kubectl honours it, and refused beside a certificate authority, as kubectl refuses it.
  */
 export function resolveKubeconfig(files: readonly KubeconfigFile[]): ClusterAccessSpec {
   let currentContext: string | undefined;
@@ -130,19 +137,16 @@ export function resolveKubeconfig(files: readonly KubeconfigFile[]): ClusterAcce
     throw invalid(`kubeconfig context "${currentContext}" names unknown user "${userName}"`);
   const server = str(cluster.entry.server);
   if (server === undefined) throw invalid(`kubeconfig cluster "${clusterName}" has no server`);
-  const skip = cluster.entry["insecure-skip-tls-verify"];
-  if (skip === true || skip === "true")
-    throw new KubeConfigError(
-      "ERR_KUBE_INSECURE_TLS",
-      `kubeconfig cluster "${clusterName}" sets insecure-skip-tls-verify, which is refused: give its certificate-authority(-data) instead`,
-    );
+  const ca = source(cluster.entry, "certificate-authority-data", "certificate-authority", cluster.dir);
+  const insecureSkipTlsVerify = readInsecure(cluster.entry, clusterName, server, ca !== undefined);
   const u = user?.entry ?? {};
   if (user !== undefined) refuseUnsupported(u, userName ?? "");
   const userDir = user?.dir ?? cluster.dir;
   const tokenFile = str(u.tokenFile) ?? str(u["token-file"]);
   return {
     server: server.replace(/\/+$/, ""),
-    ca: source(cluster.entry, "certificate-authority-data", "certificate-authority", cluster.dir),
+    ca,
+    insecureSkipTlsVerify,
     tlsServerName: str(cluster.entry["tls-server-name"]),
     proxyUrl: str(cluster.entry["proxy-url"]),
     clientCert: source(u, "client-certificate-data", "client-certificate", userDir),
@@ -182,6 +186,24 @@ export function resolveInCluster(inputs: InClusterInputs): ClusterAccessSpec {
     tokenFile: join(inputs.serviceAccountDir, "token"),
     exec: undefined,
     impersonate: undefined,
+    insecureSkipTlsVerify: false,
     namespace: undefined,
   };
+}
+
+/**
+ * The cluster's `insecure-skip-tls-verify`, as kubectl reads it: meaningless on an http server (there is
+ * no certificate), honoured on https, and an error beside a certificate authority (client-go refuses
+ * "a root certificates file with the insecure flag").
+ */
+function readInsecure(cluster: Obj, name: string, server: string, hasCa: boolean): boolean {
+  const skip = cluster["insecure-skip-tls-verify"];
+  if (skip !== true && skip !== "true") return false;
+  if (server.startsWith("http://")) return false;
+  if (hasCa)
+    throw new KubeConfigError(
+      "ERR_KUBE_INSECURE_TLS",
+      `kubeconfig cluster "${name}" sets both insecure-skip-tls-verify and a certificate authority, which kubectl refuses too: remove one`,
+    );
+  return true;
 }
