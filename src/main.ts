@@ -3,7 +3,7 @@ import packageJson from "../package.json" with { type: "json" };
 import { runDevToken } from "./cli/dev-token.ts";
 import { runHealthcheck } from "./cli/healthcheck.ts";
 import { COMMANDS, commandUsage, usage } from "./cli/help.ts";
-import { type CommandIo, EXIT, helpHint, wantsHelp } from "./cli/io.ts";
+import { type CommandIo, EXIT, refuseCommandLine, wantsHelp } from "./cli/io.ts";
 import type { Config } from "./config/config.ts";
 import { loadConfig } from "./config/load-config.ts";
 import { type Mode, settingsFor } from "./config/settings.ts";
@@ -38,14 +38,7 @@ async function runMode(mode: Mode, argv: readonly string[], env: Env): Promise<n
     return EXIT.ok;
   }
   const loaded = loadConfig(mode, argv, env);
-  if (!loaded.ok) {
-    io.printError(loaded.badFlags ? `${loaded.message} (${helpHint(mode)})` : loaded.message);
-    return EXIT.usage;
-  }
-  if (loaded.positional.length > 0) {
-    io.printError(`error: unexpected argument "${loaded.positional[0]}" (${helpHint(mode)})`);
-    return EXIT.usage;
-  }
+  if (refuseCommandLine(loaded, mode, io) || !loaded.ok) return EXIT.usage;
   const { config } = loaded;
   const log = createLogger({ level: config.logLevel, write: createBufferedStdout() });
   log.info("configuration loaded", { version: packageJson.version, ...summarizeConfig(config) });

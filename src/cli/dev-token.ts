@@ -1,7 +1,7 @@
 import { loadSettings } from "../config/load-config.ts";
 import { SETTINGS, type Setting } from "../config/settings.ts";
 import { commandUsage } from "./help.ts";
-import { type CommandIo, EXIT, helpHint, wantsHelp } from "./io.ts";
+import { type CommandIo, EXIT, refuseCommandLine, wantsHelp } from "./io.ts";
 
 /** The claims of a development token: what the web checks in DEV_MODE. */
 export interface DevTokenClaims {
@@ -55,14 +55,7 @@ export function runDevToken(
     return EXIT.ok;
   }
   const loaded = loadSettings(DEV_TOKEN_SETTINGS, argv, env, required);
-  if (!loaded.ok) {
-    io.printError(loaded.badFlags ? `${loaded.message} (${helpHint("dev-token")})` : loaded.message);
-    return EXIT.usage;
-  }
-  if (loaded.positional.length > 0) {
-    io.printError(`error: unexpected argument "${loaded.positional[0]}" (${helpHint("dev-token")})`);
-    return EXIT.usage;
-  }
+  if (refuseCommandLine(loaded, "dev-token", io) || !loaded.ok) return EXIT.usage;
   const value = (name: string) => String(loaded.values.get(name) ?? "");
   if (loaded.values.get("DEV_MODE") !== true)
     io.printError("warning: this unsigned token is accepted only by a web running with DEV_MODE=true");

@@ -2,7 +2,7 @@ import { loadSettings } from "../config/load-config.ts";
 import { SETTINGS } from "../config/settings.ts";
 import type { Address } from "../core/address.ts";
 import { commandUsage } from "./help.ts";
-import { type CommandIo, EXIT, helpHint, wantsHelp } from "./io.ts";
+import { type CommandIo, EXIT, refuseCommandLine, wantsHelp } from "./io.ts";
 
 /** The settings healthcheck reads: where the web and the worker's health server listen. */
 const HEALTHCHECK_SETTINGS = SETTINGS.filter(
@@ -61,14 +61,7 @@ export async function runHealthcheck(
     booleans: ["worker"],
     values: ["url"],
   });
-  if (!loaded.ok) {
-    io.printError(loaded.badFlags ? `${loaded.message} (${helpHint("healthcheck")})` : loaded.message);
-    return EXIT.usage;
-  }
-  if (loaded.positional.length > 0) {
-    io.printError(`error: unexpected argument "${loaded.positional[0]}" (${helpHint("healthcheck")})`);
-    return EXIT.usage;
-  }
+  if (refuseCommandLine(loaded, "healthcheck", io) || !loaded.ok) return EXIT.usage;
   const given = loaded.extraFlags.get("url");
   if (given !== undefined && !isHttpUrl(given)) {
     io.printError(`error: --url: "${given}" is not an http or https URL`);

@@ -15,3 +15,22 @@ export function wantsHelp(argv: readonly string[]): boolean {
 /** The hint that follows a command-line mistake. */
 export const helpHint = (command: string): string =>
   `run 'kuberollouttrigger ${command} --help' for its flags`;
+
+/** What a command line came to: refused, or read with its arguments after the flags. */
+type CommandLine =
+  | { readonly ok: false; readonly message: string; readonly badFlags: boolean }
+  | { readonly ok: true; readonly positional: readonly string[] };
+
+/**
+ * Says on standard error why a command line is refused: an invalid setting or flag (pointing at
+ * `--help` for a flag), or an argument the command does not take. Returns whether it refused.
+ */
+export function refuseCommandLine(loaded: CommandLine, command: string, io: CommandIo): boolean {
+  if (!loaded.ok) {
+    io.printError(loaded.badFlags ? `${loaded.message} (${helpHint(command)})` : loaded.message);
+    return true;
+  }
+  if (loaded.positional.length === 0) return false;
+  io.printError(`error: unexpected argument "${loaded.positional[0]}" (${helpHint(command)})`);
+  return true;
+}
