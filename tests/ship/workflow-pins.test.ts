@@ -17,9 +17,10 @@ const calls = sources.flatMap((source) =>
 );
 
 describe("the workflows of docs/ and .github/workflows/", () => {
-  test("include the example and the snippet of docs/github-actions.md", () => {
+  test("include the example, the release workflow and the snippet of docs/github-actions.md", () => {
     const places = sources.map((source) => source.where);
     expect(places).toContain("docs/examples/build-and-trigger.yml");
+    expect(places).toContain(".github/workflows/release.yml");
     expect(places.some((where) => where.startsWith("docs/github-actions.md#"))).toBe(true);
   });
 
