@@ -140,6 +140,28 @@ Watching for restarts; Ctrl-C stops.`);
   );
 }
 
+/** The fields of a warning that say why, in the order a reader wants them. */
+const WHY_FIELDS = [
+  "reason",
+  "error",
+  "problem",
+  "missing_rule",
+  "kind",
+  "namespace",
+  "name",
+  "status",
+  "request_id",
+];
+
+/** A warning or error as one readable line: its message, then the fields that say why. */
+function describeProblem(line: Record<string, unknown>): string {
+  const why = WHY_FIELDS.filter((field) => line[field] !== undefined && line[field] !== "").map(
+    (field) => `${field}: ${typeof line[field] === "string" ? line[field] : JSON.stringify(line[field])}`,
+  );
+  const head = `${String(line.level).toLowerCase()}: ${String(line.msg)}`;
+  return why.length > 0 ? `${head} (${why.join(", ")})` : head;
+}
+
 function onLogLine(text: string): void {
   let line: Record<string, unknown>;
   try {
@@ -155,7 +177,7 @@ function onLogLine(text: string): void {
   } else if (line.msg === "event processed") {
     console.log(describeEvent(line));
   } else if (line.level === "WARN" || line.level === "ERROR") {
-    console.log(`${String(line.level).toLowerCase()}: ${String(line.msg)}`);
+    console.log(describeProblem(line));
   }
   announce();
 }

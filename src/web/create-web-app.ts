@@ -70,6 +70,18 @@ interface Answered {
   readonly line: RequestLine | undefined;
 }
 
+/** The routes that probes and scrapers call every few seconds. */
+const PROBE_ROUTES: ReadonlySet<RouteLabel> = new Set(["/healthz", "/readyz", "/metrics"]);
+
+/**
+ * The log line of a request with nothing more to say: `http request`, at debug for a probe or scrape
+ * that succeeded (a kubelet probes every few seconds), else at info.
+ */
+function plainLine(route: RouteLabel, status: number): RequestLine {
+  const level = PROBE_ROUTES.has(route) && status < 400 ? "debug" : "info";
+  return { level, msg: "http request", fields: {} };
+}
+
 /** Whether a request came with a body (declared or chunked). */
 function hasBody(request: Request): boolean {
   const length = request.headers.get("content-length");
@@ -150,7 +162,7 @@ export function createWebApp(deps: WebAppDeps): WebApp {
           msg: "event accepted",
           fields: { image: accepted.image, tags: accepted.tags, repository: progress.repository },
         }
-      : (answered.line ?? { level: "info", msg: "http request", fields: {} });
+      : (answered.line ?? plainLine(routeLabel, response.status));
     log[line.level](line.msg, {
       request_id: requestId,
       method: request.method,

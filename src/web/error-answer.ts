@@ -33,7 +33,7 @@ export const REJECT_LABELS: readonly RejectLabel[] = [
 
 /** The message, level and extra fields of a request's one log line. */
 export interface RequestLine {
-  readonly level: "info" | "warn" | "error";
+  readonly level: "debug" | "info" | "warn" | "error";
   readonly msg: string;
   readonly fields: LogFields;
 }
@@ -85,27 +85,20 @@ function describeTokenError(error: unknown): ErrorAnswer | undefined {
   return undefined;
 }
 
+/** A refused payload's answer, whose log line carries the same words as the answer (the original's message). */
+function payloadAnswer(status: number, message: string, rejected: RejectLabel): ErrorAnswer {
+  const line: RequestLine = { level: "warn", msg: "payload validation failed", fields: { reason: message } };
+  return { status, message, rejected, line };
+}
+
 function describePayloadError(error: unknown): ErrorAnswer | undefined {
-  if (error instanceof UnsupportedMediaTypeError) {
-    return {
-      status: 400,
-      message: "Content-Type must be application/json",
-      rejected: "unsupported_media_type",
-    };
-  }
-  if (error instanceof PayloadTooLargeError) {
-    return { status: 413, message: "request body is larger than 1 MiB", rejected: "too_large" };
-  }
-  if (error instanceof BodyIncompleteError) {
-    return {
-      status: 400,
-      message: "the request body was cut off before it was complete",
-      rejected: "invalid_payload",
-    };
-  }
-  if (error instanceof InvalidPayloadError) {
-    return { status: 400, message: error.message, rejected: "invalid_payload" };
-  }
+  if (error instanceof UnsupportedMediaTypeError)
+    return payloadAnswer(400, "Content-Type must be application/json", "unsupported_media_type");
+  if (error instanceof PayloadTooLargeError)
+    return payloadAnswer(413, "request body is larger than 1 MiB", "too_large");
+  if (error instanceof BodyIncompleteError)
+    return payloadAnswer(400, "the request body was cut off before it was complete", "invalid_payload");
+  if (error instanceof InvalidPayloadError) return payloadAnswer(400, error.message, "invalid_payload");
   return undefined;
 }
 

@@ -76,17 +76,21 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   const limit = deps.concurrency ?? RESTARTS_IN_FLIGHT;
   const backoff = deps.retryBackoff ?? EVENT_RETRY_BACKOFF;
 
-  const restartOne = async (workload: IndexedWorkload, restartedAt: string): Promise<Settled> => {
+  const restartOne = async (
+    workload: IndexedWorkload,
+    restartedAt: string,
+    eventLog: Logger,
+  ): Promise<Settled> => {
     let outcome: RestartOutcome;
     try {
-      outcome = await patcher.restart(workload, restartedAt, { dryRun: deps.dryRun });
+      outcome = await patcher.restart(workload, restartedAt, { dryRun: deps.dryRun, log: eventLog });
     } catch (error) {
       outcome = { kind: "unreachable", reason: error instanceof Error ? error.message : String(error) };
     }
     const kind = WORKLOAD_KINDS[workload.resource].kind;
     metrics.restarts.inc({ kind, outcome: METRIC_OUTCOME[outcome.kind] });
     const settled = { workload, outcome };
-    logRestart(log, settled, restartedAt);
+    logRestart(eventLog, settled, restartedAt);
     return settled;
   };
 
@@ -94,6 +98,8 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     const started = performance.now();
     const { envelope } = delivered;
     const ids = { request_id: envelope.requestId, entry_id: delivered.entryId };
+    // Every line about this event's workloads carries its ids, so one grep finds them all.
+    const eventLog = log.with(ids);
     metrics.eventsConsumed.inc();
     const checked = parseEvent(envelope.payload, deps.allowedImagePrefix);
     if (!checked.ok) {
@@ -113,7 +119,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       const results = await runWithLimit(
         matched.filter((w) => !w.skip),
         limit,
-        (w) => restartOne(w, restartedAt),
+        (w) => restartOne(w, restartedAt, eventLog),
       );
       const outcome = decideEventOutcome(
         results.map((r) => r.outcome),

@@ -2,6 +2,7 @@ import type { EventEnvelope } from "../core/envelope.ts";
 import type { EventOutcome, RestartOutcome } from "../core/restart.ts";
 import type { WorkloadRef } from "../core/workload.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
+import type { Logger } from "../log.ts";
 
 /**
  * What the worker needs from outside, in one place: a source of events (Valkey or the in-process
@@ -97,6 +98,10 @@ export interface WorkloadPatcher {
   restart(
     ref: WorkloadRef,
     restartedAt: string,
-    options: { readonly dryRun: boolean },
+    options: {
+      readonly dryRun: boolean;
+      /** The event's logger: the patcher's lines about this restart carry the event's request id. */
+      readonly log?: Logger;
+    },
   ): Promise<RestartOutcome>;
 }

@@ -61,7 +61,12 @@ export function createWorkloadPatcher(options: WorkloadPatcherOptions): Workload
     ["kind"],
   );
 
-  async function attempt(ref: WorkloadRef, path: string, body: string, timeoutMs: number): Promise<Attempt> {
+  async function attempt(
+    ref: WorkloadRef,
+    request: { readonly path: string; readonly body: string; readonly log: Logger },
+    timeoutMs: number,
+  ): Promise<Attempt> {
+    const { path, body, log } = request;
     const started = now();
     try {
       const response = await options.client.request("PATCH", path, {
@@ -76,9 +81,9 @@ export function createWorkloadPatcher(options: WorkloadPatcherOptions): Workload
       // rotated or revoked token). Not the event's fault, so it stays pending and is retried later.
       if (status.code === 401) {
         const reason = `credentials rejected: ${describe(status)}`;
-        options.log.warn(
+        log.warn(
           "the Kubernetes API rejects the worker's credentials (401) even after reading them again; the event stays pending and is retried",
-          { kind: ref.resource, namespace: ref.namespace, name: ref.name, reason },
+          { reason },
         );
         return { done: { kind: "unreachable", reason } };
       }
@@ -94,15 +99,16 @@ export function createWorkloadPatcher(options: WorkloadPatcherOptions): Workload
   }
 
   return {
-    async restart(ref, restartedAt, { dryRun }) {
+    async restart(ref, restartedAt, { dryRun, log: eventLog }) {
       if (dryRun) return { kind: "dry_run" };
       const path = `${resourcePath(ref.resource, ref.namespace, ref.name)}?fieldManager=${FIELD_MANAGER}`;
       const body = restartPatchBody(ref.resource, restartedAt);
-      const log = options.log.with({ kind: ref.resource, namespace: ref.namespace, name: ref.name });
+      const kind = WORKLOAD_KINDS[ref.resource].kind;
+      const log = (eventLog ?? options.log).with({ kind, namespace: ref.namespace, name: ref.name });
       const started = now();
       for (let tries = 1; ; tries++) {
         const remaining = budgetMs - (now() - started);
-        const result = await attempt(ref, path, body, Math.max(1000, Math.min(30_000, remaining)));
+        const result = await attempt(ref, { path, body, log }, Math.max(1000, Math.min(30_000, remaining)));
         if ("done" in result) return result.done;
         const reason = result.retry === "network" ? result.reason : describe(result.status);
         const retryAfter = result.retry === "status" ? result.status.retryAfterSeconds : undefined;
