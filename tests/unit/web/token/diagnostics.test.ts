@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { readTokenDiagnostics } from "../../src/web/token/diagnostics.ts";
-import { rawToken } from "../support/tokens.ts";
+import { readTokenDiagnostics } from "../../../../src/web/token/diagnostics.ts";
+import { rawToken } from "../../../support/tokens.ts";
 
 const expected = { issuer: "https://issuer", audience: "aud", allowedOrg: "acme" };
 const EMPTY = {

@@ -1,13 +1,13 @@
 import { describe, expect, test } from "bun:test";
-import { MetricsRegistry } from "../../src/core/metrics.ts";
-import type { RestartOutcome } from "../../src/core/restart.ts";
-import type { IndexedWorkload, WorkloadRef } from "../../src/core/workload.ts";
-import { createLogger } from "../../src/log.ts";
-import { createEventHandler } from "../../src/worker/handle-event.ts";
-import type { DeliveredEvent, WorkloadPatcher } from "../../src/worker/ports.ts";
-import { createWorkerMetrics } from "../../src/worker/worker-metrics.ts";
-import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
-import { waitFor } from "../support/wait-for.ts";
+import { MetricsRegistry } from "../../../src/core/metrics.ts";
+import type { RestartOutcome } from "../../../src/core/restart.ts";
+import type { IndexedWorkload, WorkloadRef } from "../../../src/core/workload.ts";
+import { createLogger } from "../../../src/log.ts";
+import { createEventHandler } from "../../../src/worker/handle-event.ts";
+import type { DeliveredEvent, WorkloadPatcher } from "../../../src/worker/ports.ts";
+import { createWorkerMetrics } from "../../../src/worker/worker-metrics.ts";
+import { FLAKY_EVENT, flakyRestarts } from "../../support/flaky-restarts.ts";
+import { waitFor } from "../../support/wait-for.ts";
 
 const PREFIX = "ghcr.io/acme/";
 const ACCEPTED_AT = "2025-03-04T05:06:07.089Z";

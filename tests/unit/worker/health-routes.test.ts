@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { answerHealth } from "../../src/worker/health-routes.ts";
+import { answerHealth } from "../../../src/worker/health-routes.ts";
 
 const request = (path: string, method = "GET") => new Request(`http://worker${path}`, { method });
 

@@ -1,7 +1,7 @@
 import { expect, test } from "bun:test";
 import { join } from "node:path";
 
-const root = join(import.meta.dir, "..", "..");
+const root = join(import.meta.dir, "..", "..", "..");
 
 test("the web mode's import graph holds neither the Kubernetes client nor the worker", async () => {
   const result = await Bun.build({ entrypoints: [join(root, "src/wiring/web.ts")], target: "bun" });

@@ -1,12 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { MemoryQueue } from "../../src/adapters/memory-queue.ts";
-import type { EventEnvelope } from "../../src/core/envelope.ts";
-import type { EventOutcome } from "../../src/core/restart.ts";
-import { createLogger } from "../../src/log.ts";
-import { PublishFailedError } from "../../src/web/ports.ts";
-import type { DeliveredEvent } from "../../src/worker/ports.ts";
-import { FLAKY_EVENT, flakyRestarts } from "../support/flaky-restarts.ts";
-import { waitFor } from "../support/wait-for.ts";
+import { MemoryQueue } from "../../../src/adapters/memory-queue.ts";
+import type { EventEnvelope } from "../../../src/core/envelope.ts";
+import type { EventOutcome } from "../../../src/core/restart.ts";
+import { createLogger } from "../../../src/log.ts";
+import { PublishFailedError } from "../../../src/web/ports.ts";
+import type { DeliveredEvent } from "../../../src/worker/ports.ts";
+import { FLAKY_EVENT, flakyRestarts } from "../../support/flaky-restarts.ts";
+import { waitFor } from "../../support/wait-for.ts";
 
 const log = createLogger({ level: "error", write: () => {} });
 const DONE: EventOutcome = { kind: "done" };

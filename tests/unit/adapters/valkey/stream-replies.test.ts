@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { parseAutoClaim, parseStreamRead } from "../../src/adapters/valkey/stream-replies.ts";
+import { parseAutoClaim, parseStreamRead } from "../../../../src/adapters/valkey/stream-replies.ts";
 
 describe("reading Valkey stream replies", () => {
   test("reads XREADGROUP entries from the RESP3 map shape Bun's client returns", () => {

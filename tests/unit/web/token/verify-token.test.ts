@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
-import { createLogger } from "../../src/log.ts";
-import { KeysUnavailableError, TokenRejectedError } from "../../src/web/token/errors.ts";
-import { createTokenVerifier } from "../../src/web/token/verify-token.ts";
-import { type JwksServer, startJwksServer } from "../support/jwks-server.ts";
+import { createLogger } from "../../../../src/log.ts";
+import { KeysUnavailableError, TokenRejectedError } from "../../../../src/web/token/errors.ts";
+import { createTokenVerifier } from "../../../../src/web/token/verify-token.ts";
+import { type JwksServer, startJwksServer } from "../../../support/jwks-server.ts";
 import {
   createTestKey,
   githubClaims,
@@ -15,7 +15,7 @@ import {
   TEST_ORG,
   type TestKey,
   unsignedToken,
-} from "../support/tokens.ts";
+} from "../../../support/tokens.ts";
 
 const NOW_MS = 1_700_000_000_000;
 const NOW = NOW_MS / 1000;

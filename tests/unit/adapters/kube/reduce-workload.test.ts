@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
-import { reduceWorkload } from "../../src/adapters/kube/reduce-workload.ts";
-import { makeDeployment } from "../support/kube-api-server.ts";
+import { reduceWorkload } from "../../../../src/adapters/kube/reduce-workload.ts";
+import { makeDeployment } from "../../../support/kube-api-server.ts";
 
 test("containers and init containers are both kept, each image once, in order", () => {
   const object = makeDeployment({

@@ -1,6 +1,6 @@
 import { expect, test } from "bun:test";
-import { staticCredentials, tokenFileCredentials } from "../../src/adapters/kube/credentials.ts";
-import { KubeConfigError } from "../../src/adapters/kube/kube-errors.ts";
+import { staticCredentials, tokenFileCredentials } from "../../../../src/adapters/kube/credentials.ts";
+import { KubeConfigError } from "../../../../src/adapters/kube/kube-errors.ts";
 
 function fakeFile(initial: string) {
   const file = { content: initial, reads: 0 };

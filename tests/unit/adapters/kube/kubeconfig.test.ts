@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { KubeConfigError } from "../../src/adapters/kube/kube-errors.ts";
-import { resolveInCluster, resolveKubeconfig } from "../../src/adapters/kube/kubeconfig.ts";
+import { KubeConfigError } from "../../../../src/adapters/kube/kube-errors.ts";
+import { resolveInCluster, resolveKubeconfig } from "../../../../src/adapters/kube/kubeconfig.ts";
 
 const base = (user: Record<string, unknown>, cluster: Record<string, unknown> = {}) =>
   JSON.stringify({

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { errors } from "jose";
-import { rejectReasonOf } from "../../src/web/token/reject-reason.ts";
+import { rejectReasonOf } from "../../../../src/web/token/reject-reason.ts";
 
 describe("rejectReasonOf, for what compactVerify refuses", () => {
   const cases: ReadonlyArray<readonly [string, unknown, string]> = [

@@ -1,5 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { checkEvent, type EventCheck, MAX_TAGS, parseEvent, serializeEvent } from "../../src/core/event.ts";
+import {
+  checkEvent,
+  type EventCheck,
+  MAX_TAGS,
+  parseEvent,
+  serializeEvent,
+} from "../../../src/core/event.ts";
 
 const PREFIX = "ghcr.io/acme";
 const IMAGE = "ghcr.io/acme/app";

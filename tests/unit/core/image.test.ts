@@ -1,5 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { describeImageProblem, imageHasPrefix, isValidTag, MAX_IMAGE_LENGTH } from "../../src/core/image.ts";
+import {
+  describeImageProblem,
+  imageHasPrefix,
+  isValidTag,
+  MAX_IMAGE_LENGTH,
+} from "../../../src/core/image.ts";
 
 describe("describeImageProblem", () => {
   const valid = [

@@ -1,5 +1,5 @@
 import { expect, test } from "bun:test";
-import { MetricsRegistry } from "../../src/core/metrics.ts";
+import { MetricsRegistry } from "../../../src/core/metrics.ts";
 
 test("a counter renders its help, type and one line per label set", () => {
   const registry = new MetricsRegistry();

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { MetricsRegistry } from "../../src/core/metrics.ts";
-import { createWebApp, type WebApp, type WebAppDeps } from "../../src/web/create-web-app.ts";
-import { createTokenVerifier, type TokenVerifier } from "../../src/web/token/verify-token.ts";
-import { createWebMetrics, type WebMetrics } from "../../src/web/web-metrics.ts";
-import { type JwksServer, startJwksServer } from "../support/jwks-server.ts";
+import { MetricsRegistry } from "../../../src/core/metrics.ts";
+import { createWebApp, type WebApp, type WebAppDeps } from "../../../src/web/create-web-app.ts";
+import { createTokenVerifier, type TokenVerifier } from "../../../src/web/token/verify-token.ts";
+import { createWebMetrics, type WebMetrics } from "../../../src/web/web-metrics.ts";
+import { type JwksServer, startJwksServer } from "../../support/jwks-server.ts";
 import {
   createTestKey,
   jwksOf,
@@ -12,7 +12,7 @@ import {
   TEST_ISSUER,
   TEST_ORG,
   type TestKey,
-} from "../support/tokens.ts";
+} from "../../support/tokens.ts";
 import {
   type CapturedLog,
   captureLog,
@@ -21,7 +21,7 @@ import {
   publishFailure,
   TEST_PREFIX,
   VALID_EVENT,
-} from "../support/web-fixtures.ts";
+} from "../../support/web-fixtures.ts";
 
 const MiB = 1024 * 1024;
 const EXPECTED = { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, allowedOrg: TEST_ORG };

@@ -3,7 +3,7 @@ import {
   parseKubeStatus,
   parseRetryAfter,
   statusFromWatchError,
-} from "../../src/adapters/kube/kube-status.ts";
+} from "../../../../src/adapters/kube/kube-status.ts";
 
 describe("parseKubeStatus", () => {
   test("it reads code, reason, message and retryAfterSeconds of a Status body", () => {

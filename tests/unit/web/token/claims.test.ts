@@ -1,7 +1,13 @@
 import { describe, expect, test } from "bun:test";
 import { importJWK, jwtVerify, SignJWT } from "jose";
-import { checkClaims, hasAudience, isAllowedOrg } from "../../src/web/token/claims.ts";
-import { createTestKey, githubClaims, TEST_AUDIENCE, TEST_ISSUER, TEST_ORG } from "../support/tokens.ts";
+import { checkClaims, hasAudience, isAllowedOrg } from "../../../../src/web/token/claims.ts";
+import {
+  createTestKey,
+  githubClaims,
+  TEST_AUDIENCE,
+  TEST_ISSUER,
+  TEST_ORG,
+} from "../../../support/tokens.ts";
 
 const NOW = 1_700_000_000;
 const policy = { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, allowedOrg: TEST_ORG };

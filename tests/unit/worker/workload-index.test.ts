@@ -1,14 +1,14 @@
 import { expect, test } from "bun:test";
-import { createLogger } from "../../src/log.ts";
-import type { IndexTimers } from "../../src/worker/index-timers.ts";
+import { createLogger } from "../../../src/log.ts";
+import type { IndexTimers } from "../../../src/worker/index-timers.ts";
 import type {
   ListedWorkload,
   WorkloadPage,
   WorkloadSource,
   WorkloadWatchEvent,
-} from "../../src/worker/ports.ts";
-import { createWorkloadIndex } from "../../src/worker/workload-index.ts";
-import { waitFor } from "../support/wait-for.ts";
+} from "../../../src/worker/ports.ts";
+import { createWorkloadIndex } from "../../../src/worker/workload-index.ts";
+import { waitFor } from "../../support/wait-for.ts";
 
 const apiError = (code: number) => Object.assign(new Error(`HTTP ${code}`), { status: { code } });
 const item = (name: string): ListedWorkload => ({
