@@ -1,6 +1,7 @@
-import { describe, expect, test } from "bun:test";
-import { loadConfig } from "../../src/config/load-config.ts";
-import { summarizeConfig } from "../../src/config/summarize.ts";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { loadConfig } from "../../../src/config/load-config.ts";
+import { type PemFiles, writePemFiles } from "../../support/pem-files.ts";
+import { makeTlsFixtures, type TlsFixtures } from "../../support/tls-fixtures.ts";
 
 const WEB_ENV = {
   VALKEY_ADDR: "valkey:6379",
@@ -287,21 +288,65 @@ describe("loading configuration", () => {
   });
 });
 
-describe("the configuration summary", () => {
-  test("redacts the Valkey password and shows the other settings", () => {
-    const config = expectConfig(loadConfig("web", [], { ...WEB_ENV, VALKEY_PASSWORD: "s3cret-value" }));
-    const summary = summarizeConfig(config);
-    expect(JSON.stringify(summary)).not.toContain("s3cret-value");
-    expect(summary.valkey_password).toBe("[redacted]");
-    expect(summary.valkey_addr).toBe("valkey:6379");
-    expect(summary.github_allowed_org).toBe("Acme");
+describe("VALKEY_TLS_ENABLED and VALKEY_TLS_CA_FILE", () => {
+  let fixtures: TlsFixtures;
+  let pems: PemFiles;
+
+  beforeAll(async () => {
+    fixtures = await makeTlsFixtures();
+    pems = await writePemFiles({
+      ca: fixtures.ca,
+      bundle: `${fixtures.ca}\n${fixtures.otherCa}`,
+      key: fixtures.serverKey,
+    });
+  });
+  afterAll(() => pems[Symbol.asyncDispose]());
+
+  const path = (name: string) => pems.paths[name] ?? "";
+
+  test("TLS is off by default, and the Valkey TLS setting is then false", () => {
+    const loaded = loadConfig("web", [], WEB_ENV);
+    expect(loaded.ok && loaded.config.valkey.tls).toBe(false);
   });
 
-  test("lists only the settings its mode reads", () => {
-    const web = summarizeConfig(expectConfig(loadConfig("web", [], WEB_ENV)));
-    expect(web).not.toHaveProperty("kubeconfig");
-    const worker = summarizeConfig(expectConfig(loadConfig("worker", [], WEB_ENV)));
-    expect(worker).not.toHaveProperty("github_oidc_audience");
-    expect(worker.workload_kinds).toBe("deployments,statefulsets,daemonsets");
+  test("TLS without a CA file verifies against the system trust store (no CA of our own)", () => {
+    const loaded = loadConfig("worker", ["--valkey-tls"], WEB_ENV);
+    expect(loaded.ok && loaded.config.valkey.tls).toEqual({ caFile: undefined, ca: undefined });
+  });
+
+  test("the CA file is read at startup into the configuration, from the variable or the flag", () => {
+    for (const loaded of [
+      loadConfig("web", [], { ...WEB_ENV, VALKEY_TLS_ENABLED: "true", VALKEY_TLS_CA_FILE: path("ca") }),
+      loadConfig("standalone", ["--valkey-tls", "--valkey-tls-ca-file", path("ca")], WEB_ENV),
+    ]) {
+      expect(loaded.ok && loaded.config.valkey.tls).toEqual({ caFile: path("ca"), ca: fixtures.ca });
+    }
+  });
+
+  test("a bundle of several CA certificates is accepted whole", () => {
+    const loaded = loadConfig("web", ["--valkey-tls", `--valkey-tls-ca-file=${path("bundle")}`], WEB_ENV);
+    const tls = loaded.ok ? loaded.config.valkey.tls : false;
+    expect(tls === false ? "" : tls.ca).toContain(fixtures.otherCa);
+  });
+
+  test("a CA file without TLS enabled is an error rather than a silently plain connection", () => {
+    const message = expectError(loadConfig("web", [], { ...WEB_ENV, VALKEY_TLS_CA_FILE: path("ca") }));
+    expect(message).toContain("VALKEY_TLS_CA_FILE / --valkey-tls-ca-file: needs VALKEY_TLS_ENABLED=true");
+  });
+
+  test("a CA file that cannot be read is named with the setting", () => {
+    const missing = `${pems.dir}/missing.pem`;
+    const message = expectError(
+      loadConfig("web", ["--valkey-tls", "--valkey-tls-ca-file", missing], WEB_ENV),
+    );
+    expect(message).toContain(`VALKEY_TLS_CA_FILE / --valkey-tls-ca-file: cannot read "${missing}"`);
+  });
+
+  test("a file with no PEM certificate in it, such as a key, is refused without echoing its content", () => {
+    const message = expectError(
+      loadConfig("web", ["--valkey-tls", "--valkey-tls-ca-file", path("key")], WEB_ENV),
+    );
+    expect(message).toContain(`"${path("key")}" holds no PEM certificate`);
+    expect(message).not.toContain("PRIVATE KEY");
   });
 });
