@@ -1,16 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { backoffDelay } from "../../src/core/backoff.ts";
-import { WorkloadImageMap, workloadKey } from "../../src/core/workload-image-map.ts";
-import { applyWatchEvent } from "../../src/worker/apply-watch-event.ts";
-import type { ListedWorkload } from "../../src/worker/ports.ts";
-
-const listed = (namespace: string, name: string, images: string[], skip = false): ListedWorkload => ({
-  namespace,
-  name,
-  resourceVersion: "1",
-  images,
-  skip,
-});
+import { WorkloadImageMap } from "../../../src/core/workload-image-map.ts";
 
 describe("WorkloadImageMap", () => {
   test("a workload is found by any of its images, once, even when several images match", () => {
@@ -78,35 +67,5 @@ describe("WorkloadImageMap", () => {
     expect(map.retainOnly("d/a", new Set([kept]))).toBe(1);
     expect(map.find(["i:1"]).map((w) => w.name)).toEqual(["kept", "other"]);
     expect(map.sizeOf("deployments")).toBe(2);
-  });
-});
-
-describe("applyWatchEvent", () => {
-  test("ADDED and MODIFIED upsert, DELETED removes, BOOKMARK only moves the resourceVersion", () => {
-    const map = new WorkloadImageMap();
-    expect(
-      applyWatchEvent(map, "s", "statefulsets", { type: "ADDED", workload: listed("a", "db", ["pg:1"]) }),
-    ).toBe("1");
-    applyWatchEvent(map, "s", "statefulsets", {
-      type: "MODIFIED",
-      workload: listed("a", "db", ["pg:2"], true),
-    });
-    expect(map.find(["pg:2"])).toEqual([
-      { resource: "statefulsets", namespace: "a", name: "db", images: ["pg:2"], skip: true },
-    ]);
-    expect(applyWatchEvent(map, "s", "statefulsets", { type: "BOOKMARK", resourceVersion: "99" })).toBe("99");
-    applyWatchEvent(map, "s", "statefulsets", { type: "DELETED", workload: listed("a", "db", ["pg:2"]) });
-    expect(map.size).toBe(0);
-    expect(workloadKey("statefulsets", "a", "db")).toBe("statefulsets/a/db");
-  });
-});
-
-describe("backoffDelay", () => {
-  test("it doubles from the base, stays within the upper half of the ceiling, and is capped", () => {
-    const policy = { baseMs: 100, maxMs: 1000 };
-    expect(backoffDelay(1, policy, () => 0)).toBe(50);
-    expect(backoffDelay(1, policy, () => 0.999)).toBe(100);
-    expect(backoffDelay(3, policy, () => 0)).toBe(200);
-    expect(backoffDelay(10, policy, () => 0.999)).toBe(1000);
   });
 });
