@@ -193,3 +193,27 @@ describe("serializeEvent", () => {
     expect(parseEvent(serializeEvent(check.event), PREFIX)).toEqual(check);
   });
 });
+
+describe("the event shape schema", () => {
+  test("the runtime event module pulls @ark/schema, never arktype, into the bundle.", async () => {
+    const resolved = new Set<string>();
+    const result = await Bun.build({
+      entrypoints: [new URL("../../../src/core/event.ts", import.meta.url).pathname],
+      target: "bun",
+      plugins: [
+        {
+          name: "record-packages",
+          setup(build) {
+            build.onResolve({ filter: /^[@a-z]/ }, (args) => {
+              resolved.add(args.path);
+              return undefined;
+            });
+          },
+        },
+      ],
+    });
+    expect(result.success).toBe(true);
+    expect(resolved.has("@ark/schema")).toBe(true);
+    expect([...resolved].filter((path) => path === "arktype" || path.startsWith("arktype/"))).toEqual([]);
+  });
+});
