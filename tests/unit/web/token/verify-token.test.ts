@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from "jose";
+import { makeDevToken } from "../../../../src/cli/dev-token.ts";
 import { createLogger } from "../../../../src/log.ts";
 import { KeysUnavailableError, TokenRejectedError } from "../../../../src/web/token/errors.ts";
 import { createTokenVerifier } from "../../../../src/web/token/verify-token.ts";
@@ -272,5 +273,289 @@ describe("TokenRejectedError", () => {
       expect(text).not.toContain(token);
       expect(text).not.toContain(signature);
     }
+  });
+});
+
+describe("DEV_MODE", () => {
+  // A key, verifier and reasonOf of its own, shadowing the file's: every verifier here is in DEV_MODE.
+  let key: TestKey;
+  beforeAll(async () => {
+    key = await createTestKey();
+  });
+
+  function makeVerifier(devMode: boolean, jwksUrl = "http://127.0.0.1:9/unused", lines: string[] = []) {
+    return createTokenVerifier({
+      issuer: TEST_ISSUER,
+      audience: TEST_AUDIENCE,
+      allowedOrg: TEST_ORG,
+      jwksUrl,
+      devMode,
+      log: createLogger({ write: (line) => lines.push(line) }),
+      now: () => NOW_MS,
+    });
+  }
+
+  const reasonOf = (promise: Promise<unknown>) =>
+    promise.then(
+      () => "accepted",
+      (error: unknown) =>
+        error instanceof TokenRejectedError ? error.reason : `unexpected ${String(error)}`,
+    );
+
+  const devToken = () =>
+    makeDevToken({ issuer: TEST_ISSUER, audience: TEST_AUDIENCE, org: TEST_ORG, nowSeconds: NOW });
+
+  test("accepts the token of the dev-token command.", async () => {
+    const claims = await makeVerifier(true).verify(devToken());
+    expect(claims.repositoryOwner).toBe(TEST_ORG);
+    expect(claims.repository).toBe(`${TEST_ORG}/dev-repository`);
+  });
+
+  test("the dev-token command's token is refused when DEV_MODE is off.", async () => {
+    expect(await reasonOf(makeVerifier(false).verify(devToken()))).toBe("algorithm not allowed");
+  });
+
+  test("accepts an RS256 token without looking up its key.", async () => {
+    await using server = startJwksServer(jwksOf());
+    const verifier = makeVerifier(true, server.url);
+    expect(await reasonOf(verifier.verify(await signToken(key, { nowSeconds: NOW })))).toBe("accepted");
+    expect(server.hits).toBe(0);
+  });
+
+  test("still refuses HMAC and other algorithms.", async () => {
+    const token = await new SignJWT(githubClaims({}, NOW))
+      .setProtectedHeader({ alg: "HS256" })
+      .sign(new Uint8Array(32));
+    expect(await reasonOf(makeVerifier(true).verify(token))).toBe("algorithm not allowed");
+  });
+
+  test("logs a warning when the verifier is created.", () => {
+    const lines: string[] = [];
+    makeVerifier(true, undefined, lines);
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] ?? "{}")).toMatchObject({ level: "WARN" });
+    makeVerifier(false, undefined, lines);
+    expect(lines).toHaveLength(1);
+  });
+
+  const rules: ReadonlyArray<readonly [string, Record<string, unknown>, string]> = [
+    ["another issuer", { iss: "https://evil.example" }, "wrong issuer"],
+    ["another audience", { aud: "other" }, "wrong audience"],
+    ["an expired token", { exp: NOW - 61 }, "expired"],
+    ["a token without exp", { exp: undefined }, "missing exp"],
+    ["a token without iat", { iat: undefined }, "missing iat"],
+    ["a token not yet valid", { nbf: NOW + 61 }, "not yet valid"],
+    ["a token issued in the future", { iat: NOW + 61 }, "issued in the future"],
+    ["a token older than 10 minutes", { iat: NOW - 661, nbf: NOW - 661 }, "too old"],
+    ["another org", { repository_owner: "acme-evil" }, "wrong org"],
+  ];
+  for (const [what, claims, reason] of rules) {
+    test(`still refuses ${what} as "${reason}", signed or not.`, async () => {
+      const verifier = makeVerifier(true);
+      expect(await reasonOf(verifier.verify(unsignedToken({ claims, nowSeconds: NOW })))).toBe(reason);
+      expect(await reasonOf(verifier.verify(await signToken(key, { claims, nowSeconds: NOW })))).toBe(reason);
+    });
+  }
+
+  test("still refuses a token over 8 KiB.", async () => {
+    const token = unsignedToken({ claims: { padding: "x".repeat(9000) }, nowSeconds: NOW });
+    expect(await reasonOf(makeVerifier(true).verify(token))).toBe("too large");
+  });
+});
+
+describe("createTokenVerifier options", () => {
+  test("refuses empty issuer, audience or org, and a JWKS URL that is not a URL.", () => {
+    const base = {
+      issuer: TEST_ISSUER,
+      audience: TEST_AUDIENCE,
+      allowedOrg: TEST_ORG,
+      jwksUrl: "https://example.com/jwks",
+      devMode: false,
+      log: createLogger({ write: () => {} }),
+    };
+    expect(() => createTokenVerifier(base)).not.toThrow();
+    expect(() => createTokenVerifier({ ...base, issuer: "" })).toThrow(/issuer/);
+    expect(() => createTokenVerifier({ ...base, audience: " " })).toThrow(/audience/);
+    expect(() => createTokenVerifier({ ...base, allowedOrg: "" })).toThrow(/allowedOrg/);
+    expect(() => createTokenVerifier({ ...base, jwksUrl: "not a url" })).toThrow(/jwksUrl/);
+  });
+});
+
+describe("the JWKS key cache", () => {
+  let keyA: TestKey;
+  let keyB: TestKey;
+  beforeAll(async () => {
+    [keyA, keyB] = await Promise.all([createTestKey("key-a"), createTestKey("key-b")]);
+  });
+
+  /** A verifier on a clock the test moves by hand, recording every fetch outcome. */
+  function setup(server: JwksServer, fetchTimeoutMs = 2_000) {
+    let nowMs = 1_700_000_000_000;
+    const outcomes: string[] = [];
+    const waiters: Array<() => void> = [];
+    const verifier = createTokenVerifier({
+      issuer: TEST_ISSUER,
+      audience: TEST_AUDIENCE,
+      allowedOrg: TEST_ORG,
+      jwksUrl: server.url,
+      devMode: false,
+      log: createLogger({ write: () => {} }),
+      now: () => nowMs,
+      fetchTimeoutMs,
+      onJwksFetch: (outcome) => {
+        outcomes.push(outcome);
+        for (const wake of waiters.splice(0)) wake();
+      },
+    });
+    return {
+      verifier,
+      outcomes,
+      advance: (ms: number) => {
+        nowMs += ms;
+      },
+      /** A token of `key` issued at the current test time. */
+      token: (key: TestKey) => signToken(key, { nowSeconds: Math.floor(nowMs / 1000) }),
+      /** Resolves at the next fetch outcome (for background refreshes). */
+      nextFetch: () => new Promise<void>((resolve) => waiters.push(resolve)),
+    };
+  }
+
+  const outcomeOf = (promise: Promise<unknown>) =>
+    promise.then(
+      () => "accepted",
+      (error: unknown) =>
+        error instanceof TokenRejectedError
+          ? `401 ${error.reason}`
+          : error instanceof KeysUnavailableError
+            ? "503"
+            : `unexpected ${String(error)}`,
+    );
+
+  test("fetches the keys once for many tokens under the same kid.", async () => {
+    await using server = startJwksServer(jwksOf(keyA));
+    const { verifier, token } = setup(server);
+    for (let i = 0; i < 5; i++) expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    expect(server.hits).toBe(1);
+  });
+
+  test("shares one in-flight fetch among concurrent first requests.", async () => {
+    await using server = startJwksServer(jwksOf(keyA));
+    const { verifier, token } = setup(server);
+    const tokens = await Promise.all(Array.from({ length: 20 }, () => token(keyA)));
+    const results = await Promise.all(tokens.map((t) => outcomeOf(verifier.verify(t))));
+    expect(new Set(results)).toEqual(new Set(["accepted"]));
+    expect(server.hits).toBe(1);
+  });
+
+  test("warmUp fetches the keys ahead of the first request.", async () => {
+    await using server = startJwksServer(jwksOf(keyA));
+    const { verifier, token } = setup(server);
+    expect(await verifier.warmUp()).toBe(true);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    expect(server.hits).toBe(1);
+  });
+
+  test("refetches for an unknown kid at most once per 30 s cooldown, and rejects it as 401.", async () => {
+    await using server = startJwksServer(jwksOf(keyA));
+    const { verifier, token, advance } = setup(server);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    for (let i = 0; i < 10; i++)
+      expect(await outcomeOf(verifier.verify(await token(keyB)))).toBe("401 unknown key");
+    expect(server.hits).toBe(1);
+    advance(29_999);
+    expect(await outcomeOf(verifier.verify(await token(keyB)))).toBe("401 unknown key");
+    expect(server.hits).toBe(1);
+    advance(1);
+    const burst = await Promise.all(
+      Array.from({ length: 10 }, async () => verifier.verify(await token(keyB))).map(outcomeOf),
+    );
+    expect(new Set(burst)).toEqual(new Set(["401 unknown key"]));
+    expect(server.hits).toBe(2);
+  });
+
+  test("picks up a rotated key with one refetch once the cooldown has passed.", async () => {
+    await using server = startJwksServer(jwksOf(keyA));
+    const { verifier, token, advance } = setup(server);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    server.serve(jwksOf(keyA, keyB));
+    advance(30_000);
+    expect(await outcomeOf(verifier.verify(await token(keyB)))).toBe("accepted");
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    expect(server.hits).toBe(2);
+  });
+
+  test("during an outage with no keys answers 503 and fetches once per cooldown, counted from the attempt.", async () => {
+    await using server = startJwksServer(jwksOf(keyA));
+    server.setMode("error");
+    const { verifier, token, advance, outcomes } = setup(server);
+    for (let i = 0; i < 10; i++) expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("503");
+    expect(server.hits).toBe(1);
+    advance(30_000);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("503");
+    expect(server.hits).toBe(2);
+    server.setMode("ok");
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("503");
+    advance(30_000);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    expect(outcomes).toEqual(["error", "error", "ok"]);
+  });
+
+  test("keeps accepting cached keys when a refresh fails, long after their age limit.", async () => {
+    await using server = startJwksServer(jwksOf(keyA));
+    const { verifier, token, advance, nextFetch } = setup(server);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    server.setMode("error");
+    advance(2 * 60 * 60 * 1000);
+    const refreshed = nextFetch();
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    await refreshed;
+    expect(server.hits).toBe(2);
+    advance(24 * 60 * 60 * 1000);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+  });
+
+  test("answers 503 for an unknown kid while the last refresh failed, since the key may exist.", async () => {
+    await using server = startJwksServer(jwksOf(keyA));
+    const { verifier, token, advance } = setup(server);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    server.setMode("error");
+    advance(30_000);
+    expect(await outcomeOf(verifier.verify(await token(keyB)))).toBe("503");
+    expect(await outcomeOf(verifier.verify(await token(keyB)))).toBe("503");
+    expect(server.hits).toBe(2);
+  });
+
+  test("refreshes keys older than an hour in the background, then drops a key the issuer removed.", async () => {
+    await using server = startJwksServer(jwksOf(keyA));
+    const { verifier, token, advance, nextFetch } = setup(server);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    advance(59 * 60 * 1000);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    expect(server.hits).toBe(1);
+    server.serve(jwksOf(keyB));
+    advance(60 * 1000);
+    const refreshed = nextFetch();
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("accepted");
+    await refreshed;
+    expect(server.hits).toBe(2);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("401 unknown key");
+    expect(await outcomeOf(verifier.verify(await token(keyB)))).toBe("accepted");
+  });
+
+  test("gives up on a JWKS that does not answer within the fetch timeout and answers 503.", async () => {
+    await using server = startJwksServer(jwksOf(keyA));
+    server.setMode("hang");
+    const { verifier, token, outcomes } = setup(server, 100);
+    const started = performance.now();
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("503");
+    expect(performance.now() - started).toBeLessThan(1_500);
+    expect(outcomes).toEqual(["error"]);
+  });
+
+  test("treats a malformed JWKS document as a failed fetch.", async () => {
+    await using server = startJwksServer({ keys: "none" });
+    const { verifier, token, outcomes } = setup(server);
+    expect(await outcomeOf(verifier.verify(await token(keyA)))).toBe("503");
+    expect(outcomes).toEqual(["error"]);
   });
 });
