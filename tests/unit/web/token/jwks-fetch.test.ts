@@ -1,8 +1,13 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { exportJWK, generateKeyPair } from "jose";
-import { fetchJwks, JwksFetchError, MAX_JWKS_BYTES, selectRsaKeys } from "../../src/web/token/jwks-fetch.ts";
-import { startJwksServer } from "../support/jwks-server.ts";
-import { createTestKey, jwksOf, type TestKey } from "../support/tokens.ts";
+import {
+  fetchJwks,
+  JwksFetchError,
+  MAX_JWKS_BYTES,
+  selectRsaKeys,
+} from "../../../../src/web/token/jwks-fetch.ts";
+import { startJwksServer } from "../../../support/jwks-server.ts";
+import { createTestKey, jwksOf, type TestKey } from "../../../support/tokens.ts";
 
 let key: TestKey;
 beforeAll(async () => {
