@@ -1,0 +1,56 @@
+import { expect, test } from "bun:test";
+import { reduceWorkload } from "../../../../src/adapters/kube/reduce-workload.ts";
+import { makeDeployment } from "../../../support/kube-api-server.ts";
+
+test("containers and init containers are both kept, each image once, in order", () => {
+  const object = makeDeployment({
+    namespace: "shop",
+    name: "api",
+    images: ["ghcr.io/acme/api:v1", "ghcr.io/acme/sidecar:v2", "ghcr.io/acme/api:v1"],
+    initImages: ["ghcr.io/acme/migrate:v1"],
+  });
+  const reduced = reduceWorkload({
+    ...object,
+    metadata: { ...(object as { metadata: object }).metadata, resourceVersion: "12" },
+  });
+  expect(reduced).toEqual({
+    namespace: "shop",
+    name: "api",
+    resourceVersion: "12",
+    images: ["ghcr.io/acme/api:v1", "ghcr.io/acme/sidecar:v2", "ghcr.io/acme/migrate:v1"],
+    skip: false,
+  });
+});
+
+test('the skip annotation is read only when exactly "true"', () => {
+  const make = (value: string) =>
+    reduceWorkload(
+      makeDeployment({
+        namespace: "a",
+        name: "b",
+        images: ["x/y:1"],
+        annotations: { "kuberollouttrigger/skip": value },
+      }),
+    );
+  expect(make("true")?.skip).toBe(true);
+  expect(make("True")?.skip).toBe(false);
+  expect(make("false")?.skip).toBe(false);
+});
+
+test("a skip annotation on the pod template does not count", () => {
+  const reduced = reduceWorkload(
+    makeDeployment({
+      namespace: "a",
+      name: "b",
+      images: ["x/y:1"],
+      templateAnnotations: { "kuberollouttrigger/skip": "true" },
+    }),
+  );
+  expect(reduced?.skip).toBe(false);
+});
+
+test("an object without namespace or name is dropped, and one without a template has no images", () => {
+  expect(reduceWorkload({ metadata: { name: "x" } })).toBeUndefined();
+  expect(reduceWorkload(null)).toBeUndefined();
+  expect(reduceWorkload({ metadata: { namespace: "a", name: "b" } })?.images).toEqual([]);
+});

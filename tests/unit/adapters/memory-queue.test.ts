@@ -1,0 +1,114 @@
+import { describe, expect, test } from "bun:test";
+import { MemoryQueue } from "../../../src/adapters/memory-queue.ts";
+import type { EventEnvelope } from "../../../src/core/envelope.ts";
+import type { EventOutcome } from "../../../src/core/restart.ts";
+import { createLogger } from "../../../src/log.ts";
+import { PublishFailedError } from "../../../src/web/ports.ts";
+import type { DeliveredEvent } from "../../../src/worker/ports.ts";
+import { FLAKY_EVENT, flakyRestarts } from "../../support/flaky-restarts.ts";
+import { waitFor } from "../../support/wait-for.ts";
+
+const log = createLogger({ level: "error", write: () => {} });
+const DONE: EventOutcome = { kind: "done" };
+const envelope = (n: number): EventEnvelope => ({
+  payload: `{"n":${n}}`,
+  acceptedAt: "2025-01-01T00:00:00.000Z",
+  requestId: `r${n}`,
+  repository: undefined,
+});
+
+describe("the in-process queue", () => {
+  test("hands events to the handler in the order they were published", async () => {
+    const queue = new MemoryQueue({ log });
+    const seen: string[] = [];
+    queue.start(async (d) => {
+      seen.push(d.envelope.requestId ?? "");
+      return DONE;
+    });
+    for (let i = 0; i < 5; i++) await queue.publish(envelope(i));
+    await waitFor(() => seen.length === 5, "five events", 5000);
+    expect(seen).toEqual(["r0", "r1", "r2", "r3", "r4"]);
+    expect(queue.length).toBe(0);
+    await queue.stop();
+  });
+
+  test("refuses an event when full, so the web answers 502 instead of 202", async () => {
+    const queue = new MemoryQueue({ log, capacity: 2 });
+    await queue.publish(envelope(1));
+    await queue.publish(envelope(2));
+    await expect(queue.publish(envelope(3))).rejects.toBeInstanceOf(PublishFailedError);
+    await queue.stop();
+    expect(queue.ready()).toBe(false);
+    await expect(queue.publish(envelope(4))).rejects.toBeInstanceOf(PublishFailedError);
+  });
+
+  test("retries an event whose outcome is retry before it moves on, counting its attempts, and counts it acked once", async () => {
+    let acked = 0;
+    const queue = new MemoryQueue({ log, acked: { inc: () => acked++ } });
+    const seen: string[] = [];
+    let failures = 2;
+    queue.start(async (d): Promise<EventOutcome> => {
+      seen.push(`${d.envelope.requestId}#${d.attempt}`);
+      if (d.envelope.requestId === "r1" && failures > 0) {
+        failures--;
+        return { kind: "retry", afterMs: 1, reason: "the test asks for a retry" };
+      }
+      return DONE;
+    });
+    await queue.publish(envelope(1));
+    await queue.publish(envelope(2));
+    await waitFor(() => seen.length === 4, "four deliveries", 5000);
+    expect(seen).toEqual(["r1#1", "r1#2", "r1#3", "r2#1"]);
+    await waitFor(() => acked === 2, "two acknowledgements", 5000);
+    await queue.stop();
+  });
+
+  test("finishes the event in flight when stopped", async () => {
+    const queue = new MemoryQueue({ log });
+    let release: () => void = () => {};
+    let started = false;
+    let finished = false;
+    queue.start(async (_d: DeliveredEvent) => {
+      started = true;
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      finished = true;
+      return DONE;
+    });
+    await queue.publish(envelope(1));
+    await waitFor(() => started, "the handler to start", 5000);
+    const stopped = queue.stop();
+    expect(finished).toBe(false);
+    release();
+    await stopped;
+    expect(finished).toBe(true);
+  });
+
+  test("a retried event keeps the restartedAt of its first try, so a workload already patched does not roll again", async () => {
+    const acceptedAt = "2025-01-01T00:00:00.000Z";
+    const queue = new MemoryQueue({ log });
+    const flaky = flakyRestarts();
+    queue.start(flaky.handler);
+    await queue.publish({ payload: FLAKY_EVENT, acceptedAt, requestId: "r1", repository: undefined });
+    await waitFor(() => flaky.valuesOf("b").length === 2, "the retry that reaches b", 5000);
+    await queue.stop();
+    expect(flaky.valuesOf("a")).toEqual([acceptedAt, acceptedAt]);
+    expect(flaky.valuesOf("b")).toEqual([acceptedAt, acceptedAt]);
+  });
+
+  test("acknowledges a terminal event at once, without handing it over again", async () => {
+    let acked = 0;
+    const queue = new MemoryQueue({ log, acked: { inc: () => acked++ } });
+    const seen: string[] = [];
+    queue.start(async (d): Promise<EventOutcome> => {
+      seen.push(d.envelope.requestId ?? "");
+      return d.envelope.requestId === "r1" ? { kind: "terminal", reason: "invalid event" } : DONE;
+    });
+    await queue.publish(envelope(1));
+    await queue.publish(envelope(2));
+    await waitFor(() => acked === 2, "two acknowledgements", 5000);
+    expect(seen).toEqual(["r1", "r2"]);
+    await queue.stop();
+  });
+});

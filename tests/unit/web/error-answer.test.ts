@@ -1,0 +1,65 @@
+import { describe, expect, test } from "bun:test";
+import { describeError } from "../../../src/web/error-answer.ts";
+import {
+  InvalidPayloadError,
+  MissingCredentialsError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from "../../../src/web/http-errors.ts";
+import { PublishFailedError } from "../../../src/web/ports.ts";
+
+const EXPECTED = { issuer: "https://issuer.example", audience: "krt", allowedOrg: "acme" };
+
+describe("describeError, the one error-to-HTTP mapping", () => {
+  test("it maps each refusal to its status and metric reason", () => {
+    expect(describeError(new MissingCredentialsError("too large", EXPECTED))).toMatchObject({
+      status: 401,
+      message: "unauthorized",
+      rejected: "unauthorized",
+    });
+    expect(describeError(new UnsupportedMediaTypeError("x"))).toMatchObject({
+      status: 400,
+      rejected: "unsupported_media_type",
+    });
+    expect(describeError(new PayloadTooLargeError("x"))).toMatchObject({
+      status: 413,
+      rejected: "too_large",
+    });
+    expect(describeError(new InvalidPayloadError("tags missing"))).toEqual({
+      status: 400,
+      message: "tags missing",
+      rejected: "invalid_payload",
+    });
+    expect(describeError(new PublishFailedError("x"))).toMatchObject({
+      status: 502,
+      rejected: "publish_failed",
+    });
+  });
+
+  test("it answers anything unknown with a 500 that carries none of the error's words", () => {
+    const answer = describeError(new Error("database password is hunter2"));
+    expect(answer).toMatchObject({ status: 500, message: "internal server error" });
+    expect(JSON.stringify({ status: answer.status, message: answer.message })).not.toContain("hunter2");
+    // The operator's log line names the error; the caller's answer does not.
+    expect(answer.line).toMatchObject({ level: "error", msg: "request failed" });
+    expect(describeError("a string")).toMatchObject({ status: 500, message: "internal server error" });
+  });
+
+  test("it gives a refusal without a usable token the log line that names why and what was expected", () => {
+    expect(describeError(new MissingCredentialsError("not a bearer token", EXPECTED)).line).toEqual({
+      level: "warn",
+      msg: "OIDC token validation failed",
+      fields: {
+        reason: "not a bearer token",
+        expected_issuer: "https://issuer.example",
+        expected_audience: "krt",
+        expected_org: "acme",
+      },
+    });
+    expect(describeError(new PublishFailedError("x")).line).toMatchObject({
+      level: "warn",
+      msg: "publish failed",
+    });
+    expect(describeError(new InvalidPayloadError("tags missing")).line).toBeUndefined();
+  });
+});

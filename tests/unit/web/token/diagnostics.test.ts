@@ -1,0 +1,73 @@
+import { describe, expect, test } from "bun:test";
+import { readTokenDiagnostics } from "../../../../src/web/token/diagnostics.ts";
+import { rawToken } from "../../../support/tokens.ts";
+
+const expected = { issuer: "https://issuer", audience: "aud", allowedOrg: "acme" };
+const EMPTY = {
+  expected_issuer: "https://issuer",
+  expected_audience: "aud",
+  expected_org: "acme",
+  alg: undefined,
+  kid: undefined,
+  iss: undefined,
+  aud: undefined,
+  repository_owner: undefined,
+  repository: undefined,
+};
+
+describe("readTokenDiagnostics", () => {
+  test("reads alg, kid, iss, aud, repository_owner and repository without verifying anything.", () => {
+    const token = rawToken(
+      { alg: "RS256", kid: "k1" },
+      { iss: "https://x", aud: "a", repository_owner: "Org", repository: "Org/r", sub: "secret-ish" },
+      "sig",
+    );
+    expect(readTokenDiagnostics(token, expected)).toEqual({
+      ...EMPTY,
+      alg: "RS256",
+      kid: "k1",
+      iss: "https://x",
+      aud: "a",
+      repository_owner: "Org",
+      repository: "Org/r",
+    });
+  });
+
+  test("joins an audience array with commas, skipping entries that are not strings.", () => {
+    const token = rawToken({ alg: "RS256" }, { aud: ["a", 1, "b"] });
+    expect(readTokenDiagnostics(token, expected).aud).toBe("a,b");
+  });
+
+  test("cuts every field to 200 characters.", () => {
+    const token = rawToken({ alg: "x".repeat(500) }, { repository: "r".repeat(500) });
+    const diagnostics = readTokenDiagnostics(token, expected);
+    expect(diagnostics.alg).toHaveLength(200);
+    expect(diagnostics.repository).toHaveLength(200);
+  });
+
+  test("leaves out fields that are not strings.", () => {
+    const token = rawToken({ alg: 1, kid: { a: 1 } }, { iss: null, repository_owner: ["acme"] });
+    expect(readTokenDiagnostics(token, expected)).toEqual(EMPTY);
+  });
+
+  for (const garbage of [
+    "",
+    ".",
+    "..",
+    "a.b.c",
+    "%%%.%%%.%%%",
+    "bnVsbA.bnVsbA.x",
+    "W10.W10.",
+    "e30",
+    "e30.e30.e30.e30",
+  ]) {
+    test(`gives only the expected values for the garbage ${JSON.stringify(garbage)}.`, () => {
+      expect(readTokenDiagnostics(garbage, expected)).toEqual(EMPTY);
+    });
+  }
+
+  test("does not parse a token over 8 KiB at all.", () => {
+    const token = rawToken({ alg: "RS256" }, { iss: "https://x", padding: "x".repeat(9000) });
+    expect(readTokenDiagnostics(token, expected)).toEqual(EMPTY);
+  });
+});

@@ -1,0 +1,266 @@
+import { describe, expect, test } from "bun:test";
+import { MetricsRegistry } from "../../../src/core/metrics.ts";
+import type { RestartOutcome } from "../../../src/core/restart.ts";
+import type { IndexedWorkload, WorkloadRef } from "../../../src/core/workload.ts";
+import { createLogger } from "../../../src/log.ts";
+import { createEventHandler } from "../../../src/worker/handle-event.ts";
+import type { DeliveredEvent, WorkloadPatcher } from "../../../src/worker/ports.ts";
+import { createWorkerMetrics } from "../../../src/worker/worker-metrics.ts";
+import { FLAKY_EVENT, flakyRestarts } from "../../support/flaky-restarts.ts";
+import { waitFor } from "../../support/wait-for.ts";
+
+const PREFIX = "ghcr.io/acme/";
+const ACCEPTED_AT = "2025-03-04T05:06:07.089Z";
+
+function workload(name: string, images: string[], extra: Partial<IndexedWorkload> = {}): IndexedWorkload {
+  return { resource: "deployments", namespace: "apps", name, images, skip: false, ...extra };
+}
+
+function delivery(payload: unknown, extra: Partial<DeliveredEvent> = {}): DeliveredEvent {
+  return {
+    attempt: 1,
+    envelope: {
+      payload: typeof payload === "string" ? payload : JSON.stringify(payload),
+      acceptedAt: ACCEPTED_AT,
+      requestId: "req-1",
+      repository: "acme/app",
+    },
+    ...extra,
+  };
+}
+
+/** A patcher that answers from `answer`, records calls, and can hold every call until released. */
+function scriptedPatcher(
+  answer: (ref: WorkloadRef) => RestartOutcome = () => ({ kind: "restarted" }),
+  options: { hold?: boolean } = {},
+) {
+  const calls: { ref: WorkloadRef; restartedAt: string; dryRun: boolean }[] = [];
+  const held: (() => void)[] = [];
+  const state = { inFlight: 0, inFlightMax: 0 };
+  const patcher: WorkloadPatcher = {
+    async restart(ref, restartedAt, { dryRun }) {
+      calls.push({ ref, restartedAt, dryRun });
+      state.inFlight++;
+      state.inFlightMax = Math.max(state.inFlightMax, state.inFlight);
+      try {
+        if (options.hold) await new Promise<void>((resolve) => held.push(resolve));
+        return answer(ref);
+      } finally {
+        state.inFlight--;
+      }
+    },
+  };
+  const release = () => {
+    for (const resolve of held.splice(0)) resolve();
+  };
+  return { patcher, calls, state, held, release };
+}
+
+function setup(
+  workloads: IndexedWorkload[],
+  patcher: WorkloadPatcher,
+  options: { dryRun?: boolean; now?: () => Date } = {},
+) {
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+  const registry = new MetricsRegistry();
+  const metrics = createWorkerMetrics(registry);
+  const index = {
+    findByImages: (images: readonly string[]) =>
+      workloads.filter((w) => w.images.some((image) => images.includes(image))),
+  };
+  const handle = createEventHandler({
+    allowedImagePrefix: PREFIX,
+    dryRun: options.dryRun ?? false,
+    index,
+    patcher,
+    metrics,
+    log,
+    now: options.now ?? (() => new Date("2030-01-01T00:00:00.000Z")),
+  });
+  const processed = () => lines.filter((line) => line.msg === "event processed");
+  return { handle, lines, metrics, registry, processed };
+}
+
+describe("handling one event", () => {
+  test("restarts every workload whose image matches any tag, each once, and acknowledges", async () => {
+    const fake = scriptedPatcher();
+    const { handle, processed, metrics } = setup(
+      [
+        workload("both-tags", ["ghcr.io/acme/app:dev", "ghcr.io/acme/app:latest"]),
+        workload("latest", ["ghcr.io/acme/app:latest"]),
+        workload("other-tag", ["ghcr.io/acme/app:v1"]),
+        workload("other-image", ["ghcr.io/acme/api:dev"]),
+      ],
+      fake.patcher,
+    );
+    const outcome = await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev", "latest"] }));
+    expect(outcome).toEqual({ kind: "done" });
+    expect(fake.calls.map((c) => c.ref.name).sort()).toEqual(["both-tags", "latest"]);
+    expect(metrics.workloadsMatched.get()).toBe(2);
+    expect(metrics.restarts.get({ kind: "Deployment", outcome: "ok" })).toBe(2);
+    expect(processed()).toHaveLength(1);
+    expect(processed()[0]).toMatchObject({
+      request_id: "req-1",
+      image: "ghcr.io/acme/app",
+      tags: ["dev", "latest"],
+      matched: ["Deployment/apps/both-tags", "Deployment/apps/latest"],
+      restarted: ["Deployment/apps/both-tags", "Deployment/apps/latest"],
+      skipped: [],
+      failed: [],
+      outcome: "done",
+    });
+    expect(typeof processed()[0]?.duration_ms).toBe("number");
+  });
+
+  test("uses the event's accepted_at as restartedAt, so a redelivered event writes the same value", async () => {
+    const fake = scriptedPatcher();
+    const { handle } = setup([workload("a", ["ghcr.io/acme/app:dev"])], fake.patcher);
+    await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }));
+    await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }));
+    expect(fake.calls.map((c) => c.restartedAt)).toEqual([ACCEPTED_AT, ACCEPTED_AT]);
+  });
+
+  test("a retry of an event writes the restartedAt of its first try to every workload, even one restarted before", async () => {
+    const flaky = flakyRestarts();
+    const envelope = { payload: FLAKY_EVENT, acceptedAt: undefined, requestId: "r", repository: undefined };
+    const entryId = "1741064767089-0";
+    expect(await flaky.handler({ envelope, entryId, attempt: 1 })).toMatchObject({ kind: "retry" });
+    expect(await flaky.handler({ envelope, entryId, attempt: 2 })).toEqual({ kind: "done" });
+    const fromId = new Date(1741064767089).toISOString();
+    expect(flaky.restarts).toEqual([
+      { name: "a", restartedAt: fromId },
+      { name: "b", restartedAt: fromId },
+      { name: "a", restartedAt: fromId },
+      { name: "b", restartedAt: fromId },
+    ]);
+  });
+
+  test("never restarts a skip-annotated workload and logs it as skipped", async () => {
+    const fake = scriptedPatcher();
+    const { handle, processed, metrics } = setup(
+      [workload("keep", ["ghcr.io/acme/app:dev"], { skip: true }), workload("go", ["ghcr.io/acme/app:dev"])],
+      fake.patcher,
+    );
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toEqual({ kind: "done" });
+    expect(fake.calls.map((c) => c.ref.name)).toEqual(["go"]);
+    expect(processed()[0]).toMatchObject({
+      skipped: ["Deployment/apps/keep"],
+      restarted: ["Deployment/apps/go"],
+    });
+    expect(metrics.restarts.get({ kind: "Deployment", outcome: "skipped" })).toBe(1);
+  });
+
+  test("drops an invalid event as terminal, with its reason, without touching the cluster", async () => {
+    const fake = scriptedPatcher();
+    const { handle, lines, metrics } = setup([workload("a", ["ghcr.io/evil/app:dev"])], fake.patcher);
+    for (const payload of [
+      "not json",
+      { image: "ghcr.io/evil/app", tags: ["dev"] },
+      { image: "ghcr.io/acme/app", tags: [] },
+      { image: "ghcr.io/acme/app", tags: ["dev"], extra: 1 },
+    ]) {
+      expect(await handle(delivery(payload))).toMatchObject({ kind: "terminal", reason: expect.any(String) });
+    }
+    expect(fake.calls).toHaveLength(0);
+    expect(metrics.eventsInvalid.get()).toBe(4);
+    expect(metrics.eventsConsumed.get()).toBe(4);
+    expect(lines.filter((l) => l.msg === "invalid event dropped")).toHaveLength(4);
+  });
+
+  test("asks for a retry when any restart could not reach the cluster", async () => {
+    const fake = scriptedPatcher((ref) =>
+      ref.name === "b" ? { kind: "unreachable", reason: "connect ECONNREFUSED" } : { kind: "restarted" },
+    );
+    const { handle, processed } = setup(
+      [workload("a", ["ghcr.io/acme/app:dev"]), workload("b", ["ghcr.io/acme/app:dev"])],
+      fake.patcher,
+    );
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toMatchObject({
+      kind: "retry",
+      reason: "connect ECONNREFUSED",
+    });
+    expect(processed()[0]).toMatchObject({ outcome: "retry", failed: ["Deployment/apps/b"] });
+  });
+
+  test("asks for a longer wait the more often the same event has been handed over, up to 30 s", async () => {
+    const fake = scriptedPatcher(() => ({ kind: "unreachable", reason: "connect ECONNREFUSED" }));
+    const { handle } = setup([workload("a", ["ghcr.io/acme/app:dev"])], fake.patcher);
+    const waits: number[] = [];
+    for (const attempt of [1, 2, 3, 10]) {
+      const outcome = await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { attempt }));
+      waits.push(outcome.kind === "retry" ? outcome.afterMs : -1);
+    }
+    // Jittered into the upper half of 1 s, 2 s, 4 s, then the 30 s cap.
+    expect(waits[0]).toBeGreaterThanOrEqual(500);
+    expect(waits[0]).toBeLessThanOrEqual(1000);
+    expect(waits[1]).toBeGreaterThanOrEqual(1000);
+    expect(waits[1]).toBeLessThanOrEqual(2000);
+    expect(waits[2]).toBeGreaterThanOrEqual(2000);
+    expect(waits[2]).toBeLessThanOrEqual(4000);
+    expect(waits[3]).toBeGreaterThanOrEqual(15_000);
+    expect(waits[3]).toBeLessThanOrEqual(30_000);
+  });
+
+  test("asks for a retry when the patcher throws instead of answering", async () => {
+    const fake = scriptedPatcher(() => {
+      throw new Error("socket hang up");
+    });
+    const { handle } = setup([workload("a", ["ghcr.io/acme/app:dev"])], fake.patcher);
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toMatchObject({
+      kind: "retry",
+    });
+  });
+
+  test("acknowledges when restarts failed for good: forbidden, retries exhausted, deleted meanwhile", async () => {
+    const answers: Record<string, RestartOutcome> = {
+      f: { kind: "forbidden", missingRule: "apps/deployments patch in apps" },
+      x: { kind: "failed", reason: "retries exhausted" },
+      n: { kind: "not_found" },
+    };
+    const fake = scriptedPatcher((ref) => answers[ref.name] ?? { kind: "restarted" });
+    const { handle, lines, metrics } = setup(
+      ["f", "x", "n"].map((name) => workload(name, ["ghcr.io/acme/app:dev"])),
+      fake.patcher,
+    );
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toEqual({ kind: "done" });
+    expect(lines.find((l) => l.msg === "restart forbidden")).toMatchObject({
+      name: "f",
+      missing_rule: "apps/deployments patch in apps",
+    });
+    expect(metrics.restarts.get({ kind: "Deployment", outcome: "forbidden" })).toBe(1);
+    expect(metrics.restarts.get({ kind: "Deployment", outcome: "failed" })).toBe(1);
+    expect(metrics.restarts.get({ kind: "Deployment", outcome: "not_found" })).toBe(1);
+  });
+
+  test("passes DRY_RUN to the patcher and reports the workloads it would have restarted", async () => {
+    const fake = scriptedPatcher(() => ({ kind: "dry_run" }));
+    const { handle, processed, metrics } = setup(
+      [workload("a", ["ghcr.io/acme/app:dev"], { resource: "statefulsets" })],
+      fake.patcher,
+      { dryRun: true },
+    );
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toEqual({ kind: "done" });
+    expect(fake.calls[0]?.dryRun).toBe(true);
+    expect(processed()[0]).toMatchObject({ dry_run: ["StatefulSet/apps/a"], restarted: [] });
+    expect(metrics.restarts.get({ kind: "StatefulSet", outcome: "dry_run" })).toBe(1);
+  });
+
+  test("keeps at most 8 restarts of one event in flight", async () => {
+    const fake = scriptedPatcher(undefined, { hold: true });
+    const many = Array.from({ length: 20 }, (_, i) => workload(`w${i}`, ["ghcr.io/acme/app:dev"]));
+    const { handle } = setup(many, fake.patcher);
+    const done = handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }));
+    let released = 0;
+    while (released < 20) {
+      await waitFor(() => fake.held.length > 0, "a held restart", 5000);
+      // Without the limit all 20 would be waiting here at once.
+      expect(fake.state.inFlight).toBeLessThanOrEqual(8);
+      released += fake.held.length;
+      fake.release();
+    }
+    expect(await done).toEqual({ kind: "done" });
+    expect(fake.state.inFlightMax).toBe(8);
+    expect(fake.calls).toHaveLength(20);
+  });
+});
