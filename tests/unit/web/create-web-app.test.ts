@@ -535,6 +535,31 @@ describe("metrics", () => {
     }
   });
 
+  test("a probe or scrape that succeeds is logged at debug, one that fails at info, so probes do not flood the log", async () => {
+    let ready = true;
+    const { app, captured } = harness({ readiness: () => ready });
+    for (const path of ["/healthz", "/readyz", "/metrics"]) await get(app, path);
+    ready = false;
+    await get(app, "/readyz");
+    const lines = captured.withMsg("http request").map((l) => [l.path, l.status, l.level]);
+    expect(lines).toEqual([
+      ["/healthz", 200, "DEBUG"],
+      ["/readyz", 200, "DEBUG"],
+      ["/metrics", 200, "DEBUG"],
+      ["/readyz", 503, "INFO"],
+    ]);
+  });
+
+  test("a payload refused with 400 is logged with the reason the caller got", async () => {
+    const { app, captured } = harness();
+    const response = await post(app, { body: JSON.stringify({ image: "ghcr.io/acme/app", tags: [] }) });
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: string };
+    expect(captured.withMsg("payload validation failed")).toEqual([
+      expect.objectContaining({ level: "WARN", status: 400, reason: error }),
+    ]);
+  });
+
   test("route labels come from a closed set, whatever paths are requested", async () => {
     const { app } = harness();
     for (let i = 0; i < 50; i++) await get(app, `/random-${crypto.randomUUID()}`);

@@ -25,7 +25,7 @@ describe("describeError, the one error-to-HTTP mapping", () => {
       status: 413,
       rejected: "too_large",
     });
-    expect(describeError(new InvalidPayloadError("tags missing"))).toEqual({
+    expect(describeError(new InvalidPayloadError("tags missing"))).toMatchObject({
       status: 400,
       message: "tags missing",
       rejected: "invalid_payload",
@@ -60,6 +60,18 @@ describe("describeError, the one error-to-HTTP mapping", () => {
       level: "warn",
       msg: "publish failed",
     });
-    expect(describeError(new InvalidPayloadError("tags missing")).line).toBeUndefined();
+  });
+
+  test("it logs every refused payload as the original did, with the reason the caller was given", () => {
+    const cases = [
+      [new InvalidPayloadError("tags missing"), "tags missing"],
+      [new UnsupportedMediaTypeError("x"), "Content-Type must be application/json"],
+      [new PayloadTooLargeError("x"), "request body is larger than 1 MiB"],
+    ] as const;
+    for (const [error, reason] of cases) {
+      const answer = describeError(error);
+      expect(answer.line).toEqual({ level: "warn", msg: "payload validation failed", fields: { reason } });
+      expect(answer.message).toBe(reason);
+    }
   });
 });

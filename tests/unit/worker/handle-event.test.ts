@@ -136,6 +136,36 @@ describe("handling one event", () => {
     ]);
   });
 
+  test("every line about the event's workloads carries its request id and entry id, the patcher's own lines too", async () => {
+    const fake = scriptedPatcher((ref) =>
+      ref.name === "b" ? { kind: "failed", reason: "422 Invalid" } : { kind: "restarted" },
+    );
+    const seen: Record<string, unknown>[] = [];
+    const patcher: WorkloadPatcher = {
+      async restart(ref, restartedAt, options) {
+        options.log?.info("patcher line", { name: ref.name });
+        return fake.patcher.restart(ref, restartedAt, options);
+      },
+    };
+    const { handle, lines } = setup(
+      [workload("a", ["ghcr.io/acme/app:dev"]), workload("b", ["ghcr.io/acme/app:dev"])],
+      patcher,
+    );
+    await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { entryId: "1-0" }));
+    seen.push(
+      ...lines.filter((l) =>
+        ["patcher line", "workload restarted", "restart failed"].includes(String(l.msg)),
+      ),
+    );
+    expect(seen.map((l) => l.msg).sort()).toEqual([
+      "patcher line",
+      "patcher line",
+      "restart failed",
+      "workload restarted",
+    ]);
+    for (const line of seen) expect(line).toMatchObject({ request_id: "req-1", entry_id: "1-0" });
+  });
+
   test("never restarts a skip-annotated workload and logs it as skipped", async () => {
     const fake = scriptedPatcher();
     const { handle, processed, metrics } = setup(
