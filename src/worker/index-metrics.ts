@@ -1,11 +1,16 @@
 import type { MetricsRegistry } from "../core/metrics.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 
+/** Where the index stands on one kind: listing, listed and followed, or refused by RBAC. */
+export type KindState = "syncing" | "synced" | "forbidden";
+
 /** What the index reports; the label `kind` carries the resource name (`deployments`, …). */
 export interface IndexMetrics {
   setSize(resource: WorkloadResource, size: number): void;
   watchRestarted(resource: WorkloadResource): void;
   setSynced(synced: boolean): void;
+  /** `kuberollouttrigger_worker_kind_state{kind,state}`: 1 for the kind's state, 0 for the others. */
+  setKindState(resource: WorkloadResource, state: KindState): void;
 }
 
 /** Metrics that go nowhere (tests, tools). */
@@ -13,7 +18,10 @@ export const NO_INDEX_METRICS: IndexMetrics = {
   setSize: () => undefined,
   watchRestarted: () => undefined,
   setSynced: () => undefined,
+  setKindState: () => undefined,
 };
+
+const KIND_STATES: readonly KindState[] = ["syncing", "synced", "forbidden"];
 
 /**
  * Declares the index metrics in `registry` (once per registry):
@@ -35,9 +43,17 @@ export function registerIndexMetrics(registry: MetricsRegistry): IndexMetrics {
     "kuberollouttrigger_worker_index_synced",
     "1 once every kind and namespace of the index has finished its first list, else 0.",
   );
+  const kindState = registry.gauge(
+    "kuberollouttrigger_worker_kind_state",
+    "1 for the state each workload kind is in (syncing, synced, forbidden), 0 for the others.",
+    ["kind", "state"],
+  );
   return {
     setSize: (resource, value) => size.set(value, { kind: resource }),
     watchRestarted: (resource) => restarts.inc({ kind: resource }),
     setSynced: (value) => synced.set(value ? 1 : 0),
+    setKindState: (resource, state) => {
+      for (const each of KIND_STATES) kindState.set(each === state ? 1 : 0, { kind: resource, state: each });
+    },
   };
 }

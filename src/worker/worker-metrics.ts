@@ -11,6 +11,8 @@ export interface WorkerMetrics {
   readonly workloadsMatched: Counter;
   /** Labels `kind` (Deployment, StatefulSet, DaemonSet) and `outcome` ({@link RestartMetricOutcome}). */
   readonly restarts: Counter;
+  /** Restarted workloads with a matched container that will not pull the new image (label `kind`). */
+  readonly restartsWithoutPull: Counter;
 }
 
 /** Declares the worker's event metrics in `registry` (once per registry). */
@@ -36,6 +38,11 @@ export function createWorkerMetrics(registry: MetricsRegistry): WorkerMetrics {
       "kuberollouttrigger_worker_restarts_total",
       "Restarts by workload kind and outcome (ok, skipped, not_found, forbidden, failed, dry_run).",
       ["kind", "outcome"],
+    ),
+    restartsWithoutPull: registry.counter(
+      "kuberollouttrigger_worker_restarts_without_pull_total",
+      "Workloads restarted whose matched container's imagePullPolicy is not Always, so the node may start the cached image, by kind.",
+      ["kind"],
     ),
   };
 }
