@@ -5,11 +5,11 @@ import { join } from "node:path";
 import { makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
 import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
 import {
-  baseUrlOf,
   type LogLine,
   requireBinary,
   type SpawnedBinary,
   spawnBinary,
+  workerHealthUrl,
 } from "../support/spawn-binary.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
@@ -62,11 +62,6 @@ async function waitForBothReadyz(
 const failedAttempts = (worker: SpawnedBinary, connection: string): LogLine[] =>
   worker.lines.filter((l) => l.msg === "valkey connection failed" && l.connection === connection);
 
-/** The health server's base URL, read back from the line that says where it listens (port 0). */
-async function healthUrlOf(worker: SpawnedBinary): Promise<string> {
-  return baseUrlOf(await worker.waitForLog((l) => l.msg === "worker health listening", 20_000));
-}
-
 /** Checks that `connection` logged one failure per attempt, numbered from 1, then one reconnect counting them. */
 function expectRetriedThenReconnected(worker: SpawnedBinary, connection: string) {
   const failures = failedAttempts(worker, connection);
@@ -114,7 +109,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
         VALKEY_CHANNEL: CHANNEL,
         WORKER_HEALTH_ADDR: "127.0.0.1:0",
       });
-      const health = [await healthUrlOf(streamWorker), await healthUrlOf(pubsubWorker)] as const;
+      const health = [await workerHealthUrl(streamWorker), await workerHealthUrl(pubsubWorker)] as const;
       const [streamHealth, pubsubHealth] = health;
       await waitForBothReadyz(health, 200, "ready");
 
