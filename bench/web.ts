@@ -6,7 +6,7 @@
  * start to the first 202. Loopback only; every load is bounded in time and count. Needs `bun run build`
  * first and `wrk` (Debian package) on PATH. Runnable alone: `bun run bench/web.ts`.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisClient, type Subprocess } from "bun";
@@ -22,7 +22,7 @@ import {
   TEST_ORG,
   type TestKey,
 } from "../tests/support/tokens.ts";
-import { freePort, startValkey, type TestValkey } from "../tests/support/valkey-server.ts";
+import { startValkey, type TestValkey } from "../tests/support/valkey-server.ts";
 
 const CONNECTIONS = 32;
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -125,12 +125,12 @@ async function closedLoopRate(operation: () => Promise<unknown>, seconds: number
   };
 }
 
-function webEnv(valkey: TestValkey, jwks: JwksServer, port: number): Record<string, string> {
+function webEnv(valkey: TestValkey, jwks: JwksServer): Record<string, string> {
   return {
     PATH: process.env.PATH ?? "/usr/bin:/bin",
     VALKEY_ADDR: valkey.addr,
     ALLOWED_IMAGE_PREFIX: "ghcr.io/acme",
-    WEB_LISTEN_ADDR: `127.0.0.1:${port}`,
+    WEB_LISTEN_ADDR: "127.0.0.1:0",
     GITHUB_OIDC_AUDIENCE: TEST_AUDIENCE,
     GITHUB_ALLOWED_ORG: TEST_ORG,
     GITHUB_OIDC_ISSUER: TEST_ISSUER,
@@ -142,6 +142,34 @@ function webEnv(valkey: TestValkey, jwks: JwksServer, port: number): Record<stri
 /** Spawns the web binary with its log to /dev/null (log writes still cost the web what they cost in production). */
 function spawnWeb(env: Record<string, string>): Subprocess {
   return Bun.spawn([BINARY_PATH, "web"], { env, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+}
+
+/**
+ * The loopback URL base of the TCP port `pid` listens on, read back from the kernel (its socket inodes
+ * in /proc/<pid>/fd, their LISTEN row in /proc/net/tcp); undefined until it listens. The web binds port
+ * 0 and says where in its log, but that log goes to /dev/null here, as measured.
+ */
+function listeningBase(pid: number): string | undefined {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`, { encoding: "utf8" });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue; // closed since the listing
+      throw error;
+    }
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode !== undefined) inodes.add(inode);
+  }
+  for (const row of readFileSync("/proc/net/tcp", "utf8").split("\n").slice(1)) {
+    // sl, local_address (hex IP:port), rem_address, st (0A: LISTEN), tx:rx, tr:when, retrnsmt, uid, timeout, inode
+    const [, local, , state, , , , , , inode] = row.trim().split(/\s+/);
+    if (state === "0A" && inode !== undefined && inodes.has(inode)) {
+      return `http://127.0.0.1:${Number.parseInt(local?.split(":")[1] ?? "", 16)}`;
+    }
+  }
+  return undefined;
 }
 
 async function postEvent(base: string, token: string): Promise<number> {
@@ -160,13 +188,12 @@ async function postEvent(base: string, token: string): Promise<number> {
 
 /** Spawns the web and times spawn → first 202 on /event, bounded by 10 s. */
 async function coldStartMs(valkey: TestValkey, jwks: JwksServer, token: string): Promise<number> {
-  const port = freePort();
-  const base = `http://127.0.0.1:${port}`;
   const started = performance.now();
-  const proc = spawnWeb(webEnv(valkey, jwks, port));
+  const proc = spawnWeb(webEnv(valkey, jwks));
   try {
     while (performance.now() - started < 10_000) {
-      if ((await postEvent(base, token)) === 202) return performance.now() - started;
+      const base = listeningBase(proc.pid);
+      if (base !== undefined && (await postEvent(base, token)) === 202) return performance.now() - started;
       await Bun.sleep(1);
     }
     throw new Error("the web did not answer 202 within 10 s");
@@ -318,14 +345,14 @@ async function valkeyRate(setup: BenchSetup): Promise<number> {
 
 /** The compiled web under wrk: its rate and latency, its CPU per request and its peak RSS. */
 async function webUnderLoad(setup: BenchSetup): Promise<Pick<Round, "load" | "cpu" | "rssMiB">> {
-  const port = freePort();
-  const web = spawnWeb(webEnv(setup.valkey, setup.jwks, port));
+  const web = spawnWeb(webEnv(setup.valkey, setup.jwks));
   try {
-    const base = `http://127.0.0.1:${port}`;
     const deadline = performance.now() + 10_000;
-    while ((await postEvent(base, setup.token)) !== 202) {
+    let base = listeningBase(web.pid);
+    while (base === undefined || (await postEvent(base, setup.token)) !== 202) {
       if (performance.now() > deadline) throw new Error("the web did not accept an event within 10 s");
       await Bun.sleep(5);
+      base = listeningBase(web.pid);
     }
     await runWrk(`${base}/event`, setup.script, WARMUP_SECONDS);
     const before = cpuSnapshot(web.pid);

@@ -3,9 +3,15 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
-import { type LogLine, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
+import {
+  type LogLine,
+  requireBinary,
+  type SpawnedBinary,
+  spawnBinary,
+  workerHealthUrl,
+} from "../support/spawn-binary.ts";
 import { makeTlsFixtures, type TlsFixtures } from "../support/tls-fixtures.ts";
-import { freePort, requireValkey, startValkey } from "../support/valkey-server.ts";
+import { requireValkey, startValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 
 // The in-cluster path (service-account token + ca.crt) is not exercised here: the binary always reads
@@ -33,9 +39,9 @@ afterAll(async () => {
   if (dir !== undefined) await rm(dir, { recursive: true, force: true });
 });
 
-async function readyzStatus(port: number): Promise<number> {
+async function readyzStatus(baseUrl: string): Promise<number> {
   try {
-    return (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+    return (await fetch(`${baseUrl}/readyz`)).status;
   } catch {
     return 0;
   }
@@ -74,13 +80,13 @@ async function startMutualTlsServer(): Promise<KubeApiServer> {
   return server;
 }
 
-function startWorker(valkeyAddr: string, kubeconfig: string, healthPort: number): SpawnedBinary {
+function startWorker(valkeyAddr: string, kubeconfig: string): SpawnedBinary {
   return spawnBinary(["worker"], {
     LOG_LEVEL: "debug",
     VALKEY_ADDR: valkeyAddr,
     ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/",
     KUBECONFIG: kubeconfig,
-    WORKER_HEALTH_ADDR: `127.0.0.1:${healthPort}`,
+    WORKER_HEALTH_ADDR: "127.0.0.1:0",
     WORKLOAD_KINDS: "deployments",
     VALKEY_CONSUMER_NAME: "tls-worker",
   });
@@ -95,14 +101,14 @@ describe.skipIf(!requireValkey() || !requireBinary() || !opensslAvailable)(
       await using valkey = await startValkey();
       await using server = await startMutualTlsServer();
       const kubeconfig = await writeKubeconfig("mtls", server.url, tls.ca, tls.clientCert, tls.clientKey);
-      const healthPort = freePort();
-      await using worker = startWorker(valkey.addr, kubeconfig, healthPort);
+      await using worker = startWorker(valkey.addr, kubeconfig);
+      const health = await workerHealthUrl(worker);
 
       const access = await worker.waitForLog((l) => l.msg === "cluster access loaded", 20_000);
       expect(access.ca).toBe("cluster CA");
       expect(access.auth).toBe("client certificate");
       await worker.waitForLog((l) => l.msg === "workload index synced", 20_000);
-      await waitFor(async () => (await readyzStatus(healthPort)) === 200, "/readyz to answer 200", 20_000);
+      await waitFor(async () => (await readyzStatus(health)) === 200, "/readyz to answer 200", 20_000);
       // The index came over the verified, mutually authenticated connection.
       expect(server.count({ verb: "list", resource: "deployments" })).toBeGreaterThan(0);
 
@@ -143,9 +149,8 @@ describe.skipIf(!requireValkey() || !requireBinary() || !opensslAvailable)(
         tls.clientCert,
         tls.clientKey,
       );
-      const healthPort = freePort();
-      await using worker = startWorker(valkey.addr, kubeconfig, healthPort);
-      await worker.waitForLog((l) => l.msg === "worker health listening", 20_000);
+      await using worker = startWorker(valkey.addr, kubeconfig);
+      const health = await workerHealthUrl(worker);
 
       // An event waiting in the stream must not be acted on by a worker whose index never synced.
       const client = await valkey.client();
@@ -170,7 +175,7 @@ describe.skipIf(!requireValkey() || !requireBinary() || !opensslAvailable)(
       }
       expect(worker.proc.exitCode).toBeNull();
       expect(worker.proc.signalCode).toBeNull();
-      expect(await readyzStatus(healthPort)).toBe(503);
+      expect(await readyzStatus(health)).toBe(503);
       expect(worker.lines.some((l) => l.msg === "workload index synced")).toBe(false);
       expect(worker.lines.some((l) => l.msg === "reading events")).toBe(false);
       // The handshake fails before any request reaches the server.
@@ -188,15 +193,15 @@ describe.skipIf(!requireValkey() || !requireBinary() || !opensslAvailable)(
         tls.otherCert,
         tls.otherKey,
       );
-      const healthPort = freePort();
-      await using worker = startWorker(valkey.addr, kubeconfig, healthPort);
+      await using worker = startWorker(valkey.addr, kubeconfig);
+      const health = await workerHealthUrl(worker);
       await waitFor(
         () => worker.lines.some((l) => isListFailure(l) && Number(l.attempt) >= 2),
         "a second failed LIST",
         30_000,
       );
       expect(worker.proc.exitCode).toBeNull();
-      expect(await readyzStatus(healthPort)).toBe(503);
+      expect(await readyzStatus(health)).toBe(503);
       expect(server.requests).toHaveLength(0);
     }, 45_000);
   },

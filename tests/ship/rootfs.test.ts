@@ -2,16 +2,18 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { basename, join } from "node:path";
 import {
+  BINARY_IN_ROOT,
   commandInRoot,
   type DistrolessRoot,
-  freeTcpPort,
   makeDistrolessRoot,
   NONROOT,
-  pidsRootedIn,
   processIdentity,
+  processTree,
   rootfsUnsupportedReason,
+  sameFile,
   sharedLibraries,
 } from "../support/rootfs.ts";
+import { baseUrlOf } from "../support/spawn-binary.ts";
 
 // Proves the compiled binary needs nothing a distroless image lacks: no shell, no curl, no writable
 // root, no root user. If a native dependency, a write to the root filesystem or a shell-out creeps in,
@@ -31,8 +33,11 @@ const DISTROLESS_CC_LIBRARIES = [
   /^lib(gcc_s|stdc\+\+|gomp)\.so\.\d+$/,
 ];
 
-/** The environment a web in DEV_MODE needs; Valkey is deliberately absent (nothing listens on port 1). */
-const webEnv = (port: number) => ({
+/**
+ * The environment a web in DEV_MODE needs, listening on all interfaces as in a pod (port 0: any free
+ * one); Valkey is deliberately absent (nothing listens on port 1).
+ */
+const webEnv = (port = 0) => ({
   PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin",
   WEB_LISTEN_ADDR: `:${port}`,
   VALKEY_ADDR: "127.0.0.1:1",
@@ -88,22 +93,42 @@ describe.skipIf(skip)("the web mode in a distroless-like root", () => {
   const output: string[] = [];
 
   const base = () => `http://127.0.0.1:${port}`;
+  let stdout = "";
+  /** The web's `web listening` line, which says which port it bound (complete lines only). */
+  const listening = () =>
+    stdout
+      .split("\n")
+      .slice(0, -1)
+      .filter((line) => line.startsWith("{"))
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .find((line) => line.msg === "web listening");
   const describeWeb = () =>
     `web exit code ${web?.exitCode ?? "(running)"}; its output:\n${output.join("").slice(-4000)}`;
 
   beforeAll(async () => {
     requireRunnable();
     root = makeDistrolessRoot(BINARY);
-    port = freeTcpPort();
-    web = Bun.spawn(commandInRoot(root.dir, ["web"]), { env: webEnv(port), stdout: "pipe", stderr: "pipe" });
-    const collect = async (stream: ReadableStream<Uint8Array>) => {
+    web = Bun.spawn(commandInRoot(root.dir, ["web"]), { env: webEnv(), stdout: "pipe", stderr: "pipe" });
+    const collect = async (stream: ReadableStream<Uint8Array>, keep = (_text: string) => {}) => {
       const decoder = new TextDecoder();
-      for await (const chunk of stream) output.push(decoder.decode(chunk, { stream: true }));
+      for await (const chunk of stream) {
+        const text = decoder.decode(chunk, { stream: true });
+        output.push(text);
+        keep(text);
+      }
     };
-    void collect(web.stdout);
+    void collect(web.stdout, (text) => {
+      stdout += text;
+    });
     void collect(web.stderr);
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline && web.exitCode === null) {
+      const line = listening();
+      if (line === undefined) {
+        await Bun.sleep(10);
+        continue;
+      }
+      port = Number(new URL(baseUrlOf(line)).port);
       const status = await fetch(`${base()}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
         (response) => response.status,
         () => 0,
@@ -133,9 +158,13 @@ describe.skipIf(skip)("the web mode in a distroless-like root", () => {
   });
 
   test("the web process runs as uid and gid 65532 with no effective capabilities", async () => {
-    const pids = pidsRootedIn(root?.dir ?? "");
-    expect(pids).toEqual([web?.pid ?? -1]);
-    const identity = await processIdentity(pids[0] ?? -1);
+    // Every step before it execs the next, so the spawned pid is the binary's own, with no helper
+    // process beside it; and that process runs the root's binary with the root as its "/".
+    const pid = web?.pid ?? -1;
+    expect(processTree(pid)).toEqual([pid]);
+    expect(sameFile(`/proc/${pid}/root`, root?.dir ?? "")).toBe(true);
+    expect(sameFile(`/proc/${pid}/exe`, join(root?.dir ?? "", BINARY_IN_ROOT))).toBe(true);
+    const identity = await processIdentity(pid);
     const ids = `${NONROOT}\t${NONROOT}\t${NONROOT}\t${NONROOT}`;
     expect(identity).toMatchObject({ Uid: ids, Gid: ids, Groups: `${NONROOT}`, CapEff: "0000000000000000" });
   });
@@ -157,8 +186,7 @@ describe.skipIf(skip)("the web mode in a distroless-like root", () => {
   });
 
   test("the healthcheck sub-command exits 1 inside the root when nothing answers on the port", async () => {
-    const closed = freeTcpPort();
-    const url = `http://127.0.0.1:${closed}/healthz`;
+    const url = "http://127.0.0.1:1/healthz";
     const result = await runInRoot(root?.dir ?? "", ["healthcheck", "--url", url], webEnv(port));
     expect(result.exitCode).toBe(1);
   });

@@ -44,14 +44,16 @@ class TestKubeApiServer implements KubeApiServer {
   patchesInFlightMax = 0;
   readonly #store: ObjectStore;
   readonly #policy: RequestPolicy;
-  readonly #control: WatchControl = { frozen: false };
+  readonly #control: WatchControl = { frozen: false, lifetimeMs: undefined };
   readonly #watches = new Set<WatchStream>();
   #patchesInFlight = 0;
   #patchDelayMs = 0;
+  #bookmarkIntervalMs: number | undefined;
   #server: Server<undefined> | undefined;
 
   constructor(readonly options: KubeApiServerOptions) {
     this.#store = new ObjectStore(options.eventHistoryLimit ?? 50_000);
+    this.#bookmarkIntervalMs = options.watchBookmarkIntervalMs;
     this.#policy = new RequestPolicy(
       options.user ?? "system:serviceaccount:kuberollouttrigger:kuberollouttrigger",
     );
@@ -170,6 +172,14 @@ class TestKubeApiServer implements KubeApiServer {
     for (const watch of [...this.#watches]) watch.flush();
   }
 
+  setWatchLifetime(ms: number | undefined): void {
+    this.#control.lifetimeMs = ms;
+  }
+
+  setWatchBookmarkInterval(ms: number | undefined): void {
+    this.#bookmarkIntervalMs = ms;
+  }
+
   dropWatches(options: { reset?: boolean } = {}): void {
     for (const watch of [...this.#watches]) watch.drop(options.reset === true);
   }
@@ -229,7 +239,7 @@ class TestKubeApiServer implements KubeApiServer {
       },
       {
         pageSizeMax: this.options.pageSizeMax,
-        bookmarkIntervalMs: this.options.watchBookmarkIntervalMs,
+        bookmarkIntervalMs: this.#bookmarkIntervalMs,
         control: this.#control,
         openWatch: (stream) => this.#watches.add(stream),
         closeWatch: (stream) => this.#watches.delete(stream),

@@ -1,4 +1,13 @@
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync } from "node:fs";
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -83,17 +92,37 @@ export function commandInRoot(root: string, args: readonly string[]): string[] {
   ];
 }
 
-/** The pids of processes whose root directory is `root` (that is, running chrooted in it). */
-export function pidsRootedIn(root: string): number[] {
-  const pids: number[] = [];
+/**
+ * `pid` and every process descended from it, found by the parent pid in each `/proc/<pid>/stat`. Unlike
+ * the path `/proc/<pid>/root` reads as, this does not depend on where the observer's own root is (a
+ * suite that runs inside a container or chroot reads that path relative to another root).
+ */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
   for (const entry of readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    let stat: string;
     try {
-      if (readlinkSync(`/proc/${entry}/root`) === root) pids.push(Number(entry));
-    } catch {
-      // The process exited while the list was read: it is not ours to report.
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") continue; // exited while the list was read
+      throw error;
     }
+    // pid (comm) state ppid …; comm may hold spaces and parentheses, so read after its last ")".
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
   }
-  return pids;
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i] ?? -1) ?? []));
+  return tree;
+}
+
+/**
+ * Whether two paths name the same file (device and inode). Through `/proc/<pid>/root` or
+ * `/proc/<pid>/exe` it compares what the process really has, from any observer's root.
+ */
+export function sameFile(path: string, other: string): boolean {
+  const [a, b] = [statSync(path), statSync(other)];
+  return a.dev === b.dev && a.ino === b.ino;
 }
 
 /** Reads `Uid`, `Gid`, `Groups` and `CapEff` of a process from `/proc/<pid>/status`. */
@@ -106,12 +135,4 @@ export async function processIdentity(pid: number): Promise<Record<string, strin
       fields[key] = value.trim();
   }
   return fields;
-}
-
-/** Picks a TCP port that is free on all interfaces now (the web binds all interfaces, as in a pod). */
-export function freeTcpPort(): number {
-  const listener = Bun.listen({ hostname: "0.0.0.0", port: 0, socket: { data() {} } });
-  const port = listener.port;
-  listener.stop(true);
-  return port;
 }

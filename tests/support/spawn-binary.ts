@@ -177,3 +177,8 @@ export function baseUrlOf(listening: LogLine): string {
   if (!Number.isInteger(port) || port <= 0) throw new Error(`no port in addr "${addr}"`);
   return `http://127.0.0.1:${port}`;
 }
+
+/** A worker's health server as a URL base, read back from its log (for `WORKER_HEALTH_ADDR=127.0.0.1:0`). */
+export async function workerHealthUrl(worker: SpawnedBinary, timeoutMs = 20_000): Promise<string> {
+  return baseUrlOf(await worker.waitForLog((l) => l.msg === "worker health listening", timeoutMs));
+}

@@ -1,7 +1,7 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RedisClient } from "bun";
+import { RedisClient, type Subprocess } from "bun";
 
 /** Whether a `valkey-server` binary is on PATH. */
 export const valkeyAvailable = Bun.which("valkey-server") !== null;
@@ -41,35 +41,53 @@ export interface TestValkey extends AsyncDisposable {
   client(): Promise<RedisClient>;
 }
 
-/** Picks a loopback port that is free now. */
-export function freePort(): number {
+/** A loopback port that was free a moment ago: valkey-server cannot bind port 0 and report it back. */
+function pickPort(): number {
   const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = listener.port;
   listener.stop(true);
   return port;
 }
 
-async function waitForPing(url: string, deadlineMs: number, tls: { ca: string } | false): Promise<void> {
+/** How many picked ports {@link startValkey} tries before it gives up. */
+const PORT_TRIES = 5;
+
+/** The picked port was taken by someone else before valkey-server could bind it. */
+class PortTakenError extends Error {}
+
+/**
+ * Waits until the valkey-server `proc` answers on `url`: an answer from another process that holds the
+ * port does not count (its `process_id` is not ours). Rejects with {@link PortTakenError} when `proc`
+ * exits because the port is in use, and with its log on any other exit or after `deadlineMs`.
+ */
+async function waitForOwnServer(
+  proc: Subprocess,
+  url: string,
+  logFile: string,
+  deadlineMs: number,
+  tls: { ca: string } | false,
+): Promise<void> {
+  const shown = url.replace(/\/\/[^@]*@/, "//");
   const deadline = Date.now() + deadlineMs;
   while (Date.now() < deadline) {
-    const probe = new RedisClient(url, {
-      autoReconnect: false,
-      connectionTimeout: 500,
-      tls,
-    });
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      const log = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
+      if (log.includes("Address already in use")) throw new PortTakenError(`${shown} is taken`);
+      throw new Error(`valkey-server at ${shown} exited (${proc.exitCode ?? proc.signalCode}):\n${log}`);
+    }
+    const probe = new RedisClient(url, { autoReconnect: false, connectionTimeout: 500, tls });
     try {
       await probe.connect();
-      await probe.send("PING", []);
-      return;
+      const info = String(await probe.send("INFO", ["server"]));
+      if (new RegExp(`^process_id:${proc.pid}\\s*$`, "m").test(info)) return;
     } catch {
-      await Bun.sleep(25);
+      // Not listening yet, or not our server: look again.
     } finally {
       probe.close();
     }
+    await Bun.sleep(25);
   }
-  throw new Error(
-    `valkey-server at ${url.replace(/\/\/[^@]*@/, "//")} did not answer within ${deadlineMs} ms`,
-  );
+  throw new Error(`valkey-server at ${shown} did not answer within ${deadlineMs} ms`);
 }
 
 /** The server arguments that make it listen with TLS only, on `port`, with `tls` written into `dir`. */
@@ -86,7 +104,9 @@ function tlsArgs(dir: string, port: number, tls: TestValkeyTls): string[] {
 /**
  * Starts `valkey-server` on a free loopback port. `args` are extra server arguments,
  * e.g. `["--requirepass", "secret"]` or `["--appendonly", "yes"]`. With `options.tls` it speaks TLS
- * only (no plain port), presenting `tls.cert`.
+ * only (no plain port), presenting `tls.cert`. valkey-server cannot bind port 0 and say which port it
+ * got, so the port is picked beforehand; when someone takes it before the server binds it, another is
+ * picked (a few times), so that race cannot fail a test.
  */
 export async function startValkey(
   args: string[] = [],
@@ -94,29 +114,59 @@ export async function startValkey(
 ): Promise<TestValkey> {
   if (!valkeyAvailable) throw new Error("valkey-server is not installed (apt-get install valkey-server)");
   const dir = mkdtempSync(join(tmpdir(), "krt-valkey-"));
-  const port = freePort();
+  try {
+    for (let tries = 1; ; tries++) {
+      try {
+        return await launchValkey(dir, pickPort(), args, options.tls);
+      } catch (error) {
+        if (!(error instanceof PortTakenError) || tries >= PORT_TRIES) throw error;
+      }
+    }
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** Starts valkey-server in `dir` on `port`; `stop()` and `start()` keep that port. */
+async function launchValkey(
+  dir: string,
+  port: number,
+  args: string[],
+  tls: TestValkeyTls | undefined,
+): Promise<TestValkey> {
   const passwordAt = args.indexOf("--requirepass");
   const password = passwordAt === -1 ? undefined : args[passwordAt + 1];
-  const scheme = options.tls ? "rediss" : "redis";
+  const scheme = tls ? "rediss" : "redis";
   const url = password
     ? `${scheme}://:${encodeURIComponent(password)}@127.0.0.1:${port}`
     : `${scheme}://127.0.0.1:${port}`;
-  const clientTls = options.tls ? { ca: options.tls.ca } : false;
-  const listen = options.tls ? tlsArgs(dir, port, options.tls) : ["--port", String(port)];
+  const clientTls = tls ? { ca: tls.ca } : false;
+  const listen = tls ? tlsArgs(dir, port, tls) : ["--port", String(port)];
+  const logFile = join(dir, "valkey.log");
   const clients: RedisClient[] = [];
-  let proc: ReturnType<typeof Bun.spawn> | undefined;
-  const launch = async () => {
-    proc = Bun.spawn(
-      ["valkey-server", ...listen, "--bind", "127.0.0.1", "--dir", dir, "--save", "", ...args],
-      { stdout: "ignore", stderr: "inherit" },
-    );
-    await waitForPing(url, 10_000, clientTls);
-  };
+  let proc: Subprocess | undefined;
   const stop = async (options: { crash?: boolean } = {}) => {
     if (!proc) return;
     proc.kill(options.crash ? "SIGKILL" : "SIGTERM");
     await proc.exited;
     proc = undefined;
+  };
+  const launch = async () => {
+    rmSync(logFile, { force: true });
+    proc = Bun.spawn(
+      [
+        ...["valkey-server", ...listen, "--bind", "127.0.0.1", "--dir", dir, "--save", ""],
+        ...["--logfile", logFile, ...args],
+      ],
+      { stdout: "ignore", stderr: "inherit" },
+    );
+    try {
+      await waitForOwnServer(proc, url, logFile, 10_000, clientTls);
+    } catch (error) {
+      await stop({ crash: true });
+      throw error;
+    }
   };
   await launch();
   return {

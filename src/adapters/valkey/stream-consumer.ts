@@ -28,6 +28,8 @@ export interface StreamConsumerOptions {
   readonly acked?: Pick<Counter, "inc">;
   readonly blockMs?: number;
   readonly trimIntervalMs?: number;
+  /** Longest wait between reconnect attempts of its connections; default that of {@link ValkeyConnection}. */
+  readonly maxBackoffMs?: number;
 }
 
 /** An envelope that fails validation in the handler, for an entry without an `event` field. */
@@ -72,7 +74,7 @@ export class ValkeyStreamConsumer implements EventSource {
   #nextTrimAt = 0;
 
   constructor(private readonly options: StreamConsumerOptions) {
-    const { url, tls, log } = options;
+    const { url, tls, log, maxBackoffMs } = options;
     this.#key = options.stream;
     this.#group = options.group;
     this.#consumer = options.consumer;
@@ -81,6 +83,7 @@ export class ValkeyStreamConsumer implements EventSource {
       url,
       tls,
       log,
+      maxBackoffMs,
       name: "stream-reader",
       // A read whose reply was lost with the connection left entries in our pending list.
       onConnect: async () => {
@@ -91,6 +94,7 @@ export class ValkeyStreamConsumer implements EventSource {
       url,
       tls,
       log,
+      maxBackoffMs,
       name: "stream-control",
       onConnect: (client) => this.#createGroup((command, args) => client.send(command, args)),
     });

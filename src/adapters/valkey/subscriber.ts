@@ -16,6 +16,8 @@ export interface SubscriberOptions {
   readonly acked?: Pick<Counter, "inc">;
   /** The clock that stamps each message's receive time. */
   readonly now?: () => Date;
+  /** Longest wait between reconnect attempts; default that of {@link ValkeyConnection}. */
+  readonly maxBackoffMs?: number;
 }
 
 /**
@@ -36,6 +38,7 @@ export class ValkeySubscriber implements EventSource {
       url,
       tls,
       log,
+      maxBackoffMs: options.maxBackoffMs,
       name: "subscriber",
       onConnect: (client) => this.#subscribe(client, channel, log, now),
     });

@@ -88,6 +88,14 @@ export interface KubeApiServer extends AsyncDisposable {
   freezeWatches(): void;
   /** Ends the freeze; what was held back is sent. */
   unfreezeWatches(): void;
+  /**
+   * Every watch opened from now on ends cleanly (no ERROR event) `ms` after it opened, whatever
+   * `timeoutSeconds` the client asked for, as a real API server ends watches at its own timeout;
+   * `undefined` lets watches run until their `timeoutSeconds`.
+   */
+  setWatchLifetime(ms: number | undefined): void;
+  /** Like the `watchBookmarkIntervalMs` option, from now on, for watches opened from now on. */
+  setWatchBookmarkInterval(ms: number | undefined): void;
   /** Ends every open watch stream without an ERROR event; `reset: true` breaks the connection instead. */
   dropWatches(options?: { reset?: boolean }): void;
   /** The number of watch streams open now. */

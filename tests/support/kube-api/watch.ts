@@ -7,6 +7,11 @@ import type { ObjectStore, StoreEvent } from "./store.ts";
 export interface WatchControl {
   /** While true, streams send nothing (events are held back) and never close. */
   frozen: boolean;
+  /**
+   * When set, a stream opened from now on ends cleanly this long after it opened, whatever
+   * `timeoutSeconds` it asked for (as a real API server ends watches at its own timeout).
+   */
+  lifetimeMs: number | undefined;
 }
 
 /** The parameters of one WATCH request. */
@@ -123,6 +128,8 @@ export class WatchStream {
     if (timeoutSeconds !== undefined && timeoutSeconds > 0) {
       this.#timers.push(setTimeout(() => this.close(), timeoutSeconds * 1000));
     }
+    const { lifetimeMs } = this.control;
+    if (lifetimeMs !== undefined) this.#timers.push(setTimeout(() => this.close(), lifetimeMs));
   }
 
   #sendBookmark(initialEventsEnd: boolean): void {
