@@ -7,6 +7,7 @@ import {
   type DistrolessRoot,
   makeDistrolessRoot,
   NONROOT,
+  ORIGINAL_PATH_IN_ROOT,
   processIdentity,
   processTree,
   rootfsUnsupportedReason,
@@ -53,8 +54,8 @@ function requireRunnable(): void {
     throw new Error(`${BINARY} is missing: run \`bun run build\` first (\`bun run test\` does)`);
 }
 
-async function runInRoot(root: string, args: string[], env: Record<string, string>) {
-  const proc = Bun.spawn(commandInRoot(root, args), { env, stdout: "pipe", stderr: "pipe" });
+async function runInRoot(root: string, args: string[], env: Record<string, string>, entry?: string) {
+  const proc = Bun.spawn(commandInRoot(root, args, entry), { env, stdout: "pipe", stderr: "pipe" });
   const [stdout, stderr, exitCode] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),
@@ -83,6 +84,20 @@ describe.skipIf(skip)("the compiled binary in a distroless-like root", () => {
     const result = await runInRoot(root.dir, ["version"], { PATH: process.env.PATH ?? "/usr/bin:/bin" });
     expect({ exitCode: result.exitCode, stderr: result.stderr }).toEqual({ exitCode: 0, stderr: "" });
     expect(result.stdout).toMatch(/^kuberollouttrigger \S+\n$/);
+  });
+
+  test("/server, where the Go original's image kept its binary, runs it, as command and as args", async () => {
+    requireRunnable();
+    using root = makeDistrolessRoot(BINARY);
+    const env = { PATH: process.env.PATH ?? "/usr/bin:/bin" };
+    // command: ["/server", "version"] replaces the entrypoint; args: ["/server", "version"] follow it.
+    for (const run of [
+      await runInRoot(root.dir, ["version"], env, ORIGINAL_PATH_IN_ROOT),
+      await runInRoot(root.dir, [ORIGINAL_PATH_IN_ROOT, "version"], env),
+    ]) {
+      expect({ exitCode: run.exitCode, stderr: run.stderr }).toEqual({ exitCode: 0, stderr: "" });
+      expect(run.stdout).toMatch(/^kuberollouttrigger \S+\n$/);
+    }
   });
 });
 

@@ -7,12 +7,16 @@ import {
   readFileSync,
   rmSync,
   statSync,
+  symlinkSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
 /** Where the image puts the binary; the root built here uses the same path. */
 export const BINARY_IN_ROOT = "/usr/local/bin/kuberollouttrigger";
+
+/** Where the Go original's image kept its binary; the Containerfile links it to {@link BINARY_IN_ROOT}. */
+export const ORIGINAL_PATH_IN_ROOT = "/server";
 
 /** The uid and gid of distroless `nonroot`, which the Containerfile and the manifests use. */
 export const NONROOT = 65532;
@@ -57,6 +61,8 @@ export function makeDistrolessRoot(binary: string): DistrolessRoot {
   const libraries = sharedLibraries(binary);
   for (const library of libraries) place(library, library, 0o755);
   place(binary, BINARY_IN_ROOT, 0o555);
+  // As the Containerfile stages it: a link, not a second copy.
+  symlinkSync(BINARY_IN_ROOT, join(dir, ORIGINAL_PATH_IN_ROOT));
   mkdirSync(join(dir, "proc"), { mode: 0o555 });
   return {
     dir,
@@ -70,7 +76,7 @@ export function makeDistrolessRoot(binary: string): DistrolessRoot {
  * the root bind-mounted read-only, a fresh `/proc`, then chroot as uid/gid 65532. Without `--fork`
  * every step `exec`s the next, so the spawned pid is the binary's own and signals reach it directly.
  */
-export function commandInRoot(root: string, args: readonly string[]): string[] {
+export function commandInRoot(root: string, args: readonly string[], entry = BINARY_IN_ROOT): string[] {
   const script = [
     "set -e",
     'mount --bind "$0" "$0"',
@@ -78,18 +84,7 @@ export function commandInRoot(root: string, args: readonly string[]): string[] {
     'mount -t proc -o nosuid,nodev,noexec proc "$0/proc"',
     `exec chroot --userspec=${NONROOT}:${NONROOT} --groups=${NONROOT} "$0" "$@"`,
   ].join("\n");
-  return [
-    "unshare",
-    "--mount",
-    "--propagation",
-    "private",
-    "sh",
-    "-c",
-    script,
-    root,
-    BINARY_IN_ROOT,
-    ...args,
-  ];
+  return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, root, entry, ...args];
 }
 
 /**
