@@ -5,13 +5,21 @@ import type { Logger } from "../log.ts";
 /** Seconds a connection may stay silent before Bun closes it. */
 export const IDLE_TIMEOUT_SECONDS = 10;
 
+/** Answers one request; `server` tells where it came from. */
+export type Handler = (request: Request, server: Server<undefined>) => Response | Promise<Response>;
+
 /** Options of {@link startHttpServer}. */
 export interface HttpServerOptions {
   readonly listen: Address;
   readonly log: Logger;
   /** The message of the line logged once listening (`web listening`), with the bound address. */
   readonly listeningMessage: string;
-  readonly fetch: (request: Request, server: Server<undefined>) => Response | Promise<Response>;
+  /**
+   * Handlers of exact paths, matched against the raw request-target (before the URL is normalised), so
+   * `/event/../metrics` matches none of them. Any other target goes to `fetch`.
+   */
+  readonly routes?: Readonly<Record<string, Handler>>;
+  readonly fetch: Handler;
   /** The answer when the handler throws; it never shows the error. */
   readonly answerUnhandled: (error: Error) => Response;
   /** Bun's own body limit, answered before the handler runs; default Bun's. */
@@ -72,6 +80,7 @@ export function startHttpServer(options: HttpServerOptions): RunningHttpServer {
       development: false,
       // Bun would otherwise share the port with another process already on it (SO_REUSEPORT).
       reusePort: false,
+      ...(options.routes ? { routes: { ...options.routes } } : {}),
       fetch: options.fetch,
       error(error) {
         log.error("unhandled request error", { error });

@@ -35,14 +35,35 @@ function entryIdTime(entryId: string | undefined): Date | undefined {
   return Number.isNaN(parsed.getTime()) ? undefined : parsed;
 }
 
+/** The most an entry's `accepted_at` may differ from the time in its stream entry ID. */
+export const ACCEPTED_AT_SKEW_MS = 60_000;
+
+/** The `restartedAt` of a delivery, and the `accepted_at` it did not trust, if any. */
+export interface RestartedAt {
+  readonly value: string;
+  /** An `accepted_at` too far from its stream entry ID's time to be the web's: anyone who can write to Valkey can set it. */
+  readonly distrusted?: string;
+}
+
 /**
  * The `restartedAt` value, RFC 3339 UTC with milliseconds, fixed by the delivery so that handling it
  * again (a retry after an unreachable cluster, a redelivered entry) writes the same value and rolls
  * nothing twice: the envelope's `acceptedAt` (the web's, or the receive time Pub/Sub stamps), else the
- * time in the stream entry ID. The current time only when neither gives one (never for our sources).
+ * time in the stream entry ID. A stream entry's `accepted_at` counts only within
+ * {@link ACCEPTED_AT_SKEW_MS} of its entry ID's time (Valkey's clock when the web added it); otherwise
+ * the entry ID's time is used and the value is reported as distrusted. The current time only when
+ * nothing else gives one (never for our sources).
  */
-export function chooseRestartedAt(acceptedAt: string | undefined, entryId: string | undefined, now: Date) {
-  return (parseTime(acceptedAt) ?? entryIdTime(entryId) ?? now).toISOString();
+export function chooseRestartedAt(
+  acceptedAt: string | undefined,
+  entryId: string | undefined,
+  now: Date,
+): RestartedAt {
+  const accepted = parseTime(acceptedAt);
+  const added = entryIdTime(entryId);
+  if (accepted && added && Math.abs(accepted.getTime() - added.getTime()) > ACCEPTED_AT_SKEW_MS)
+    return { value: added.toISOString(), distrusted: acceptedAt };
+  return { value: (accepted ?? added ?? now).toISOString() };
 }
 
 /** How one restart ended. */

@@ -34,10 +34,20 @@ export interface PeerInfo {
 
 /** The web's request handler: a Request in, a Response out. */
 export interface WebApp {
+  /** Answers a request by the path of its URL. */
   fetch(request: Request, peer?: PeerInfo): Promise<Response>;
+  /**
+   * Answers 404 to a request whose raw request-target is none of {@link WEB_ROUTES}, whatever its URL
+   * says: the URL is normalised (`/event/../metrics` and `/event/%2e%2e/metrics` read as `/metrics`),
+   * so only the raw target can tell a route from a spelling of one.
+   */
+  fetchUnrouted(request: Request, peer?: PeerInfo): Promise<Response>;
 }
 
-const ROUTES: ReadonlySet<string> = new Set(["/event", "/healthz", "/readyz", "/metrics"]);
+/** The web's routes, matched exactly against the raw request-target by the server. */
+export const WEB_ROUTES = ["/event", "/healthz", "/readyz", "/metrics"] as const;
+
+const ROUTES: ReadonlySet<string> = new Set(WEB_ROUTES);
 const MAX_LOGGED_LENGTH = 256;
 const BASE_HEADERS = { "cache-control": "no-store", "x-content-type-options": "nosniff" };
 
@@ -114,8 +124,14 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     return { response, line: answer.line };
   }
 
-  async function route(request: Request, path: string, requestId: string, progress: EventProgress) {
+  async function route(
+    request: Request,
+    path: string | undefined,
+    requestId: string,
+    progress: EventProgress,
+  ) {
     const ids = { "x-request-id": requestId };
+    if (path === undefined) throw new RouteNotFoundError("no route for this request-target");
     const isGet = request.method === "GET" || request.method === "HEAD";
     if (path === "/event") {
       if (request.method !== "POST") throw new MethodNotAllowedError("POST");
@@ -134,17 +150,18 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     return respond(200, metrics.render(), METRICS_CONTENT_TYPE, ids);
   }
 
-  async function fetch(request: Request, peer?: PeerInfo): Promise<Response> {
+  async function handle(request: Request, peer: PeerInfo | undefined, routed: boolean): Promise<Response> {
     const started = performance.now();
     // Read before anything else: once the client has gone, its address can no longer be had.
     const remote = peer?.requestIP(request);
     const requestId = chooseRequestId(request.headers.get("x-request-id"), newRequestId);
     const path = pathOf(request.url);
-    const routeLabel: RouteLabel = ROUTES.has(path) ? (path as RouteLabel) : "other";
+    const routeLabel: RouteLabel = routed && ROUTES.has(path) ? (path as RouteLabel) : "other";
     const progress: EventProgress = { bodyRead: false, repository: undefined, accepted: undefined };
     let answered: Answered;
     try {
-      answered = { response: await route(request, path, requestId, progress), line: undefined };
+      const target = routed ? path : undefined;
+      answered = { response: await route(request, target, requestId, progress), line: undefined };
     } catch (error) {
       answered = answerError(error, requestId, !progress.bodyRead);
     }
@@ -176,5 +193,8 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     return response;
   }
 
-  return { fetch };
+  return {
+    fetch: (request, peer) => handle(request, peer, true),
+    fetchUnrouted: (request, peer) => handle(request, peer, false),
+  };
 }

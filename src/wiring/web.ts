@@ -1,9 +1,10 @@
+import type { Server } from "bun";
 import { startHttpServer } from "../adapters/http-server.ts";
 import type { Config } from "../config/config.ts";
 import { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
-import { createWebApp } from "../web/create-web-app.ts";
+import { createWebApp, WEB_ROUTES } from "../web/create-web-app.ts";
 import type { EventPublisher } from "../web/ports.ts";
 import { createTokenVerifier, type TokenVerifier } from "../web/token/verify-token.ts";
 import { createWebMetrics, type WebMetrics } from "../web/web-metrics.ts";
@@ -81,7 +82,13 @@ export async function serveWeb(options: ServeWebOptions): Promise<RunningWeb> {
     listen: config.web.listen,
     log,
     listeningMessage: "web listening",
-    fetch: (request, bunServer) => app.fetch(request, bunServer),
+    routes: Object.fromEntries(
+      WEB_ROUTES.map((path) => [
+        path,
+        (request: Request, bunServer: Server<undefined>) => app.fetch(request, bunServer),
+      ]),
+    ),
+    fetch: (request, bunServer) => app.fetchUnrouted(request, bunServer),
     answerUnhandled: () => {
       const requestId = crypto.randomUUID();
       return Response.json(

@@ -110,6 +110,39 @@ describe("the web's HTTP server on a real socket", () => {
     expect(exchange.closedByServer).toBe(true);
   });
 
+  test("routing reads the raw request-target: dot segments, their encoded spellings and backslashes reach neither /metrics nor /event", async () => {
+    await using web = await startServer();
+    const body = JSON.stringify(VALID_EVENT);
+    const token = await signToken(key);
+    for (const target of [
+      "/event/../metrics",
+      "/event/%2e%2e/metrics",
+      "/event/%2E%2E/metrics",
+      "/event\\..\\metrics",
+      "/./metrics",
+      "/x/../healthz",
+    ]) {
+      const get = await rawExchange(web.server.port, `GET ${target} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(get.status, target).toBe(404);
+      expect(get.text, target).not.toContain("kuberollouttrigger_http_requests_total");
+    }
+    for (const target of ["/x/../event", "/metrics/../event", "/event/./", "/%65vent"]) {
+      const post = await rawExchange(
+        web.server.port,
+        `POST ${target} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+      expect(post.status, target).toBe(404);
+    }
+    expect(web.publisher.published).toEqual([]);
+    // The plain spellings still work.
+    expect((await rawExchange(web.server.port, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", 200)).status).toBe(
+      200,
+    );
+    expect(
+      (await rawExchange(web.server.port, "GET /healthz?probe=1 HTTP/1.1\r\nHost: x\r\n\r\n")).status,
+    ).toBe(200);
+  });
+
   test("a 202 keeps the connection open for the next request", async () => {
     await using web = await startServer();
     const body = JSON.stringify(VALID_EVENT);

@@ -15,6 +15,28 @@ export interface ExpectedClaims {
   readonly allowedOrg: string;
 }
 
+const BASE64URL = /^[A-Za-z0-9_-]*$/;
+
+/**
+ * Whether `segment` is canonical base64url: the URL-safe alphabet only, no padding, a length that a
+ * whole number of bytes gives, and zero bits where the last character has bits to spare. Only the
+ * canonical spelling decodes, so one token has exactly one spelling (no `h.p.s==`, no `…Q` for `…Q`'s
+ * sibling `…R`) and a token's text identifies it.
+ */
+export function isCanonicalBase64url(segment: string): boolean {
+  if (!BASE64URL.test(segment) || segment.length % 4 === 1) return false;
+  try {
+    return (
+      Uint8Array.fromBase64(segment, { alphabet: "base64url" }).toBase64({
+        alphabet: "base64url",
+        omitPadding: true,
+      }) === segment
+    );
+  } catch {
+    return false;
+  }
+}
+
 /** Decodes one base64url JSON segment into an object, or undefined for anything else. */
 export function decodeSegment(segment: string | undefined): Record<string, unknown> | undefined {
   if (segment === undefined || segment === "" || !/^[A-Za-z0-9_-]+$/.test(segment)) return undefined;

@@ -1,7 +1,12 @@
 import { compactVerify, errors, type JWSHeaderParameters } from "jose";
 import type { Logger } from "../../log.ts";
 import { type ClaimPolicy, checkClaims } from "./claims.ts";
-import { decodeSegment, MAX_TOKEN_LENGTH, readTokenDiagnostics } from "./diagnostics.ts";
+import {
+  decodeSegment,
+  isCanonicalBase64url,
+  MAX_TOKEN_LENGTH,
+  readTokenDiagnostics,
+} from "./diagnostics.ts";
 import { KeysUnavailableError, type RejectReason, TokenRejectedError } from "./errors.ts";
 import { createKeyCache, type KeyCache } from "./key-cache.ts";
 import { rejectReasonOf } from "./reject-reason.ts";
@@ -10,7 +15,6 @@ import { rejectReasonOf } from "./reject-reason.ts";
 export interface VerifiedClaims {
   readonly repository: string | undefined;
   readonly repositoryOwner: string;
-  readonly subject: string | undefined;
   readonly jti: string | undefined;
   readonly claims: Readonly<Record<string, unknown>>;
 }
@@ -61,7 +65,6 @@ function toVerified(claims: Readonly<Record<string, unknown>>): VerifiedClaims {
   return {
     repository: text(claims.repository),
     repositoryOwner: String(claims.repository_owner),
-    subject: text(claims.sub),
     jti: text(claims.jti),
     // The object is this request's own parse of the payload: frozen as it is, not copied.
     claims: Object.freeze(claims),
@@ -122,8 +125,10 @@ export function createTokenVerifier(
       new TokenRejectedError(reason, readTokenDiagnostics(token, policy));
     if (token.length > MAX_TOKEN_LENGTH) throw reject("too large");
     const parts = token.split(".");
-    const header = parts.length === 3 ? decodeSegment(parts[0]) : undefined;
-    const claims = parts.length === 3 ? decodeSegment(parts[1]) : undefined;
+    // One token, one spelling: padding, stray characters or spare bits set make it malformed.
+    if (parts.length !== 3 || !parts.every(isCanonicalBase64url)) throw reject("malformed");
+    const header = decodeSegment(parts[0]);
+    const claims = decodeSegment(parts[1]);
     if (!header || !claims) throw reject("malformed");
     const allowed = devMode ? ["none", "RS256"] : ["RS256"];
     if (typeof header.alg !== "string" || !allowed.includes(header.alg))

@@ -13,12 +13,32 @@ const ACCEPTED_AT = "2025-03-04T05:06:07.089Z";
 describe("chooseRestartedAt", () => {
   test("uses the stream entry ID's time for an entry without a usable accepted_at, and the current time only when nothing else fixes it", () => {
     const now = new Date("2031-02-03T04:05:06.789Z");
+    const at = (acceptedAt: string | undefined, entryId?: string) =>
+      chooseRestartedAt(acceptedAt, entryId, now).value;
     const fromId = new Date(1741064767089).toISOString();
-    expect(chooseRestartedAt(undefined, "1741064767089-3", now)).toBe(fromId);
-    expect(chooseRestartedAt("yesterday", "1741064767089-3", now)).toBe(fromId);
-    expect(chooseRestartedAt(ACCEPTED_AT, "1741064767089-3", now)).toBe(ACCEPTED_AT);
-    expect(chooseRestartedAt(undefined, undefined, now)).toBe(now.toISOString());
-    expect(chooseRestartedAt("yesterday", undefined, now)).toBe(now.toISOString());
+    expect(at(undefined, "1741064767089-3")).toBe(fromId);
+    expect(at("yesterday", "1741064767089-3")).toBe(fromId);
+    expect(at(ACCEPTED_AT, "1741064767089-3")).toBe(ACCEPTED_AT);
+    expect(at(undefined)).toBe(now.toISOString());
+    expect(at("yesterday")).toBe(now.toISOString());
+  });
+
+  test("trusts a stream entry's accepted_at only within a minute of its entry ID's time, and says which it distrusted", () => {
+    const now = new Date("2031-02-03T04:05:06.789Z");
+    const idMs = Date.parse(ACCEPTED_AT);
+    const entry = `${idMs + 50}-0`;
+    expect(chooseRestartedAt(ACCEPTED_AT, entry, now)).toEqual({ value: ACCEPTED_AT });
+    const inSkew = new Date(idMs - 59_000).toISOString();
+    expect(chooseRestartedAt(inSkew, `${idMs}-0`, now)).toEqual({ value: inSkew });
+    // A time written into Valkey by hand lands far from when Valkey added the entry.
+    expect(chooseRestartedAt("2099-12-31T23:59:59.000Z", entry, now)).toEqual({
+      value: new Date(idMs + 50).toISOString(),
+      distrusted: "2099-12-31T23:59:59.000Z",
+    });
+    // Pub/Sub and the in-process queue stamp the time themselves: no entry ID to hold it against.
+    expect(chooseRestartedAt("2099-12-31T23:59:59.000Z", undefined, now).value).toBe(
+      "2099-12-31T23:59:59.000Z",
+    );
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { readTokenDiagnostics } from "../../../../src/web/token/diagnostics.ts";
+import { isCanonicalBase64url, readTokenDiagnostics } from "../../../../src/web/token/diagnostics.ts";
 import { rawToken } from "../../../support/tokens.ts";
 
 const expected = { issuer: "https://issuer", audience: "aud", allowedOrg: "acme" };
@@ -69,5 +69,19 @@ describe("readTokenDiagnostics", () => {
   test("does not parse a token over 8 KiB at all.", () => {
     const token = rawToken({ alg: "RS256" }, { iss: "https://x", padding: "x".repeat(9000) });
     expect(readTokenDiagnostics(token, expected)).toEqual(EMPTY);
+  });
+});
+
+describe("isCanonicalBase64url", () => {
+  test("accepts the one spelling base64url without padding gives to some bytes", () => {
+    for (const bytes of [[], [0], [255, 1], [1, 2, 3], [250, 251, 252, 253]]) {
+      const text = Uint8Array.from(bytes).toBase64({ alphabet: "base64url", omitPadding: true });
+      expect(isCanonicalBase64url(text)).toBe(true);
+    }
+  });
+
+  test("refuses padding, the standard alphabet, spare bits set and impossible lengths", () => {
+    for (const text of ["AA==", "AB", "A", "+/8", "ab/c", "AQ=", "AR", "AAB", "a b"])
+      expect(isCanonicalBase64url(text)).toBe(false);
   });
 });
