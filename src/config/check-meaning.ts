@@ -25,7 +25,7 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
   if (valkeyAddr && valkeyAddr.host === "") {
     problems.push("VALKEY_ADDR / --valkey-addr: a host is required (host:port)");
   }
-  if (mode !== "worker") problems.push(...checkTokenSettings(values));
+  if (mode !== "worker") problems.push(...checkTokenSettings(values), ...checkIds(values));
   problems.push(...readValkeyCa(values));
   if (mode !== "web") {
     const kinds = (values.get("WORKLOAD_KINDS") as string[] | undefined) ?? [];
@@ -108,4 +108,19 @@ function readValkeyCa(values: Map<string, unknown>): string[] {
   if (!read.ok) return [`${name}: ${read.reason}`];
   values.set("VALKEY_TLS_CA", read.value);
   return [];
+}
+
+/** Organization and repository ids are GitHub's numeric ids, compared as text. */
+function checkIds(values: Map<string, unknown>): string[] {
+  const problems: string[] = [];
+  const orgId = values.get("GITHUB_ALLOWED_ORG_ID");
+  if (typeof orgId === "string" && orgId !== "" && !/^\d+$/.test(orgId))
+    problems.push(`GITHUB_ALLOWED_ORG_ID / --github-allowed-org-id: "${orgId}" is not a numeric id`);
+  const ids = (values.get("ALLOWED_REPOSITORY_IDS") as string[] | undefined) ?? [];
+  const bad = ids.filter((id) => !/^\d+$/.test(id));
+  if (bad.length > 0)
+    problems.push(
+      `ALLOWED_REPOSITORY_IDS / --allowed-repository-ids: ${bad.map((id) => `"${id}"`).join(", ")} is not a numeric id`,
+    );
+  return problems;
 }

@@ -1,4 +1,5 @@
 import type { Address } from "../core/address.ts";
+import type { ClaimRules } from "../core/claim-policy.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 import type { LogLevel } from "../log.ts";
 import type { Mode } from "./settings.ts";
@@ -39,6 +40,8 @@ export interface Config {
     readonly issuer: string;
     readonly jwksUrl: string;
     readonly devMode: boolean;
+    /** The claim policy: who may send events, and which images a repository may name. */
+    readonly rules: ClaimRules;
   };
   readonly worker: {
     readonly kubeconfig: string | undefined;

@@ -1,5 +1,6 @@
 import { hostname } from "node:os";
 import type { Address } from "../core/address.ts";
+import { type ClaimRules, compileGlob } from "../core/claim-policy.ts";
 import { resolveWorkloadResource } from "../core/workload-kind.ts";
 import type { LogLevel } from "../log.ts";
 import { checkMeaning } from "./check-meaning.ts";
@@ -197,6 +198,7 @@ function buildConfig(
       jwksUrl:
         get<string | undefined>("GITHUB_OIDC_JWKS_URL") ?? `${issuer.replace(/\/+$/, "")}/.well-known/jwks`,
       devMode: get<boolean | undefined>("DEV_MODE") ?? false,
+      rules: buildClaimRules(get),
     },
     worker: {
       kubeconfig: get("KUBECONFIG"),
@@ -208,6 +210,23 @@ function buildConfig(
     },
   };
   return deepFreeze(config);
+}
+
+function buildClaimRules(get: <T>(env: string) => T): ClaimRules {
+  const list = (env: string) => get<string[] | undefined>(env) ?? [];
+  const globs = (env: string, ignoreCase = false) => list(env).map((p) => compileGlob(p, ignoreCase));
+  const orgId = get<string | undefined>("GITHUB_ALLOWED_ORG_ID");
+  return {
+    allowedOrgId: orgId === undefined || orgId === "" ? undefined : orgId,
+    repositories: globs("ALLOWED_REPOSITORIES", true),
+    repositoryIds: list("ALLOWED_REPOSITORY_IDS"),
+    refs: globs("ALLOWED_REFS"),
+    events: list("ALLOWED_EVENTS"),
+    environments: list("ALLOWED_ENVIRONMENTS"),
+    workflows: globs("ALLOWED_WORKFLOWS"),
+    allowSelfHostedRunners: get<boolean | undefined>("ALLOW_SELF_HOSTED_RUNNERS") ?? true,
+    imageRepositoryBinding: get<boolean | undefined>("IMAGE_REPOSITORY_BINDING") ?? false,
+  };
 }
 
 function deepFreeze<T>(value: T): T {

@@ -165,6 +165,86 @@ export const SETTINGS: readonly Setting[] = [
       "Skip the signature check only (issuer, audience, expiry and org still apply). Never in production.",
   },
   {
+    env: "GITHUB_ALLOWED_ORG_ID",
+    flag: "github-allowed-org-id",
+    kind: "string",
+    default: "",
+    modes: WEB,
+    description:
+      "Numeric id of the allowed organization: repository_owner_id must equal it, so an org renamed and its name taken by someone else cannot get in.",
+  },
+  {
+    env: "ALLOWED_REPOSITORIES",
+    flag: "allowed-repositories",
+    kind: "list",
+    default: "",
+    modes: WEB,
+    description:
+      "Comma-separated globs over the repository claim (owner/name, case-insensitive; * any run of characters); empty allows every repository of the org.",
+  },
+  {
+    env: "ALLOWED_REPOSITORY_IDS",
+    flag: "allowed-repository-ids",
+    kind: "list",
+    default: "",
+    modes: WEB,
+    description: "Comma-separated numeric repository ids (repository_id claim); empty allows any.",
+  },
+  {
+    env: "ALLOWED_REFS",
+    flag: "allowed-refs",
+    kind: "list",
+    default: "",
+    modes: WEB,
+    description:
+      "Comma-separated globs over the ref claim, e.g. refs/heads/main,refs/tags/v*; empty allows any.",
+  },
+  {
+    env: "ALLOWED_EVENTS",
+    flag: "allowed-events",
+    kind: "list",
+    default: "",
+    modes: WEB,
+    description:
+      "Comma-separated workflow trigger events (event_name claim), e.g. push,workflow_dispatch; empty allows any, as the original did.",
+  },
+  {
+    env: "ALLOWED_ENVIRONMENTS",
+    flag: "allowed-environments",
+    kind: "list",
+    default: "",
+    modes: WEB,
+    description:
+      "Comma-separated deployment environments (environment claim) a job must run in; empty allows any.",
+  },
+  {
+    env: "ALLOWED_WORKFLOWS",
+    flag: "allowed-workflows",
+    kind: "list",
+    default: "",
+    modes: WEB,
+    description:
+      "Comma-separated globs over the job_workflow_ref claim (owner/repo/.github/workflows/file.yml@ref); empty allows any.",
+  },
+  {
+    env: "ALLOW_SELF_HOSTED_RUNNERS",
+    flag: "allow-self-hosted-runners",
+    kind: "boolean",
+    default: "true",
+    modes: WEB,
+    description:
+      "Accept tokens of jobs on self-hosted runners (runner_environment claim); false allows GitHub-hosted only.",
+  },
+  {
+    env: "IMAGE_REPOSITORY_BINDING",
+    flag: "image-repository-binding",
+    kind: "boolean",
+    default: "false",
+    modes: WEB,
+    description:
+      "A repository may name only images whose path after the registry is its own owner/name or below it (GHCR's convention).",
+  },
+  {
     env: "KUBECONFIG",
     flag: "kubeconfig",
     kind: "string",

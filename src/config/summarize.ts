@@ -27,6 +27,15 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     github_oidc_issuer: web.issuer,
     github_oidc_jwks_url: web.jwksUrl,
     dev_mode: web.devMode,
+    github_allowed_org_id: web.rules.allowedOrgId ?? "",
+    allowed_repositories: web.rules.repositories.map((glob) => glob.pattern).join(","),
+    allowed_repository_ids: web.rules.repositoryIds.join(","),
+    allowed_refs: web.rules.refs.map((glob) => glob.pattern).join(","),
+    allowed_events: web.rules.events.join(","),
+    allowed_environments: web.rules.environments.join(","),
+    allowed_workflows: web.rules.workflows.map((glob) => glob.pattern).join(","),
+    allow_self_hosted_runners: web.rules.allowSelfHostedRunners,
+    image_repository_binding: web.rules.imageRepositoryBinding,
   };
   const workerFields = {
     kubeconfig: worker.kubeconfig ?? "(in-cluster)",

@@ -1,6 +1,8 @@
+import { type ClaimRules, checkClaimRules, checkEventRules } from "../core/claim-policy.ts";
 import { newEnvelope } from "../core/envelope.ts";
 import { type RolloutEvent, serializeEvent } from "../core/event.ts";
 import type { Logger } from "../log.ts";
+import { PolicyRefusedError } from "./http-errors.ts";
 import type { EventPublisher } from "./ports.ts";
 import { decodeEventBody, readBearerToken, readBodyCapped, requireJsonContentType } from "./read-request.ts";
 import type { ExpectedClaims } from "./token/diagnostics.ts";
@@ -9,6 +11,8 @@ import type { TokenVerifier } from "./token/verify-token.ts";
 /** What {@link acceptEvent} needs. */
 export interface AcceptEventDeps {
   readonly allowedImagePrefix: string;
+  /** Who may send events, and which images a repository may name. */
+  readonly rules: ClaimRules;
   /** The expected token values, for the log line of a request without a usable token. */
   readonly expected: ExpectedClaims;
   readonly verifier: TokenVerifier;
@@ -40,10 +44,15 @@ export async function acceptEvent(
   const token = readBearerToken(request.headers.get("authorization"), deps.expected);
   const caller = await deps.verifier.verify(token);
   progress.repository = caller.repository;
+  // Rules on the claims alone come before the body: a refused caller cannot make us read it.
+  const byClaims = checkClaimRules(deps.rules, caller.caller);
+  if (byClaims !== undefined) throw new PolicyRefusedError(byClaims, caller.caller);
   requireJsonContentType(request.headers.get("content-type"));
   const body = await readBodyCapped(request);
   progress.bodyRead = true;
   const event = decodeEventBody(body, deps.allowedImagePrefix);
+  const byEvent = checkEventRules(deps.rules, caller.caller, event);
+  if (byEvent !== undefined) throw new PolicyRefusedError(byEvent, caller.caller);
   await deps.publisher.publish(
     newEnvelope(serializeEvent(event), deps.now(), { requestId, repository: caller.repository }),
   );

@@ -1,4 +1,5 @@
 import { formatHostPort } from "../core/address.ts";
+import { type ClaimRules, OPEN_RULES } from "../core/claim-policy.ts";
 import { METRICS_CONTENT_TYPE } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import { type AcceptEventDeps, acceptEvent, type EventProgress } from "./accept-event.ts";
@@ -13,6 +14,8 @@ import type { RouteLabel, WebMetrics } from "./web-metrics.ts";
 /** What the request handler needs; everything with a side effect is a parameter. */
 export interface WebAppDeps {
   readonly allowedImagePrefix: string;
+  /** The claim policy; default none (every caller of the org may send any event under the prefix). */
+  readonly rules?: ClaimRules;
   /** The expected token values, for the log line of a request without a usable token. */
   readonly expected: ExpectedClaims;
   readonly verifier: TokenVerifier;
@@ -111,7 +114,11 @@ function formatPeer(peer: { readonly address: string; readonly port: number } | 
 export function createWebApp(deps: WebAppDeps): WebApp {
   const { metrics, log, publisher } = deps;
   const newRequestId = deps.newRequestId ?? (() => crypto.randomUUID());
-  const eventDeps: AcceptEventDeps = { ...deps, now: deps.now ?? (() => new Date()) };
+  const eventDeps: AcceptEventDeps = {
+    ...deps,
+    rules: deps.rules ?? OPEN_RULES,
+    now: deps.now ?? (() => new Date()),
+  };
   const isReady = () => publisher.ready() && (deps.readiness?.() ?? true);
 
   function answerError(error: unknown, requestId: string, close: boolean): Answered {
@@ -120,7 +127,8 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     if (answer.rejected === "publish_failed") metrics.publishFailures.inc();
     const headers: Record<string, string> = { ...answer.headers, "x-request-id": requestId };
     if (close) headers.connection = "close";
-    const response = json(answer.status, { error: answer.message, request_id: requestId }, headers);
+    const body = { error: answer.message, ...answer.fields, request_id: requestId };
+    const response = json(answer.status, body, headers);
     return { response, line: answer.line };
   }
 

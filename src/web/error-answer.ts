@@ -6,6 +6,7 @@ import {
   MissingCredentialsError,
   NotReadyError,
   PayloadTooLargeError,
+  PolicyRefusedError,
   RouteNotFoundError,
   UnsupportedMediaTypeError,
 } from "./http-errors.ts";
@@ -19,7 +20,8 @@ export type RejectLabel =
   | "too_large"
   | "unsupported_media_type"
   | "publish_failed"
-  | "keys_unavailable";
+  | "keys_unavailable"
+  | "forbidden";
 
 /** Every value of {@link RejectLabel}, for declaring the metric's series up front. */
 export const REJECT_LABELS: readonly RejectLabel[] = [
@@ -29,6 +31,7 @@ export const REJECT_LABELS: readonly RejectLabel[] = [
   "unsupported_media_type",
   "publish_failed",
   "keys_unavailable",
+  "forbidden",
 ];
 
 /** The message, level and extra fields of a request's one log line. */
@@ -45,6 +48,8 @@ export interface ErrorAnswer {
   readonly message: string;
   /** Extra response headers (`Allow` on 405). */
   readonly headers?: Readonly<Record<string, string>>;
+  /** Fields of the JSON body after `error` (the rule of a 403). */
+  readonly fields?: Readonly<Record<string, string>>;
   /** Set when the error refuses an event on `POST /event`. */
   readonly rejected?: RejectLabel;
   /** The request's log line, when the refusal is worth more than the plain `http request`. */
@@ -115,6 +120,19 @@ export function describeError(error: unknown): ErrorAnswer {
       message: "the event could not be handed to the queue; retry later",
       rejected: "publish_failed",
       line: { level: "warn", msg: "publish failed", fields: { error } },
+    };
+  }
+  if (error instanceof PolicyRefusedError) {
+    return {
+      status: 403,
+      message: "forbidden",
+      fields: { reason: error.reason },
+      rejected: "forbidden",
+      line: {
+        level: "warn",
+        msg: "event refused by policy",
+        fields: { reason: error.reason, ...error.claimFields() },
+      },
     };
   }
   if (error instanceof MethodNotAllowedError) {

@@ -1,3 +1,4 @@
+import { type CallerClaims, CLAIM_NAMES, type PolicyReason } from "../core/claim-policy.ts";
 import type { ExpectedClaims } from "./token/diagnostics.ts";
 
 /** The largest request body accepted on `POST /event`, declared or streamed. */
@@ -56,6 +57,30 @@ export class BodyIncompleteError extends Error {
 export class InvalidPayloadError extends Error {
   readonly code = "ERR_INVALID_PAYLOAD";
   override readonly name = "InvalidPayloadError";
+}
+
+/**
+ * The claim policy refuses the caller or its event (code `ERR_FORBIDDEN`): HTTP 403 naming the rule,
+ * never the configured values. `claims` are for the log line.
+ */
+export class PolicyRefusedError extends Error {
+  readonly code = "ERR_FORBIDDEN";
+  override readonly name = "PolicyRefusedError";
+  constructor(
+    readonly reason: PolicyReason,
+    readonly claims: CallerClaims,
+  ) {
+    super(`refused by the claim policy: ${reason}`);
+  }
+
+  /** The claims that decided, under GitHub's claim names, for the log line. */
+  claimFields(): Record<string, string> {
+    const entries = Object.entries(CLAIM_NAMES).map(([key, name]) => [
+      name,
+      this.claims[key as keyof CallerClaims],
+    ]);
+    return Object.fromEntries(entries);
+  }
 }
 
 /** The service cannot take events now (code `ERR_NOT_READY`): HTTP 503 on `/readyz`. */

@@ -64,6 +64,11 @@ function verifierFor(config: Config, log: Logger, metrics: WebMetrics) {
 export async function serveWeb(options: ServeWebOptions): Promise<RunningWeb> {
   const { config, log, publisher } = options;
   const metrics = createWebMetrics(options.registry ?? new MetricsRegistry());
+  if (config.web.rules.allowedOrgId === undefined)
+    log.warn(
+      "only the organization's name is checked: set GITHUB_ALLOWED_ORG_ID to its numeric id, so an organization renamed and its name taken by someone else cannot send events",
+      { github_allowed_org: config.web.allowedOrg },
+    );
   const made = options.verifier
     ? { verifier: options.verifier, warmUp: undefined }
     : verifierFor(config, log, metrics);
@@ -71,6 +76,7 @@ export async function serveWeb(options: ServeWebOptions): Promise<RunningWeb> {
   const app = createWebApp({
     allowedImagePrefix: config.allowedImagePrefix,
     expected: config.web,
+    rules: config.web.rules,
     verifier: made.verifier,
     publisher,
     metrics,

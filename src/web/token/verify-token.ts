@@ -1,4 +1,5 @@
 import { compactVerify, errors, type JWSHeaderParameters } from "jose";
+import { type CallerClaims, readCallerClaims } from "../../core/claim-policy.ts";
 import type { Logger } from "../../log.ts";
 import { type ClaimPolicy, checkClaims } from "./claims.ts";
 import {
@@ -13,6 +14,8 @@ import { rejectReasonOf } from "./reject-reason.ts";
 
 /** The claims of an accepted token. */
 export interface VerifiedClaims {
+  /** The claims the policy rules read. */
+  readonly caller: CallerClaims;
   readonly repository: string | undefined;
   readonly repositoryOwner: string;
   readonly jti: string | undefined;
@@ -63,6 +66,7 @@ function checkOptions(options: TokenVerifierOptions): void {
 function toVerified(claims: Readonly<Record<string, unknown>>): VerifiedClaims {
   const text = (value: unknown) => (typeof value === "string" ? value : undefined);
   return {
+    caller: readCallerClaims(claims),
     repository: text(claims.repository),
     repositoryOwner: String(claims.repository_owner),
     jti: text(claims.jti),

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type ClaimRules, OPEN_RULES } from "../../../src/core/claim-policy.ts";
 import { MetricsRegistry } from "../../../src/core/metrics.ts";
 import { createWebApp, type WebApp, type WebAppDeps } from "../../../src/web/create-web-app.ts";
 import { createTokenVerifier, type TokenVerifier } from "../../../src/web/token/verify-token.ts";
@@ -284,6 +285,46 @@ describe("POST /event without a valid token", () => {
     const response = await post(app, { token: "garbage", body: stream });
     await expectError(response, 401, "unauthorized");
     expect(counter.pulled).toBe(0);
+  });
+});
+
+describe("POST /event, refused by the claim policy", () => {
+  const policy = (overrides: Partial<ClaimRules>): ClaimRules => ({ ...OPEN_RULES, ...overrides });
+
+  test("a caller the claim rules refuse gets 403 naming the rule, before a byte of the body is read, with Connection: close", async () => {
+    const { app, publisher, metrics, captured } = harness({ rules: policy({ allowedOrgId: "999" }) });
+    const { stream, counter } = countingStream(64 * 1024, 1_000_000);
+    const response = await post(app, { body: stream });
+    expect(response.status).toBe(403);
+    expect(response.headers.get("connection")).toBe("close");
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(Object.keys(body)).toEqual(["error", "reason", "request_id"]);
+    expect(body).toMatchObject({ error: "forbidden", reason: "org_id" });
+    expect(counter.pulled).toBe(0);
+    expect(publisher.published).toEqual([]);
+    expect(metrics.rejected.get({ reason: "forbidden" })).toBe(1);
+    // The log names the claims that decided; the answer names only the rule, never the configured id.
+    expect(captured.withMsg("event refused by policy")).toEqual([
+      expect.objectContaining({
+        level: "WARN",
+        status: 403,
+        reason: "org_id",
+        repository_owner_id: "1234567",
+      }),
+    ]);
+    expect(JSON.stringify(body)).not.toContain("999");
+  });
+
+  test("an event whose image is not its repository's gets 403 image_binding after the body is read", async () => {
+    const { app, publisher } = harness({ rules: policy({ imageRepositoryBinding: true }) });
+    const foreign = await post(app, { body: JSON.stringify({ image: "ghcr.io/acme/other", tags: ["dev"] }) });
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as { reason: string }).reason).toBe("image_binding");
+    const own = await post(app, {
+      body: JSON.stringify({ image: `ghcr.io/${TEST_ORG.toLowerCase()}/app`, tags: ["dev"] }),
+    });
+    expect(own.status).toBe(202);
+    expect(publisher.published).toHaveLength(1);
   });
 });
 

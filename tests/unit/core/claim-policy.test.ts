@@ -1,0 +1,169 @@
+import { describe, expect, test } from "bun:test";
+import {
+  type CallerClaims,
+  type ClaimRules,
+  checkClaimRules,
+  checkEventRules,
+  compileGlob,
+  imageBoundTo,
+  imagePath,
+  OPEN_RULES,
+  readCallerClaims,
+} from "../../../src/core/claim-policy.ts";
+import { checkEvent } from "../../../src/core/event.ts";
+
+const CLAIMS: CallerClaims = {
+  repository: "acme/app",
+  repositoryId: "101",
+  repositoryOwner: "acme",
+  repositoryOwnerId: "7",
+  ref: "refs/heads/main",
+  sha: "0123abcd",
+  eventName: "push",
+  environment: "production",
+  jobWorkflowRef: "acme/app/.github/workflows/build.yml@refs/heads/main",
+  runnerEnvironment: "github-hosted",
+  runId: "42",
+  actor: "octocat",
+};
+
+const rules = (overrides: Partial<Record<keyof ClaimRules, unknown>>): ClaimRules => {
+  const globs = (key: "repositories" | "refs" | "workflows", ignoreCase = false) =>
+    ((overrides[key] as string[] | undefined) ?? []).map((p) => compileGlob(p, ignoreCase));
+  return {
+    ...OPEN_RULES,
+    ...(overrides as Partial<ClaimRules>),
+    repositories: globs("repositories", true),
+    refs: globs("refs"),
+    workflows: globs("workflows"),
+  };
+};
+
+describe("checkClaimRules", () => {
+  test("open rules refuse nothing, as the original did", () => {
+    expect(checkClaimRules(OPEN_RULES, CLAIMS)).toBeUndefined();
+    expect(checkClaimRules(OPEN_RULES, { ...CLAIMS, runnerEnvironment: "self-hosted" })).toBeUndefined();
+  });
+
+  const cases: ReadonlyArray<
+    readonly [string, Partial<Record<keyof ClaimRules, unknown>>, Partial<CallerClaims>, string]
+  > = [
+    ["the org id", { allowedOrgId: "7" }, { repositoryOwnerId: "8" }, "org_id"],
+    ["the org id when the token has none", { allowedOrgId: "7" }, { repositoryOwnerId: "" }, "org_id"],
+    [
+      "a repository glob",
+      { repositories: ["acme/tools-*", "acme/app"] },
+      { repository: "acme/other" },
+      "repository",
+    ],
+    ["a repository id", { repositoryIds: ["101", "102"] }, { repositoryId: "103" }, "repository_id"],
+    ["a ref glob", { refs: ["refs/heads/main", "refs/tags/v*"] }, { ref: "refs/heads/feature" }, "ref"],
+    [
+      "an event",
+      { events: ["push", "workflow_dispatch"] },
+      { eventName: "pull_request_target" },
+      "event_name",
+    ],
+    ["an environment", { environments: ["production"] }, { environment: "" }, "environment"],
+    [
+      "a workflow glob",
+      { workflows: ["acme/*/.github/workflows/build.yml@refs/heads/main"] },
+      { jobWorkflowRef: "acme/app/.github/workflows/evil.yml@refs/heads/main" },
+      "workflow",
+    ],
+    [
+      "a self-hosted runner",
+      { allowSelfHostedRunners: false },
+      { runnerEnvironment: "self-hosted" },
+      "self_hosted_runner",
+    ],
+    [
+      "a runner that says nothing",
+      { allowSelfHostedRunners: false },
+      { runnerEnvironment: "" },
+      "self_hosted_runner",
+    ],
+  ];
+  for (const [what, given, changed, reason] of cases) {
+    test(`refuses by ${what} and allows the claims it admits`, () => {
+      const policy = rules(given);
+      expect(checkClaimRules(policy, CLAIMS)).toBeUndefined();
+      expect<string | undefined>(checkClaimRules(policy, { ...CLAIMS, ...changed })).toBe(reason);
+    });
+  }
+
+  test("matches repository globs case-insensitively in ASCII only, and anchored at both ends", () => {
+    const policy = rules({ repositories: ["acme/tools-*"] });
+    expect(checkClaimRules(policy, { ...CLAIMS, repository: "ACME/Tools-cli" })).toBeUndefined();
+    for (const repository of ["acme/tools", "evil/acme/tools-x", "ac\u212Ame/tools-x", "acme/tools-x\n"])
+      expect(checkClaimRules(policy, { ...CLAIMS, repository }), repository).toBe("repository");
+  });
+
+  test("reads glob characters other than * and ? as themselves", () => {
+    const glob = compileGlob("refs/tags/v1.2.(x)+");
+    expect(glob.matches("refs/tags/v1.2.(x)+")).toBe(true);
+    expect(glob.matches("refs/tags/v1x2x(x)")).toBe(false);
+    expect(compileGlob("refs/tags/v?").matches("refs/tags/v1")).toBe(true);
+    expect(compileGlob("refs/tags/v?").matches("refs/tags/v10")).toBe(false);
+  });
+});
+
+describe("the image binding", () => {
+  test("takes the path after a registry host", () => {
+    expect(imagePath("ghcr.io/acme/app")).toBe("acme/app");
+    expect(imagePath("localhost:5000/acme/app")).toBe("acme/app");
+    expect(imagePath("acme/app")).toBe("acme/app");
+  });
+
+  test("lets a repository name its own image and the images below it, case-insensitively", () => {
+    expect(imageBoundTo("ghcr.io/acme/app", "acme/app")).toBe(true);
+    expect(imageBoundTo("ghcr.io/acme/app/worker", "Acme/App")).toBe(true);
+  });
+
+  test("refuses lookalikes: a longer name, another owner, an owner's name as a path, an empty repository", () => {
+    for (const image of [
+      "ghcr.io/acme/app-evil",
+      "ghcr.io/acme/apps",
+      "ghcr.io/acme/other",
+      "ghcr.io/evil/acme/app",
+    ])
+      expect(imageBoundTo(image, "acme/app"), image).toBe(false);
+    expect(imageBoundTo("ghcr.io/acme/app", "")).toBe(false);
+    // Dot segments never get this far: the event's image grammar refuses them first.
+    expect(checkEvent({ image: "ghcr.io/acme/app/../other", tags: ["dev"] }, "ghcr.io/").ok).toBe(false);
+  });
+
+  test("is applied to the event only when IMAGE_REPOSITORY_BINDING is on", () => {
+    const event = { image: "ghcr.io/acme/other", tags: ["dev"] };
+    expect(checkEventRules(OPEN_RULES, CLAIMS, event)).toBeUndefined();
+    expect(checkEventRules({ ...OPEN_RULES, imageRepositoryBinding: true }, CLAIMS, event)).toBe(
+      "image_binding",
+    );
+    expect(
+      checkEventRules({ ...OPEN_RULES, imageRepositoryBinding: true }, CLAIMS, {
+        ...event,
+        image: "ghcr.io/acme/app",
+      }),
+    ).toBeUndefined();
+  });
+});
+
+describe("readCallerClaims", () => {
+  test("reads GitHub's claim names, numbers as text, and anything else as empty", () => {
+    const read = readCallerClaims({
+      repository: "acme/app",
+      repository_id: 101,
+      repository_owner_id: "7",
+      ref: ["refs/heads/main"],
+      runner_environment: "self-hosted",
+    });
+    expect(read).toMatchObject({
+      repository: "acme/app",
+      repositoryId: "101",
+      repositoryOwnerId: "7",
+      ref: "",
+      runnerEnvironment: "self-hosted",
+      environment: "",
+    });
+  });
+});
