@@ -2,7 +2,7 @@ import type { EventEnvelope } from "../core/envelope.ts";
 import type { Counter } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import { sleepUnlessAborted } from "../timers.ts";
-import { type EventPublisher, PublishFailedError } from "../web/ports.ts";
+import { PublishFailedError } from "../web/ports.ts";
 import type { EventHandler, EventSource } from "../worker/ports.ts";
 
 /** Options of a {@link MemoryQueue}. */
@@ -14,13 +14,14 @@ export interface MemoryQueueOptions {
 }
 
 /**
- * An in-process, bounded FIFO of events: the web publishes into it and one consumer hands each event to
+ * An in-process, bounded FIFO of events: the web (through `createMemoryPublisher`) or a Pub/Sub
+ * subscription enqueues into it and one consumer hands each event to
  * the worker's handler in order. An event whose outcome is `retry` stays at the head and is handed over
  * again once the wait the handler asked for has passed, with the same envelope, so every try writes the
  * same `restartedAt`. Nothing survives the process: for standalone without Valkey, and as the buffer
  * behind a Pub/Sub subscription.
  */
-export class MemoryQueue implements EventPublisher, EventSource {
+export class MemoryQueue implements EventSource {
   readonly #items: EventEnvelope[] = [];
   readonly #capacity: number;
   readonly #stopping = new AbortController();
@@ -38,7 +39,8 @@ export class MemoryQueue implements EventPublisher, EventSource {
     return this.#items.length;
   }
 
-  async publish(envelope: EventEnvelope): Promise<void> {
+  /** Queues `envelope`; throws {@link PublishFailedError} when the queue is full or closed. */
+  enqueue(envelope: EventEnvelope): void {
     if (this.#closed) throw new PublishFailedError("the in-process queue is closed");
     if (this.#items.length >= this.#capacity) {
       this.options.log.warn("in-process queue full; event refused", { capacity: this.#capacity });

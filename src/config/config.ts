@@ -42,6 +42,10 @@ export interface Config {
     readonly devMode: boolean;
     /** The claim policy: who may send events, and which images a repository may name. */
     readonly rules: ClaimRules;
+    /** Events accepted per minute per repository; 0: no limit. */
+    readonly ratePerMinute: number;
+    /** `POST /event` requests in flight per process; 0: no limit. */
+    readonly maxInFlight: number;
   };
   readonly worker: {
     readonly kubeconfig: string | undefined;

@@ -14,6 +14,7 @@ import {
   readDuration,
   readList,
   readSecureUrl,
+  readWhole,
 } from "./read-values.ts";
 import { type Mode, type Setting, settingsFor } from "./settings.ts";
 
@@ -64,6 +65,8 @@ function readSetting(setting: Setting, text: string): Read<unknown> {
       return readDuration(text);
     case "count":
       return readCount(text);
+    case "whole":
+      return readWhole(text);
     case "address":
       return readAddress(text);
     case "list":
@@ -199,6 +202,8 @@ function buildConfig(
         get<string | undefined>("GITHUB_OIDC_JWKS_URL") ?? `${issuer.replace(/\/+$/, "")}/.well-known/jwks`,
       devMode: get<boolean | undefined>("DEV_MODE") ?? false,
       rules: buildClaimRules(get),
+      ratePerMinute: get<number | undefined>("RATE_LIMIT_PER_REPOSITORY") ?? 0,
+      maxInFlight: get<number | undefined>("MAX_IN_FLIGHT") ?? 256,
     },
     worker: {
       kubeconfig: get("KUBECONFIG"),

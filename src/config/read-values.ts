@@ -33,6 +33,13 @@ export function readCount(text: string): Read<number> {
   return ok(Number(text));
 }
 
+/** Reads a whole number, zero included. */
+export function readWhole(text: string): Read<number> {
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
+    return fail(`"${text}" is not a whole number`);
+  return ok(Number(text));
+}
+
 /** Reads `host:port`, `:port` or `[v6]:port`. */
 export function readAddress(text: string): Read<Address> {
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/.exec(text);

@@ -2,7 +2,16 @@
 export type Mode = "web" | "worker" | "standalone";
 
 /** How a setting's raw text is read. */
-export type SettingKind = "string" | "boolean" | "duration" | "count" | "choice" | "address" | "list" | "url";
+export type SettingKind =
+  | "string"
+  | "boolean"
+  | "duration"
+  | "count"
+  | "whole"
+  | "choice"
+  | "address"
+  | "list"
+  | "url";
 
 /** One setting: an environment variable, its flag, its default and the modes that read it. */
 export interface Setting {
@@ -243,6 +252,24 @@ export const SETTINGS: readonly Setting[] = [
     modes: WEB,
     description:
       "A repository may name only images whose path after the registry is its own owner/name or below it (GHCR's convention).",
+  },
+  {
+    env: "RATE_LIMIT_PER_REPOSITORY",
+    flag: "rate-limit-per-repository",
+    kind: "whole",
+    default: "0",
+    modes: WEB,
+    description:
+      "Events accepted per minute per repository, counted in Valkey across web replicas (429 with Retry-After past it); 0 turns it off.",
+  },
+  {
+    env: "MAX_IN_FLIGHT",
+    flag: "max-in-flight",
+    kind: "whole",
+    default: "256",
+    modes: WEB,
+    description:
+      "POST /event requests handled at once by one web process (503 with Retry-After past it); 0 turns it off.",
   },
   {
     env: "KUBECONFIG",

@@ -36,6 +36,8 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     allowed_workflows: web.rules.workflows.map((glob) => glob.pattern).join(","),
     allow_self_hosted_runners: web.rules.allowSelfHostedRunners,
     image_repository_binding: web.rules.imageRepositoryBinding,
+    rate_limit_per_repository: web.ratePerMinute,
+    max_in_flight: web.maxInFlight,
   };
   const workerFields = {
     kubeconfig: worker.kubeconfig ?? "(in-cluster)",

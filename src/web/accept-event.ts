@@ -2,9 +2,10 @@ import { type ClaimRules, checkClaimRules, checkEventRules } from "../core/claim
 import { newEnvelope } from "../core/envelope.ts";
 import { type RolloutEvent, serializeEvent } from "../core/event.ts";
 import type { Logger } from "../log.ts";
-import { PolicyRefusedError } from "./http-errors.ts";
+import { PolicyRefusedError, RateLimitedError, TokenReusedError } from "./http-errors.ts";
 import type { EventPublisher } from "./ports.ts";
 import { decodeEventBody, readBearerToken, readBodyCapped, requireJsonContentType } from "./read-request.ts";
+import { CLOCK_TOLERANCE_SECONDS } from "./token/claims.ts";
 import type { ExpectedClaims } from "./token/diagnostics.ts";
 import type { TokenVerifier } from "./token/verify-token.ts";
 
@@ -28,6 +29,10 @@ export interface EventProgress {
   repository: string | undefined;
   /** The event once the queue has taken it, for the request's one log line. */
   accepted: RolloutEvent | undefined;
+  /** The stream entry's ID once taken (absent in Pub/Sub delivery). */
+  eventId?: string | undefined;
+  /** Whether the token had sent this very event before, so nothing was added. */
+  replayed?: boolean;
 }
 
 /**
@@ -53,8 +58,19 @@ export async function acceptEvent(
   const event = decodeEventBody(body, deps.allowedImagePrefix);
   const byEvent = checkEventRules(deps.rules, caller.caller, event);
   if (byEvent !== undefined) throw new PolicyRefusedError(byEvent, caller.caller);
-  await deps.publisher.publish(
-    newEnvelope(serializeEvent(event), deps.now(), { requestId, repository: caller.repository }),
-  );
+  const envelope = newEnvelope(serializeEvent(event), deps.now(), {
+    requestId,
+    repository: caller.repository,
+  });
+  const result = await deps.publisher.publish(envelope, {
+    jti: caller.jti,
+    rememberUntilMs: (caller.expiresAt + CLOCK_TOLERANCE_SECONDS) * 1000,
+    repository: caller.caller.repository,
+  });
+  if (result.kind === "conflict") throw new TokenReusedError("this token already sent another event");
+  if (result.kind === "rate_limited")
+    throw new RateLimitedError(result.retryAfterSeconds, caller.caller.repository);
   progress.accepted = event;
+  progress.eventId = result.eventId;
+  progress.replayed = result.kind === "replayed";
 }

@@ -4,7 +4,7 @@ import { METRICS_CONTENT_TYPE } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import { type AcceptEventDeps, acceptEvent, type EventProgress } from "./accept-event.ts";
 import { describeError, type RequestLine } from "./error-answer.ts";
-import { MethodNotAllowedError, NotReadyError, RouteNotFoundError } from "./http-errors.ts";
+import { MethodNotAllowedError, NotReadyError, OverloadedError, RouteNotFoundError } from "./http-errors.ts";
 import type { EventPublisher } from "./ports.ts";
 import { chooseRequestId } from "./request-id.ts";
 import type { ExpectedClaims } from "./token/diagnostics.ts";
@@ -16,6 +16,8 @@ export interface WebAppDeps {
   readonly allowedImagePrefix: string;
   /** The claim policy; default none (every caller of the org may send any event under the prefix). */
   readonly rules?: ClaimRules;
+  /** `POST /event` requests handled at once; beyond it 503 with Retry-After. 0 or absent: no limit. */
+  readonly maxInFlight?: number;
   /** The expected token values, for the log line of a request without a usable token. */
   readonly expected: ExpectedClaims;
   readonly verifier: TokenVerifier;
@@ -132,6 +134,20 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     return { response, line: answer.line };
   }
 
+  let inFlight = 0;
+  const maxInFlight = deps.maxInFlight ?? 0;
+
+  /** Accepts an event unless this process already handles its limit of them. */
+  async function acceptWithinLimit(request: Request, requestId: string, progress: EventProgress) {
+    if (maxInFlight > 0 && inFlight >= maxInFlight) throw new OverloadedError("too many requests in flight");
+    inFlight += 1;
+    try {
+      await acceptEvent(request, requestId, progress, eventDeps);
+    } finally {
+      inFlight -= 1;
+    }
+  }
+
   async function route(
     request: Request,
     path: string | undefined,
@@ -143,9 +159,10 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     const isGet = request.method === "GET" || request.method === "HEAD";
     if (path === "/event") {
       if (request.method !== "POST") throw new MethodNotAllowedError("POST");
-      await acceptEvent(request, requestId, progress, eventDeps);
-      metrics.accepted.inc();
-      return json(202, { status: "accepted", request_id: requestId }, ids);
+      await acceptWithinLimit(request, requestId, progress);
+      if (!progress.replayed) metrics.accepted.inc();
+      const eventId = progress.eventId === undefined ? {} : { event_id: progress.eventId };
+      return json(202, { status: "accepted", ...eventId, request_id: requestId }, ids);
     }
     if (!ROUTES.has(path)) throw new RouteNotFoundError(`no route for ${path}`);
     if (!isGet) throw new MethodNotAllowedError("GET, HEAD");
@@ -185,7 +202,13 @@ export function createWebApp(deps: WebAppDeps): WebApp {
       ? {
           level: "info",
           msg: "event accepted",
-          fields: { image: accepted.image, tags: accepted.tags, repository: progress.repository },
+          fields: {
+            image: accepted.image,
+            tags: accepted.tags,
+            repository: progress.repository,
+            ...(progress.eventId === undefined ? {} : { event_id: progress.eventId }),
+            ...(progress.replayed ? { replayed: true } : {}),
+          },
         }
       : (answered.line ?? plainLine(routeLabel, response.status));
     log[line.level](line.msg, {

@@ -5,9 +5,12 @@ import {
   MethodNotAllowedError,
   MissingCredentialsError,
   NotReadyError,
+  OverloadedError,
   PayloadTooLargeError,
   PolicyRefusedError,
+  RateLimitedError,
   RouteNotFoundError,
+  TokenReusedError,
   UnsupportedMediaTypeError,
 } from "./http-errors.ts";
 import { PublishFailedError } from "./ports.ts";
@@ -21,7 +24,10 @@ export type RejectLabel =
   | "unsupported_media_type"
   | "publish_failed"
   | "keys_unavailable"
-  | "forbidden";
+  | "forbidden"
+  | "token_reused"
+  | "rate_limited"
+  | "overloaded";
 
 /** Every value of {@link RejectLabel}, for declaring the metric's series up front. */
 export const REJECT_LABELS: readonly RejectLabel[] = [
@@ -32,6 +38,9 @@ export const REJECT_LABELS: readonly RejectLabel[] = [
   "publish_failed",
   "keys_unavailable",
   "forbidden",
+  "token_reused",
+  "rate_limited",
+  "overloaded",
 ];
 
 /** The message, level and extra fields of a request's one log line. */
@@ -107,6 +116,36 @@ function describePayloadError(error: unknown): ErrorAnswer | undefined {
   return undefined;
 }
 
+function describeLimitError(error: unknown): ErrorAnswer | undefined {
+  if (error instanceof TokenReusedError) {
+    return {
+      status: 409,
+      message: "this token already sent another event; request a new token for a new event",
+      rejected: "token_reused",
+      line: { level: "warn", msg: "token reused for another event", fields: {} },
+    };
+  }
+  if (error instanceof RateLimitedError) {
+    return {
+      status: 429,
+      message: "too many events from this repository; retry later",
+      headers: { "retry-after": String(error.retryAfterSeconds) },
+      rejected: "rate_limited",
+      line: { level: "warn", msg: "rate limit reached", fields: { repository: error.repository } },
+    };
+  }
+  if (error instanceof OverloadedError) {
+    return {
+      status: 503,
+      message: "too many requests in flight; retry shortly",
+      headers: { "retry-after": "1" },
+      rejected: "overloaded",
+      line: { level: "warn", msg: "requests in flight at the limit", fields: {} },
+    };
+  }
+  return undefined;
+}
+
 /**
  * The one mapping from errors to HTTP answers and their log lines. A 401 never says which check
  * failed (its log line does); a 500 never carries the error's message or stack; anything unknown is a 500.
@@ -135,6 +174,8 @@ export function describeError(error: unknown): ErrorAnswer {
       },
     };
   }
+  const limit = describeLimitError(error);
+  if (limit) return limit;
   if (error instanceof MethodNotAllowedError) {
     return { status: 405, message: "method not allowed", headers: { allow: error.allow } };
   }

@@ -83,6 +83,30 @@ export class PolicyRefusedError extends Error {
   }
 }
 
+/** The token already sent another event (code `ERR_TOKEN_REUSED`): HTTP 409. */
+export class TokenReusedError extends Error {
+  readonly code = "ERR_TOKEN_REUSED";
+  override readonly name = "TokenReusedError";
+}
+
+/** The repository sent its limit of events this minute (code `ERR_RATE_LIMITED`): HTTP 429 with Retry-After. */
+export class RateLimitedError extends Error {
+  readonly code = "ERR_RATE_LIMITED";
+  override readonly name = "RateLimitedError";
+  constructor(
+    readonly retryAfterSeconds: number,
+    readonly repository: string,
+  ) {
+    super(`rate limit of the repository reached; retry in ${retryAfterSeconds} s`);
+  }
+}
+
+/** This instance has its limit of requests in flight (code `ERR_OVERLOADED`): HTTP 503 with Retry-After. */
+export class OverloadedError extends Error {
+  readonly code = "ERR_OVERLOADED";
+  override readonly name = "OverloadedError";
+}
+
 /** The service cannot take events now (code `ERR_NOT_READY`): HTTP 503 on `/readyz`. */
 export class NotReadyError extends Error {
   readonly code = "ERR_NOT_READY";

@@ -5,10 +5,34 @@ export class PublishFailedError extends Error {
   readonly code = "ERR_PUBLISH_FAILED";
 }
 
+/** What a publish is admitted under: one event per token, and the sending repository's rate. */
+export interface Admission {
+  /** The token's `jti`: a token sends one event; the same token with the same event again is a replay. */
+  readonly jti: string;
+  /** Until when (ms since the epoch) the `jti` is remembered: the token's `exp` plus the clock skew allowed. */
+  readonly rememberUntilMs: number;
+  /** The repository whose accepted events the rate limit counts. */
+  readonly repository: string;
+}
+
+/** How the queue answered a publish. */
+export type PublishResult =
+  /** Taken; `eventId` is the stream entry's ID (absent in Pub/Sub delivery). */
+  | { readonly kind: "accepted"; readonly eventId: string | undefined }
+  /** The same token sent the byte-equal event before: nothing was added; `eventId` is the first one's. */
+  | { readonly kind: "replayed"; readonly eventId: string | undefined }
+  /** The same token sent another event before. */
+  | { readonly kind: "conflict" }
+  /** The repository sent its limit of events this minute. */
+  | { readonly kind: "rate_limited"; readonly retryAfterSeconds: number };
+
 /** Where the web hands accepted events: Valkey (stream or Pub/Sub) or the in-process queue. */
 export interface EventPublisher {
-  /** Resolves once the queue has taken the event; rejects with {@link PublishFailedError} otherwise (bounded in time). */
-  publish(envelope: EventEnvelope): Promise<void>;
+  /**
+   * Hands the event over under `admission`, and says how the queue answered; rejects with
+   * {@link PublishFailedError} when it could not be had (bounded in time). A refusal records nothing.
+   */
+  publish(envelope: EventEnvelope, admission: Admission): Promise<PublishResult>;
   /** Whether the queue is reachable now (for `/readyz`). */
   ready(): boolean;
   close(): Promise<void>;

@@ -1,3 +1,4 @@
+import { createMemoryPublisher } from "../adapters/memory-publisher.ts";
 import { MemoryQueue } from "../adapters/memory-queue.ts";
 import type { Config } from "../config/config.ts";
 import { MetricsRegistry } from "../core/metrics.ts";
@@ -24,9 +25,10 @@ interface Queue {
 function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics): Queue {
   if (!config.valkey.addr) {
     const queue = new MemoryQueue({ log, acked: metrics.eventsAcked });
-    return { publisher: queue, source: queue, delivery: "in-process" };
+    const publisher = createMemoryPublisher({ queue, ratePerMinute: config.web.ratePerMinute });
+    return { publisher, source: queue, delivery: "in-process" };
   }
-  const publisher = createPublisher(config.valkey, log);
+  const publisher = createPublisher(config, log);
   const source = createValkeySource(config.valkey, log, metrics);
   return {
     publisher,

@@ -23,11 +23,13 @@ export type PublisherTimings = Pick<ValkeyPublisherOptions, "maxBackoffMs" | "ca
 
 /** The web's Valkey publisher for `VALKEY_DELIVERY`. */
 export function createPublisher(
-  valkey: Config["valkey"],
+  config: Pick<Config, "valkey" | "web">,
   log: Logger,
   timings: PublisherTimings = {},
 ): ValkeyPublisher {
+  const { valkey } = config;
   return createValkeyPublisher({
+    ratePerMinute: config.web.ratePerMinute,
     ...endpointOf(valkey),
     channel: valkey.channel,
     delivery: valkey.delivery,

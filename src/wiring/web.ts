@@ -77,6 +77,7 @@ export async function serveWeb(options: ServeWebOptions): Promise<RunningWeb> {
     allowedImagePrefix: config.allowedImagePrefix,
     expected: config.web,
     rules: config.web.rules,
+    maxInFlight: config.web.maxInFlight,
     verifier: made.verifier,
     publisher,
     metrics,
@@ -118,7 +119,7 @@ export async function startWeb(
   log: Logger,
   options: { readonly timings?: PublisherTimings; readonly registry?: MetricsRegistry } = {},
 ): Promise<RunningWeb> {
-  const publisher = createPublisher(config.valkey, log, options.timings);
+  const publisher = createPublisher(config, log, options.timings);
   const server = await serveWeb({
     config,
     log,

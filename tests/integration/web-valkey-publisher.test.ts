@@ -7,6 +7,13 @@ import { captureLog, webConfig } from "../support/web-fixtures.ts";
 
 const run = requireValkey();
 
+/** A distinct token per event, as GitHub mints one per job. */
+const admission = (n: number) => ({
+  jti: `jti-${n}-${crypto.randomUUID()}`,
+  rememberUntilMs: Date.now() + 300_000,
+  repository: "acme/app",
+});
+
 const envelope = (n: number) => ({
   payload: `{"image":"ghcr.io/acme/app","tags":["v${n}"]}`,
   acceptedAt: new Date().toISOString(),
@@ -18,12 +25,12 @@ describe.skipIf(!run)("the Valkey publisher", () => {
   test("it keeps the stream under MAXLEN ~ and warns once the cap is reached", async () => {
     await using valkey = await startValkey();
     const captured = captureLog();
-    const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr, VALKEY_STREAM_MAXLEN: "100" });
+    const settings = webConfig({ VALKEY_ADDR: valkey.addr, VALKEY_STREAM_MAXLEN: "100" });
     const publisher = createPublisher(settings, captured.log, { capCheckIntervalMs: 0 });
     try {
       await publisher.start();
       expect(publisher.ready()).toBe(true);
-      for (let i = 0; i < 450; i++) await publisher.publish(envelope(i));
+      for (let i = 0; i < 450; i++) await publisher.publish(envelope(i), admission(i));
       const client = await valkey.client();
       const length = Number(await client.send("XLEN", ["kuberollouttrigger"]));
       expect(length).toBeGreaterThanOrEqual(100);
@@ -46,11 +53,11 @@ describe.skipIf(!run)("the Valkey publisher", () => {
   test("it does not warn below the cap", async () => {
     await using valkey = await startValkey();
     const captured = captureLog();
-    const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr });
+    const settings = webConfig({ VALKEY_ADDR: valkey.addr });
     const publisher = createPublisher(settings, captured.log, { capCheckIntervalMs: 0 });
     try {
       await publisher.start();
-      for (let i = 0; i < 5; i++) await publisher.publish(envelope(i));
+      for (let i = 0; i < 5; i++) await publisher.publish(envelope(i), admission(i));
       const client = await valkey.client();
       // A command on the same server after the checks were sent: their answers are in by now.
       expect(Number(await client.send("XLEN", ["kuberollouttrigger"]))).toBe(5);
@@ -64,13 +71,13 @@ describe.skipIf(!run)("the Valkey publisher", () => {
     await using valkey = await startValkey();
     await valkey.stop();
     const captured = captureLog();
-    const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr });
+    const settings = webConfig({ VALKEY_ADDR: valkey.addr });
     const publisher = createPublisher(settings, captured.log);
     try {
       await publisher.start();
       expect(publisher.ready()).toBe(false);
       const started = performance.now();
-      const error = await publisher.publish(envelope(1)).catch((e: unknown) => e);
+      const error = await publisher.publish(envelope(1), admission(1)).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(PublishFailedError);
       expect(performance.now() - started).toBeLessThan(100);
     } finally {
@@ -83,7 +90,7 @@ describe.skipIf(!run)("the Valkey publisher", () => {
     const client = await valkey.client();
     await client.send("SET", ["kuberollouttrigger", "not a stream"]);
     const captured = captureLog();
-    const { valkey: settings } = webConfig({ VALKEY_ADDR: valkey.addr });
+    const settings = webConfig({ VALKEY_ADDR: valkey.addr });
     const publisher = createPublisher(settings, captured.log, { maxBackoffMs: 50 });
     try {
       await publisher.start();

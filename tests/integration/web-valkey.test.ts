@@ -185,7 +185,15 @@ describe.skipIf(!run)("web with Valkey stream delivery", () => {
   test("VALKEY_USERNAME and VALKEY_PASSWORD authenticate as an ACL user", async () => {
     await using valkey = await startValkey();
     const admin = await valkey.client();
-    await admin.send("ACL", ["SETUSER", "trigger", "on", ">pw:1@x", "~kuberollouttrigger", "+@all"]);
+    await admin.send("ACL", [
+      "SETUSER",
+      "trigger",
+      "on",
+      ">pw:1@x",
+      "~kuberollouttrigger",
+      "~{kuberollouttrigger}:*",
+      "+@all",
+    ]);
     await using web = await startWebUnderTest({
       VALKEY_ADDR: valkey.addr,
       VALKEY_USERNAME: "trigger",

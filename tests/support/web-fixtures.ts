@@ -80,6 +80,7 @@ export function memoryPublisher(): MemoryPublisher {
       if (publisher.gate) await publisher.gate;
       if (publisher.failWith) throw publisher.failWith;
       publisher.published.push(envelope);
+      return { kind: "accepted", eventId: `1700000000000-${publisher.published.length - 1}` };
     },
     ready: () => publisher.isReady,
     close: async () => {},

@@ -1,7 +1,13 @@
 import type { RedisClient } from "bun";
 import { type EventEnvelope, envelopeToStreamFields } from "../../core/envelope.ts";
 import type { Logger } from "../../log.ts";
-import { type EventPublisher, PublishFailedError } from "../../web/ports.ts";
+import {
+  type Admission,
+  type EventPublisher,
+  PublishFailedError,
+  type PublishResult,
+} from "../../web/ports.ts";
+import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitKeys, readAdmitReply } from "./admit-script.ts";
 import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
 import { warnIfAtCap } from "./stream-cap.ts";
@@ -21,6 +27,8 @@ export interface ValkeyPublisherOptions {
   readonly consumerGroup: string;
   /** The stream's hard cap (`XADD MAXLEN ~`). */
   readonly streamMaxLen: number;
+  /** Events accepted per minute per repository, counted in Valkey across web replicas; 0: no limit. */
+  readonly ratePerMinute: number;
   readonly log: Logger;
   /** Default {@link HANDOFF_TIMEOUT_MS}. */
   readonly handoffTimeoutMs?: number;
@@ -54,6 +62,10 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   const now = options.now ?? Date.now;
   const streamMode = options.delivery === "stream";
   let lastCapCheck = Number.NEGATIVE_INFINITY;
+  /** Valkey's clock minus ours, in ms, measured on connect: the admission deadline is on Valkey's clock. */
+  let clockOffsetMs = 0;
+  /** The script's deadline leaves this much of the hand-off for the reply to come back. */
+  const replyMarginMs = Math.min(500, timeoutMs / 4);
 
   const bounded = <T>(work: Promise<T>, what: string): Promise<T> => {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -67,6 +79,20 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   };
 
   const warnAtCap = (length: unknown) => warnIfAtCap(log, channel, length, streamMaxLen);
+
+  /** Loads the admission script and measures Valkey's clock against ours. */
+  async function prepareAdmission(client: RedisClient): Promise<void> {
+    await bounded(client.send("SCRIPT", ["LOAD", ADMIT_SCRIPT]), "SCRIPT LOAD");
+    const sent = now();
+    const [seconds, micros] = ((await bounded(client.send("TIME", []), "TIME")) as unknown[]).map(Number);
+    const received = now();
+    clockOffsetMs = (seconds ?? 0) * 1000 + Math.floor((micros ?? 0) / 1000) - (sent + received) / 2;
+  }
+
+  async function prepare(client: RedisClient): Promise<void> {
+    await prepareAdmission(client);
+    if (streamMode) await prepareStream(client);
+  }
 
   async function prepareStream(client: RedisClient): Promise<void> {
     const send = (command: string, args: string[]) => bounded(client.send(command, args), command);
@@ -107,7 +133,7 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
     name: "publisher",
     connectTimeoutMs: timeoutMs,
     ...(options.maxBackoffMs !== undefined ? { maxBackoffMs: options.maxBackoffMs } : {}),
-    ...(streamMode ? { onConnect: prepareStream } : {}),
+    onConnect: prepare,
   });
 
   /** Checks the stream's length now and then, off the request's path: reaching the cap is rare and slow. */
@@ -119,19 +145,38 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
     });
   }
 
-  async function publish(envelope: EventEnvelope): Promise<void> {
+  /** The script's arguments: what {@link ADMIT_SCRIPT} documents. */
+  function admitArgs(envelope: EventEnvelope, admission: Admission): string[] {
+    const sentAt = now();
+    const deadline = Math.floor(sentAt + clockOffsetMs + timeoutMs - replyMarginMs);
+    const ttl = Math.max(1000, Math.ceil(admission.rememberUntilMs - sentAt));
+    const fields = streamMode ? envelopeToStreamFields(envelope) : [];
+    return [
+      ...admitKeys(channel, admission.jti, admission.repository),
+      options.delivery,
+      String(deadline),
+      String(ttl),
+      envelope.payload,
+      String(options.ratePerMinute),
+      "60000",
+      String(streamMaxLen),
+      ...fields,
+    ];
+  }
+
+  async function publish(envelope: EventEnvelope, admission: Admission): Promise<PublishResult> {
+    const args = admitArgs(envelope, admission);
     try {
-      if (streamMode) {
-        const fields = envelopeToStreamFields(envelope);
-        await connection.send(
-          "XADD",
-          [channel, "MAXLEN", "~", String(streamMaxLen), "*", ...fields],
-          timeoutMs,
-        );
-        checkCapSometimes();
-      } else {
-        await connection.send("PUBLISH", [channel, envelope.payload], timeoutMs);
-      }
+      const reply = await connection
+        .send("EVALSHA", [ADMIT_SCRIPT_SHA, "3", ...args], timeoutMs)
+        .catch((error: unknown) => {
+          // A Valkey that restarted without persistence forgot the script: send it whole this once.
+          if (!isReplyError(error, "NOSCRIPT")) throw error;
+          return connection.send("EVAL", [ADMIT_SCRIPT, "3", ...args], timeoutMs);
+        });
+      const result = readAdmitReply(reply);
+      if (streamMode && result.kind === "accepted") checkCapSometimes();
+      return result;
     } catch (error) {
       throw new PublishFailedError(`Valkey did not take the event: ${errorText(error)}`, { cause: error });
     }

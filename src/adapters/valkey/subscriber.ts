@@ -61,7 +61,11 @@ export class ValkeySubscriber implements EventSource {
   async #subscribe(client: RedisClient, channel: string, log: Logger, now: () => Date): Promise<void> {
     await client.subscribe(channel, (message) => {
       const envelope = newEnvelope(message, now());
-      this.#queue.publish(envelope).catch((error: unknown) => log.warn("event dropped", { channel, error }));
+      try {
+        this.#queue.enqueue(envelope);
+      } catch (error) {
+        log.warn("event dropped", { channel, error });
+      }
     });
     log.info("subscribed", { channel });
   }

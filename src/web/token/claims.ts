@@ -60,8 +60,8 @@ export function checkTimeClaims(
 
 /**
  * Checks every claim rule of the contract on a (verified or, in DEV_MODE, unverified) claim set at
- * `nowSeconds`: exact issuer, audience contained exactly, the time claims, and `repository_owner` equal
- * to the allowed org. Returns the first failure, or undefined when the claims are acceptable.
+ * `nowSeconds`: exact issuer, audience contained exactly, the time claims, `repository_owner` equal
+ * to the allowed org, and a `jti`. Returns the first failure, or undefined when the claims are acceptable.
  */
 export function checkClaims(
   claims: Readonly<Record<string, unknown>>,
@@ -73,5 +73,7 @@ export function checkClaims(
   const timeProblem = checkTimeClaims(claims, nowSeconds);
   if (timeProblem !== undefined) return timeProblem;
   if (!isAllowedOrg(claims.repository_owner, policy.allowedOrg)) return "wrong org";
+  // One event per token needs the token's id; GitHub's tokens always carry one.
+  if (typeof claims.jti !== "string" || claims.jti === "") return "missing jti";
   return undefined;
 }

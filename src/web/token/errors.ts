@@ -19,7 +19,8 @@ export type RejectReason =
   | "not yet valid"
   | "issued in the future"
   | "too old"
-  | "wrong org";
+  | "wrong org"
+  | "missing jti";
 
 /**
  * What an operator needs to see why a token failed: the expected values, and the token's own header and

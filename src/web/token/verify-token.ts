@@ -18,7 +18,10 @@ export interface VerifiedClaims {
   readonly caller: CallerClaims;
   readonly repository: string | undefined;
   readonly repositoryOwner: string;
-  readonly jti: string | undefined;
+  /** The token's id: one event per token. */
+  readonly jti: string;
+  /** The token's `exp`, in seconds since the epoch. */
+  readonly expiresAt: number;
   readonly claims: Readonly<Record<string, unknown>>;
 }
 
@@ -69,7 +72,8 @@ function toVerified(claims: Readonly<Record<string, unknown>>): VerifiedClaims {
     caller: readCallerClaims(claims),
     repository: text(claims.repository),
     repositoryOwner: String(claims.repository_owner),
-    jti: text(claims.jti),
+    jti: String(claims.jti),
+    expiresAt: Number(claims.exp),
     // The object is this request's own parse of the payload: frozen as it is, not copied.
     claims: Object.freeze(claims),
   };

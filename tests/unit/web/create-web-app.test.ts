@@ -136,12 +136,16 @@ async function expectError(response: Response, status: number, error?: string) {
 }
 
 describe("POST /event with a valid token and payload", () => {
-  test("it answers 202 with the request id of the X-Request-Id header", async () => {
+  test("it answers 202 with the event's id and the request id of the X-Request-Id header", async () => {
     const { app } = harness();
     const response = await post(app);
     expect(response.status).toBe(202);
     const body = await response.json();
-    expect(body).toEqual({ status: "accepted", request_id: response.headers.get("x-request-id") });
+    expect(body).toEqual({
+      status: "accepted",
+      event_id: "1700000000000-0",
+      request_id: response.headers.get("x-request-id"),
+    });
     expect(response.headers.get("connection")).toBeNull();
   });
 

@@ -1,0 +1,78 @@
+import type { PublishResult } from "../../web/ports.ts";
+
+/**
+ * Admits one event atomically, on Valkey's own clock:
+ * - refuses work past its deadline (`late`): a Valkey that stalled past the web's hand-off must not
+ *   append an event the web already answered 502 for;
+ * - one event per token: a `jti` seen before answers `replayed` with the first event's ID when the
+ *   minimized event is byte-equal, else `conflict`;
+ * - the repository's rate: `rate` with the window's remaining milliseconds once `limit` events were
+ *   accepted in it (a refusal counts nothing);
+ * - then `XADD` (stream) or `PUBLISH` (pubsub), count the event, and remember the `jti` until the token
+ *   expires.
+ *
+ * KEYS: the stream or channel, `{<channel>}:jti:<jti>`, `{<channel>}:rate:<repository>`.
+ * ARGV: mode, deadline (ms on Valkey's clock), jti ttl (ms), the minimized event, rate limit (0: none),
+ * rate window (ms), stream cap, then the stream entry's fields.
+ */
+export const ADMIT_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if now > tonumber(ARGV[2]) then return {'late', tostring(now)} end
+local prior = redis.call('GET', KEYS[2])
+if prior then
+  local sep = string.find(prior, '\\n', 1, true)
+  if sep and string.sub(prior, sep + 1) == ARGV[4] then return {'replayed', string.sub(prior, 1, sep - 1)} end
+  return {'conflict'}
+end
+local limit = tonumber(ARGV[5])
+if limit > 0 then
+  local count = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if count >= limit then return {'rate', tostring(redis.call('PTTL', KEYS[3]))} end
+end
+local id = ''
+if ARGV[1] == 'stream' then
+  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*', unpack(ARGV, 8))
+else
+  redis.call('PUBLISH', KEYS[1], ARGV[4])
+end
+if limit > 0 and redis.call('INCR', KEYS[3]) == 1 then redis.call('PEXPIRE', KEYS[3], ARGV[6]) end
+redis.call('SET', KEYS[2], id .. '\\n' .. ARGV[4], 'PX', ARGV[3])
+return {'accepted', id}
+`;
+
+/** The SHA-1 of {@link ADMIT_SCRIPT}, for `EVALSHA`. */
+export const ADMIT_SCRIPT_SHA = new Bun.CryptoHasher("sha1").update(ADMIT_SCRIPT).digest("hex");
+
+/** The keys of one admission; every key carries the channel as its hash tag, so all share one slot. */
+export function admitKeys(channel: string, jti: string, repository: string): [string, string, string] {
+  return [channel, `{${channel}}:jti:${jti}`, `{${channel}}:rate:${repository.toLowerCase()}`];
+}
+
+/** Raised when the script ran past its deadline: the event was not added. */
+export class AdmissionLateError extends Error {
+  readonly code = "ERR_ADMISSION_LATE";
+}
+
+const text = (value: unknown): string =>
+  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value ?? "");
+
+/** Reads the script's reply; `late` throws {@link AdmissionLateError}. */
+export function readAdmitReply(reply: unknown): PublishResult {
+  const [kind, value] = Array.isArray(reply) ? reply.map(text) : [];
+  const eventId = value === undefined || value === "" ? undefined : value;
+  switch (kind) {
+    case "accepted":
+      return { kind: "accepted", eventId };
+    case "replayed":
+      return { kind: "replayed", eventId };
+    case "conflict":
+      return { kind: "conflict" };
+    case "rate":
+      return { kind: "rate_limited", retryAfterSeconds: Math.max(1, Math.ceil(Number(value) / 1000)) };
+    case "late":
+      throw new AdmissionLateError("Valkey ran the event past its hand-off deadline; it was not added");
+    default:
+      throw new Error(`unexpected admission reply ${JSON.stringify(reply)}`);
+  }
+}
