@@ -3,6 +3,7 @@ import { join } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
 import type { Config } from "../../src/config/config.ts";
 import { SETTINGS } from "../../src/config/settings.ts";
+import { bindsWatchedNamespace, misplacedObjects, unresolvedReferences } from "./references.ts";
 import {
   configOf,
   containersOf,
@@ -44,7 +45,6 @@ function loadedConfig(placed: PlacedContainer, objects: readonly K8sObject[]): C
 }
 
 const WORKER_VERBS = ["get", "list", "watch", "patch"];
-const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume"]);
 
 /** The service accounts our containers that reach the cluster API run as (worker and standalone). */
 function clusterClients(objects: readonly K8sObject[]) {
@@ -76,11 +76,13 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
     expect(containersOf(objectsOf(path)).filter(isOurs).length).toBeGreaterThan(0);
   });
 
-  test("put every namespaced object into a namespace", () => {
-    const loose = objectsOf(path)
-      .filter((o) => !CLUSTER_SCOPED.has(o.kind) && !o.metadata.namespace)
-      .map((o) => `${o.kind}/${o.metadata.name}`);
-    expect(loose).toEqual([]);
+  test("put every namespaced object into the install namespace, but the worker's RoleBindings into the namespaces it watches", () => {
+    const objects = objectsOf(path);
+    expect(misplacedObjects(objects, bindsWatchedNamespace(objects))).toEqual([]);
+  });
+
+  test("resolve every selector, backend, role and service account reference within the render", () => {
+    expect(unresolvedReferences(objectsOf(path))).toEqual([]);
   });
 
   test("run every container non-root, read-only, without privilege escalation or capabilities, under RuntimeDefault seccomp", () => {

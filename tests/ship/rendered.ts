@@ -69,6 +69,15 @@ export function podSpecOf(object: K8sObject): K8sObject | undefined {
   }
 }
 
+/** The labels of the pods a workload object runs, or undefined for objects that run no pods. */
+export function podLabelsOf(object: K8sObject): Record<string, string> | undefined {
+  if (!podSpecOf(object)) return undefined;
+  if (object.kind === "Pod") return object.metadata?.labels ?? {};
+  const template =
+    object.kind === "CronJob" ? object.spec?.jobTemplate?.spec?.template : object.spec?.template;
+  return template?.metadata?.labels ?? {};
+}
+
 /** Every container and init container of every pod-running object. */
 export function containersOf(objects: readonly K8sObject[]): PlacedContainer[] {
   const placed: PlacedContainer[] = [];
