@@ -1,5 +1,6 @@
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, posix, relative, sep } from "node:path";
 import type { LoadResult } from "../../src/config/config.ts";
 import { loadConfig } from "../../src/config/load-config.ts";
 import type { Mode } from "../../src/config/settings.ts";
@@ -10,14 +11,13 @@ export const ROOT = join(import.meta.dir, "../..");
 /** Our image's repository; every container with this image runs the binary. */
 export const OUR_IMAGE = "ghcr.io/unitvectory-labs/kuberollouttrigger";
 
-/** The base and every overlay under manifests/overlays, relative to manifests/. */
-export const KUSTOMIZATIONS: readonly string[] = [
-  "base",
-  ...readdirSync(join(ROOT, "manifests/overlays"), { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => `overlays/${entry.name}`)
-    .sort(),
-];
+/** Every overlay under manifests/overlays, relative to manifests/. */
+export const OVERLAYS: readonly string[] = readdirSync(join(ROOT, "manifests/overlays"), {
+  withFileTypes: true,
+})
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => `overlays/${entry.name}`)
+  .sort();
 
 /** A rendered Kubernetes object, loosely typed: tests read it as data. */
 // biome-ignore lint/suspicious/noExplicitAny: rendered YAML is untyped data, read by tests only
@@ -31,11 +31,38 @@ export function kustomizeUnavailableReason(): string | undefined {
 
 /** Renders `manifests/<path>` with `kubectl kustomize` and parses every document. */
 export function render(path: string): K8sObject[] {
-  const result = Bun.spawnSync(["kubectl", "kustomize", join(ROOT, "manifests", path)], {
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  if (result.exitCode !== 0) throw new Error(`kubectl kustomize ${path} failed: ${result.stderr.toString()}`);
+  return renderDirectory(join(ROOT, "manifests", path), path);
+}
+
+/**
+ * Renders the base with `components` (names of directories under manifests/components), as a user's
+ * overlay that lists them under `components:` in this order would.
+ */
+export function renderComponents(components: readonly string[]): K8sObject[] {
+  const dir = mkdtempSync(join(tmpdir(), "krt-kustomize-"));
+  try {
+    // kustomize takes no absolute paths, so the overlay names the manifests relative to itself.
+    const from = (path: string) =>
+      relative(dir, join(ROOT, "manifests", path))
+        .split(sep)
+        .join(posix.sep);
+    const kustomization = {
+      apiVersion: "kustomize.config.k8s.io/v1beta1",
+      kind: "Kustomization",
+      resources: [from("base")],
+      components: components.map((name) => from(`components/${name}`)),
+    };
+    writeFileSync(join(dir, "kustomization.yaml"), JSON.stringify(kustomization));
+    return renderDirectory(dir, `base + ${components.join(" + ")}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function renderDirectory(dir: string, label: string): K8sObject[] {
+  const result = Bun.spawnSync(["kubectl", "kustomize", dir], { stdout: "pipe", stderr: "pipe" });
+  if (result.exitCode !== 0)
+    throw new Error(`kubectl kustomize ${label} failed: ${result.stderr.toString()}`);
   const parsed: unknown = Bun.YAML.parse(result.stdout.toString());
   const documents = Array.isArray(parsed) ? parsed : [parsed];
   return documents.filter((doc): doc is K8sObject => typeof doc === "object" && doc !== null);
