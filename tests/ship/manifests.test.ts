@@ -426,7 +426,10 @@ describe.skipIf(skip)("the kustomizations together", () => {
   });
 
   // Without these objects the route and monitoring checks above would pass on nothing.
-  test.each([["ingress", ["Ingress"]]])("render what the %s component is for: %p", (component, kinds) => {
+  test.each([
+    ["ingress", ["Ingress"]],
+    ["httproute", ["HTTPRoute"]],
+  ])("render what the %s component is for: %p", (component, kinds) => {
     const rendered = new Set(objectsOf(`base + ${component}`).map((o) => o.kind));
     expect(kinds.filter((kind) => !rendered.has(kind))).toEqual([]);
   });
