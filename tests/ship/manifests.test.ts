@@ -429,6 +429,7 @@ describe.skipIf(skip)("the kustomizations together", () => {
   test.each([
     ["ingress", ["Ingress"]],
     ["httproute", ["HTTPRoute"]],
+    ["monitoring", ["PodMonitor", "PrometheusRule"]],
   ])("render what the %s component is for: %p", (component, kinds) => {
     const rendered = new Set(objectsOf(`base + ${component}`).map((o) => o.kind));
     expect(kinds.filter((kind) => !rendered.has(kind))).toEqual([]);
