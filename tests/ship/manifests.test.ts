@@ -370,6 +370,20 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
     expect(problems).toEqual([]);
   });
 
+  test("speak TLS to Valkey from every client of ours when Valkey serves TLS, and never otherwise", () => {
+    const objects = objectsOf(path);
+    const valkeyConfig = objects
+      .filter((o) => o.kind === "ConfigMap" && Object.keys(o.data ?? {}).includes("valkey.conf"))
+      .flatMap((o) => Object.values(o.data ?? {}))
+      .join("\n");
+    const servesTls = /^tls-port 6379$/m.test(valkeyConfig);
+    if (servesTls) expect(valkeyConfig).toMatch(/^port 0$/m);
+    for (const placed of containersOf(objects).filter(isOurs)) {
+      const config = loadedConfig(placed, objects);
+      if (config.valkey.addr) expect(config.valkey.tls !== false, placed.where).toBe(servesTls);
+    }
+  });
+
   test("let only the web and the worker reach Valkey, and only the monitoring namespace reach the worker's metrics", () => {
     const objects = objectsOf(path);
     const policies = objects.filter((o) => o.kind === "NetworkPolicy");

@@ -19,6 +19,9 @@ export const OVERLAYS: readonly string[] = readdirSync(join(ROOT, "manifests/ove
   .map((entry) => `overlays/${entry.name}`)
   .sort();
 
+/** A Valkey CA certificate (no key) that stands in for the one a manifest mounts from the cluster. */
+const FIXTURE_CA_FILE = join(import.meta.dir, "fixtures", "valkey-ca.crt");
+
 /** A rendered Kubernetes object, loosely typed: tests read it as data. */
 // biome-ignore lint/suspicious/noExplicitAny: rendered YAML is untyped data, read by tests only
 export type K8sObject = Record<string, any>;
@@ -174,10 +177,52 @@ export function environmentOf(
   return env;
 }
 
-/** Loads a container's configuration exactly as the binary would at startup. */
+/**
+ * Why the file at `path` would not be there in the container, or undefined when a volume of the pod
+ * mounts it: a Secret's or ConfigMap's key (a ConfigMap of `objects` must hold it).
+ */
+function unmountedFileReason(
+  placed: PlacedContainer,
+  path: string,
+  objects: readonly K8sObject[],
+): string | undefined {
+  const mount = (placed.container.volumeMounts ?? []).find((m: K8sObject) =>
+    path.startsWith(`${String(m.mountPath).replace(/\/$/, "")}/`),
+  );
+  if (!mount) return `nothing is mounted at ${path}`;
+  const file = path.slice(String(mount.mountPath).replace(/\/$/, "").length + 1);
+  const volume = (placed.pod.volumes ?? []).find((v: K8sObject) => v.name === mount.name);
+  const source = volume?.secret ?? volume?.configMap;
+  if (!source) return `volume ${mount.name} of ${path} is not a Secret or ConfigMap`;
+  const items: K8sObject[] | undefined = source.items;
+  const key = items ? items.find((item) => item.path === file)?.key : file;
+  if (key === undefined) return `volume ${mount.name} has no item at ${file}`;
+  if (volume?.configMap) {
+    const map = objects.find(
+      (o) =>
+        o.kind === "ConfigMap" &&
+        o.metadata.name === source.name &&
+        o.metadata.namespace === placed.owner.metadata.namespace,
+    );
+    if (map?.data?.[key] === undefined) return `ConfigMap ${source.name} has no key ${key} for ${path}`;
+  }
+  return undefined;
+}
+
+/**
+ * Loads a container's configuration exactly as the binary would at startup. A CA file it names must be
+ * mounted ({@link unmountedFileReason}); a test certificate stands in for its content.
+ */
 export function configOf(placed: PlacedContainer, objects: readonly K8sObject[]): LoadResult {
   const args = [...(placed.container.command ?? []).slice(1), ...(placed.container.args ?? [])];
-  return loadConfig(modeOf(placed), args.slice(1), environmentOf(placed, objects));
+  const env = environmentOf(placed, objects);
+  const caFile = env.VALKEY_TLS_CA_FILE;
+  if (caFile) {
+    const unmounted = unmountedFileReason(placed, caFile, objects);
+    if (unmounted) return { ok: false, message: `VALKEY_TLS_CA_FILE: ${unmounted}` };
+    env.VALKEY_TLS_CA_FILE = FIXTURE_CA_FILE;
+  }
+  return loadConfig(modeOf(placed), args.slice(1), env);
 }
 
 /** The number behind a probe's port, resolving a named container port. */
