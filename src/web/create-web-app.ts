@@ -26,7 +26,10 @@ export interface WebAppDeps {
   readonly log: Logger;
   /** Extra readiness beside the publisher's (standalone: the worker's). */
   readonly readiness?: () => boolean;
-  /** Whether Valkey is connected, read into the `kuberollouttrigger_valkey_connected` gauge on each scrape. */
+  /**
+   * Whether Valkey is connected, read into the `kuberollouttrigger_valkey_connected` gauge on each
+   * scrape; without it (no Valkey) the gauge has no sample.
+   */
   readonly valkeyConnected?: () => boolean;
   readonly now?: () => Date;
   readonly newRequestId?: () => string;

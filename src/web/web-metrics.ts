@@ -22,7 +22,9 @@ export interface WebMetrics {
  * `kuberollouttrigger_http_requests_total{route,status}`, `kuberollouttrigger_http_request_duration_seconds{route}`,
  * `kuberollouttrigger_events_accepted_total`, `kuberollouttrigger_events_rejected_total{reason}`,
  * `kuberollouttrigger_publish_failures_total`, `kuberollouttrigger_jwks_fetches_total{outcome}` and
- * `kuberollouttrigger_valkey_connected`. Series of closed label sets start at zero.
+ * `kuberollouttrigger_valkey_connected`. Series of closed label sets start at zero. The Valkey gauge has
+ * a sample only once something sets it: a process without Valkey (standalone's in-process queue) never
+ * reports it, so an alert on it cannot fire there.
  */
 export function createWebMetrics(registry: MetricsRegistry): WebMetrics {
   const metrics: WebMetrics = {
@@ -64,6 +66,5 @@ export function createWebMetrics(registry: MetricsRegistry): WebMetrics {
   metrics.publishFailures.inc({}, 0);
   for (const reason of REJECT_LABELS) metrics.rejected.inc({ reason }, 0);
   for (const outcome of ["ok", "error"]) metrics.jwksFetches.inc({ outcome }, 0);
-  metrics.valkeyConnected.set(0);
   return metrics;
 }

@@ -29,7 +29,7 @@ export interface ServeWebOptions {
   readonly verifier?: TokenVerifier;
   /** Extra readiness for `/readyz` beside the publisher's. */
   readonly readiness?: () => boolean;
-  /** Source of the `kuberollouttrigger_valkey_connected` gauge (left at 0 without it). */
+  /** Source of the `kuberollouttrigger_valkey_connected` gauge (without it the gauge has no sample). */
   readonly valkeyConnected?: () => boolean;
   /** Startup work awaited together with the JWKS warm-up before the server listens (e.g. a first connect). */
   readonly beforeListen?: Promise<unknown>;

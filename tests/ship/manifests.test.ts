@@ -3,23 +3,25 @@ import { join } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
 import type { Config } from "../../src/config/config.ts";
 import { SETTINGS } from "../../src/config/settings.ts";
+import { KUSTOMIZATIONS, renderKustomization } from "./compositions.ts";
+import { bindsWatchedNamespace, misplacedObjects, selects, unresolvedReferences } from "./references.ts";
 import {
   configOf,
   containersOf,
   isOurs,
   type K8sObject,
-  KUSTOMIZATIONS,
   kustomizeUnavailableReason,
   modeOf,
   OUR_IMAGE,
   type PlacedContainer,
+  podLabelsOf,
   probePort,
   ROOT,
-  render,
 } from "./rendered.ts";
 
-// Renders every kustomization the way `kubectl apply -k` would and holds the result to the SPEC's
-// "In the cluster" section and to the settings table, so a manifest cannot drift from the code.
+// Renders the base, the base with each component, the largest sets of components that go together,
+// and the example overlay, the way `kubectl apply -k` would, and holds the result to the SPEC's "In the
+// cluster" section and to the settings table, so a manifest cannot drift from the code.
 
 const inCi = process.env.CI === "true";
 const unavailable = kustomizeUnavailableReason();
@@ -31,7 +33,7 @@ function objectsOf(path: string): K8sObject[] {
   if (unavailable) throw new Error(`cannot render the manifests: ${unavailable}`);
   let objects = rendered.get(path);
   if (!objects) {
-    objects = render(path);
+    objects = renderKustomization(path);
     rendered.set(path, objects);
   }
   return objects;
@@ -44,7 +46,6 @@ function loadedConfig(placed: PlacedContainer, objects: readonly K8sObject[]): C
 }
 
 const WORKER_VERBS = ["get", "list", "watch", "patch"];
-const CLUSTER_SCOPED = new Set(["Namespace", "ClusterRole", "ClusterRoleBinding", "PersistentVolume"]);
 
 /** The service accounts our containers that reach the cluster API run as (worker and standalone). */
 function clusterClients(objects: readonly K8sObject[]) {
@@ -76,11 +77,13 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
     expect(containersOf(objectsOf(path)).filter(isOurs).length).toBeGreaterThan(0);
   });
 
-  test("put every namespaced object into a namespace", () => {
-    const loose = objectsOf(path)
-      .filter((o) => !CLUSTER_SCOPED.has(o.kind) && !o.metadata.namespace)
-      .map((o) => `${o.kind}/${o.metadata.name}`);
-    expect(loose).toEqual([]);
+  test("put every namespaced object into the install namespace, but the worker's RoleBindings into the namespaces it watches", () => {
+    const objects = objectsOf(path);
+    expect(misplacedObjects(objects, bindsWatchedNamespace(objects))).toEqual([]);
+  });
+
+  test("resolve every selector, backend, role and service account reference within the render", () => {
+    expect(unresolvedReferences(objectsOf(path))).toEqual([]);
   });
 
   test("run every container non-root, read-only, without privilege escalation or capabilities, under RuntimeDefault seccomp", () => {
@@ -315,13 +318,79 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
     }
   });
 
+  test("route only /event, exactly, over TLS where the route holds it, to the Service of the pods that serve /event", () => {
+    const objects = objectsOf(path);
+    const problems: string[] = [];
+    const serving = (name: string) => {
+      const service = objects.find((o) => o.kind === "Service" && o.metadata.name === name);
+      const modes = containersOf(objects)
+        .filter((p) => isOurs(p) && selects(service?.spec?.selector, podLabelsOf(p.owner) ?? {}))
+        .map(modeOf);
+      if (modes.length !== 1 || modes[0] === "worker")
+        problems.push(`Service ${name} selects ${modes.join(", ") || "nothing"}, not the web or standalone`);
+    };
+    for (const ingress of objects.filter((o) => o.kind === "Ingress")) {
+      const hosts = (ingress.spec.rules ?? []).map((rule: K8sObject) => rule.host);
+      const tlsHosts = (ingress.spec.tls ?? []).flatMap((t: K8sObject) => t.hosts);
+      if (JSON.stringify(tlsHosts) !== JSON.stringify(hosts)) problems.push("an Ingress host without TLS");
+      if (ingress.spec.defaultBackend) problems.push("an Ingress with a default backend");
+      for (const rule of ingress.spec.rules ?? [])
+        for (const p of rule.http?.paths ?? []) {
+          if (p.path !== "/event" || p.pathType !== "Exact")
+            problems.push(`Ingress path ${p.pathType} ${p.path}`);
+          serving(p.backend.service.name);
+        }
+    }
+    for (const route of objects.filter((o) => o.kind === "HTTPRoute")) {
+      for (const rule of route.spec.rules ?? []) {
+        const matches = (rule.matches ?? []).map((m: K8sObject) => `${m.path?.type} ${m.path?.value}`);
+        if (JSON.stringify(matches) !== JSON.stringify(["Exact /event"]))
+          problems.push(`HTTPRoute matches ${matches.join(", ") || "everything"}`);
+        for (const ref of rule.backendRefs ?? []) serving(ref.name);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  test("let only namespaces reach the pods that serve /event when a route exposes it: the proxy's and monitoring's", () => {
+    const objects = objectsOf(path);
+    if (!objects.some((o) => o.kind === "Ingress" || o.kind === "HTTPRoute")) return;
+    const problems: string[] = [];
+    const servers = containersOf(objects).filter((p) => isOurs(p) && modeOf(p) !== "worker");
+    for (const policy of objects.filter((o) => o.kind === "NetworkPolicy")) {
+      const selector = policy.spec.podSelector ?? {};
+      if (Object.keys(selector).length === 0) continue;
+      if (!servers.some((p) => selects(selector, podLabelsOf(p.owner) ?? {}))) continue;
+      for (const rule of policy.spec.ingress ?? []) {
+        const peers: K8sObject[] = rule.from ?? [];
+        if (peers.length === 0 || peers.some((peer) => Object.keys(peer).join() !== "namespaceSelector"))
+          problems.push(`NetworkPolicy/${policy.metadata.name} lets in more than named namespaces`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  test("speak TLS to Valkey from every client of ours when Valkey serves TLS, and never otherwise", () => {
+    const objects = objectsOf(path);
+    const valkeyConfig = objects
+      .filter((o) => o.kind === "ConfigMap" && Object.keys(o.data ?? {}).includes("valkey.conf"))
+      .flatMap((o) => Object.values(o.data ?? {}))
+      .join("\n");
+    const servesTls = /^tls-port 6379$/m.test(valkeyConfig);
+    if (servesTls) expect(valkeyConfig).toMatch(/^port 0$/m);
+    for (const placed of containersOf(objects).filter(isOurs)) {
+      const config = loadedConfig(placed, objects);
+      if (config.valkey.addr) expect(config.valkey.tls !== false, placed.where).toBe(servesTls);
+    }
+  });
+
   test("let only the web and the worker reach Valkey, and only the monitoring namespace reach the worker's metrics", () => {
     const objects = objectsOf(path);
     const policies = objects.filter((o) => o.kind === "NetworkPolicy");
-    const selects = (policy: K8sObject, component: string) =>
+    const selectsOnly = (policy: K8sObject, component: string) =>
       policy.spec.podSelector?.matchLabels?.["app.kubernetes.io/component"] === component;
     expect(policies.some((p) => Object.keys(p.spec.podSelector ?? {}).length === 0)).toBe(true);
-    const valkeyPolicy = policies.find((p) => selects(p, "valkey"));
+    const valkeyPolicy = policies.find((p) => selectsOnly(p, "valkey"));
     if (objects.some((o) => o.kind === "StatefulSet" && o.metadata.name.endsWith("valkey"))) {
       const peers = (valkeyPolicy?.spec.ingress ?? []).flatMap((rule: K8sObject) =>
         (rule.from ?? []).map(
@@ -330,7 +399,7 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
       );
       expect(peers.sort()).toEqual(["web", "worker"]);
     }
-    const workerPolicy = policies.find((p) => selects(p, "worker"));
+    const workerPolicy = policies.find((p) => selectsOnly(p, "worker"));
     if (workerPolicy) {
       for (const rule of workerPolicy.spec.ingress ?? []) {
         expect(rule.from?.length).toBeGreaterThan(0);
@@ -363,33 +432,20 @@ describe.skipIf(skip)("the kustomizations together", () => {
     expect(containerfile).toMatch(new RegExp(`^EXPOSE ${defaults.WEB_LISTEN_ADDR?.replace(":", "")}$`, "m"));
   });
 
-  test("run no Valkey and no separate web or worker in the standalone overlay", () => {
-    const objects = objectsOf("overlays/standalone");
+  test("run no Valkey and no separate web or worker with the standalone component", () => {
+    const objects = objectsOf("base + standalone");
     const modes = containersOf(objects).filter(isOurs).map(modeOf);
     expect(modes).toEqual(["standalone"]);
     expect(containersOf(objects).filter((p) => !isOurs(p))).toEqual([]);
   });
 
-  test("route /event alone through the Ingress, over TLS, to the web Service's port", () => {
-    const objects = objectsOf("overlays/ingress");
-    const ingresses = objects.filter((o) => o.kind === "Ingress");
-    expect(ingresses.length).toBe(1);
-    const [ingress] = ingresses;
-    const hosts = (ingress?.spec.rules ?? []).map((rule: K8sObject) => rule.host);
-    expect(ingress?.spec.tls?.flatMap((t: K8sObject) => t.hosts)).toEqual(hosts);
-    const paths = (ingress?.spec.rules ?? []).flatMap((rule: K8sObject) => rule.http.paths);
-    expect(paths.map((p: K8sObject) => [p.path, p.pathType])).toEqual([["/event", "Exact"]]);
-    expect(ingress?.spec.defaultBackend).toBeUndefined();
-    const backend = paths[0].backend.service;
-    const service = objects.find((o) => o.kind === "Service" && o.metadata.name === backend.name);
-    expect(service?.spec.ports.map((p: K8sObject) => p.name)).toContain(backend.port.name);
-    const selected = containersOf(objects).filter(
-      (p) =>
-        isOurs(p) &&
-        Object.entries(service?.spec.selector ?? {}).every(
-          ([k, v]) => p.owner.spec.template.metadata.labels[k] === v,
-        ),
-    );
-    expect(selected.map(modeOf)).toEqual(["web"]);
+  // Without these objects the route and monitoring checks above would pass on nothing.
+  test.each([
+    ["ingress", ["Ingress"]],
+    ["httproute", ["HTTPRoute"]],
+    ["monitoring", ["PodMonitor", "PrometheusRule"]],
+  ])("render what the %s component is for: %p", (component, kinds) => {
+    const rendered = new Set(objectsOf(`base + ${component}`).map((o) => o.kind));
+    expect(kinds.filter((kind) => !rendered.has(kind))).toEqual([]);
   });
 });

@@ -1,5 +1,6 @@
-import { readdirSync } from "node:fs";
-import { join } from "node:path";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, posix, relative, sep } from "node:path";
 import type { LoadResult } from "../../src/config/config.ts";
 import { loadConfig } from "../../src/config/load-config.ts";
 import type { Mode } from "../../src/config/settings.ts";
@@ -10,14 +11,16 @@ export const ROOT = join(import.meta.dir, "../..");
 /** Our image's repository; every container with this image runs the binary. */
 export const OUR_IMAGE = "ghcr.io/unitvectory-labs/kuberollouttrigger";
 
-/** The base and every overlay under manifests/overlays, relative to manifests/. */
-export const KUSTOMIZATIONS: readonly string[] = [
-  "base",
-  ...readdirSync(join(ROOT, "manifests/overlays"), { withFileTypes: true })
-    .filter((entry) => entry.isDirectory())
-    .map((entry) => `overlays/${entry.name}`)
-    .sort(),
-];
+/** Every overlay under manifests/overlays, relative to manifests/. */
+export const OVERLAYS: readonly string[] = readdirSync(join(ROOT, "manifests/overlays"), {
+  withFileTypes: true,
+})
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => `overlays/${entry.name}`)
+  .sort();
+
+/** A Valkey CA certificate (no key) that stands in for the one a manifest mounts from the cluster. */
+const FIXTURE_CA_FILE = join(import.meta.dir, "fixtures", "valkey-ca.crt");
 
 /** A rendered Kubernetes object, loosely typed: tests read it as data. */
 // biome-ignore lint/suspicious/noExplicitAny: rendered YAML is untyped data, read by tests only
@@ -31,11 +34,38 @@ export function kustomizeUnavailableReason(): string | undefined {
 
 /** Renders `manifests/<path>` with `kubectl kustomize` and parses every document. */
 export function render(path: string): K8sObject[] {
-  const result = Bun.spawnSync(["kubectl", "kustomize", join(ROOT, "manifests", path)], {
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  if (result.exitCode !== 0) throw new Error(`kubectl kustomize ${path} failed: ${result.stderr.toString()}`);
+  return renderDirectory(join(ROOT, "manifests", path), path);
+}
+
+/**
+ * Renders the base with `components` (names of directories under manifests/components), as a user's
+ * overlay that lists them under `components:` in this order would.
+ */
+export function renderComponents(components: readonly string[]): K8sObject[] {
+  const dir = mkdtempSync(join(tmpdir(), "krt-kustomize-"));
+  try {
+    // kustomize takes no absolute paths, so the overlay names the manifests relative to itself.
+    const from = (path: string) =>
+      relative(dir, join(ROOT, "manifests", path))
+        .split(sep)
+        .join(posix.sep);
+    const kustomization = {
+      apiVersion: "kustomize.config.k8s.io/v1beta1",
+      kind: "Kustomization",
+      resources: [from("base")],
+      components: components.map((name) => from(`components/${name}`)),
+    };
+    writeFileSync(join(dir, "kustomization.yaml"), JSON.stringify(kustomization));
+    return renderDirectory(dir, `base + ${components.join(" + ")}`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function renderDirectory(dir: string, label: string): K8sObject[] {
+  const result = Bun.spawnSync(["kubectl", "kustomize", dir], { stdout: "pipe", stderr: "pipe" });
+  if (result.exitCode !== 0)
+    throw new Error(`kubectl kustomize ${label} failed: ${result.stderr.toString()}`);
   const parsed: unknown = Bun.YAML.parse(result.stdout.toString());
   const documents = Array.isArray(parsed) ? parsed : [parsed];
   return documents.filter((doc): doc is K8sObject => typeof doc === "object" && doc !== null);
@@ -67,6 +97,15 @@ export function podSpecOf(object: K8sObject): K8sObject | undefined {
     default:
       return undefined;
   }
+}
+
+/** The labels of the pods a workload object runs, or undefined for objects that run no pods. */
+export function podLabelsOf(object: K8sObject): Record<string, string> | undefined {
+  if (!podSpecOf(object)) return undefined;
+  if (object.kind === "Pod") return object.metadata?.labels ?? {};
+  const template =
+    object.kind === "CronJob" ? object.spec?.jobTemplate?.spec?.template : object.spec?.template;
+  return template?.metadata?.labels ?? {};
 }
 
 /** Every container and init container of every pod-running object. */
@@ -138,10 +177,52 @@ export function environmentOf(
   return env;
 }
 
-/** Loads a container's configuration exactly as the binary would at startup. */
+/**
+ * Why the file at `path` would not be there in the container, or undefined when a volume of the pod
+ * mounts it: a Secret's or ConfigMap's key (a ConfigMap of `objects` must hold it).
+ */
+function unmountedFileReason(
+  placed: PlacedContainer,
+  path: string,
+  objects: readonly K8sObject[],
+): string | undefined {
+  const mount = (placed.container.volumeMounts ?? []).find((m: K8sObject) =>
+    path.startsWith(`${String(m.mountPath).replace(/\/$/, "")}/`),
+  );
+  if (!mount) return `nothing is mounted at ${path}`;
+  const file = path.slice(String(mount.mountPath).replace(/\/$/, "").length + 1);
+  const volume = (placed.pod.volumes ?? []).find((v: K8sObject) => v.name === mount.name);
+  const source = volume?.secret ?? volume?.configMap;
+  if (!source) return `volume ${mount.name} of ${path} is not a Secret or ConfigMap`;
+  const items: K8sObject[] | undefined = source.items;
+  const key = items ? items.find((item) => item.path === file)?.key : file;
+  if (key === undefined) return `volume ${mount.name} has no item at ${file}`;
+  if (volume?.configMap) {
+    const map = objects.find(
+      (o) =>
+        o.kind === "ConfigMap" &&
+        o.metadata.name === source.name &&
+        o.metadata.namespace === placed.owner.metadata.namespace,
+    );
+    if (map?.data?.[key] === undefined) return `ConfigMap ${source.name} has no key ${key} for ${path}`;
+  }
+  return undefined;
+}
+
+/**
+ * Loads a container's configuration exactly as the binary would at startup. A CA file it names must be
+ * mounted ({@link unmountedFileReason}); a test certificate stands in for its content.
+ */
 export function configOf(placed: PlacedContainer, objects: readonly K8sObject[]): LoadResult {
   const args = [...(placed.container.command ?? []).slice(1), ...(placed.container.args ?? [])];
-  return loadConfig(modeOf(placed), args.slice(1), environmentOf(placed, objects));
+  const env = environmentOf(placed, objects);
+  const caFile = env.VALKEY_TLS_CA_FILE;
+  if (caFile) {
+    const unmounted = unmountedFileReason(placed, caFile, objects);
+    if (unmounted) return { ok: false, message: `VALKEY_TLS_CA_FILE: ${unmounted}`, badFlags: false };
+    env.VALKEY_TLS_CA_FILE = FIXTURE_CA_FILE;
+  }
+  return loadConfig(modeOf(placed), args.slice(1), env);
 }
 
 /** The number behind a probe's port, resolving a named container port. */

@@ -42,7 +42,12 @@ export interface TestValkey extends AsyncDisposable {
 }
 
 /** A loopback port that was free a moment ago: valkey-server cannot bind port 0 and report it back. */
-function pickPort(): number {
+/**
+ * A loopback port that was free a moment ago, for a server that cannot bind port 0 and say which port it
+ * got (valkey-server). It can be taken before the server binds it: start the server in a loop that picks
+ * another port when the server says so, as {@link startValkey} does.
+ */
+export function pickPort(): number {
   const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = listener.port;
   listener.stop(true);

@@ -622,6 +622,13 @@ describe("metrics", () => {
     connected = true;
     expect(await (await get(app, "/metrics")).text()).toContain("kuberollouttrigger_valkey_connected 1");
   });
+
+  test("without a Valkey connection to report (standalone's in-process queue) the valkey_connected gauge has no sample", async () => {
+    // A sample of 0 here would make the Valkey-down alert fire forever where no Valkey is used.
+    const { app } = harness();
+    const text = await (await get(app, "/metrics")).text();
+    expect(text).not.toMatch(/^kuberollouttrigger_valkey_connected\b/m);
+  });
 });
 
 describe("hostile or broken requests", () => {

@@ -1,0 +1,93 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import packageJson from "../../package.json" with { type: "json" };
+import {
+  COMPATIBLE_PAIRS,
+  COMPONENTS_HEADING,
+  OPTIONAL_COMPONENTS,
+  readComponentTable,
+} from "./compositions.ts";
+import { bindsWatchedNamespace, misplacedObjects, unresolvedReferences } from "./references.ts";
+import { type K8sObject, kustomizeUnavailableReason, ROOT, renderComponents } from "./rendered.ts";
+
+// Components are meant to be listed together in a user's overlay. Each pair the docs allow must render
+// the same in either order, keep every object in the install namespace, and leave no Service, route,
+// binding or selector pointing at an object that another component removed.
+
+const inCi = process.env.CI === "true";
+const unavailable = kustomizeUnavailableReason();
+const skip = unavailable !== undefined && !inCi;
+if (skip) console.warn(`skipping the component pairs: ${unavailable} (they never skip with CI=true)`);
+
+const read = (path: string) => Bun.file(join(ROOT, path)).text();
+const REPOSITORY = "https://github.com/UnitVectorY-Labs/kuberollouttrigger//manifests/";
+
+/** Objects in a stable order, so two renders compare equal whatever order kustomize wrote them in. */
+const sorted = (objects: readonly K8sObject[]) =>
+  [...objects].sort((a, b) =>
+    `${a.kind}/${a.metadata.namespace}/${a.metadata.name}`.localeCompare(
+      `${b.kind}/${b.metadata.namespace}/${b.metadata.name}`,
+    ),
+  );
+
+describe("the components table of docs/deployment.md", () => {
+  test("lists every component under manifests/components that the base does not include, and no other", async () => {
+    const table = readComponentTable(await read("docs/deployment.md"));
+    expect([...table.keys()].sort()).toEqual([...OPTIONAL_COMPONENTS]);
+  });
+
+  test("marks every exclusive pair in both components' rows", async () => {
+    const table = readComponentTable(await read("docs/deployment.md"));
+    const oneSided = [...table].flatMap(([name, excluded]) =>
+      [...excluded].filter((other) => !table.get(other)?.has(name)).map((other) => `${name} → ${other}`),
+    );
+    expect(oneSided).toEqual([]);
+  });
+
+  test(`is under the heading "${COMPONENTS_HEADING}"`, async () => {
+    expect(await read("docs/deployment.md")).toContain(`\n${COMPONENTS_HEADING}\n`);
+  });
+});
+
+describe("the quick start of docs/deployment.md", () => {
+  const quickStart = async (): Promise<K8sObject> => {
+    const text = await read("docs/deployment.md");
+    const section = text.slice(text.indexOf("\n## Quick start\n"));
+    const block = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+    if (!block) throw new Error("no YAML block in the quick start");
+    return Bun.YAML.parse(block) as K8sObject;
+  };
+
+  test("is manifests/overlays/example with the repository's URLs in place of the relative paths", async () => {
+    const documented = JSON.stringify(await quickStart())
+      .replaceAll(REPOSITORY, "../../")
+      .replaceAll(`?ref=v${packageJson.version}`, "");
+    const example = Bun.YAML.parse(await read("manifests/overlays/example/kustomization.yaml"));
+    expect(JSON.parse(documented)).toEqual(example);
+  });
+
+  test("takes the base and the components from this repository, pinned to the release of package.json's version", async () => {
+    const overlay = await quickStart();
+    const urls: string[] = [...(overlay.resources ?? []), ...(overlay.components ?? [])];
+    expect(urls.length).toBeGreaterThan(0);
+    for (const url of urls) expect(url).toStartWith(REPOSITORY);
+    for (const url of urls) expect(url).toEndWith(`?ref=v${packageJson.version}`);
+  });
+});
+
+describe.skipIf(skip)("every pair of components that the docs allow together", () => {
+  test("includes at least one pair", () => {
+    expect(COMPATIBLE_PAIRS.length).toBeGreaterThan(0);
+  });
+
+  test.each(COMPATIBLE_PAIRS.map(([a, b]) => [a, b]))(
+    "%s with %s renders the same in either order, in the install namespace, with every reference resolved",
+    (a, b) => {
+      if (unavailable) throw new Error(`cannot render the manifests: ${unavailable}`);
+      const objects = renderComponents([a, b]);
+      expect(sorted(renderComponents([b, a]))).toEqual(sorted(objects));
+      expect(misplacedObjects(objects, bindsWatchedNamespace(objects))).toEqual([]);
+      expect(unresolvedReferences(objects)).toEqual([]);
+    },
+  );
+});
