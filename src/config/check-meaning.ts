@@ -3,6 +3,7 @@ import { delimiter } from "node:path";
 import type { Address } from "../core/address.ts";
 import { resolveWorkloadResource } from "../core/workload-kind.ts";
 import { readCaFile } from "./read-ca-file.ts";
+import { readPolicyFile } from "./read-policy-file.ts";
 import { readSecureUrl } from "./read-values.ts";
 import type { Mode } from "./settings.ts";
 
@@ -26,7 +27,7 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
     problems.push("VALKEY_ADDR / --valkey-addr: a host is required (host:port)");
   }
   if (mode !== "worker") problems.push(...checkTokenSettings(values), ...checkIds(values));
-  problems.push(...readValkeyCa(values));
+  problems.push(...readValkeyCa(values), ...readPolicy(values));
   if (mode !== "web") {
     const kinds = (values.get("WORKLOAD_KINDS") as string[] | undefined) ?? [];
     const unknown = kinds.filter((kind) => resolveWorkloadResource(kind) === undefined);
@@ -123,4 +124,14 @@ function checkIds(values: Map<string, unknown>): string[] {
       `ALLOWED_REPOSITORY_IDS / --allowed-repository-ids: ${bad.map((id) => `"${id}"`).join(", ")} is not a numeric id`,
     );
   return problems;
+}
+
+/** Reads the file named by POLICY_FILE into `POLICY`, so an invalid policy stops the start. */
+function readPolicy(values: Map<string, unknown>): string[] {
+  const path = values.get("POLICY_FILE");
+  if (typeof path !== "string" || path === "") return [];
+  const read = readPolicyFile(path);
+  if (!read.ok) return [`POLICY_FILE / --policy-file: ${read.reason}`];
+  values.set("POLICY", read.value);
+  return [];
 }

@@ -1,5 +1,5 @@
 import type { Address } from "../core/address.ts";
-import type { ClaimRules } from "../core/claim-policy.ts";
+import type { Policy } from "../core/policy.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 import type { LogLevel } from "../log.ts";
 import type { Mode } from "./settings.ts";
@@ -33,6 +33,8 @@ export interface Config {
     readonly streamMaxLen: number;
   };
   readonly allowedImagePrefix: string;
+  /** Who may restart what: the claim settings and `POLICY_FILE`; the web and the worker decide with it. */
+  readonly policy: Policy;
   readonly web: {
     readonly listen: Address;
     readonly audience: string;
@@ -40,8 +42,6 @@ export interface Config {
     readonly issuer: string;
     readonly jwksUrl: string;
     readonly devMode: boolean;
-    /** The claim policy: who may send events, and which images a repository may name. */
-    readonly rules: ClaimRules;
     /** Events accepted per minute per repository; 0: no limit. */
     readonly ratePerMinute: number;
     /** `POST /event` requests in flight per process; 0: no limit. */

@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import type { Address } from "../core/address.ts";
 import { type ClaimRules, compileGlob } from "../core/claim-policy.ts";
+import type { PolicyFile } from "../core/policy-file.ts";
 import { resolveWorkloadResource } from "../core/workload-kind.ts";
 import type { LogLevel } from "../log.ts";
 import { checkMeaning } from "./check-meaning.ts";
@@ -193,6 +194,7 @@ function buildConfig(
       streamMaxLen: get("VALKEY_STREAM_MAXLEN"),
     },
     allowedImagePrefix: get("ALLOWED_IMAGE_PREFIX"),
+    policy: { rules: buildClaimRules(get), file: get<PolicyFile | undefined>("POLICY") },
     web: {
       listen: get<Address | undefined>("WEB_LISTEN_ADDR") ?? { host: "", port: 8080 },
       audience: get<string | undefined>("GITHUB_OIDC_AUDIENCE") ?? "",
@@ -201,7 +203,6 @@ function buildConfig(
       jwksUrl:
         get<string | undefined>("GITHUB_OIDC_JWKS_URL") ?? `${issuer.replace(/\/+$/, "")}/.well-known/jwks`,
       devMode: get<boolean | undefined>("DEV_MODE") ?? false,
-      rules: buildClaimRules(get),
       ratePerMinute: get<number | undefined>("RATE_LIMIT_PER_REPOSITORY") ?? 0,
       maxInFlight: get<number | undefined>("MAX_IN_FLIGHT") ?? 256,
     },

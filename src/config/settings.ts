@@ -254,6 +254,15 @@ export const SETTINGS: readonly Setting[] = [
       "A repository may name only images whose path after the registry is its own owner/name or below it (GHCR's convention).",
   },
   {
+    env: "POLICY_FILE",
+    flag: "policy-file",
+    kind: "string",
+    default: "",
+    modes: ALL,
+    description:
+      "YAML file of rules per repository (images, namespaces, refs, workflows, environments); a repository no rule names may send nothing. Web and worker read the same file.",
+  },
+  {
     env: "RATE_LIMIT_PER_REPOSITORY",
     flag: "rate-limit-per-repository",
     kind: "whole",

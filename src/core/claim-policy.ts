@@ -110,7 +110,13 @@ export type PolicyReason =
   | "environment"
   | "workflow"
   | "self_hosted_runner"
-  | "image_binding";
+  | "image_binding"
+  | "policy_repository"
+  | "policy_ref"
+  | "policy_workflow"
+  | "policy_environment"
+  | "policy_image"
+  | "policy_namespace";
 
 /** Every value of {@link PolicyReason}, for the docs and metrics. */
 export const POLICY_REASONS: readonly PolicyReason[] = [
@@ -123,6 +129,12 @@ export const POLICY_REASONS: readonly PolicyReason[] = [
   "workflow",
   "self_hosted_runner",
   "image_binding",
+  "policy_repository",
+  "policy_ref",
+  "policy_workflow",
+  "policy_environment",
+  "policy_image",
+  "policy_namespace",
 ];
 
 const anyMatches = (globs: readonly Glob[], value: string) => globs.some((glob) => glob.matches(value));

@@ -1,6 +1,6 @@
-import { type ClaimRules, checkClaimRules, checkEventRules } from "../core/claim-policy.ts";
 import { newEnvelope } from "../core/envelope.ts";
 import { type RolloutEvent, serializeEvent } from "../core/event.ts";
+import { decideClaims, decideEvent, type Policy } from "../core/policy.ts";
 import type { Logger } from "../log.ts";
 import { PolicyRefusedError, RateLimitedError, TokenReusedError } from "./http-errors.ts";
 import type { EventPublisher } from "./ports.ts";
@@ -13,7 +13,7 @@ import type { TokenVerifier } from "./token/verify-token.ts";
 export interface AcceptEventDeps {
   readonly allowedImagePrefix: string;
   /** Who may send events, and which images a repository may name. */
-  readonly rules: ClaimRules;
+  readonly policy: Policy;
   /** The expected token values, for the log line of a request without a usable token. */
   readonly expected: ExpectedClaims;
   readonly verifier: TokenVerifier;
@@ -50,13 +50,13 @@ export async function acceptEvent(
   const caller = await deps.verifier.verify(token);
   progress.repository = caller.repository;
   // Rules on the claims alone come before the body: a refused caller cannot make us read it.
-  const byClaims = checkClaimRules(deps.rules, caller.caller);
+  const byClaims = decideClaims(deps.policy, caller.caller);
   if (byClaims !== undefined) throw new PolicyRefusedError(byClaims, caller.caller);
   requireJsonContentType(request.headers.get("content-type"));
   const body = await readBodyCapped(request);
   progress.bodyRead = true;
   const event = decodeEventBody(body, deps.allowedImagePrefix);
-  const byEvent = checkEventRules(deps.rules, caller.caller, event);
+  const byEvent = decideEvent(deps.policy, caller.caller, event);
   if (byEvent !== undefined) throw new PolicyRefusedError(byEvent, caller.caller);
   const envelope = newEnvelope(serializeEvent(event), deps.now(), {
     requestId,

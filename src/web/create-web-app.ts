@@ -1,6 +1,7 @@
 import { formatHostPort } from "../core/address.ts";
-import { type ClaimRules, OPEN_RULES } from "../core/claim-policy.ts";
+import { OPEN_RULES } from "../core/claim-policy.ts";
 import { METRICS_CONTENT_TYPE } from "../core/metrics.ts";
+import type { Policy } from "../core/policy.ts";
 import type { Logger } from "../log.ts";
 import { type AcceptEventDeps, acceptEvent, type EventProgress } from "./accept-event.ts";
 import { describeError, type RequestLine } from "./error-answer.ts";
@@ -14,8 +15,8 @@ import type { RouteLabel, WebMetrics } from "./web-metrics.ts";
 /** What the request handler needs; everything with a side effect is a parameter. */
 export interface WebAppDeps {
   readonly allowedImagePrefix: string;
-  /** The claim policy; default none (every caller of the org may send any event under the prefix). */
-  readonly rules?: ClaimRules;
+  /** Who may send what; default none (every caller of the org may send any event under the prefix). */
+  readonly policy?: Policy;
   /** `POST /event` requests handled at once; beyond it 503 with Retry-After. 0 or absent: no limit. */
   readonly maxInFlight?: number;
   /** The expected token values, for the log line of a request without a usable token. */
@@ -121,7 +122,7 @@ export function createWebApp(deps: WebAppDeps): WebApp {
   const newRequestId = deps.newRequestId ?? (() => crypto.randomUUID());
   const eventDeps: AcceptEventDeps = {
     ...deps,
-    rules: deps.rules ?? OPEN_RULES,
+    policy: deps.policy ?? { rules: OPEN_RULES, file: undefined },
     now: deps.now ?? (() => new Date()),
   };
   const isReady = () => publisher.ready() && (deps.readiness?.() ?? true);

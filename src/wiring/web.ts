@@ -64,7 +64,7 @@ function verifierFor(config: Config, log: Logger, metrics: WebMetrics) {
 export async function serveWeb(options: ServeWebOptions): Promise<RunningWeb> {
   const { config, log, publisher } = options;
   const metrics = createWebMetrics(options.registry ?? new MetricsRegistry());
-  if (config.web.rules.allowedOrgId === undefined)
+  if (config.policy.rules.allowedOrgId === undefined)
     log.warn(
       "only the organization's name is checked: set GITHUB_ALLOWED_ORG_ID to its numeric id, so an organization renamed and its name taken by someone else cannot send events",
       { github_allowed_org: config.web.allowedOrg },
@@ -76,7 +76,7 @@ export async function serveWeb(options: ServeWebOptions): Promise<RunningWeb> {
   const app = createWebApp({
     allowedImagePrefix: config.allowedImagePrefix,
     expected: config.web,
-    rules: config.web.rules,
+    policy: config.policy,
     maxInFlight: config.web.maxInFlight,
     verifier: made.verifier,
     publisher,

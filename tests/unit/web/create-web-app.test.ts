@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { type ClaimRules, OPEN_RULES } from "../../../src/core/claim-policy.ts";
 import { MetricsRegistry } from "../../../src/core/metrics.ts";
+import type { Policy } from "../../../src/core/policy.ts";
 import { createWebApp, type WebApp, type WebAppDeps } from "../../../src/web/create-web-app.ts";
 import { createTokenVerifier, type TokenVerifier } from "../../../src/web/token/verify-token.ts";
 import { createWebMetrics, type WebMetrics } from "../../../src/web/web-metrics.ts";
@@ -293,10 +294,13 @@ describe("POST /event without a valid token", () => {
 });
 
 describe("POST /event, refused by the claim policy", () => {
-  const policy = (overrides: Partial<ClaimRules>): ClaimRules => ({ ...OPEN_RULES, ...overrides });
+  const policy = (overrides: Partial<ClaimRules>): Policy => ({
+    rules: { ...OPEN_RULES, ...overrides },
+    file: undefined,
+  });
 
   test("a caller the claim rules refuse gets 403 naming the rule, before a byte of the body is read, with Connection: close", async () => {
-    const { app, publisher, metrics, captured } = harness({ rules: policy({ allowedOrgId: "999" }) });
+    const { app, publisher, metrics, captured } = harness({ policy: policy({ allowedOrgId: "999" }) });
     const { stream, counter } = countingStream(64 * 1024, 1_000_000);
     const response = await post(app, { body: stream });
     expect(response.status).toBe(403);
@@ -320,7 +324,7 @@ describe("POST /event, refused by the claim policy", () => {
   });
 
   test("an event whose image is not its repository's gets 403 image_binding after the body is read", async () => {
-    const { app, publisher } = harness({ rules: policy({ imageRepositoryBinding: true }) });
+    const { app, publisher } = harness({ policy: policy({ imageRepositoryBinding: true }) });
     const foreign = await post(app, { body: JSON.stringify({ image: "ghcr.io/acme/other", tags: ["dev"] }) });
     expect(foreign.status).toBe(403);
     expect(((await foreign.json()) as { reason: string }).reason).toBe("image_binding");

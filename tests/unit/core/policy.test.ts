@@ -1,0 +1,82 @@
+import { describe, expect, test } from "bun:test";
+import { type CallerClaims, compileGlob, OPEN_RULES } from "../../../src/core/claim-policy.ts";
+import { decideClaims, decideEvent, decideNamespace, type Policy } from "../../../src/core/policy.ts";
+import type { PolicyRule } from "../../../src/core/policy-file.ts";
+
+const CLAIMS: CallerClaims = {
+  repository: "acme/app",
+  repositoryId: "101",
+  repositoryOwner: "acme",
+  repositoryOwnerId: "7",
+  ref: "refs/heads/main",
+  sha: "0123abcd",
+  eventName: "push",
+  environment: "dev",
+  jobWorkflowRef: "acme/app/.github/workflows/build.yml@refs/heads/main",
+  runnerEnvironment: "github-hosted",
+  runId: "42",
+  actor: "octocat",
+};
+
+const globs = (...patterns: string[]) => patterns.map((p) => compileGlob(p));
+const rule = (overrides: Partial<PolicyRule>): PolicyRule => ({
+  repositories: [compileGlob("acme/app", true)],
+  repositoryIds: [],
+  refs: undefined,
+  workflows: undefined,
+  environments: undefined,
+  images: undefined,
+  namespaces: undefined,
+  ...overrides,
+});
+const withFile = (...rules: PolicyRule[]): Policy => ({ rules: OPEN_RULES, file: { rules } });
+const EVENT = { image: "ghcr.io/acme/app", tags: ["dev"] };
+
+describe("the policy file's decisions", () => {
+  test("without a file, only the claim settings decide", () => {
+    const open: Policy = { rules: OPEN_RULES, file: undefined };
+    expect(decideClaims(open, CLAIMS)).toBeUndefined();
+    expect(decideNamespace(open, CLAIMS, EVENT, "anything")).toBeUndefined();
+  });
+
+  test("a repository no rule names may send nothing, by name or by id", () => {
+    const policy = withFile(rule({ repositories: [], repositoryIds: ["999"] }));
+    expect(decideClaims(policy, CLAIMS)).toBe("policy_repository");
+    expect(decideClaims(policy, { ...CLAIMS, repositoryId: "999" })).toBeUndefined();
+  });
+
+  test("a rule's refs, workflows and environments are checked on the claims, before the body", () => {
+    expect(decideClaims(withFile(rule({ refs: globs("refs/tags/v*") })), CLAIMS)).toBe("policy_ref");
+    expect(
+      decideClaims(withFile(rule({ workflows: globs("acme/app/.github/workflows/deploy.yml@*") })), CLAIMS),
+    ).toBe("policy_workflow");
+    expect(decideClaims(withFile(rule({ environments: ["production"] })), CLAIMS)).toBe("policy_environment");
+    expect(
+      decideClaims(withFile(rule({ refs: globs("refs/heads/*"), environments: ["dev"] })), CLAIMS),
+    ).toBeUndefined();
+  });
+
+  test("a rule's images are checked on the event, and another rule for the same repository can admit it", () => {
+    const policy = withFile(
+      rule({ images: globs("ghcr.io/acme/app/*") }),
+      rule({ images: globs("ghcr.io/acme/app"), namespaces: globs("app-*") }),
+    );
+    expect(decideEvent(policy, CLAIMS, EVENT)).toBeUndefined();
+    expect(decideEvent(policy, CLAIMS, { ...EVENT, image: "ghcr.io/acme/other" })).toBe("policy_image");
+  });
+
+  test("the namespaces a workload may be restarted in come from the rules that admit the caller and the image", () => {
+    const policy = withFile(
+      rule({ images: globs("ghcr.io/acme/app"), namespaces: globs("app-*") }),
+      rule({ images: globs("ghcr.io/acme/tools"), namespaces: globs("tools") }),
+    );
+    expect(decideNamespace(policy, CLAIMS, EVENT, "app-dev")).toBeUndefined();
+    expect(decideNamespace(policy, CLAIMS, EVENT, "tools")).toBe("policy_namespace");
+    expect(decideNamespace(policy, CLAIMS, EVENT, "kube-system")).toBe("policy_namespace");
+  });
+
+  test("the claim settings decide first, then the file", () => {
+    const policy: Policy = { rules: { ...OPEN_RULES, allowedOrgId: "8" }, file: { rules: [rule({})] } };
+    expect(decideClaims(policy, CLAIMS)).toBe("org_id");
+  });
+});
