@@ -49,7 +49,7 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
     { queue: config.valkey.addr ? `valkey ${config.valkey.delivery}` : "in-process" },
   );
   const registry = new MetricsRegistry();
-  const metrics = createWorkerMetrics(registry);
+  const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
   const cluster = await connectCluster(config.worker, log, registry);
   const queue = chooseQueue(config, log, metrics);
   const { publisher, connect, valkeyConnected } = queue;

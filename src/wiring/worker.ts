@@ -14,7 +14,7 @@ import { createValkeySource } from "./valkey.ts";
  */
 export async function startWorker(config: Config, log: Logger): Promise<RunningService> {
   const registry = new MetricsRegistry();
-  const metrics = createWorkerMetrics(registry);
+  const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
   const connected = createValkeyConnectedGauge(registry);
   const cluster = await connectCluster(config.worker, log, registry);
   const source = createValkeySource(config.valkey, log, metrics);
