@@ -1,12 +1,12 @@
 import { MemoryQueue } from "../adapters/memory-queue.ts";
 import type { Config } from "../config/config.ts";
-import { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import type { EventPublisher } from "../web/ports.ts";
 import type { EventSource } from "../worker/ports.ts";
 import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, startEvents } from "./cluster.ts";
+import { createMetricsRegistry } from "./metrics-registry.ts";
 import { createPublisher, createValkeySource } from "./valkey.ts";
 import { serveWeb } from "./web.ts";
 
@@ -48,7 +48,7 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
     "standalone mode runs the internet-facing web and the worker in one process, so the cluster credentials sit in the process that faces the internet; use it locally or on a single-node cluster, and run web and worker separately elsewhere",
     { queue: config.valkey.addr ? `valkey ${config.valkey.delivery}` : "in-process" },
   );
-  const registry = new MetricsRegistry();
+  const registry = createMetricsRegistry();
   const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
   const cluster = await connectCluster(config.worker, log, registry);
   const queue = chooseQueue(config, log, metrics);

@@ -1,11 +1,11 @@
 import { startHttpServer } from "../adapters/http-server.ts";
 import type { Config } from "../config/config.ts";
-import { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import { answerHealth } from "../worker/health-routes.ts";
 import { createValkeyConnectedGauge, createWorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, startEvents } from "./cluster.ts";
+import { createMetricsRegistry } from "./metrics-registry.ts";
 import { createValkeySource } from "./valkey.ts";
 
 /**
@@ -13,7 +13,7 @@ import { createValkeySource } from "./valkey.ts";
  * has synced) the Valkey consumer. `stop()` stops reading, finishes the event in flight, then closes.
  */
 export async function startWorker(config: Config, log: Logger): Promise<RunningService> {
-  const registry = new MetricsRegistry();
+  const registry = createMetricsRegistry();
   const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
   const connected = createValkeyConnectedGauge(registry);
   const cluster = await connectCluster(config.worker, log, registry);
