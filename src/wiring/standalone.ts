@@ -1,9 +1,11 @@
 import { MemoryQueue } from "../adapters/memory-queue.ts";
 import type { Config } from "../config/config.ts";
+import type { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import type { EventPublisher } from "../web/ports.ts";
 import type { EventSource } from "../worker/ports.ts";
+import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, startEvents } from "./cluster.ts";
 import { createMetricsRegistry } from "./metrics-registry.ts";
@@ -21,13 +23,14 @@ interface Queue {
   readonly valkeyConnected?: () => boolean;
 }
 
-function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics): Queue {
+function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics, registry: MetricsRegistry): Queue {
   if (!config.valkey.addr) {
     const queue = new MemoryQueue({ log, acked: metrics.eventsAcked });
     return { publisher: queue, source: queue, delivery: "in-process" };
   }
   const publisher = createPublisher(config.valkey, log);
-  const source = createValkeySource(config.valkey, log, metrics);
+  const backlog = config.valkey.delivery === "stream" ? registerStreamMetrics(registry) : undefined;
+  const source = createValkeySource(config.valkey, log, metrics, backlog);
   return {
     publisher,
     source,
@@ -51,7 +54,7 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
   const registry = createMetricsRegistry();
   const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
   const cluster = await connectCluster(config.worker, log, registry);
-  const queue = chooseQueue(config, log, metrics);
+  const queue = chooseQueue(config, log, metrics, registry);
   const { publisher, connect, valkeyConnected } = queue;
   const connecting = connect?.();
   const events = startEvents(config, log, cluster, queue, metrics);

@@ -3,6 +3,7 @@ import type { Config } from "../config/config.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import { answerHealth } from "../worker/health-routes.ts";
+import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createValkeyConnectedGauge, createWorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, startEvents } from "./cluster.ts";
 import { createMetricsRegistry } from "./metrics-registry.ts";
@@ -17,7 +18,8 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningS
   const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
   const connected = createValkeyConnectedGauge(registry);
   const cluster = await connectCluster(config.worker, log, registry);
-  const source = createValkeySource(config.valkey, log, metrics);
+  const backlog = config.valkey.delivery === "stream" ? registerStreamMetrics(registry) : undefined;
+  const source = createValkeySource(config.valkey, log, metrics, backlog);
   const routes = {
     ready: () => source.connected && cluster.index.synced,
     renderMetrics: () => {

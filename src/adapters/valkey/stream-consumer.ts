@@ -4,9 +4,10 @@ import type { Counter } from "../../core/metrics.ts";
 import type { EventOutcome } from "../../core/restart.ts";
 import type { Logger } from "../../log.ts";
 import { sleepUnlessAborted } from "../../timers.ts";
-import type { EventHandler, EventSource } from "../../worker/ports.ts";
+import type { BacklogReporter, EventHandler, EventSource } from "../../worker/ports.ts";
 import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
+import { readStreamBacklog } from "./stream-backlog.ts";
 import { type ConsumerIdentity, claimIdleEntries, keepEntryAlive } from "./stream-claims.ts";
 import { parseStreamRead, type StreamEntry } from "./stream-replies.ts";
 import { createStreamTrimmer, type StreamTrimmer } from "./stream-trimmer.ts";
@@ -30,6 +31,10 @@ export interface StreamConsumerOptions {
   readonly trimIntervalMs?: number;
   /** Longest wait between reconnect attempts of its connections; default that of {@link ValkeyConnection}. */
   readonly maxBackoffMs?: number;
+  /** Receives the stream's backlog, read on start and every `backlogIntervalMs`; not read without it. */
+  readonly backlog?: BacklogReporter;
+  /** Default 15 s. */
+  readonly backlogIntervalMs?: number;
 }
 
 /** An envelope that fails validation in the handler, for an entry without an `event` field. */
@@ -68,6 +73,7 @@ export class ValkeyStreamConsumer implements EventSource {
   /** How many times each entry still pending here has been handed over, for the worker's backoff. */
   readonly #attempts = new Map<string, number>();
   #loop: Promise<void> | undefined;
+  #backlogLoop: Promise<void> | undefined;
   #scanPending = true;
   #retryAt: number | undefined;
   #nextClaimAt = 0;
@@ -115,6 +121,7 @@ export class ValkeyStreamConsumer implements EventSource {
     // Closing the reader ends a blocking XREADGROUP at once; the control connection stays for the last XACK.
     this.#reader.close();
     await this.#loop;
+    await this.#backlogLoop;
     this.#control.close();
   }
 
@@ -126,7 +133,8 @@ export class ValkeyStreamConsumer implements EventSource {
   async #run(handler: EventHandler): Promise<void> {
     const signal = this.#stopping.signal;
     await Promise.all([this.#reader.start(), this.#control.start()]);
-    const { log } = this.options;
+    const { log, backlog } = this.options;
+    if (backlog) this.#backlogLoop = this.#reportBacklog(backlog);
     log.info("stream consumer started", { stream: this.#key, group: this.#group, consumer: this.#consumer });
     let failures = 0;
     while (!signal.aborted) {
@@ -251,6 +259,31 @@ export class ValkeyStreamConsumer implements EventSource {
       // The entry stays pending; the next scan of our pending list handles it again (same restartedAt).
       this.options.log.warn("acknowledgement failed; the entry stays pending", { entry_id: id, error });
       this.#scanPending = true;
+    }
+  }
+
+  /**
+   * Reads the backlog on the control connection now and every `backlogIntervalMs`, on a timer of its
+   * own, so that a slow event does not hold the readings back. While the connection is down, or after
+   * a failed reading (warned once until one succeeds again), it reports undefined.
+   */
+  async #reportBacklog(report: BacklogReporter): Promise<void> {
+    const signal = this.#stopping.signal;
+    const { log, backlogIntervalMs = 15_000 } = this.options;
+    let failing = false;
+    while (!signal.aborted) {
+      if (!this.#control.connected) report(undefined);
+      else {
+        try {
+          report(await readStreamBacklog((c, a) => this.#control.send(c, a, COMMAND_TIMEOUT_MS), this.#key));
+          failing = false;
+        } catch (error) {
+          report(undefined);
+          if (!failing) log.warn("stream backlog not read", { stream: this.#key, error });
+          failing = true;
+        }
+      }
+      await sleepUnlessAborted(backlogIntervalMs, signal);
     }
   }
 
