@@ -54,7 +54,7 @@ export function registerIndexMetrics(
   );
   const kindState = registry.gauge(
     "kuberollouttrigger_worker_kind_state",
-    "1 for the state each workload kind is in (syncing, synced, forbidden), 0 for the others.",
+    "1 for the state each workload kind is in (syncing, synced, forbidden), 0 for the others; all 0 until the index reports the kind.",
     ["kind", "state"],
   );
   const kindOf = (resource: WorkloadResource) => WORKLOAD_KINDS[resource].kind;

@@ -53,7 +53,7 @@ export function createWorkerMetrics(
     ),
     restarts: registry.counter(
       "kuberollouttrigger_worker_restarts_total",
-      "Restarts by workload kind and outcome (ok, skipped, not_found, forbidden, failed, dry_run).",
+      "Restart attempts per workload, by kind (Deployment, StatefulSet, DaemonSet) and outcome (ok, skipped, not_found, forbidden, failed, dry_run).",
       ["kind", "outcome"],
     ),
     restartsWithoutPull: registry.counter(
@@ -74,5 +74,8 @@ export function createWorkerMetrics(
 
 /** Declares `kuberollouttrigger_valkey_connected` (1 when the worker's Valkey connections are up). */
 export function createValkeyConnectedGauge(registry: MetricsRegistry): Gauge {
-  return registry.gauge("kuberollouttrigger_valkey_connected", "1 when the Valkey connection is up, else 0.");
+  return registry.gauge(
+    "kuberollouttrigger_valkey_connected",
+    "1 when the connection to Valkey is up, else 0.",
+  );
 }

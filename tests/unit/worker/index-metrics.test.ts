@@ -13,7 +13,7 @@ test("every series of the index's kinds is exported at 0 before the index report
       expect(text).toContain(`kuberollouttrigger_worker_kind_state{kind="${kind}",state="${state}"} 0`);
   }
   expect(text).toContain("kuberollouttrigger_worker_index_synced 0");
-  expect(text).not.toContain("StatefulSet");
+  expect(text).not.toContain(`kind="StatefulSet"`);
 });
 
 test("the kind label carries the Kind of the resource the index reports on", () => {

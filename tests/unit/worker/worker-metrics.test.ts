@@ -18,7 +18,7 @@ test("every counter of the worker is exported at 0 before the first event, per k
       );
     expect(text).toContain(`kuberollouttrigger_worker_restarts_without_pull_total{kind="${kind}"} 0`);
   }
-  expect(text).not.toContain("DaemonSet");
+  expect(text).not.toContain(`kind="DaemonSet"`);
 });
 
 test("without a list of kinds every restartable kind is declared", () => {

@@ -12,7 +12,7 @@ test("the patch duration series of the given kinds exist before the first patch"
   const text = registry.render();
   expect(text).toContain('kuberollouttrigger_worker_patch_duration_seconds_count{kind="Deployment"} 0');
   expect(text).toContain('kuberollouttrigger_worker_patch_duration_seconds_count{kind="DaemonSet"} 0');
-  expect(text).not.toContain("StatefulSet");
+  expect(text).not.toContain(`kind="StatefulSet"`);
 });
 
 test("a patch is observed under the Kind of the workload, not its resource name", async () => {
