@@ -31,7 +31,10 @@ export interface StreamConsumerOptions {
   readonly trimIntervalMs?: number;
   /** Longest wait between reconnect attempts of its connections; default that of {@link ValkeyConnection}. */
   readonly maxBackoffMs?: number;
-  /** Receives the stream's backlog, read on start and every `backlogIntervalMs`; not read without it. */
+  /**
+   * Receives the stream's backlog, read once the first read has made this consumer known to the group,
+   * then every `backlogIntervalMs`; not read without it.
+   */
   readonly backlog?: BacklogReporter;
   /** Default 15 s. */
   readonly backlogIntervalMs?: number;
@@ -134,7 +137,6 @@ export class ValkeyStreamConsumer implements EventSource {
     const signal = this.#stopping.signal;
     await Promise.all([this.#reader.start(), this.#control.start()]);
     const { log, backlog } = this.options;
-    if (backlog) this.#backlogLoop = this.#reportBacklog(backlog);
     log.info("stream consumer started", { stream: this.#key, group: this.#group, consumer: this.#consumer });
     let failures = 0;
     while (!signal.aborted) {
@@ -151,6 +153,7 @@ export class ValkeyStreamConsumer implements EventSource {
           await this.#readNew(handler, now);
         }
         failures = 0;
+        if (backlog && !this.#backlogLoop) this.#backlogLoop = this.#reportBacklog(backlog);
       } catch (error) {
         if (signal.aborted) break;
         if (isReplyError(error, "NOGROUP")) {
