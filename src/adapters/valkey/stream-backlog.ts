@@ -1,4 +1,7 @@
-import type { StreamBacklog, StreamGroupBacklog } from "../../worker/ports.ts";
+import type { Logger } from "../../log.ts";
+import { sleepUnlessAborted } from "../../timers.ts";
+import type { BacklogReporter, StreamBacklog, StreamGroupBacklog } from "../../worker/ports.ts";
+import type { ValkeyConnection } from "./connection.ts";
 import { isReplyError, type SendCommand } from "./consumer-group.ts";
 
 const text = (value: unknown): string =>
@@ -58,4 +61,42 @@ export async function readStreamBacklog(send: SendCommand, key: string): Promise
     length: count(fieldsOf(stream).get("length")),
     groups: await Promise.all((Array.isArray(groups) ? groups : []).map((g) => groupBacklog(send, key, g))),
   };
+}
+
+/** Options of {@link reportStreamBacklog}. */
+export interface BacklogReadingOptions {
+  readonly connection: Pick<ValkeyConnection, "connected" | "send">;
+  readonly key: string;
+  readonly report: BacklogReporter;
+  readonly intervalMs: number;
+  /** Ends the readings. */
+  readonly signal: AbortSignal;
+  readonly log: Logger;
+  readonly commandTimeoutMs?: number;
+}
+
+/**
+ * Reads the backlog of `key` on `connection` now and every `intervalMs` until `signal` aborts, on a
+ * timer of its own (so a slow event does not hold the readings back), and hands each to `report`.
+ * While the connection is down, or after a failed reading, it reports undefined; a failure is warned
+ * once until a reading succeeds again.
+ */
+export async function reportStreamBacklog(options: BacklogReadingOptions): Promise<void> {
+  const { connection, key, report, intervalMs, signal, log, commandTimeoutMs = 5000 } = options;
+  const send: SendCommand = (command, args) => connection.send(command, args, commandTimeoutMs);
+  let failing = false;
+  while (!signal.aborted) {
+    if (!connection.connected) report(undefined);
+    else {
+      try {
+        report(await readStreamBacklog(send, key));
+        failing = false;
+      } catch (error) {
+        report(undefined);
+        if (!failing) log.warn("stream backlog not read", { stream: key, error });
+        failing = true;
+      }
+    }
+    await sleepUnlessAborted(intervalMs, signal);
+  }
 }

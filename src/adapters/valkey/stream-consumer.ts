@@ -7,7 +7,7 @@ import { sleepUnlessAborted } from "../../timers.ts";
 import type { BacklogReporter, EventHandler, EventSource } from "../../worker/ports.ts";
 import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
-import { readStreamBacklog } from "./stream-backlog.ts";
+import { reportStreamBacklog } from "./stream-backlog.ts";
 import { type ConsumerIdentity, claimIdleEntries, keepEntryAlive } from "./stream-claims.ts";
 import { parseStreamRead, type StreamEntry } from "./stream-replies.ts";
 import { createStreamTrimmer, type StreamTrimmer } from "./stream-trimmer.ts";
@@ -153,7 +153,15 @@ export class ValkeyStreamConsumer implements EventSource {
           await this.#readNew(handler, now);
         }
         failures = 0;
-        if (backlog && !this.#backlogLoop) this.#backlogLoop = this.#reportBacklog(backlog);
+        if (backlog && !this.#backlogLoop)
+          this.#backlogLoop = reportStreamBacklog({
+            connection: this.#control,
+            key: this.#key,
+            report: backlog,
+            intervalMs: this.options.backlogIntervalMs ?? 15_000,
+            signal,
+            log,
+          });
       } catch (error) {
         if (signal.aborted) break;
         if (isReplyError(error, "NOGROUP")) {
@@ -262,31 +270,6 @@ export class ValkeyStreamConsumer implements EventSource {
       // The entry stays pending; the next scan of our pending list handles it again (same restartedAt).
       this.options.log.warn("acknowledgement failed; the entry stays pending", { entry_id: id, error });
       this.#scanPending = true;
-    }
-  }
-
-  /**
-   * Reads the backlog on the control connection now and every `backlogIntervalMs`, on a timer of its
-   * own, so that a slow event does not hold the readings back. While the connection is down, or after
-   * a failed reading (warned once until one succeeds again), it reports undefined.
-   */
-  async #reportBacklog(report: BacklogReporter): Promise<void> {
-    const signal = this.#stopping.signal;
-    const { log, backlogIntervalMs = 15_000 } = this.options;
-    let failing = false;
-    while (!signal.aborted) {
-      if (!this.#control.connected) report(undefined);
-      else {
-        try {
-          report(await readStreamBacklog((c, a) => this.#control.send(c, a, COMMAND_TIMEOUT_MS), this.#key));
-          failing = false;
-        } catch (error) {
-          report(undefined);
-          if (!failing) log.warn("stream backlog not read", { stream: this.#key, error });
-          failing = true;
-        }
-      }
-      await sleepUnlessAborted(backlogIntervalMs, signal);
     }
   }
 

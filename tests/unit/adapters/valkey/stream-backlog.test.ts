@@ -1,5 +1,8 @@
 import { expect, test } from "bun:test";
-import { readStreamBacklog } from "../../../../src/adapters/valkey/stream-backlog.ts";
+import { readStreamBacklog, reportStreamBacklog } from "../../../../src/adapters/valkey/stream-backlog.ts";
+import { createLogger } from "../../../../src/log.ts";
+import type { StreamBacklog } from "../../../../src/worker/ports.ts";
+import { waitFor } from "../../../support/wait-for.ts";
 
 type Replies = Record<string, unknown>;
 
@@ -73,4 +76,53 @@ test("any other refusal rejects, so the caller can report that the backlog is un
   await expect(
     readStreamBacklog(fakeSend({ "XINFO STREAM": refused, "XINFO GROUPS": [] }), "events"),
   ).rejects.toThrow("NOPERM");
+});
+
+test("the readings report undefined while they fail, warn once per run of failures, and resume", async () => {
+  const warnings: unknown[] = [];
+  const log = createLogger({
+    write: (line) => {
+      const parsed = JSON.parse(line) as { msg: string };
+      if (parsed.msg === "stream backlog not read") warnings.push(parsed);
+    },
+  });
+  let calls = 0;
+  const replies = fakeSend({ "XINFO STREAM": { length: 1 }, "XINFO GROUPS": [] });
+  const connection = {
+    connected: true,
+    send: (command: string, args: string[]) =>
+      ++calls <= 4 ? Promise.reject(new Error("NOPERM no xinfo")) : replies(command, args),
+  };
+  const reports: (StreamBacklog | undefined)[] = [];
+  const stop = new AbortController();
+  const done = reportStreamBacklog({
+    connection,
+    key: "events",
+    report: (backlog) => reports.push(backlog),
+    intervalMs: 1,
+    signal: stop.signal,
+    log,
+  });
+  await waitFor(() => reports.length >= 3, "three readings");
+  stop.abort();
+  await done;
+  expect(reports.slice(0, 3)).toEqual([undefined, undefined, { length: 1, groups: [] }]);
+  expect(warnings).toHaveLength(1);
+});
+
+test("no reading is tried while the connection is down", async () => {
+  const reports: (StreamBacklog | undefined)[] = [];
+  const stop = new AbortController();
+  const done = reportStreamBacklog({
+    connection: { connected: false, send: () => Promise.reject(new Error("must not be called")) },
+    key: "events",
+    report: (backlog) => reports.push(backlog),
+    intervalMs: 1,
+    signal: stop.signal,
+    log: createLogger({ write: () => {} }),
+  });
+  await waitFor(() => reports.length >= 2, "two readings");
+  stop.abort();
+  await done;
+  expect(reports.every((r) => r === undefined)).toBe(true);
 });
