@@ -16,6 +16,15 @@ interface HistogramSeries {
 const escapeLabelValue = (value: string) =>
   value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"');
 
+const escapeHelp = (help: string) => help.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+
+/** A sample value as the text format writes it: `NaN`, `+Inf` and `-Inf` for the special values. */
+function formatValue(value: number): string {
+  if (value === Number.POSITIVE_INFINITY) return "+Inf";
+  if (value === Number.NEGATIVE_INFINITY) return "-Inf";
+  return String(value);
+}
+
 function renderLabels(labels: Labels, extra: Labels = {}): string {
   const pairs = Object.entries({ ...labels, ...extra }).map(([k, v]) => `${k}="${escapeLabelValue(v)}"`);
   return pairs.length > 0 ? `{${pairs.join(",")}}` : "";
@@ -47,12 +56,32 @@ export interface Gauge {
 /** Observations counted into fixed buckets (seconds, by convention). */
 export interface Histogram {
   observe(value: number, labels?: Labels): void;
+  /** Makes the series of `labels` exist with no observations, so that it is exported from the start. */
+  init(labels?: Labels): void;
+}
+
+/** One sample of a {@link MetricsRegistry.computed} metric. */
+export interface Sample {
+  readonly labels?: Labels;
+  readonly value: number;
+}
+
+/** The type of a metric, as its `# TYPE` line says. */
+export type MetricType = "counter" | "gauge" | "histogram";
+
+/** What a metric is, as declared: for the docs' drift test and for tools. */
+export interface MetricDescription {
+  readonly name: string;
+  readonly type: MetricType;
+  readonly help: string;
+  readonly labelNames: readonly string[];
 }
 
 /** Default latency buckets in seconds, from 1 ms to 10 s. */
 export const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 interface Metric {
+  readonly description: MetricDescription;
   render(): string;
 }
 
@@ -74,8 +103,8 @@ export class MetricsRegistry {
       }
       return entry;
     };
-    this.register(name, help, "counter", () =>
-      [...series.values()].map((s) => `${name}${renderLabels(s.labels)} ${s.value}`),
+    this.register({ name, help, type: "counter", labelNames }, () =>
+      [...series.values()].map((s) => `${name}${renderLabels(s.labels)} ${formatValue(s.value)}`),
     );
     return {
       inc: (labels = {}, amount = 1) => {
@@ -87,8 +116,8 @@ export class MetricsRegistry {
 
   gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
     const series = new Map<string, Series>();
-    this.register(name, help, "gauge", () =>
-      [...series.values()].map((s) => `${name}${renderLabels(s.labels)} ${s.value}`),
+    this.register({ name, help, type: "gauge", labelNames }, () =>
+      [...series.values()].map((s) => `${name}${renderLabels(s.labels)} ${formatValue(s.value)}`),
     );
     return {
       set: (value, labels = {}) => {
@@ -96,6 +125,26 @@ export class MetricsRegistry {
       },
       get: (labels = {}) => series.get(seriesKey(labelNames, labels))?.value ?? 0,
     };
+  }
+
+  /**
+   * Declares a counter or gauge whose samples `collect` computes each time the registry renders (for
+   * values read from elsewhere: the process, a snapshot taken by a timer). `collect` must not throw and
+   * must use only the declared label names.
+   */
+  computed(
+    name: string,
+    help: string,
+    type: "counter" | "gauge",
+    labelNames: readonly string[],
+    collect: () => Iterable<Sample>,
+  ): void {
+    this.register({ name, help, type, labelNames }, () =>
+      [...collect()].map(({ labels = {}, value }) => {
+        seriesKey(labelNames, labels);
+        return `${name}${renderLabels(labels)} ${formatValue(value)}`;
+      }),
+    );
   }
 
   histogram(
@@ -108,24 +157,38 @@ export class MetricsRegistry {
     const renderOne = (s: HistogramSeries) => [
       ...buckets.map((le, i) => `${name}_bucket${renderLabels(s.labels, { le: String(le) })} ${s.counts[i]}`),
       `${name}_bucket${renderLabels(s.labels, { le: "+Inf" })} ${s.count}`,
-      `${name}_sum${renderLabels(s.labels)} ${s.sum}`,
+      `${name}_sum${renderLabels(s.labels)} ${formatValue(s.sum)}`,
       `${name}_count${renderLabels(s.labels)} ${s.count}`,
     ];
-    this.register(name, help, "histogram", () => [...series.values()].flatMap(renderOne));
+    const find = (labels: Labels) => {
+      const key = seriesKey(labelNames, labels);
+      let entry = series.get(key);
+      if (!entry) {
+        entry = { labels, counts: buckets.map(() => 0), sum: 0, count: 0 };
+        series.set(key, entry);
+      }
+      return entry;
+    };
+    this.register({ name, help, type: "histogram", labelNames }, () =>
+      [...series.values()].flatMap(renderOne),
+    );
     return {
       observe: (value, labels = {}) => {
-        const key = seriesKey(labelNames, labels);
-        let entry = series.get(key);
-        if (!entry) {
-          entry = { labels, counts: buckets.map(() => 0), sum: 0, count: 0 };
-          series.set(key, entry);
-        }
+        const entry = find(labels);
         for (let i = 0; i < buckets.length; i++)
           if (value <= (buckets[i] ?? 0)) entry.counts[i] = (entry.counts[i] ?? 0) + 1;
         entry.sum += value;
         entry.count += 1;
       },
+      init: (labels = {}) => {
+        find(labels);
+      },
     };
+  }
+
+  /** Every metric declared, in the order of declaration. */
+  describe(): MetricDescription[] {
+    return [...this.metrics.values()].map((m) => m.description);
   }
 
   /** The whole registry in the Prometheus text format (version 0.0.4). */
@@ -133,10 +196,13 @@ export class MetricsRegistry {
     return `${[...this.metrics.values()].map((m) => m.render()).join("\n")}\n`;
   }
 
-  private register(name: string, help: string, kind: string, lines: () => string[]): void {
+  private register(description: MetricDescription, lines: () => string[]): void {
+    const { name, help, type } = description;
     if (this.metrics.has(name)) throw new Error(`metric ${name} is declared twice`);
+    const head = [`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} ${type}`];
     this.metrics.set(name, {
-      render: () => [`# HELP ${name} ${help}`, `# TYPE ${name} ${kind}`, ...lines()].join("\n"),
+      description: { ...description, labelNames: [...description.labelNames] },
+      render: () => [...head, ...lines()].join("\n"),
     });
   }
 }

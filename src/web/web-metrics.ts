@@ -4,6 +4,8 @@ import { REJECT_LABELS } from "./error-answer.ts";
 /** The route label: one of the routes, or `other`, never the raw path. */
 export type RouteLabel = "/event" | "/healthz" | "/readyz" | "/metrics" | "other";
 
+const ROUTE_LABELS: readonly RouteLabel[] = ["/event", "/healthz", "/readyz", "/metrics", "other"];
+
 /** The web's metrics, with the fixed names of the contract. */
 export interface WebMetrics {
   readonly requests: Counter;
@@ -66,5 +68,6 @@ export function createWebMetrics(registry: MetricsRegistry): WebMetrics {
   metrics.publishFailures.inc({}, 0);
   for (const reason of REJECT_LABELS) metrics.rejected.inc({ reason }, 0);
   for (const outcome of ["ok", "error"]) metrics.jwksFetches.inc({ outcome }, 0);
+  for (const route of ROUTE_LABELS) metrics.duration.init({ route });
   return metrics;
 }

@@ -39,9 +39,9 @@ export async function connectCluster(
     resources: worker.workloadResources,
     namespaces: worker.watchNamespaces,
     log,
-    metrics: registerIndexMetrics(registry),
+    metrics: registerIndexMetrics(registry, worker.workloadResources),
   });
-  const patcher = createWorkloadPatcher({ client, log, registry });
+  const patcher = createWorkloadPatcher({ client, log, registry, resources: worker.workloadResources });
   return { index, patcher };
 }
 

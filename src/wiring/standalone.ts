@@ -1,13 +1,15 @@
 import { createMemoryPublisher } from "../adapters/memory-publisher.ts";
 import { MemoryQueue } from "../adapters/memory-queue.ts";
 import type { Config } from "../config/config.ts";
-import { MetricsRegistry } from "../core/metrics.ts";
+import type { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import type { EventPublisher } from "../web/ports.ts";
 import type { EventSource } from "../worker/ports.ts";
+import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, startEvents } from "./cluster.ts";
+import { createMetricsRegistry } from "./metrics-registry.ts";
 import { createPublisher, createValkeySource } from "./valkey.ts";
 import { serveWeb } from "./web.ts";
 
@@ -22,14 +24,15 @@ interface Queue {
   readonly valkeyConnected?: () => boolean;
 }
 
-function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics): Queue {
+function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics, registry: MetricsRegistry): Queue {
   if (!config.valkey.addr) {
     const queue = new MemoryQueue({ log, acked: metrics.eventsAcked });
     const publisher = createMemoryPublisher({ queue, ratePerMinute: config.web.ratePerMinute });
     return { publisher, source: queue, delivery: "in-process" };
   }
   const publisher = createPublisher(config, log);
-  const source = createValkeySource(config.valkey, log, metrics);
+  const backlog = config.valkey.delivery === "stream" ? registerStreamMetrics(registry) : undefined;
+  const source = createValkeySource(config.valkey, log, metrics, backlog);
   return {
     publisher,
     source,
@@ -50,10 +53,10 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
     "standalone mode runs the internet-facing web and the worker in one process, so the cluster credentials sit in the process that faces the internet; use it locally or on a single-node cluster, and run web and worker separately elsewhere",
     { queue: config.valkey.addr ? `valkey ${config.valkey.delivery}` : "in-process" },
   );
-  const registry = new MetricsRegistry();
-  const metrics = createWorkerMetrics(registry);
+  const registry = createMetricsRegistry();
+  const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
   const cluster = await connectCluster(config.worker, log, registry);
-  const queue = chooseQueue(config, log, metrics);
+  const queue = chooseQueue(config, log, metrics, registry);
   const { publisher, connect, valkeyConnected } = queue;
   const connecting = connect?.();
   const events = startEvents(config, log, cluster, queue, metrics);

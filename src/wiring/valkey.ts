@@ -8,7 +8,7 @@ import { ValkeyStreamConsumer } from "../adapters/valkey/stream-consumer.ts";
 import { ValkeySubscriber } from "../adapters/valkey/subscriber.ts";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../log.ts";
-import type { EventSource } from "../worker/ports.ts";
+import type { BacklogReporter, EventSource } from "../worker/ports.ts";
 import type { WorkerMetrics } from "../worker/worker-metrics.ts";
 
 /** The client URL and TLS options of the configured Valkey; it must have an address. */
@@ -40,11 +40,15 @@ export function createPublisher(
   });
 }
 
-/** The worker's Valkey source for `VALKEY_DELIVERY`: a consumer group on the stream, or a Pub/Sub subscription. */
+/**
+ * The worker's Valkey source for `VALKEY_DELIVERY`: a consumer group on the stream, or a Pub/Sub
+ * subscription. A stream consumer reports the stream's backlog to `backlog`, when given.
+ */
 export function createValkeySource(
   valkey: Config["valkey"],
   log: Logger,
   metrics: WorkerMetrics,
+  backlog?: BacklogReporter,
 ): EventSource {
   const endpoint = endpointOf(valkey);
   const acked = metrics.eventsAcked;
@@ -60,5 +64,6 @@ export function createValkeySource(
     streamMaxLen: valkey.streamMaxLen,
     log,
     acked,
+    ...(backlog ? { backlog } : {}),
   });
 }

@@ -1,13 +1,14 @@
 import type { Server } from "bun";
 import { startHttpServer } from "../adapters/http-server.ts";
 import type { Config } from "../config/config.ts";
-import { MetricsRegistry } from "../core/metrics.ts";
+import type { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import { createWebApp, WEB_ROUTES } from "../web/create-web-app.ts";
 import type { EventPublisher } from "../web/ports.ts";
 import { createTokenVerifier, type TokenVerifier } from "../web/token/verify-token.ts";
 import { createWebMetrics, type WebMetrics } from "../web/web-metrics.ts";
+import { createMetricsRegistry } from "./metrics-registry.ts";
 import { createPublisher, type PublisherTimings } from "./valkey.ts";
 
 /**
@@ -23,7 +24,10 @@ export interface ServeWebOptions {
   readonly log: Logger;
   /** Where accepted events go. The caller owns it: stopping the server does not close it. */
   readonly publisher: EventPublisher;
-  /** Registry the web's metrics are declared on (standalone shares one with the worker); default: a new one. */
+  /**
+   * Registry the web's metrics are declared on (standalone shares one with the worker); default: a new
+   * one with the build and process metrics ({@link createMetricsRegistry}).
+   */
   readonly registry?: MetricsRegistry;
   /** Default: the verifier of `config.web`, its JWKS fetched before the server listens. */
   readonly verifier?: TokenVerifier;
@@ -63,7 +67,7 @@ function verifierFor(config: Config, log: Logger, metrics: WebMetrics) {
  */
 export async function serveWeb(options: ServeWebOptions): Promise<RunningWeb> {
   const { config, log, publisher } = options;
-  const metrics = createWebMetrics(options.registry ?? new MetricsRegistry());
+  const metrics = createWebMetrics(options.registry ?? createMetricsRegistry());
   if (config.policy.rules.allowedOrgId === undefined)
     log.warn(
       "only the organization's name is checked: set GITHUB_ALLOWED_ORG_ID to its numeric id, so an organization renamed and its name taken by someone else cannot send events",

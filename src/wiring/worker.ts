@@ -1,11 +1,12 @@
 import { startHttpServer } from "../adapters/http-server.ts";
 import type { Config } from "../config/config.ts";
-import { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import { answerHealth } from "../worker/health-routes.ts";
+import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createValkeyConnectedGauge, createWorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, startEvents } from "./cluster.ts";
+import { createMetricsRegistry } from "./metrics-registry.ts";
 import { createValkeySource } from "./valkey.ts";
 
 /**
@@ -13,11 +14,12 @@ import { createValkeySource } from "./valkey.ts";
  * has synced) the Valkey consumer. `stop()` stops reading, finishes the event in flight, then closes.
  */
 export async function startWorker(config: Config, log: Logger): Promise<RunningService> {
-  const registry = new MetricsRegistry();
-  const metrics = createWorkerMetrics(registry);
+  const registry = createMetricsRegistry();
+  const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
   const connected = createValkeyConnectedGauge(registry);
   const cluster = await connectCluster(config.worker, log, registry);
-  const source = createValkeySource(config.valkey, log, metrics);
+  const backlog = config.valkey.delivery === "stream" ? registerStreamMetrics(registry) : undefined;
+  const source = createValkeySource(config.valkey, log, metrics, backlog);
   const routes = {
     ready: () => source.connected && cluster.index.synced,
     renderMetrics: () => {

@@ -1,10 +1,13 @@
 import type { MetricsRegistry } from "../core/metrics.ts";
-import type { WorkloadResource } from "../core/workload-kind.ts";
+import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
 
 /** Where the index stands on one kind: listing, listed and followed, or refused by RBAC. */
 export type KindState = "syncing" | "synced" | "forbidden";
 
-/** What the index reports; the label `kind` carries the resource name (`deployments`, …). */
+/**
+ * What the index reports, by the resource it follows; the label `kind` carries the Kind
+ * (`Deployment`, `StatefulSet`, `DaemonSet`), as on every metric of the worker.
+ */
 export interface IndexMetrics {
   setSize(resource: WorkloadResource, size: number): void;
   watchRestarted(resource: WorkloadResource): void;
@@ -23,12 +26,18 @@ export const NO_INDEX_METRICS: IndexMetrics = {
 
 const KIND_STATES: readonly KindState[] = ["syncing", "synced", "forbidden"];
 
+const ALL_RESOURCES = Object.keys(WORKLOAD_KINDS) as WorkloadResource[];
+
 /**
  * Declares the index metrics in `registry` (once per registry):
  * `kuberollouttrigger_worker_index_workloads{kind}`, `kuberollouttrigger_worker_watch_restarts_total{kind}`,
- * `kuberollouttrigger_worker_index_synced`.
+ * `kuberollouttrigger_worker_index_synced` and `kuberollouttrigger_worker_kind_state{kind,state}`. Every
+ * series of the kinds in `resources` (the index's) exists from the start, at 0.
  */
-export function registerIndexMetrics(registry: MetricsRegistry): IndexMetrics {
+export function registerIndexMetrics(
+  registry: MetricsRegistry,
+  resources: readonly WorkloadResource[] = ALL_RESOURCES,
+): IndexMetrics {
   const size = registry.gauge(
     "kuberollouttrigger_worker_index_workloads",
     "Workloads in the image index, by kind.",
@@ -45,15 +54,23 @@ export function registerIndexMetrics(registry: MetricsRegistry): IndexMetrics {
   );
   const kindState = registry.gauge(
     "kuberollouttrigger_worker_kind_state",
-    "1 for the state each workload kind is in (syncing, synced, forbidden), 0 for the others.",
+    "1 for the state each workload kind is in (syncing, synced, forbidden), 0 for the others; all 0 until the index reports the kind.",
     ["kind", "state"],
   );
+  const kindOf = (resource: WorkloadResource) => WORKLOAD_KINDS[resource].kind;
+  synced.set(0);
+  for (const resource of resources) {
+    size.set(0, { kind: kindOf(resource) });
+    restarts.inc({ kind: kindOf(resource) }, 0);
+    for (const state of KIND_STATES) kindState.set(0, { kind: kindOf(resource), state });
+  }
   return {
-    setSize: (resource, value) => size.set(value, { kind: resource }),
-    watchRestarted: (resource) => restarts.inc({ kind: resource }),
+    setSize: (resource, value) => size.set(value, { kind: kindOf(resource) }),
+    watchRestarted: (resource) => restarts.inc({ kind: kindOf(resource) }),
     setSynced: (value) => synced.set(value ? 1 : 0),
     setKindState: (resource, state) => {
-      for (const each of KIND_STATES) kindState.set(each === state ? 1 : 0, { kind: resource, state: each });
+      for (const each of KIND_STATES)
+        kindState.set(each === state ? 1 : 0, { kind: kindOf(resource), state: each });
     },
   };
 }

@@ -105,3 +105,24 @@ export interface WorkloadPatcher {
     },
   ): Promise<RestartOutcome>;
 }
+
+/** What a consumer group has not finished, as Valkey reports it. */
+export interface StreamGroupBacklog {
+  readonly group: string;
+  readonly consumers: number;
+  /** Entries delivered to the group and not acknowledged yet. */
+  readonly pending: number;
+  /** The ID of the oldest of them; undefined when none is pending. */
+  readonly oldestPendingId: string | undefined;
+  /** Entries not delivered to the group yet (`XINFO GROUPS` `lag`); undefined when Valkey cannot tell. */
+  readonly lag: number | undefined;
+}
+
+/** The event stream's backlog: its length and where each consumer group stands. */
+export interface StreamBacklog {
+  readonly length: number;
+  readonly groups: readonly StreamGroupBacklog[];
+}
+
+/** Receives each reading of the stream's backlog; undefined when it could not be read. */
+export type BacklogReporter = (backlog: StreamBacklog | undefined) => void;

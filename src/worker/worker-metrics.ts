@@ -1,7 +1,17 @@
 import type { Counter, Gauge, MetricsRegistry } from "../core/metrics.ts";
+import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
 
 /** The outcome label of `kuberollouttrigger_worker_restarts_total`: a closed set. */
 export type RestartMetricOutcome = "ok" | "skipped" | "not_found" | "forbidden" | "failed" | "dry_run";
+
+const RESTART_OUTCOMES: readonly RestartMetricOutcome[] = [
+  "ok",
+  "skipped",
+  "not_found",
+  "forbidden",
+  "failed",
+  "dry_run",
+];
 
 /** The event-side metrics of the worker. */
 export interface WorkerMetrics {
@@ -11,13 +21,20 @@ export interface WorkerMetrics {
   readonly workloadsMatched: Counter;
   /** Labels `kind` (Deployment, StatefulSet, DaemonSet) and `outcome` ({@link RestartMetricOutcome}). */
   readonly restarts: Counter;
-  /** Restarted workloads with a matched container that will not pull the new image (label `kind`). */
+  /** Restarted workloads with a matched container that will not pull the new image (label `kind`, as above). */
   readonly restartsWithoutPull: Counter;
 }
 
-/** Declares the worker's event metrics in `registry` (once per registry). */
-export function createWorkerMetrics(registry: MetricsRegistry): WorkerMetrics {
-  return {
+/**
+ * Declares the worker's event metrics in `registry` (once per registry). Every series of the kinds in
+ * `resources` (those the worker restarts) exists from the start, at 0; `kind` is the Kind
+ * (`WORKLOAD_KINDS[resource].kind`).
+ */
+export function createWorkerMetrics(
+  registry: MetricsRegistry,
+  resources: readonly WorkloadResource[] = Object.keys(WORKLOAD_KINDS) as WorkloadResource[],
+): WorkerMetrics {
+  const metrics: WorkerMetrics = {
     eventsConsumed: registry.counter(
       "kuberollouttrigger_worker_events_consumed_total",
       "Events delivered to the worker, redeliveries included.",
@@ -36,7 +53,7 @@ export function createWorkerMetrics(registry: MetricsRegistry): WorkerMetrics {
     ),
     restarts: registry.counter(
       "kuberollouttrigger_worker_restarts_total",
-      "Restarts by workload kind and outcome (ok, skipped, not_found, forbidden, failed, dry_run).",
+      "Restart attempts per workload, by kind (Deployment, StatefulSet, DaemonSet) and outcome (ok, skipped, not_found, forbidden, failed, dry_run).",
       ["kind", "outcome"],
     ),
     restartsWithoutPull: registry.counter(
@@ -45,9 +62,20 @@ export function createWorkerMetrics(registry: MetricsRegistry): WorkerMetrics {
       ["kind"],
     ),
   };
+  const { eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched } = metrics;
+  for (const counter of [eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched]) counter.inc({}, 0);
+  for (const resource of resources) {
+    const kind = WORKLOAD_KINDS[resource].kind;
+    for (const outcome of RESTART_OUTCOMES) metrics.restarts.inc({ kind, outcome }, 0);
+    metrics.restartsWithoutPull.inc({ kind }, 0);
+  }
+  return metrics;
 }
 
 /** Declares `kuberollouttrigger_valkey_connected` (1 when the worker's Valkey connections are up). */
 export function createValkeyConnectedGauge(registry: MetricsRegistry): Gauge {
-  return registry.gauge("kuberollouttrigger_valkey_connected", "1 when the Valkey connection is up, else 0.");
+  return registry.gauge(
+    "kuberollouttrigger_valkey_connected",
+    "1 when the connection to Valkey is up, else 0.",
+  );
 }

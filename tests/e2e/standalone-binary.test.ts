@@ -67,6 +67,10 @@ describe.skipIf(!requireBinary())("standalone: web and worker in one process", (
       "the acknowledgement metric",
       20_000,
     );
+    // Web and worker share one registry: what every process exports appears once.
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics.match(/^kuberollouttrigger_build_info\{/gm)).toHaveLength(1);
+    expect(metrics.match(/^process_resident_memory_bytes /gm)).toHaveLength(1);
     expect(await standalone.stop("SIGTERM")).toBe(0);
   }
 

@@ -79,7 +79,7 @@ describe("initial sync", () => {
     expect(watch?.query.resourceVersion).toBe(String(server.resourceVersion));
     expect(watch?.query.allowWatchBookmarks).toBe("true");
     expect(Number(watch?.query.timeoutSeconds)).toBeGreaterThanOrEqual(300);
-    expect(h.registry.render()).toContain('kuberollouttrigger_worker_index_workloads{kind="deployments"} 25');
+    expect(h.registry.render()).toContain('kuberollouttrigger_worker_index_workloads{kind="Deployment"} 25');
     expect(h.registry.render()).toContain("kuberollouttrigger_worker_index_synced 1");
   });
 
@@ -165,7 +165,7 @@ describe("following the cluster", () => {
       5000,
     );
     expect(h.registry.render()).toContain(
-      'kuberollouttrigger_worker_watch_restarts_total{kind="deployments"} 1',
+      'kuberollouttrigger_worker_watch_restarts_total{kind="Deployment"} 1',
     );
   });
 

@@ -69,7 +69,7 @@ describe("a restart", () => {
       spec: { template: { metadata: { annotations: { "kubectl.kubernetes.io/restartedAt": AT } } } },
     });
     expect(registry.render()).toContain(
-      'kuberollouttrigger_worker_patch_duration_seconds_count{kind="deployments"} 1',
+      'kuberollouttrigger_worker_patch_duration_seconds_count{kind="Deployment"} 1',
     );
   });
 

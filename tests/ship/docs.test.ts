@@ -1,7 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { createWorkloadPatcher } from "../../src/adapters/kube/workload-patcher.ts";
 import { SETTINGS, type Setting } from "../../src/config/settings.ts";
+import type { MetricDescription } from "../../src/core/metrics.ts";
+import { WORKLOAD_KINDS } from "../../src/core/workload-kind.ts";
+import { createLogger } from "../../src/log.ts";
+import { createWebMetrics } from "../../src/web/web-metrics.ts";
+import { createMetricsRegistry } from "../../src/wiring/metrics-registry.ts";
+import { registerIndexMetrics } from "../../src/worker/index-metrics.ts";
+import { registerStreamMetrics } from "../../src/worker/stream-metrics.ts";
+import { createValkeyConnectedGauge, createWorkerMetrics } from "../../src/worker/worker-metrics.ts";
+import { type DocumentedMetric, documentedMetrics } from "../support/prometheus-text.ts";
 import { type K8sObject, ROOT } from "./rendered.ts";
 
 // Holds docs/ to the code: a default, flag or metric name that changes in src/ without the docs (or
@@ -46,6 +56,27 @@ async function sourceFiles(): Promise<Map<string, string>> {
     files.set(path, await Bun.file(join(ROOT, path)).text());
   return files;
 }
+
+/** What every process declares, then what the web and the worker declare on top, as the wiring does. */
+function declaredMetrics(): Record<"every" | "web" | "worker", MetricDescription[]> {
+  const every = createMetricsRegistry().describe();
+  const web = createMetricsRegistry();
+  createWebMetrics(web);
+  const worker = createMetricsRegistry();
+  createWorkerMetrics(worker);
+  createValkeyConnectedGauge(worker);
+  registerIndexMetrics(worker);
+  const request = async () => ({ ok: true as const, status: 200, text: "{}" });
+  createWorkloadPatcher({ client: { request }, log: createLogger({ write: () => {} }), registry: worker });
+  registerStreamMetrics(worker);
+  const own = (registry: typeof web) => registry.describe().slice(every.length);
+  return { every, web: own(web), worker: own(worker) };
+}
+
+const asRows = (metrics: readonly (MetricDescription | DocumentedMetric)[]) =>
+  metrics
+    .map(({ name, type, labelNames, help }) => ({ name, type, labelNames: [...labelNames], help }))
+    .sort((a, b) => a.name.localeCompare(b.name));
 
 describe("docs/configuration.md", () => {
   test("lists every setting of the settings table with its flag, default and modes", async () => {
@@ -95,6 +126,23 @@ describe("docs/operations.md", () => {
       for (const [, name] of text.matchAll(/["'`](kuberollouttrigger_[a-z0-9_]*[a-z0-9])["'`]/g))
         if (name) defined.add(name);
     expect([...defined].filter((name) => !operations.includes(`\`${name}\``))).toEqual([]);
+  });
+
+  test("lists each process's metrics with the type, label names and help text they are declared with", async () => {
+    const tables = documentedMetrics(await read("docs/operations.md"));
+    const declared = declaredMetrics();
+    expect(asRows(tables.get("Every process (web, worker, standalone)") ?? [])).toEqual(
+      asRows(declared.every),
+    );
+    expect(asRows(tables.get("Web (and standalone)") ?? [])).toEqual(asRows(declared.web));
+    expect(asRows(tables.get("Worker (and standalone)") ?? [])).toEqual(asRows(declared.worker));
+  });
+
+  test("says that the kind label carries the Kinds, spelled as the API spells them", async () => {
+    const operations = await read("docs/operations.md");
+    const line = operations.split("\n").find((l) => l.startsWith("- `kind`:")) ?? "";
+    const paragraph = operations.slice(operations.indexOf(line)).split("\n- ")[0] ?? "";
+    for (const { kind } of Object.values(WORKLOAD_KINDS)) expect(paragraph).toContain(`\`${kind}\``);
   });
 
   test("describes a troubleshooting section for every status code the web answers", async () => {

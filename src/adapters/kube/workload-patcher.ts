@@ -23,6 +23,8 @@ export interface WorkloadPatcherOptions {
   readonly log: Logger;
   /** Where `kuberollouttrigger_worker_patch_duration_seconds{kind}` is declared; none when omitted. */
   readonly registry?: MetricsRegistry;
+  /** The kinds whose duration series exist from the start, with no observations (default: none). */
+  readonly resources?: readonly WorkloadResource[];
   /** Tries per restart (default 5). */
   readonly maxAttempts?: number;
   /** No retry starts once this much has passed since the first try (default 60 s). */
@@ -57,9 +59,10 @@ export function createWorkloadPatcher(options: WorkloadPatcherOptions): Workload
   const random = options.random ?? Math.random;
   const duration = options.registry?.histogram(
     "kuberollouttrigger_worker_patch_duration_seconds",
-    "Duration of one restart PATCH request to the Kubernetes API, by kind.",
+    "Duration of one restart PATCH request to the Kubernetes API, by kind; each retry is observed on its own.",
     ["kind"],
   );
+  for (const resource of options.resources ?? []) duration?.init({ kind: WORKLOAD_KINDS[resource].kind });
 
   async function attempt(
     ref: WorkloadRef,
@@ -94,7 +97,7 @@ export function createWorkloadPatcher(options: WorkloadPatcherOptions): Workload
     } catch (error) {
       return { retry: "network", reason: error instanceof Error ? error.message : String(error) };
     } finally {
-      duration?.observe((now() - started) / 1000, { kind: ref.resource });
+      duration?.observe((now() - started) / 1000, { kind: WORKLOAD_KINDS[ref.resource].kind });
     }
   }
 

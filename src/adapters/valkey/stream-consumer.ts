@@ -4,9 +4,10 @@ import type { Counter } from "../../core/metrics.ts";
 import type { EventOutcome } from "../../core/restart.ts";
 import type { Logger } from "../../log.ts";
 import { sleepUnlessAborted } from "../../timers.ts";
-import type { EventHandler, EventSource } from "../../worker/ports.ts";
+import type { BacklogReporter, EventHandler, EventSource } from "../../worker/ports.ts";
 import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
+import { reportStreamBacklog } from "./stream-backlog.ts";
 import { type ConsumerIdentity, claimIdleEntries, keepEntryAlive } from "./stream-claims.ts";
 import { parseStreamRead, type StreamEntry } from "./stream-replies.ts";
 import { createStreamTrimmer, type StreamTrimmer } from "./stream-trimmer.ts";
@@ -30,6 +31,13 @@ export interface StreamConsumerOptions {
   readonly trimIntervalMs?: number;
   /** Longest wait between reconnect attempts of its connections; default that of {@link ValkeyConnection}. */
   readonly maxBackoffMs?: number;
+  /**
+   * Receives the stream's backlog, read once the first read has made this consumer known to the group,
+   * then every `backlogIntervalMs`; not read without it.
+   */
+  readonly backlog?: BacklogReporter;
+  /** Default 15 s. */
+  readonly backlogIntervalMs?: number;
 }
 
 /** An envelope that fails validation in the handler, for an entry without an `event` field. */
@@ -68,6 +76,7 @@ export class ValkeyStreamConsumer implements EventSource {
   /** How many times each entry still pending here has been handed over, for the worker's backoff. */
   readonly #attempts = new Map<string, number>();
   #loop: Promise<void> | undefined;
+  #backlogLoop: Promise<void> | undefined;
   #scanPending = true;
   #retryAt: number | undefined;
   #nextClaimAt = 0;
@@ -115,6 +124,7 @@ export class ValkeyStreamConsumer implements EventSource {
     // Closing the reader ends a blocking XREADGROUP at once; the control connection stays for the last XACK.
     this.#reader.close();
     await this.#loop;
+    await this.#backlogLoop;
     this.#control.close();
   }
 
@@ -126,7 +136,7 @@ export class ValkeyStreamConsumer implements EventSource {
   async #run(handler: EventHandler): Promise<void> {
     const signal = this.#stopping.signal;
     await Promise.all([this.#reader.start(), this.#control.start()]);
-    const { log } = this.options;
+    const { log, backlog } = this.options;
     log.info("stream consumer started", { stream: this.#key, group: this.#group, consumer: this.#consumer });
     let failures = 0;
     while (!signal.aborted) {
@@ -143,6 +153,15 @@ export class ValkeyStreamConsumer implements EventSource {
           await this.#readNew(handler, now);
         }
         failures = 0;
+        if (backlog && !this.#backlogLoop)
+          this.#backlogLoop = reportStreamBacklog({
+            connection: this.#control,
+            key: this.#key,
+            report: backlog,
+            intervalMs: this.options.backlogIntervalMs ?? 15_000,
+            signal,
+            log,
+          });
       } catch (error) {
         if (signal.aborted) break;
         if (isReplyError(error, "NOGROUP")) {

@@ -54,3 +54,71 @@ test("declaring the same metric twice is refused", () => {
   registry.counter("krt_total", "Total.");
   expect(() => registry.gauge("krt_total", "Again.")).toThrow("declared twice");
 });
+
+test("a computed metric renders the samples its callback returns at each render", () => {
+  const registry = new MetricsRegistry();
+  let depth = 3;
+  registry.computed("krt_depth", "Depth.", "gauge", ["group"], () => [
+    { labels: { group: "a" }, value: depth },
+  ]);
+  expect(registry.render()).toContain('krt_depth{group="a"} 3');
+  depth = 5;
+  expect(registry.render()).toContain('krt_depth{group="a"} 5');
+});
+
+test("a computed metric with no samples still renders its help and type", () => {
+  const registry = new MetricsRegistry();
+  registry.computed("krt_cpu_seconds_total", "CPU.", "counter", [], () => []);
+  expect(registry.render()).toBe(
+    ["# HELP krt_cpu_seconds_total CPU.", "# TYPE krt_cpu_seconds_total counter", ""].join("\n"),
+  );
+});
+
+test("a computed metric refuses a label name it did not declare", () => {
+  const registry = new MetricsRegistry();
+  registry.computed("krt_depth", "Depth.", "gauge", ["group"], () => [{ labels: { stream: "x" }, value: 1 }]);
+  expect(() => registry.render()).toThrow('unknown label "stream"');
+});
+
+test("an initialised histogram series renders zero counts before any observation", () => {
+  const registry = new MetricsRegistry();
+  registry.histogram("krt_seconds", "Latency.", ["kind"], [1]).init({ kind: "Deployment" });
+  expect(registry.render()).toContain(
+    [
+      'krt_seconds_bucket{kind="Deployment",le="1"} 0',
+      'krt_seconds_bucket{kind="Deployment",le="+Inf"} 0',
+      'krt_seconds_sum{kind="Deployment"} 0',
+      'krt_seconds_count{kind="Deployment"} 0',
+    ].join("\n"),
+  );
+});
+
+test("infinite and NaN values are written as the text format spells them", () => {
+  const registry = new MetricsRegistry();
+  const gauge = registry.gauge("krt_value", "Value.", ["v"]);
+  gauge.set(Number.POSITIVE_INFINITY, { v: "a" });
+  gauge.set(Number.NEGATIVE_INFINITY, { v: "b" });
+  gauge.set(Number.NaN, { v: "c" });
+  const text = registry.render();
+  expect(text).toContain('krt_value{v="a"} +Inf');
+  expect(text).toContain('krt_value{v="b"} -Inf');
+  expect(text).toContain('krt_value{v="c"} NaN');
+});
+
+test("backslashes and line breaks in a help text are escaped", () => {
+  const registry = new MetricsRegistry();
+  registry.gauge("krt_value", "A \\ and\na break.");
+  expect(registry.render()).toContain("# HELP krt_value A \\\\ and\\na break.");
+});
+
+test("describe lists every metric with its type, help and label names, in declaration order", () => {
+  const registry = new MetricsRegistry();
+  registry.counter("krt_total", "Total.", ["reason"]);
+  registry.histogram("krt_seconds", "Latency.");
+  registry.computed("krt_depth", "Depth.", "gauge", ["group"], () => []);
+  expect(registry.describe()).toEqual([
+    { name: "krt_total", type: "counter", help: "Total.", labelNames: ["reason"] },
+    { name: "krt_seconds", type: "histogram", help: "Latency.", labelNames: [] },
+    { name: "krt_depth", type: "gauge", help: "Depth.", labelNames: ["group"] },
+  ]);
+});
