@@ -1,3 +1,5 @@
+import { type CallerClaims, CLAIM_NAMES, readCallerClaims } from "./claim-policy.ts";
+
 /** An event as handed from the web to the worker: the minimized JSON plus what the web knew of it. */
 export interface EventEnvelope {
   /** The minimized event JSON `{"image":"…","tags":[…]}`; the worker validates it again. */
@@ -7,6 +9,11 @@ export interface EventEnvelope {
   readonly requestId: string | undefined;
   /** The repository claim of the token that sent it, for the audit trail; never the token. */
   readonly repository: string | undefined;
+  /**
+   * The verified claims of the token that sent it, which the worker's policy decisions read again;
+   * absent in Pub/Sub delivery (the bare event of the original) and for entries written by other tools.
+   */
+  readonly claims?: CallerClaims;
 }
 
 /** Field names of a stream entry; shared by the web that writes and the worker that reads. */
@@ -23,7 +30,23 @@ export function envelopeToStreamFields(envelope: EventEnvelope): string[] {
   if (envelope.acceptedAt) fields.push(STREAM_FIELD.acceptedAt, envelope.acceptedAt);
   if (envelope.requestId) fields.push(STREAM_FIELD.requestId, envelope.requestId);
   if (envelope.repository) fields.push(STREAM_FIELD.repository, envelope.repository);
+  for (const [key, name] of Object.entries(CLAIM_NAMES)) {
+    const value = envelope.claims?.[key as keyof CallerClaims];
+    if (value && name !== STREAM_FIELD.repository) fields.push(`claim_${name}`, value);
+  }
   return fields;
+}
+
+/** The claims of a stream entry (fields `repository` and `claim_*`), or undefined when it has none. */
+function claimsFromFields(map: ReadonlyMap<string, string>): CallerClaims | undefined {
+  const repository = map.get(STREAM_FIELD.repository);
+  if (repository === undefined) return undefined;
+  const raw: Record<string, string> = { repository };
+  for (const name of Object.values(CLAIM_NAMES)) {
+    const value = map.get(`claim_${name}`);
+    if (value !== undefined) raw[name] = value;
+  }
+  return readCallerClaims(raw);
 }
 
 /** Reads an envelope back from a stream entry's flat field/value list; undefined when `event` is missing. */
@@ -37,6 +60,7 @@ export function envelopeFromStreamFields(fields: readonly string[]): EventEnvelo
     acceptedAt: map.get(STREAM_FIELD.acceptedAt),
     requestId: map.get(STREAM_FIELD.requestId),
     repository: map.get(STREAM_FIELD.repository),
+    claims: claimsFromFields(map),
   };
 }
 
@@ -48,12 +72,13 @@ export function envelopeFromStreamFields(fields: readonly string[]): EventEnvelo
 export function newEnvelope(
   payload: string,
   acceptedAt: Date,
-  from: { readonly requestId?: string; readonly repository?: string } = {},
+  from: { readonly requestId?: string; readonly repository?: string; readonly claims?: CallerClaims } = {},
 ): EventEnvelope {
   return {
     payload,
     acceptedAt: acceptedAt.toISOString(),
     requestId: from.requestId,
     repository: from.repository,
+    ...(from.claims ? { claims: from.claims } : {}),
   };
 }

@@ -61,6 +61,7 @@ export async function acceptEvent(
   const envelope = newEnvelope(serializeEvent(event), deps.now(), {
     requestId,
     repository: caller.repository,
+    claims: caller.caller,
   });
   const result = await deps.publisher.publish(envelope, {
     jti: caller.jti,

@@ -1,0 +1,47 @@
+import { describe, expect, test } from "bun:test";
+import type { CallerClaims } from "../../../src/core/claim-policy.ts";
+import { envelopeFromStreamFields, envelopeToStreamFields, newEnvelope } from "../../../src/core/envelope.ts";
+
+const CLAIMS: CallerClaims = {
+  repository: "acme/app",
+  repositoryId: "101",
+  repositoryOwner: "acme",
+  repositoryOwnerId: "7",
+  ref: "refs/heads/main",
+  sha: "0123abcd",
+  eventName: "push",
+  environment: "",
+  jobWorkflowRef: "acme/app/.github/workflows/build.yml@refs/heads/main",
+  runnerEnvironment: "github-hosted",
+  runId: "42",
+  actor: "octocat",
+};
+
+describe("the stream entry of an event", () => {
+  test("carries every claim the policy reads, and reads them back as they were", () => {
+    const envelope = newEnvelope('{"image":"ghcr.io/acme/app","tags":["dev"]}', new Date(1_700_000_000_000), {
+      requestId: "r1",
+      repository: "acme/app",
+      claims: CLAIMS,
+    });
+    const fields = envelopeToStreamFields(envelope);
+    expect(fields.slice(0, 8)).toEqual([
+      "event",
+      '{"image":"ghcr.io/acme/app","tags":["dev"]}',
+      "accepted_at",
+      "2023-11-14T22:13:20.000Z",
+      "request_id",
+      "r1",
+      "repository",
+      "acme/app",
+    ]);
+    expect(fields).toContain("claim_job_workflow_ref");
+    // An empty claim is left out, and reads back empty.
+    expect(fields).not.toContain("claim_environment");
+    expect(envelopeFromStreamFields(fields)).toEqual(envelope);
+  });
+
+  test("an entry of another tool, with no repository, has no claims", () => {
+    expect(envelopeFromStreamFields(["event", "{}"])?.claims).toBeUndefined();
+  });
+});
