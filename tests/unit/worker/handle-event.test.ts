@@ -13,7 +13,7 @@ const PREFIX = "ghcr.io/acme/";
 const ACCEPTED_AT = "2025-03-04T05:06:07.089Z";
 
 function workload(name: string, images: string[], extra: Partial<IndexedWorkload> = {}): IndexedWorkload {
-  return { resource: "deployments", namespace: "apps", name, images, skip: false, ...extra };
+  return { resource: "deployments", namespace: "apps", name, images, notPulled: 0, skip: false, ...extra };
 }
 
 function delivery(payload: unknown, extra: Partial<DeliveredEvent> = {}): DeliveredEvent {

@@ -16,6 +16,7 @@ const item = (name: string): ListedWorkload => ({
   name,
   resourceVersion: "1",
   images: ["i:1"],
+  notPulled: 0,
   skip: false,
 });
 
