@@ -1,5 +1,6 @@
 import type { BackoffPolicy } from "../core/backoff.ts";
 import { parseEvent } from "../core/event.ts";
+import { restartsWithoutPull } from "../core/pull-policy.ts";
 import {
   chooseRestartedAt,
   decideEventOutcome,
@@ -64,10 +65,48 @@ function logRestart(log: Logger, settled: Settled, restartedAt: string): void {
     log.warn("cluster unreachable; event stays pending", { ...fields, reason: outcome.reason });
 }
 
+/** Why a restart of a workload whose containers do not always pull leaves the old image running, and the fix. */
+export const WITHOUT_PULL_ADVICE = {
+  reason:
+    "a container running the image has imagePullPolicy IfNotPresent or Never (IfNotPresent is the default for every tag but latest): a node that has the tag cached starts the old image",
+  fix: "set imagePullPolicy: Always on the containers that run the image, or push a new tag or a digest and point the workload at it",
+} as const;
+
+/**
+ * The restarts (made, or in dry run only logged) that leave a container on a node's cached copy of a
+ * matched image, as `Deployment/ns/name`; counts the ones made in `restarts_without_pull_total`.
+ */
+function reportWithoutPull(
+  results: readonly Settled[],
+  refs: readonly string[],
+  metrics: WorkerMetrics,
+  eventLog: Logger,
+  event: { readonly image: string; readonly tags: readonly string[] },
+): string[] {
+  const without = results.filter(
+    (r) =>
+      (r.outcome.kind === "restarted" || r.outcome.kind === "dry_run") &&
+      restartsWithoutPull(r.workload, refs),
+  );
+  for (const { workload, outcome } of without)
+    if (outcome.kind === "restarted")
+      metrics.restartsWithoutPull.inc({ kind: WORKLOAD_KINDS[workload.resource].kind });
+  const named = without.map((r) => describeWorkload(r.workload));
+  if (named.length > 0)
+    eventLog.warn("restarted workloads will not pull the new image", {
+      image: event.image,
+      tags: event.tags,
+      workloads: named,
+      ...WITHOUT_PULL_ADVICE,
+    });
+  return named;
+}
+
 /**
  * Makes the handler of one delivered event: validate it again (an invalid one is `terminal`), find the
  * workloads using `image:tag` for any tag, restart each once (skip-annotated ones never) with bounded
- * concurrency, log one line, and decide the outcome with {@link decideEventOutcome}. Never rejects: an
+ * concurrency, warn about the restarts that will not pull the new image, log one line, and decide the
+ * outcome with {@link decideEventOutcome}. Never rejects: an
  * unexpected error is a `retry`.
  */
 export function createEventHandler(deps: EventHandlerDeps): EventHandler {
@@ -109,7 +148,8 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     }
     const { image, tags } = checked.event;
     try {
-      const matched = deps.index.findByImages(imageRefs(image, tags));
+      const refs = imageRefs(image, tags);
+      const matched = deps.index.findByImages(refs);
       metrics.workloadsMatched.inc({}, matched.length);
       const skipped = matched.filter((w) => w.skip);
       for (const workload of skipped) {
@@ -128,6 +168,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       );
       const named = (...kinds: RestartOutcome["kind"][]) =>
         results.filter((r) => kinds.includes(r.outcome.kind)).map((r) => describeWorkload(r.workload));
+      const withoutPull = reportWithoutPull(results, refs, metrics, eventLog, checked.event);
       log.info("event processed", {
         ...ids,
         image,
@@ -136,6 +177,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         matched: matched.map(describeWorkload),
         restarted: named("restarted"),
         ...(deps.dryRun ? { dry_run: named("dry_run") } : {}),
+        restarted_without_pull: withoutPull,
         skipped: skipped.map(describeWorkload),
         not_found: named("not_found"),
         failed: named("forbidden", "failed", "unreachable"),

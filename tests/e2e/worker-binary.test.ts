@@ -196,6 +196,46 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       }, 30_000);
     }
 
+    test("names and counts the restarted workloads that will not pull the new image: IfNotPresent and Never, not Always nor an implied latest", async () => {
+      const policies = [
+        ["if-not-present", "dev", "IfNotPresent"],
+        ["never", "dev", "Never"],
+        ["latest-no-field", "latest", undefined],
+        ["always", "dev", "Always"],
+      ] as const;
+      for (const [name, tag, policy] of policies)
+        server.create(
+          "deployments",
+          makeDeployment({
+            namespace: "pull",
+            name,
+            images: [`ghcr.io/acme/pull:${tag}`],
+            pullPolicies: [policy],
+          }),
+        );
+      const worker = await startWorker("w1");
+      const port = await startWeb();
+      const requestId = await post(port, "ghcr.io/acme/pull", ["dev", "latest"]);
+      await waitFor(() => processed([worker], requestId).length === 1, "the event to be processed", 20_000);
+      const line = processed([worker], requestId)[0];
+      expect(line?.restarted).toEqual(policies.map(([name]) => `Deployment/pull/${name}`).sort());
+      expect(line?.restarted_without_pull).toEqual([
+        "Deployment/pull/if-not-present",
+        "Deployment/pull/never",
+      ]);
+      const warning = worker.lines.find(
+        (l) => l.msg === "restarted workloads will not pull the new image" && l.request_id === requestId,
+      );
+      expect(warning).toMatchObject({
+        level: "WARN",
+        workloads: ["Deployment/pull/if-not-present", "Deployment/pull/never"],
+      });
+      expect(String(warning?.fix)).toContain("imagePullPolicy: Always");
+      const health = portOf(await worker.waitForLog((l) => l.msg === "worker health listening", 20_000));
+      const metrics = await (await fetch(`http://127.0.0.1:${health}/metrics`)).text();
+      expect(metrics).toContain('kuberollouttrigger_worker_restarts_without_pull_total{kind="Deployment"} 2');
+    }, 30_000);
+
     test("processes an event posted while the worker was down once it comes back (stream delivery)", async () => {
       const port = await startWeb();
       const requestId = await post(port, "ghcr.io/acme/app", ["dev"]);
