@@ -26,8 +26,8 @@ export interface ServeWebOptions {
   readonly registry?: MetricsRegistry;
   /** Default: the verifier of `config.web`, its JWKS fetched before the server listens. */
   readonly verifier?: TokenVerifier;
-  /** Extra readiness for `/readyz` beside the publisher's. */
-  readonly readiness?: () => boolean;
+  /** Extra readiness for `/readyz` beside the publisher's, with the text it answers. */
+  readonly readiness?: () => { readonly ready: boolean; readonly text: string };
   /** Source of the `kuberollouttrigger_valkey_connected` gauge (left at 0 without it). */
   readonly valkeyConnected?: () => boolean;
   /** Startup work awaited together with the JWKS warm-up before the server listens (e.g. a first connect). */

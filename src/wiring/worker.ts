@@ -19,7 +19,10 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningS
   const cluster = await connectCluster(config.worker, log, registry);
   const source = createValkeySource(config.valkey, log, metrics);
   const routes = {
-    ready: () => source.connected && cluster.index.synced,
+    readiness: () => {
+      const { syncing, forbidden } = cluster.index.status();
+      return { valkey: source.connected, syncing, forbidden };
+    },
     renderMetrics: () => {
       connected.set(source.connected ? 1 : 0);
       return registry.render();

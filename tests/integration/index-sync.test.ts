@@ -291,6 +291,7 @@ describe("namespaces and RBAC", () => {
     });
     await h.index.waitUntilSynced();
     expect(h.names("img:1")).toEqual(["deployments/a/web"]);
+    expect(h.index.status()).toEqual({ synced: true, syncing: [], forbidden: ["statefulsets"] });
     await waitFor(
       () => server.count({ verb: "list", resource: "statefulsets" }) >= 3,
       "several retries",
@@ -308,6 +309,7 @@ describe("namespaces and RBAC", () => {
     server.resetFaults();
     await waitFor(() => h.names("img:1").length === 2, "the statefulset", 5000);
     expect(h.logs.some((l) => l.msg === "access granted; following again")).toBe(true);
+    expect(h.index.status().forbidden).toEqual([]);
   });
 
   test("a namespace it may not list is named in the report", async () => {
