@@ -26,33 +26,42 @@ export function effectivePullPolicy(image: string, field: string | undefined): P
   return imageTag(image) === "latest" ? "Always" : "IfNotPresent";
 }
 
-/** One container of a pod template, as far as pulling goes. */
-export interface ContainerImage {
-  readonly image: string;
-  readonly pullPolicy: string | undefined;
-}
-
 /**
- * The distinct images of a pod template's containers (init containers included), those that some
- * container runs without `imagePullPolicy` `Always` first, each group in the containers' order; and how
- * many those are. A restart re-pulls an image only when every container that runs it pulls always.
+ * Collects a pod template's distinct images (containers and init containers) and whether every container
+ * that runs each one pulls it always; `partition()` puts the others first. Two flat arrays per workload,
+ * since list pages of thousands of workloads go through it.
  */
-export function partitionByPull(containers: readonly ContainerImage[]): {
-  readonly images: string[];
-  readonly notPulled: number;
-} {
-  const pulls = new Map<string, boolean>();
-  for (const { image, pullPolicy } of containers) {
+export class PullCollector {
+  readonly #images: string[] = [];
+  readonly #always: boolean[] = [];
+
+  /** Adds one container. */
+  add(image: string, pullPolicy: string | undefined): void {
     const always = effectivePullPolicy(image, pullPolicy) === "Always";
-    pulls.set(image, (pulls.get(image) ?? true) && always);
+    const at = this.#images.indexOf(image);
+    if (at < 0) {
+      this.#images.push(image);
+      this.#always.push(always);
+    } else if (!always) this.#always[at] = false;
   }
-  const notPulled: string[] = [];
-  const pulled: string[] = [];
-  for (const [image, always] of pulls) (always ? pulled : notPulled).push(image);
-  return { images: [...notPulled, ...pulled], notPulled: notPulled.length };
+
+  /**
+   * The images, those that some container runs without `imagePullPolicy` `Always` first, each group in
+   * the containers' order; and how many those are. A restart re-pulls an image only when every container
+   * that runs it pulls always. Call it once, after the last `add`: the images may be the collector's own.
+   */
+  partition(): { readonly images: string[]; readonly notPulled: number } {
+    const notPulled = this.#always.filter((always) => !always).length;
+    if (notPulled === 0 || notPulled === this.#images.length) return { images: this.#images, notPulled };
+    const images = [
+      ...this.#images.filter((_, i) => !this.#always[i]),
+      ...this.#images.filter((_, i) => this.#always[i]),
+    ];
+    return { images, notPulled };
+  }
 }
 
-/** A workload's images, split as {@link partitionByPull} splits them. */
+/** A workload's images, split as {@link PullCollector.partition} splits them. */
 export interface PulledImages {
   /** Distinct images; the first `notPulled` are run by a container that does not always pull. */
   readonly images: readonly string[];

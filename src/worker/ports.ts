@@ -45,7 +45,7 @@ export interface ListedWorkload {
    * that some container runs without `imagePullPolicy` `Always`, then the rest, each group in order.
    */
   readonly images: readonly string[];
-  /** How many of the first `images` a restart leaves on the node's cached copy (see `partitionByPull`). */
+  /** How many of the first `images` a restart leaves on the node's cached copy (see `PullCollector`). */
   readonly notPulled: number;
   /** Whether the workload opts out of restarts (see `isSkipAnnotated`). */
   readonly skip: boolean;

@@ -1,4 +1,4 @@
-import { type ContainerImage, partitionByPull } from "../../core/pull-policy.ts";
+import { PullCollector } from "../../core/pull-policy.ts";
 import { isSkipAnnotated } from "../../core/restart.ts";
 import type { ListedWorkload } from "../../worker/ports.ts";
 
@@ -6,13 +6,13 @@ type Obj = Record<string, unknown>;
 const obj = (value: unknown): Obj | undefined =>
   value !== null && typeof value === "object" ? (value as Obj) : undefined;
 
-function addContainers(into: ContainerImage[], containers: unknown): void {
+function addContainers(into: PullCollector, containers: unknown): void {
   if (!Array.isArray(containers)) return;
   for (const container of containers) {
     const image = obj(container)?.image;
     const pullPolicy = obj(container)?.imagePullPolicy;
     if (typeof image === "string" && image !== "")
-      into.push({ image, pullPolicy: typeof pullPolicy === "string" ? pullPolicy : undefined });
+      into.add(image, typeof pullPolicy === "string" ? pullPolicy : undefined);
   }
 }
 
@@ -27,10 +27,10 @@ export function reduceWorkload(object: unknown): ListedWorkload | undefined {
   const name = metadata?.name;
   if (typeof namespace !== "string" || typeof name !== "string") return undefined;
   const podSpec = obj(obj(obj(obj(object)?.spec)?.template)?.spec);
-  const containers: ContainerImage[] = [];
+  const containers = new PullCollector();
   addContainers(containers, podSpec?.containers);
   addContainers(containers, podSpec?.initContainers);
-  const { images, notPulled } = partitionByPull(containers);
+  const { images, notPulled } = containers.partition();
   const rv = metadata?.resourceVersion;
   return {
     namespace,

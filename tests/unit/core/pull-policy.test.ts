@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import {
   effectivePullPolicy,
   imageTag,
-  partitionByPull,
+  PullCollector,
   restartsWithoutPull,
 } from "../../../src/core/pull-policy.ts";
 
@@ -47,14 +47,21 @@ describe("effectivePullPolicy", () => {
   });
 });
 
-describe("partitionByPull", () => {
+/** The partition of `containers` as {@link PullCollector} makes it. */
+function partitionByPull(containers: [string, string | undefined][]) {
+  const collector = new PullCollector();
+  for (const [image, policy] of containers) collector.add(image, policy);
+  return collector.partition();
+}
+
+describe("PullCollector", () => {
   test("puts the images some container does not always pull first, each group in container order", () => {
     expect(
       partitionByPull([
-        { image: "a:1", pullPolicy: "Always" },
-        { image: "b:1", pullPolicy: undefined },
-        { image: "c:latest", pullPolicy: undefined },
-        { image: "d:1", pullPolicy: "Never" },
+        ["a:1", "Always"],
+        ["b:1", undefined],
+        ["c:latest", undefined],
+        ["d:1", "Never"],
       ]),
     ).toEqual({ images: ["b:1", "d:1", "a:1", "c:latest"], notPulled: 2 });
   });
@@ -62,8 +69,8 @@ describe("partitionByPull", () => {
   test("an image counts as not pulled when any one of the containers running it does not pull always", () => {
     expect(
       partitionByPull([
-        { image: "a:1", pullPolicy: "Always" },
-        { image: "a:1", pullPolicy: "IfNotPresent" },
+        ["a:1", "Always"],
+        ["a:1", "IfNotPresent"],
       ]),
     ).toEqual({ images: ["a:1"], notPulled: 1 });
   });
@@ -72,10 +79,25 @@ describe("partitionByPull", () => {
     expect(partitionByPull([])).toEqual({ images: [], notPulled: 0 });
     expect(
       partitionByPull([
-        { image: "a:1", pullPolicy: "Always" },
-        { image: "a:1", pullPolicy: "Always" },
+        ["a:1", "Always"],
+        ["a:1", "Always"],
       ]),
     ).toEqual({ images: ["a:1"], notPulled: 0 });
+  });
+
+  test("keeps the containers' order when every image is pulled, or none is", () => {
+    expect(
+      partitionByPull([
+        ["b:1", "Always"],
+        ["a:1", "Always"],
+      ]),
+    ).toEqual({ images: ["b:1", "a:1"], notPulled: 0 });
+    expect(
+      partitionByPull([
+        ["b:1", "Never"],
+        ["a:1", undefined],
+      ]),
+    ).toEqual({ images: ["b:1", "a:1"], notPulled: 2 });
   });
 });
 
