@@ -1,6 +1,5 @@
 import type { BackoffPolicy } from "../core/backoff.ts";
 import { parseEvent } from "../core/event.ts";
-import { restartsWithoutPull } from "../core/pull-policy.ts";
 import {
   chooseRestartedAt,
   decideEventOutcome,
@@ -15,6 +14,7 @@ import type { IndexedWorkload } from "../core/workload.ts";
 import { WORKLOAD_KINDS } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
 import type { EventHandler, WorkloadPatcher } from "./ports.ts";
+import { reportWithoutPull } from "./report-without-pull.ts";
 import { runWithLimit } from "./run-with-limit.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 import type { WorkloadIndex } from "./workload-index.ts";
@@ -63,43 +63,6 @@ function logRestart(log: Logger, settled: Settled, restartedAt: string): void {
   else if (outcome.kind === "failed") log.warn("restart failed", { ...fields, reason: outcome.reason });
   else if (outcome.kind === "unreachable")
     log.warn("cluster unreachable; event stays pending", { ...fields, reason: outcome.reason });
-}
-
-/** Why a restart of a workload whose containers do not always pull leaves the old image running, and the fix. */
-export const WITHOUT_PULL_ADVICE = {
-  reason:
-    "a container running the image has imagePullPolicy IfNotPresent or Never (IfNotPresent is the default for every tag but latest): a node that has the tag cached starts the old image",
-  fix: "set imagePullPolicy: Always on the containers that run the image, or push a new tag or a digest and point the workload at it",
-} as const;
-
-/**
- * The restarts (made, or in dry run only logged) that leave a container on a node's cached copy of a
- * matched image, as `Deployment/ns/name`; counts the ones made in `restarts_without_pull_total`.
- */
-function reportWithoutPull(
-  results: readonly Settled[],
-  refs: readonly string[],
-  metrics: WorkerMetrics,
-  eventLog: Logger,
-  event: { readonly image: string; readonly tags: readonly string[] },
-): string[] {
-  const without = results.filter(
-    (r) =>
-      (r.outcome.kind === "restarted" || r.outcome.kind === "dry_run") &&
-      restartsWithoutPull(r.workload, refs),
-  );
-  for (const { workload, outcome } of without)
-    if (outcome.kind === "restarted")
-      metrics.restartsWithoutPull.inc({ kind: WORKLOAD_KINDS[workload.resource].kind });
-  const named = without.map((r) => describeWorkload(r.workload));
-  if (named.length > 0)
-    eventLog.warn("restarted workloads will not pull the new image", {
-      image: event.image,
-      tags: event.tags,
-      workloads: named,
-      ...WITHOUT_PULL_ADVICE,
-    });
-  return named;
 }
 
 /**

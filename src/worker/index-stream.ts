@@ -53,7 +53,7 @@ export function forbiddenMessage(
 /**
  * The LIST-then-WATCH loop of one resource in one namespace (or cluster-wide), until aborted. Its state
  * is `syncing` until its first LIST completes, then `synced`; `forbidden` while the service account may
- * not list or watch it (its workloads dropped), until a LIST succeeds again.
+ * not list or watch it (its workloads dropped), until the refused call succeeds again.
  */
 export class IndexStream {
   readonly key: string;
