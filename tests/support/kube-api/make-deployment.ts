@@ -19,7 +19,7 @@ export interface MakeDeploymentInput {
   annotations?: Record<string, string>;
   templateAnnotations?: Record<string, string>;
   /**
-   * Adds labels, annotations, env, ports, probes and resources: about 1.5–2 KB of JSON; and, as the API
+   * Adds labels, annotations, env, ports, probes and resources: about 1.5–2.2 KB of JSON; and, as the API
    * server defaults it, `imagePullPolicy` where `pullPolicies` leaves it out.
    */
   realistic?: boolean;
