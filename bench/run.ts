@@ -4,8 +4,10 @@
  */
 import { runWebBench } from "./web.ts";
 import { runWorkerBench } from "./worker.ts";
+import { runWorkerScaleBench } from "./worker-scale.ts";
 
 const only = process.argv[2];
 if (only === undefined || only === "web") await runWebBench();
 if (only === undefined || only === "worker") await runWorkerBench();
+if (only === undefined || only === "worker-scale") await runWorkerScaleBench();
 process.exit(0);

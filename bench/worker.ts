@@ -38,13 +38,14 @@ function quantile(values: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 }
 
-async function vmHwmKiB(pid: number): Promise<number> {
+/** The peak resident set (VmHWM) of a running process, in KiB. */
+export async function vmHwmKiB(pid: number): Promise<number> {
   const status = await Bun.file(`/proc/${pid}/status`).text();
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
 }
 
 /** Reads a child's JSON log lines; `waitFor` polls them with a deadline. */
-function followLog(stream: ReadableStream<Uint8Array>) {
+export function followLog(stream: ReadableStream<Uint8Array>) {
   const lines: { at: number; line: Record<string, unknown> }[] = [];
   void (async () => {
     let buffered = "";
@@ -57,15 +58,21 @@ function followLog(stream: ReadableStream<Uint8Array>) {
         if (part.startsWith("{")) lines.push({ at: performance.now(), line: JSON.parse(part) });
     }
   })();
+  const waitForLine = async (msg: string, deadlineMs: number) => {
+    const deadline = performance.now() + deadlineMs;
+    for (;;) {
+      const found = lines.find((l) => l.line.msg === msg);
+      if (found) return found;
+      if (performance.now() > deadline) throw new Error(`no "${msg}" within ${deadlineMs} ms`);
+      await Bun.sleep(5);
+    }
+  };
   return {
+    /** The first line with `msg` and when it was read. */
+    waitForLine,
+    /** When the first line with `msg` was read. */
     async waitFor(msg: string, deadlineMs: number): Promise<number> {
-      const deadline = performance.now() + deadlineMs;
-      for (;;) {
-        const found = lines.find((l) => l.line.msg === msg);
-        if (found) return found.at;
-        if (performance.now() > deadline) throw new Error(`no "${msg}" within ${deadlineMs} ms`);
-        await Bun.sleep(5);
-      }
+      return (await waitForLine(msg, deadlineMs)).at;
     },
   };
 }

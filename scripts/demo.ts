@@ -66,6 +66,11 @@ function describeEvent(line: Record<string, unknown>): string {
     `    matched:   ${list(line.matched)}`,
     `    restarted: ${list(line.restarted)}`,
     `    skipped:   ${list(line.skipped)}`,
+    ...(Array.isArray(line.restarted_without_pull) && line.restarted_without_pull.length > 0
+      ? [
+          `    no pull:   ${list(line.restarted_without_pull)} (restarted, but the node may keep the old build)`,
+        ]
+      : []),
     ...(Array.isArray(line.failed) && line.failed.length > 0 ? [`    failed:    ${list(line.failed)}`] : []),
   ].join("\n");
 }
@@ -142,7 +147,9 @@ Watching for restarts; Ctrl-C stops.`);
 
 /** The fields of a warning that say why, in the order a reader wants them. */
 const WHY_FIELDS = [
+  "workloads",
   "reason",
+  "fix",
   "error",
   "problem",
   "missing_rule",

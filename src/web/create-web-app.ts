@@ -25,8 +25,11 @@ export interface WebAppDeps {
   readonly publisher: EventPublisher;
   readonly metrics: WebMetrics;
   readonly log: Logger;
-  /** Extra readiness beside the publisher's (standalone: the worker's). */
-  readonly readiness?: () => boolean;
+  /**
+   * Extra readiness beside the publisher's (standalone: the worker's): whether ready, and the text
+   * `/readyz` answers with (in the 503's error when not ready).
+   */
+  readonly readiness?: () => { readonly ready: boolean; readonly text: string };
   /**
    * Whether Valkey is connected, read into the `kuberollouttrigger_valkey_connected` gauge on each
    * scrape; without it (no Valkey) the gauge has no sample.
@@ -125,7 +128,6 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     policy: deps.policy ?? { rules: OPEN_RULES, file: undefined },
     now: deps.now ?? (() => new Date()),
   };
-  const isReady = () => publisher.ready() && (deps.readiness?.() ?? true);
 
   function answerError(error: unknown, requestId: string, close: boolean): Answered {
     const answer = describeError(error);
@@ -172,8 +174,10 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     if (!isGet) throw new MethodNotAllowedError("GET, HEAD");
     if (path === "/healthz") return respond(200, "ok", "text/plain; charset=utf-8", ids);
     if (path === "/readyz") {
-      if (!isReady()) throw new NotReadyError("not ready: the queue is not reachable");
-      return respond(200, "ok", "text/plain; charset=utf-8", ids);
+      if (!publisher.ready()) throw new NotReadyError("not ready: the queue is not reachable");
+      const extra = deps.readiness?.() ?? { ready: true, text: "ok" };
+      if (!extra.ready) throw new NotReadyError(extra.text);
+      return respond(200, extra.text, "text/plain; charset=utf-8", ids);
     }
     if (deps.valkeyConnected) metrics.valkeyConnected.set(deps.valkeyConnected() ? 1 : 0);
     return respond(200, metrics.render(), METRICS_CONTENT_TYPE, ids);

@@ -5,6 +5,7 @@ import type { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import type { EventPublisher } from "../web/ports.ts";
+import { describeReadiness } from "../worker/health-routes.ts";
 import type { EventSource } from "../worker/ports.ts";
 import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
@@ -46,7 +47,7 @@ function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics, regist
  * Starts standalone mode: the web and the worker in one process, sharing one metrics registry. With
  * `VALKEY_ADDR` the web publishes to Valkey and the worker consumes from it as in separate processes;
  * without, they share an in-process queue (events do not survive a restart). `/readyz` of the web is
- * 200 only once the index has synced.
+ * 200 only once the index has synced, and names the kinds the service account may not list.
  */
 export async function startStandalone(config: Config, log: Logger): Promise<RunningService> {
   log.warn(
@@ -65,7 +66,8 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
     log,
     publisher,
     registry,
-    readiness: () => events.synced,
+    // The queue's connection is the publisher's readiness; this adds the index's, and its forbidden kinds.
+    readiness: () => describeReadiness({ valkey: true, ...events.status() }),
     ...(valkeyConnected ? { valkeyConnected } : {}),
   }).catch(async (error: unknown) => {
     await events.stop();

@@ -31,8 +31,8 @@ export interface ServeWebOptions {
   readonly registry?: MetricsRegistry;
   /** Default: the verifier of `config.web`, its JWKS fetched before the server listens. */
   readonly verifier?: TokenVerifier;
-  /** Extra readiness for `/readyz` beside the publisher's. */
-  readonly readiness?: () => boolean;
+  /** Extra readiness for `/readyz` beside the publisher's, with the text it answers. */
+  readonly readiness?: () => { readonly ready: boolean; readonly text: string };
   /** Source of the `kuberollouttrigger_valkey_connected` gauge (without it the gauge has no sample). */
   readonly valkeyConnected?: () => boolean;
   /** Startup work awaited together with the JWKS warm-up before the server listens (e.g. a first connect). */

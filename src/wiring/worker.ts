@@ -21,7 +21,10 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningS
   const backlog = config.valkey.delivery === "stream" ? registerStreamMetrics(registry) : undefined;
   const source = createValkeySource(config.valkey, log, metrics, backlog);
   const routes = {
-    ready: () => source.connected && cluster.index.synced,
+    readiness: () => {
+      const { syncing, forbidden } = cluster.index.status();
+      return { valkey: source.connected, syncing, forbidden };
+    },
     renderMetrics: () => {
       connected.set(source.connected ? 1 : 0);
       return registry.render();

@@ -10,6 +10,7 @@ export function toIndexed(resource: WorkloadResource, listed: ListedWorkload): I
     namespace: listed.namespace,
     name: listed.name,
     images: listed.images,
+    notPulled: listed.notPulled,
     skip: listed.skip,
   };
 }

@@ -14,6 +14,7 @@ import type { IndexedWorkload } from "../core/workload.ts";
 import { WORKLOAD_KINDS } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
 import type { EventHandler, WorkloadPatcher } from "./ports.ts";
+import { reportWithoutPull } from "./report-without-pull.ts";
 import { runWithLimit } from "./run-with-limit.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 import type { WorkloadIndex } from "./workload-index.ts";
@@ -67,7 +68,8 @@ function logRestart(log: Logger, settled: Settled, restartedAt: string): void {
 /**
  * Makes the handler of one delivered event: validate it again (an invalid one is `terminal`), find the
  * workloads using `image:tag` for any tag, restart each once (skip-annotated ones never) with bounded
- * concurrency, log one line, and decide the outcome with {@link decideEventOutcome}. Never rejects: an
+ * concurrency, warn about the restarts that will not pull the new image, log one line, and decide the
+ * outcome with {@link decideEventOutcome}. Never rejects: an
  * unexpected error is a `retry`.
  */
 export function createEventHandler(deps: EventHandlerDeps): EventHandler {
@@ -109,7 +111,8 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     }
     const { image, tags } = checked.event;
     try {
-      const matched = deps.index.findByImages(imageRefs(image, tags));
+      const refs = imageRefs(image, tags);
+      const matched = deps.index.findByImages(refs);
       metrics.workloadsMatched.inc({}, matched.length);
       const skipped = matched.filter((w) => w.skip);
       for (const workload of skipped) {
@@ -134,6 +137,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       );
       const named = (...kinds: RestartOutcome["kind"][]) =>
         results.filter((r) => kinds.includes(r.outcome.kind)).map((r) => describeWorkload(r.workload));
+      const withoutPull = reportWithoutPull(results, refs, metrics, eventLog, checked.event);
       log.info("event processed", {
         ...ids,
         image,
@@ -142,6 +146,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         matched: matched.map(describeWorkload),
         restarted: named("restarted"),
         ...(deps.dryRun ? { dry_run: named("dry_run") } : {}),
+        restarted_without_pull: withoutPull,
         skipped: skipped.map(describeWorkload),
         not_found: named("not_found"),
         failed: named("forbidden", "failed", "unreachable"),

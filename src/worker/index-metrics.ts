@@ -50,7 +50,7 @@ export function registerIndexMetrics(
   );
   const synced = registry.gauge(
     "kuberollouttrigger_worker_index_synced",
-    "1 once every kind and namespace of the index has finished its first list, else 0.",
+    "1 once every workload kind the service account may list has synced (a kind it may not list does not hold it at 0; see kuberollouttrigger_worker_kind_state), else 0.",
   );
   const kindState = registry.gauge(
     "kuberollouttrigger_worker_kind_state",

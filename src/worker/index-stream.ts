@@ -3,7 +3,7 @@ import type { WorkloadImageMap } from "../core/workload-image-map.ts";
 import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
 import { applyWatchEvent, toIndexed } from "./apply-watch-event.ts";
-import type { IndexMetrics } from "./index-metrics.ts";
+import type { IndexMetrics, KindState } from "./index-metrics.ts";
 import type { IndexTimers } from "./index-timers.ts";
 import { apiStatusCode, type WorkloadSource } from "./ports.ts";
 
@@ -27,7 +27,8 @@ export interface StreamDeps {
   readonly metrics: IndexMetrics;
   readonly timers: IndexTimers;
   readonly settings: IndexSettings;
-  readonly onSynced: () => void;
+  /** Called after the stream's {@link IndexStream.state} changed. */
+  readonly onStateChange: () => void;
 }
 
 class SilentWatch extends Error {
@@ -49,10 +50,14 @@ export function forbiddenMessage(
   return `worker may not ${verb} ${resource}.${group} ${scope}: grant list, watch on ${resource} in apiGroup ${group}${binding}`;
 }
 
-/** The LIST-then-WATCH loop of one resource in one namespace (or cluster-wide), until aborted. */
+/**
+ * The LIST-then-WATCH loop of one resource in one namespace (or cluster-wide), until aborted. Its state
+ * is `syncing` until its first LIST completes, then `synced`; `forbidden` while the service account may
+ * not list or watch it (its workloads dropped), until the refused call succeeds again.
+ */
 export class IndexStream {
   readonly key: string;
-  synced = false;
+  #state: KindState = "syncing";
   #resourceVersion: string | undefined;
   #forbidden: "list" | "watch" | undefined;
   #failures = 0;
@@ -65,6 +70,16 @@ export class IndexStream {
   ) {
     this.key = `${resource}/${namespace ?? "*"}`;
     this.#log = deps.log.with({ kind: resource, namespace: namespace ?? "(all)" });
+  }
+
+  /** Where the stream stands. */
+  get state(): KindState {
+    return this.#state;
+  }
+
+  /** Whether its first LIST has completed or been refused: the index need not wait for it any longer. */
+  get settled(): boolean {
+    return this.#state !== "syncing";
   }
 
   /** Runs until `signal` aborts; never rejects. */
@@ -115,21 +130,22 @@ export class IndexStream {
     this.deps.map.retainOnly(this.key, new Set());
     this.deps.metrics.setSize(this.resource, this.deps.map.sizeOf(this.resource));
     this.#resourceVersion = undefined;
-    this.#markSynced();
+    this.#setState("forbidden");
     await this.deps.timers.sleep(this.deps.settings.forbiddenRetryMs, signal);
   }
 
-  /** A call that was forbidden before has just worked: say so once. */
+  /** A call that was forbidden before has just worked: say so once; a granted watch ends `forbidden`. */
   #granted(phase: "list" | "watch"): void {
     if (this.#forbidden !== phase) return;
     this.#forbidden = undefined;
+    if (phase === "watch") this.#setState("synced");
     this.#log.info("access granted; following again", { verb: phase });
   }
 
-  #markSynced(): void {
-    if (this.synced) return;
-    this.synced = true;
-    this.deps.onSynced();
+  #setState(state: KindState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.deps.onStateChange();
   }
 
   /** Lists every page, replacing this stream's entries; returns the list's resourceVersion. */
@@ -154,7 +170,8 @@ export class IndexStream {
         metrics.setSize(this.resource, map.sizeOf(this.resource));
         this.#granted("list");
         this.#log.debug("listed", { workloads: seen.size, removed, resource_version: resourceVersion });
-        this.#markSynced();
+        // While the watch is still refused the list's workloads are about to be dropped again: stay forbidden.
+        if (this.#forbidden !== "watch") this.#setState("synced");
         return resourceVersion;
       } catch (error) {
         // An expired continue token: start the list over (a few times, then let backoff take over).

@@ -40,8 +40,13 @@ export interface ListedWorkload {
   readonly namespace: string;
   readonly name: string;
   readonly resourceVersion: string;
-  /** Images of the pod template's containers and init containers, distinct, in order. */
+  /**
+   * Images of the pod template's containers and init containers, distinct: first the `notPulled` ones
+   * that some container runs without `imagePullPolicy` `Always`, then the rest, each group in order.
+   */
   readonly images: readonly string[];
+  /** How many of the first `images` a restart leaves on the node's cached copy (see `PullCollector`). */
+  readonly notPulled: number;
   /** Whether the workload opts out of restarts (see `isSkipAnnotated`). */
   readonly skip: boolean;
 }

@@ -2,7 +2,7 @@ import type { Logger } from "../log.ts";
 import { createEventHandler } from "./handle-event.ts";
 import type { EventSource, WorkloadPatcher } from "./ports.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
-import type { WorkloadIndex } from "./workload-index.ts";
+import type { IndexStatus, WorkloadIndex } from "./workload-index.ts";
 
 /** What {@link runEvents} wires together. */
 export interface RunEventsDeps {
@@ -21,6 +21,8 @@ export interface RunEventsDeps {
 export interface RunningEvents {
   /** Whether the index has synced (events are read only from then on). */
   readonly synced: boolean;
+  /** The index's kinds still syncing and forbidden ones. */
+  status(): IndexStatus;
   /** Stops reading, finishes the event in flight, stops the index. */
   stop(): Promise<void>;
 }
@@ -57,6 +59,7 @@ export function runEvents(deps: RunEventsDeps): RunningEvents {
     get synced() {
       return index.synced;
     },
+    status: () => index.status(),
     async stop() {
       stopping.abort(new Error("stopping"));
       await waiting;

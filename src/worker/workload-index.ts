@@ -2,19 +2,34 @@ import type { IndexedWorkload } from "../core/workload.ts";
 import { WorkloadImageMap } from "../core/workload-image-map.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
-import { type IndexMetrics, NO_INDEX_METRICS } from "./index-metrics.ts";
+import { type IndexMetrics, type KindState, NO_INDEX_METRICS } from "./index-metrics.ts";
 import { type IndexSettings, IndexStream } from "./index-stream.ts";
 import { type IndexTimers, REAL_TIMERS } from "./index-timers.ts";
 import type { WorkloadSource } from "./ports.ts";
+
+/** Where the index stands on its kinds, for `/readyz`; each list in the configured order. */
+export interface IndexStatus {
+  /** Whether every kind the service account may list has synced: no kind is still `syncing`. */
+  readonly synced: boolean;
+  /** Kinds not yet listed once, in some namespace (with `WATCH_NAMESPACES`) or cluster-wide. */
+  readonly syncing: readonly WorkloadResource[];
+  /** Kinds the service account may not list or watch, in some namespace or cluster-wide. */
+  readonly forbidden: readonly WorkloadResource[];
+}
 
 /** An in-memory index of workload images that follows the cluster through LIST and WATCH. */
 export interface WorkloadIndex {
   /** Starts listing and watching every configured kind (and namespace); returns at once. */
   start(): void;
-  /** Resolves when every kind has finished its first LIST (kinds the service account may not list count as synced, reported once). */
+  /**
+   * Resolves when every kind has finished its first LIST or been refused it: a kind the service account
+   * may not list does not hold the worker back (it is reported, and tried again every 5 minutes).
+   */
   waitUntilSynced(signal?: AbortSignal): Promise<void>;
-  /** Whether every kind has synced. */
+  /** Whether every kind the service account may list has synced. */
   readonly synced: boolean;
+  /** The kinds still syncing and the forbidden ones. */
+  status(): IndexStatus;
   /** Workloads using any of these exact image references, each workload once, in a stable order. */
   findByImages(images: readonly string[]): IndexedWorkload[];
   /** Number of indexed workloads. */
@@ -50,9 +65,20 @@ export const DEFAULT_INDEX_SETTINGS: IndexSettings = {
 };
 
 /**
+ * A kind's state over its streams (one per namespace with `WATCH_NAMESPACES`): `forbidden` when any is,
+ * since the workloads of that namespace go unrestarted; else `syncing` while any is; else `synced`.
+ */
+function kindStateOf(streams: readonly IndexStream[]): KindState {
+  if (streams.some((stream) => stream.state === "forbidden")) return "forbidden";
+  if (streams.some((stream) => stream.state === "syncing")) return "syncing";
+  return "synced";
+}
+
+/**
  * Creates the {@link WorkloadIndex}: one LIST-then-WATCH loop per resource and namespace (or per resource,
  * cluster-wide), feeding an image → workloads map. Loops relist on 410, reconnect with backoff, restart
- * silent watches, and report a 403 once with the missing RBAC rule (the kind then counts as synced).
+ * silent watches, and report a 403 once with the missing RBAC rule (the kind is then `forbidden`, which
+ * does not hold back the sync). Each kind's state goes to `kuberollouttrigger_worker_kind_state`.
  */
 export function createWorkloadIndex(options: WorkloadIndexOptions): WorkloadIndex {
   if (options.resources.length === 0) throw new Error("the workload index needs at least one resource");
@@ -63,14 +89,37 @@ export function createWorkloadIndex(options: WorkloadIndexOptions): WorkloadInde
   const waiters = new Set<() => void>();
   const log = options.log.with({ component: "workload-index" });
   let runs: Promise<void>[] | undefined;
+  const resources = [...new Set(options.resources)];
   const scopes: (string | undefined)[] =
     options.namespaces.length > 0 ? [...options.namespaces] : [undefined];
   const streams: IndexStream[] = [];
-  const allSynced = () => streams.every((stream) => stream.synced);
-  const onSynced = () => {
-    if (!allSynced()) return;
+  const streamsOf = new Map<WorkloadResource, IndexStream[]>();
+  const kindStates = new Map<WorkloadResource, KindState>();
+  const allSynced = () => streams.every((stream) => stream.settled);
+  const kindsWhere = (test: (stream: IndexStream) => boolean) =>
+    resources.filter((resource) => streamsOf.get(resource)?.some(test));
+  const status = (): IndexStatus => ({
+    synced: allSynced(),
+    syncing: kindsWhere((stream) => stream.state === "syncing"),
+    forbidden: kindsWhere((stream) => stream.state === "forbidden"),
+  });
+  let announced = false;
+  const onStateChange = () => {
+    for (const [resource, owned] of streamsOf) {
+      const state = kindStateOf(owned);
+      if (kindStates.get(resource) === state) continue;
+      kindStates.set(resource, state);
+      metrics.setKindState(resource, state);
+    }
+    if (announced || !allSynced()) return;
+    announced = true;
     metrics.setSynced(true);
-    log.info("workload index synced", { workloads: map.size, streams: streams.length });
+    const { forbidden } = status();
+    log.info("workload index synced", {
+      workloads: map.size,
+      streams: streams.length,
+      ...(forbidden.length > 0 ? { forbidden } : {}),
+    });
     for (const wake of [...waiters]) wake();
   };
   const deps = {
@@ -80,16 +129,21 @@ export function createWorkloadIndex(options: WorkloadIndexOptions): WorkloadInde
     metrics,
     timers: options.timers ?? REAL_TIMERS,
     settings,
-    onSynced,
+    onStateChange,
   };
-  for (const resource of options.resources)
-    for (const namespace of scopes) streams.push(new IndexStream(resource, namespace, deps));
+  for (const resource of resources) {
+    const owned = scopes.map((namespace) => new IndexStream(resource, namespace, deps));
+    streams.push(...owned);
+    streamsOf.set(resource, owned);
+    kindStates.set(resource, "syncing");
+    metrics.setKindState(resource, "syncing");
+  }
   metrics.setSynced(false);
 
   return {
     start() {
       if (runs !== undefined) return;
-      for (const resource of options.resources) metrics.setSize(resource, 0);
+      for (const resource of resources) metrics.setSize(resource, 0);
       runs = streams.map((stream) => stream.run(controller.signal));
     },
     waitUntilSynced(signal) {
@@ -109,6 +163,7 @@ export function createWorkloadIndex(options: WorkloadIndexOptions): WorkloadInde
     get synced() {
       return allSynced();
     },
+    status,
     findByImages(images: readonly string[]): IndexedWorkload[] {
       return map.find(images);
     },

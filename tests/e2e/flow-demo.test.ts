@@ -81,6 +81,23 @@ test("the README's first command starts the demo, whose curl line, run as printe
       "the skip",
       5000,
     );
+    // The workload that does not pull always is named in the event and in a warning with the fix.
+    const withoutPull = SANDBOX_WORKLOADS.filter((w) => w.expect === "restarted" && w.pullPolicy !== "Always")
+      .map(describeSandboxWorkload)
+      .join(", ");
+    expect(withoutPull).toBe("Deployment/staging/web-app-cached");
+    await out.waitForLine(
+      (l) => l.trimStart().startsWith(`no pull:   ${withoutPull} `),
+      "the restart without pull in the event",
+      5000,
+    );
+    const warning = await out.waitForLine(
+      (l) => l.startsWith("warn: restarted workloads will not pull the new image"),
+      "the warning",
+      5000,
+    );
+    expect(warning).toContain(withoutPull);
+    expect(warning).toContain("imagePullPolicy: Always");
     signalGroup("SIGINT");
     expect(await demo.exited).toBe(0);
     await out.done;

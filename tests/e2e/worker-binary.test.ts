@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { WORKLOAD_KINDS, type WorkloadResource } from "../../src/core/workload-kind.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
 import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
 import { type LogLine, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
@@ -10,6 +11,18 @@ import { requireValkey, startValkey, type TestValkey } from "../support/valkey-s
 import { waitFor } from "../support/wait-for.ts";
 
 const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
+
+/**
+ * The `kind` label values the worker's kind-state gauge may carry for `resource`: the Kind (`StatefulSet`)
+ * once the metrics' label spelling is unified, the resource name before. Drop the second then.
+ */
+const KIND_LABELS = (resource: WorkloadResource) => [WORKLOAD_KINDS[resource].kind, resource];
+
+/** Whether the scraped metrics hold `kuberollouttrigger_worker_kind_state{kind,state}` at 1 for `resource`. */
+const inKindState = (metrics: string, resource: WorkloadResource, state: string) =>
+  KIND_LABELS(resource).some((kind) =>
+    metrics.includes(`kuberollouttrigger_worker_kind_state{kind="${kind}",state="${state}"} 1\n`),
+  );
 
 const running: SpawnedBinary[] = [];
 
@@ -195,6 +208,75 @@ describe.skipIf(!requireValkey() || !requireBinary())(
         expect(metrics).toContain("kuberollouttrigger_valkey_connected 1");
       }, 30_000);
     }
+
+    test("names and counts the restarted workloads that will not pull the new image: IfNotPresent and Never, not Always nor an implied latest", async () => {
+      const policies = [
+        ["if-not-present", "dev", "IfNotPresent"],
+        ["never", "dev", "Never"],
+        ["latest-no-field", "latest", undefined],
+        ["always", "dev", "Always"],
+      ] as const;
+      for (const [name, tag, policy] of policies)
+        server.create(
+          "deployments",
+          makeDeployment({
+            namespace: "pull",
+            name,
+            images: [`ghcr.io/acme/pull:${tag}`],
+            pullPolicies: [policy],
+          }),
+        );
+      const worker = await startWorker("w1");
+      const port = await startWeb();
+      const requestId = await post(port, "ghcr.io/acme/pull", ["dev", "latest"]);
+      await waitFor(() => processed([worker], requestId).length === 1, "the event to be processed", 20_000);
+      const line = processed([worker], requestId)[0];
+      expect(line?.restarted).toEqual(policies.map(([name]) => `Deployment/pull/${name}`).sort());
+      expect(line?.restarted_without_pull).toEqual([
+        "Deployment/pull/if-not-present",
+        "Deployment/pull/never",
+      ]);
+      const warning = worker.lines.find(
+        (l) => l.msg === "restarted workloads will not pull the new image" && l.request_id === requestId,
+      );
+      expect(warning).toMatchObject({
+        level: "WARN",
+        workloads: ["Deployment/pull/if-not-present", "Deployment/pull/never"],
+      });
+      expect(String(warning?.fix)).toContain("imagePullPolicy: Always");
+      const health = portOf(await worker.waitForLog((l) => l.msg === "worker health listening", 20_000));
+      const metrics = await (await fetch(`http://127.0.0.1:${health}/metrics`)).text();
+      expect(metrics).toContain('kuberollouttrigger_worker_restarts_without_pull_total{kind="Deployment"} 2');
+    }, 30_000);
+
+    test("with the original's RBAC (Deployments only) and the default kinds it becomes ready, reports the other kinds forbidden, and the forbidden-kind alert's expression holds", async () => {
+      server.forbid({ verb: "*", resource: "statefulsets" });
+      server.forbid({ verb: "*", resource: "daemonsets" });
+      const worker = await startWorker("original-rbac");
+      const health = portOf(await worker.waitForLog((l) => l.msg === "worker health listening", 20_000));
+      const readyz = await fetch(`http://127.0.0.1:${health}/readyz`);
+      expect(readyz.status).toBe(200);
+      expect(await readyz.text()).toBe("ready (forbidden: statefulsets, daemonsets)");
+      expect(worker.lines.find((l) => l.msg === "workload index synced")?.forbidden).toEqual([
+        "statefulsets",
+        "daemonsets",
+      ]);
+      const metrics = await (await fetch(`http://127.0.0.1:${health}/metrics`)).text();
+      expect(metrics).toContain("kuberollouttrigger_worker_index_synced 1\n");
+      // The alert KubeRolloutTriggerWorkloadKindForbidden fires on kind_state{state="forbidden"} == 1.
+      expect(inKindState(metrics, "statefulsets", "forbidden")).toBe(true);
+      expect(inKindState(metrics, "daemonsets", "forbidden")).toBe(true);
+      expect(inKindState(metrics, "deployments", "synced")).toBe(true);
+      expect(inKindState(metrics, "deployments", "forbidden")).toBe(false);
+      // Deployments are still restarted.
+      const port = await startWeb();
+      const requestId = await post(port, "ghcr.io/acme/app", ["dev"]);
+      await waitFor(() => processed([worker], requestId).length === 1, "the event to be processed", 20_000);
+      expect(processed([worker], requestId)[0]?.restarted).toEqual([
+        "Deployment/a/app",
+        "Deployment/b/app-init",
+      ]);
+    }, 30_000);
 
     test("processes an event posted while the worker was down once it comes back (stream delivery)", async () => {
       const port = await startWeb();

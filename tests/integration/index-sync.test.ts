@@ -123,6 +123,20 @@ describe("initial sync", () => {
     await h.index.waitUntilSynced();
     expect(h.index.findByImages(["i:1"])[0]?.skip).toBe(true);
   });
+
+  test("which images a restart will not pull is carried into the index, and follows a change of policy", async () => {
+    await using server = await startKubeApiServer();
+    server.create("deployments", deploy("a", "cached", ["i:1"], { pullPolicies: ["IfNotPresent"] }));
+    await using h = startIndex(server);
+    await h.index.waitUntilSynced();
+    expect(h.index.findByImages(["i:1"])[0]?.notPulled).toBe(1);
+    server.update("deployments", "a", "cached", (obj) => {
+      const pod = (obj.spec as { template: { spec: { containers: Record<string, unknown>[] } } }).template
+        .spec;
+      for (const container of pod.containers) container.imagePullPolicy = "Always";
+    });
+    await waitFor(() => h.index.findByImages(["i:1"])[0]?.notPulled === 0, "the new policy", 5000);
+  });
 });
 
 describe("following the cluster", () => {
@@ -277,6 +291,7 @@ describe("namespaces and RBAC", () => {
     });
     await h.index.waitUntilSynced();
     expect(h.names("img:1")).toEqual(["deployments/a/web"]);
+    expect(h.index.status()).toEqual({ synced: true, syncing: [], forbidden: ["statefulsets"] });
     await waitFor(
       () => server.count({ verb: "list", resource: "statefulsets" }) >= 3,
       "several retries",
@@ -294,6 +309,7 @@ describe("namespaces and RBAC", () => {
     server.resetFaults();
     await waitFor(() => h.names("img:1").length === 2, "the statefulset", 5000);
     expect(h.logs.some((l) => l.msg === "access granted; following again")).toBe(true);
+    expect(h.index.status().forbidden).toEqual([]);
   });
 
   test("a namespace it may not list is named in the report", async () => {

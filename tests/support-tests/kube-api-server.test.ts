@@ -109,7 +109,7 @@ describe("list", () => {
     }
     const size = JSON.stringify(server.get("deployments", "ns-0", "app-0")).length;
     expect(size).toBeGreaterThan(1500);
-    expect(size).toBeLessThanOrEqual(2000);
+    expect(size).toBeLessThanOrEqual(2200);
     const started = performance.now();
     let count = 0;
     let token = "";

@@ -13,6 +13,7 @@ const workload = (name: string): IndexedWorkload => ({
   namespace: "apps",
   name,
   images: ["ghcr.io/acme/app:dev"],
+  notPulled: 0,
   skip: false,
 });
 

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { PullPolicy } from "../../src/core/pull-policy.ts";
 import {
   type KubeApiServer,
   type KubeObject,
@@ -29,6 +30,8 @@ export interface SandboxWorkload {
   readonly images: string[];
   readonly initImages?: string[];
   readonly skip?: boolean;
+  /** `imagePullPolicy` of every container; unset leaves the field out (a `:dev` image then runs `IfNotPresent`). */
+  readonly pullPolicy?: PullPolicy;
   /** What happens to it on `{"image":"ghcr.io/example-org/web-app","tags":["dev"]}`. */
   readonly expect: "restarted" | "skipped" | "untouched";
   readonly why: string;
@@ -36,13 +39,17 @@ export interface SandboxWorkload {
 
 const DEV = `${SANDBOX_IMAGE}:${SANDBOX_TAG}`;
 
-/** The sandbox's workloads: a few that use `web-app:dev` in different ways, one opted out, two unrelated. */
+/**
+ * The sandbox's workloads: a few that use `web-app:dev` in different ways and pull it always, one that
+ * does not (so the demo shows the warning), one opted out, two unrelated.
+ */
 export const SANDBOX_WORKLOADS: readonly SandboxWorkload[] = [
   {
     kind: "Deployment",
     namespace: "shop",
     name: "storefront",
     images: [DEV, "ghcr.io/example-org/metrics-sidecar:1.4.2"],
+    pullPolicy: "Always",
     expect: "restarted",
     why: "a container runs web-app:dev",
   },
@@ -51,6 +58,7 @@ export const SANDBOX_WORKLOADS: readonly SandboxWorkload[] = [
     namespace: "shop",
     name: "storefront-cache",
     images: [DEV],
+    pullPolicy: "Always",
     expect: "restarted",
     why: "a StatefulSet running web-app:dev",
   },
@@ -59,8 +67,18 @@ export const SANDBOX_WORKLOADS: readonly SandboxWorkload[] = [
     namespace: "staging",
     name: "web-app",
     images: [DEV],
+    pullPolicy: "Always",
     expect: "restarted",
     why: "another namespace",
+  },
+  {
+    kind: "Deployment",
+    namespace: "staging",
+    name: "web-app-cached",
+    images: [DEV],
+    pullPolicy: "IfNotPresent",
+    expect: "restarted",
+    why: "imagePullPolicy IfNotPresent: restarted, with a warning that it will not pull",
   },
   {
     kind: "Deployment",
@@ -68,6 +86,7 @@ export const SANDBOX_WORKLOADS: readonly SandboxWorkload[] = [
     name: "db-migrations",
     images: ["ghcr.io/example-org/migrator:2.0.1"],
     initImages: [DEV],
+    pullPolicy: "Always",
     expect: "restarted",
     why: "an init container runs web-app:dev",
   },
@@ -165,6 +184,12 @@ export async function startSandboxCluster(): Promise<SandboxCluster> {
         images: w.images,
         ...(w.initImages ? { initImages: w.initImages } : {}),
         ...(w.skip ? { annotations: { "kuberollouttrigger/skip": "true" } } : {}),
+        ...(w.pullPolicy
+          ? {
+              pullPolicies: w.images.map(() => w.pullPolicy),
+              initPullPolicies: (w.initImages ?? []).map(() => w.pullPolicy),
+            }
+          : {}),
       }),
     );
   }

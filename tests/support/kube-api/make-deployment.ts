@@ -1,3 +1,5 @@
+import { effectivePullPolicy, type PullPolicy } from "../../../src/core/pull-policy.ts";
+
 /** The workload kinds {@link makeDeployment} can build. */
 export type WorkloadKind = "Deployment" | "StatefulSet" | "DaemonSet";
 
@@ -9,10 +11,17 @@ export interface MakeDeploymentInput {
   images: string[];
   /** One init container per image, named `init0`, … */
   initImages?: string[];
+  /** `imagePullPolicy` of the container at the same index of `images`; unset or undefined leaves the field out. */
+  pullPolicies?: (PullPolicy | undefined)[];
+  /** `imagePullPolicy` of the init container at the same index of `initImages`. */
+  initPullPolicies?: (PullPolicy | undefined)[];
   kind?: WorkloadKind;
   annotations?: Record<string, string>;
   templateAnnotations?: Record<string, string>;
-  /** Adds labels, annotations, env, ports, probes and resources: about 1.5–2 KB of JSON. */
+  /**
+   * Adds labels, annotations, env, ports, probes and resources: about 1.5–2.2 KB of JSON; and, as the API
+   * server defaults it, `imagePullPolicy` where `pullPolicies` leaves it out.
+   */
   realistic?: boolean;
 }
 
@@ -21,6 +30,7 @@ function realisticContainer(name: string, image: string, index: number): Record<
   return {
     name,
     image,
+    imagePullPolicy: effectivePullPolicy(image, undefined),
     ports: [{ name: `http-${index}`, containerPort: port, protocol: "TCP" }],
     env: [
       { name: "LOG_LEVEL", value: "info" },
@@ -41,6 +51,10 @@ function realisticContainer(name: string, image: string, index: number): Record<
   };
 }
 
+function withPullPolicy(container: Record<string, unknown>, policy: PullPolicy | undefined) {
+  return policy === undefined ? container : { ...container, imagePullPolicy: policy };
+}
+
 function kindSpec(kind: WorkloadKind, name: string): Record<string, unknown> {
   if (kind === "DaemonSet") return { updateStrategy: { type: "RollingUpdate" } };
   if (kind === "StatefulSet") return { replicas: 1, serviceName: name, podManagementPolicy: "OrderedReady" };
@@ -59,11 +73,16 @@ export function makeDeployment(input: MakeDeploymentInput): Record<string, unkno
   if (realistic)
     Object.assign(labels, { "app.kubernetes.io/part-of": "shop", "app.kubernetes.io/version": "1.0.0" });
   const containers = images.map((image, i) =>
-    realistic ? realisticContainer(`c${i}`, image, i) : { name: `c${i}`, image },
+    withPullPolicy(
+      realistic ? realisticContainer(`c${i}`, image, i) : { name: `c${i}`, image },
+      input.pullPolicies?.[i],
+    ),
   );
   const podSpec: Record<string, unknown> = { containers };
   if (input.initImages !== undefined && input.initImages.length > 0) {
-    podSpec.initContainers = input.initImages.map((image, i) => ({ name: `init${i}`, image }));
+    podSpec.initContainers = input.initImages.map((image, i) =>
+      withPullPolicy({ name: `init${i}`, image }, input.initPullPolicies?.[i]),
+    );
   }
   if (realistic) Object.assign(podSpec, { restartPolicy: "Always", terminationGracePeriodSeconds: 30 });
   const metaAnnotations = {

@@ -94,6 +94,7 @@ describe("the small decisions of a restart", () => {
       namespace: "db",
       name: "pg",
       images: [],
+      notPulled: 0,
       skip: false,
     } as const;
     expect(describeWorkload(workload)).toBe("StatefulSet/db/pg");

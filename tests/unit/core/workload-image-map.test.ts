@@ -9,6 +9,7 @@ describe("WorkloadImageMap", () => {
       namespace: "a",
       name: "api",
       images: ["img:1", "side:1"],
+      notPulled: 0,
       skip: false,
     });
     expect(map.find(["img:1", "side:1", "img:1"]).map((w) => w.name)).toEqual(["api"]);
@@ -18,7 +19,7 @@ describe("WorkloadImageMap", () => {
   test("results are ordered by kind, then namespace, then name", () => {
     const map = new WorkloadImageMap();
     const add = (resource: "deployments" | "statefulsets" | "daemonsets", namespace: string, name: string) =>
-      map.upsert(`${resource}/*`, { resource, namespace, name, images: ["i:1"], skip: false });
+      map.upsert(`${resource}/*`, { resource, namespace, name, images: ["i:1"], notPulled: 0, skip: false });
     add("daemonsets", "a", "z");
     add("statefulsets", "b", "y");
     add("deployments", "b", "x");
@@ -33,8 +34,22 @@ describe("WorkloadImageMap", () => {
 
   test("replacing a workload drops its old images", () => {
     const map = new WorkloadImageMap();
-    map.upsert("s", { resource: "deployments", namespace: "a", name: "api", images: ["img:1"], skip: false });
-    map.upsert("s", { resource: "deployments", namespace: "a", name: "api", images: ["img:2"], skip: false });
+    map.upsert("s", {
+      resource: "deployments",
+      namespace: "a",
+      name: "api",
+      images: ["img:1"],
+      notPulled: 0,
+      skip: false,
+    });
+    map.upsert("s", {
+      resource: "deployments",
+      namespace: "a",
+      name: "api",
+      images: ["img:2"],
+      notPulled: 0,
+      skip: false,
+    });
     expect(map.find(["img:1"])).toEqual([]);
     expect(map.find(["img:2"])).toHaveLength(1);
     expect(map.size).toBe(1);
@@ -48,6 +63,7 @@ describe("WorkloadImageMap", () => {
       namespace: "a",
       name: "kept",
       images: ["i:1"],
+      notPulled: 0,
       skip: false,
     });
     map.upsert("d/a", {
@@ -55,6 +71,7 @@ describe("WorkloadImageMap", () => {
       namespace: "a",
       name: "gone",
       images: ["i:1"],
+      notPulled: 0,
       skip: false,
     });
     map.upsert("d/b", {
@@ -62,6 +79,7 @@ describe("WorkloadImageMap", () => {
       namespace: "b",
       name: "other",
       images: ["i:1"],
+      notPulled: 0,
       skip: false,
     });
     expect(map.retainOnly("d/a", new Set([kept]))).toBe(1);

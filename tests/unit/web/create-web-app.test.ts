@@ -161,6 +161,7 @@ describe("POST /event with a valid token and payload", () => {
         acceptedAt: "2026-01-02T03:04:05.678Z",
         requestId: "ci-run-42",
         repository: "acme/app",
+        claims: expect.objectContaining({ repository: "acme/app", repositoryOwnerId: "1234567" }),
       },
     ]);
   });
@@ -499,15 +500,24 @@ describe("routes and methods", () => {
     expect(response.headers.get("x-request-id")).not.toBeNull();
   });
 
-  test("GET /readyz follows the publisher and the extra readiness check", async () => {
-    let extra = true;
+  test("GET /readyz follows the publisher and the extra readiness check, answering with the check's text", async () => {
+    let extra = { ready: true, text: "ready (forbidden: statefulsets)" };
     const { app, publisher } = harness({ readiness: () => extra });
-    expect((await get(app, "/readyz")).status).toBe(200);
+    const ready = await get(app, "/readyz");
+    expect(ready.status).toBe(200);
+    expect(await ready.text()).toBe("ready (forbidden: statefulsets)");
     publisher.isReady = false;
     await expectError(await get(app, "/readyz"), 503);
     publisher.isReady = true;
-    extra = false;
-    expect((await get(app, "/readyz")).status).toBe(503);
+    extra = { ready: false, text: "not ready: syncing: deployments" };
+    const notReady = await get(app, "/readyz");
+    expect(notReady.status).toBe(503);
+    expect(((await notReady.json()) as { error: string }).error).toBe("not ready: syncing: deployments");
+  });
+
+  test("GET /readyz answers ok without an extra readiness check", async () => {
+    const { app } = harness();
+    expect(await (await get(app, "/readyz")).text()).toBe("ok");
   });
 
   test("POST on /healthz, /readyz and /metrics gets 405 with Allow: GET, HEAD", async () => {
@@ -586,7 +596,7 @@ describe("metrics", () => {
 
   test("a probe or scrape that succeeds is logged at debug, one that fails at info, so probes do not flood the log", async () => {
     let ready = true;
-    const { app, captured } = harness({ readiness: () => ready });
+    const { app, captured } = harness({ readiness: () => ({ ready, text: ready ? "ok" : "not ready" }) });
     for (const path of ["/healthz", "/readyz", "/metrics"]) await get(app, path);
     ready = false;
     await get(app, "/readyz");

@@ -8,6 +8,7 @@ const listed = (namespace: string, name: string, images: string[], skip = false)
   name,
   resourceVersion: "1",
   images,
+  notPulled: 0,
   skip,
 });
 
@@ -22,7 +23,7 @@ describe("applyWatchEvent", () => {
       workload: listed("a", "db", ["pg:2"], true),
     });
     expect(map.find(["pg:2"])).toEqual([
-      { resource: "statefulsets", namespace: "a", name: "db", images: ["pg:2"], skip: true },
+      { resource: "statefulsets", namespace: "a", name: "db", images: ["pg:2"], notPulled: 0, skip: true },
     ]);
     expect(applyWatchEvent(map, "s", "statefulsets", { type: "BOOKMARK", resourceVersion: "99" })).toBe("99");
     applyWatchEvent(map, "s", "statefulsets", { type: "DELETED", workload: listed("a", "db", ["pg:2"]) });

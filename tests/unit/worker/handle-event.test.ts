@@ -5,6 +5,7 @@ import type { IndexedWorkload, WorkloadRef } from "../../../src/core/workload.ts
 import { createLogger } from "../../../src/log.ts";
 import { createEventHandler } from "../../../src/worker/handle-event.ts";
 import type { DeliveredEvent, WorkloadPatcher } from "../../../src/worker/ports.ts";
+import { WITHOUT_PULL_ADVICE } from "../../../src/worker/report-without-pull.ts";
 import { createWorkerMetrics } from "../../../src/worker/worker-metrics.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../../support/flaky-restarts.ts";
 import { waitFor } from "../../support/wait-for.ts";
@@ -13,7 +14,7 @@ const PREFIX = "ghcr.io/acme/";
 const ACCEPTED_AT = "2025-03-04T05:06:07.089Z";
 
 function workload(name: string, images: string[], extra: Partial<IndexedWorkload> = {}): IndexedWorkload {
-  return { resource: "deployments", namespace: "apps", name, images, skip: false, ...extra };
+  return { resource: "deployments", namespace: "apps", name, images, notPulled: 0, skip: false, ...extra };
 }
 
 function delivery(payload: unknown, extra: Partial<DeliveredEvent> = {}): DeliveredEvent {
@@ -274,6 +275,61 @@ describe("handling one event", () => {
     expect(fake.calls[0]?.dryRun).toBe(true);
     expect(processed()[0]).toMatchObject({ dry_run: ["StatefulSet/apps/a"], restarted: [] });
     expect(metrics.restarts.get({ kind: "StatefulSet", outcome: "dry_run" })).toBe(1);
+  });
+
+  test("names the restarted workloads that will not pull the new image, warns once with the fix, and counts them by kind", async () => {
+    const fake = scriptedPatcher((ref) =>
+      ref.name === "gone" ? { kind: "not_found" } : { kind: "restarted" },
+    );
+    const { handle, lines, processed, metrics } = setup(
+      [
+        workload("cached", ["ghcr.io/acme/app:dev"], { notPulled: 1 }),
+        workload("cached-sts", ["ghcr.io/acme/app:dev"], { notPulled: 1, resource: "statefulsets" }),
+        workload("pulls", ["ghcr.io/acme/app:dev"]),
+        // Only its sidecar is not pulled always: the matched image is, so this restart pulls it.
+        workload("sidecar-cached", ["ghcr.io/acme/side:1", "ghcr.io/acme/app:dev"], { notPulled: 1 }),
+        workload("gone", ["ghcr.io/acme/app:dev"], { notPulled: 1 }),
+        workload("skipped", ["ghcr.io/acme/app:dev"], { notPulled: 1, skip: true }),
+      ],
+      fake.patcher,
+    );
+    await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }));
+    const expected = ["Deployment/apps/cached", "StatefulSet/apps/cached-sts"];
+    expect(processed()[0]?.restarted_without_pull).toEqual(expected);
+    const warnings = lines.filter((l) => l.msg === "restarted workloads will not pull the new image");
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      level: "WARN",
+      request_id: "req-1",
+      image: "ghcr.io/acme/app",
+      workloads: expected,
+      ...WITHOUT_PULL_ADVICE,
+    });
+    expect(metrics.restartsWithoutPull.get({ kind: "Deployment" })).toBe(1);
+    expect(metrics.restartsWithoutPull.get({ kind: "StatefulSet" })).toBe(1);
+  });
+
+  test("says nothing about pulling when every restarted workload pulls the new image", async () => {
+    const { handle, lines, processed } = setup(
+      [workload("pulls", ["ghcr.io/acme/app:dev"])],
+      scriptedPatcher().patcher,
+    );
+    await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }));
+    expect(processed()[0]?.restarted_without_pull).toEqual([]);
+    expect(lines.filter((l) => l.level === "WARN")).toEqual([]);
+  });
+
+  test("in dry run names and warns about the workloads that would not pull, but counts none, since none restarted", async () => {
+    const fake = scriptedPatcher(() => ({ kind: "dry_run" }));
+    const { handle, lines, processed, metrics } = setup(
+      [workload("cached", ["ghcr.io/acme/app:dev"], { notPulled: 1 })],
+      fake.patcher,
+      { dryRun: true },
+    );
+    await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }));
+    expect(processed()[0]?.restarted_without_pull).toEqual(["Deployment/apps/cached"]);
+    expect(lines.some((l) => l.msg === "restarted workloads will not pull the new image")).toBe(true);
+    expect(metrics.restartsWithoutPull.get({ kind: "Deployment" })).toBe(0);
   });
 
   test("keeps at most 8 restarts of one event in flight", async () => {

@@ -1,5 +1,6 @@
 import { expect, test } from "bun:test";
 import { createLogger } from "../../../src/log.ts";
+import { type IndexMetrics, NO_INDEX_METRICS } from "../../../src/worker/index-metrics.ts";
 import type { IndexTimers } from "../../../src/worker/index-timers.ts";
 import type {
   ListedWorkload,
@@ -16,6 +17,7 @@ const item = (name: string): ListedWorkload => ({
   name,
   resourceVersion: "1",
   images: ["i:1"],
+  notPulled: 0,
   skip: false,
 });
 
@@ -32,6 +34,18 @@ function instantTimers(): IndexTimers & { sleeps: number[] } {
     random: () => 0.5,
     now: () => 0,
   };
+}
+
+/** Index metrics that record each kind-state change (`resource=state`) and each synced flag. */
+function recordingMetrics() {
+  const states: string[] = [];
+  const synced: boolean[] = [];
+  const metrics: IndexMetrics = {
+    ...NO_INDEX_METRICS,
+    setKindState: (resource, state) => states.push(`${resource}=${state}`),
+    setSynced: (value) => synced.push(value),
+  };
+  return { metrics, states, synced };
 }
 
 /** A watch that stays open, silent, until aborted. */
@@ -84,11 +98,13 @@ test("a watch the service account may not open is reported once and retried slow
       throw apiError(403);
     },
   };
+  const recorded = recordingMetrics();
   const index = createWorkloadIndex({
     source,
     resources: ["statefulsets"],
     namespaces: ["x"],
     log: createLogger({ write: (line) => lines.push(line) }),
+    metrics: recorded.metrics,
     timers,
     settings: { forbiddenRetryMs: 1234 },
   });
@@ -96,11 +112,77 @@ test("a watch the service account may not open is reported once and retried slow
   await index.waitUntilSynced();
   await waitFor(() => lists >= 3, "three lists", 2000, 1);
   await index.stop();
+  expect(index.status()).toEqual({ synced: true, syncing: [], forbidden: ["statefulsets"] });
+  // The lists that keep working between refused watches do not make the kind flap back to synced.
+  expect(recorded.states).toEqual(["statefulsets=syncing", "statefulsets=synced", "statefulsets=forbidden"]);
   const errors = lines.map((l) => JSON.parse(l)).filter((l) => l.level === "ERROR");
   expect(errors.map((l) => l.msg)).toEqual([
     'worker may not watch statefulsets.apps in namespace "x": grant list, watch on statefulsets in apiGroup apps with a Role and RoleBinding in "x"',
   ]);
   expect(timers.sleeps.every((ms) => ms === 1234)).toBe(true);
+});
+
+test("a kind the service account may not list is forbidden without holding back the sync, and synced once a list is allowed", async () => {
+  let denied = true;
+  const source: WorkloadSource = {
+    async list(resource) {
+      if (resource === "statefulsets" && denied) throw apiError(403);
+      return { items: [item("one")], resourceVersion: "5", continue: undefined };
+    },
+    watch: (_r, _n, _rv, { signal }) => silentUntilAborted(signal),
+  };
+  const recorded = recordingMetrics();
+  const index = createWorkloadIndex({
+    source,
+    resources: ["deployments", "statefulsets"],
+    namespaces: [],
+    log: createLogger({ write: () => {} }),
+    metrics: recorded.metrics,
+    timers: instantTimers(),
+  });
+  index.start();
+  await index.waitUntilSynced();
+  expect(index.status()).toEqual({ synced: true, syncing: [], forbidden: ["statefulsets"] });
+  expect(recorded.states).toContain("statefulsets=forbidden");
+  expect(recorded.states).toContain("deployments=synced");
+  expect(recorded.synced).toEqual([false, true]);
+  denied = false;
+  await waitFor(() => index.status().forbidden.length === 0, "the kind to be listed", 2000, 1);
+  await index.stop();
+  expect(recorded.states.at(-1)).toBe("statefulsets=synced");
+  expect(recorded.synced).toEqual([false, true]);
+});
+
+test("with several namespaces a kind is forbidden when any namespace is, and syncing until every namespace has listed", async () => {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const source: WorkloadSource = {
+    async list(_resource, namespace) {
+      if (namespace === "b") throw apiError(403);
+      await held;
+      return { items: [item("one")], resourceVersion: "5", continue: undefined };
+    },
+    watch: (_r, _n, _rv, { signal }) => silentUntilAborted(signal),
+  };
+  const recorded = recordingMetrics();
+  const index = createWorkloadIndex({
+    source,
+    resources: ["deployments"],
+    namespaces: ["a", "b"],
+    log: createLogger({ write: () => {} }),
+    metrics: recorded.metrics,
+    timers: instantTimers(),
+  });
+  index.start();
+  await waitFor(() => index.status().forbidden.length > 0, "namespace b to be refused", 2000, 1);
+  expect(index.status()).toEqual({ synced: false, syncing: ["deployments"], forbidden: ["deployments"] });
+  release();
+  await index.waitUntilSynced();
+  expect(index.status()).toEqual({ synced: true, syncing: [], forbidden: ["deployments"] });
+  await index.stop();
+  expect(recorded.states).toEqual(["deployments=syncing", "deployments=forbidden"]);
 });
 
 test("repeated network failures back off exponentially up to the cap", async () => {

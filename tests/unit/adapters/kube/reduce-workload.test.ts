@@ -18,6 +18,7 @@ test("containers and init containers are both kept, each image once, in order", 
     name: "api",
     resourceVersion: "12",
     images: ["ghcr.io/acme/api:v1", "ghcr.io/acme/sidecar:v2", "ghcr.io/acme/migrate:v1"],
+    notPulled: 3,
     skip: false,
   });
 });
@@ -53,4 +54,39 @@ test("an object without namespace or name is dropped, and one without a template
   expect(reduceWorkload({ metadata: { name: "x" } })).toBeUndefined();
   expect(reduceWorkload(null)).toBeUndefined();
   expect(reduceWorkload({ metadata: { namespace: "a", name: "b" } })?.images).toEqual([]);
+});
+
+test("images that some container does not always pull come first, counted in notPulled", () => {
+  const reduced = reduceWorkload(
+    makeDeployment({
+      namespace: "a",
+      name: "b",
+      images: ["x/always:dev", "x/if-not-present:dev", "x/never:dev", "x/implied:latest", "x/implied:dev"],
+      pullPolicies: ["Always", "IfNotPresent", "Never", undefined, undefined],
+      initImages: ["x/init:dev", "x/always:dev"],
+      initPullPolicies: [undefined, "IfNotPresent"],
+    }),
+  );
+  // x/always:dev runs in an init container that does not pull always, so it does not count as pulled.
+  expect(reduced?.images).toEqual([
+    "x/always:dev",
+    "x/if-not-present:dev",
+    "x/never:dev",
+    "x/implied:dev",
+    "x/init:dev",
+    "x/implied:latest",
+  ]);
+  expect(reduced?.notPulled).toBe(5);
+});
+
+test("a workload whose every container pulls always has nothing not pulled", () => {
+  const reduced = reduceWorkload(
+    makeDeployment({
+      namespace: "a",
+      name: "b",
+      images: ["x/a:dev", "x/b"],
+      pullPolicies: ["Always", undefined],
+    }),
+  );
+  expect(reduced?.notPulled).toBe(0);
 });

@@ -1,0 +1,132 @@
+/**
+ * The worker at scale (issue 10): with 100,000 realistic Deployments in the Kubernetes API test server
+ * (each with `imagePullPolicy` as the API server defaults it), the compiled worker's time from start to
+ * `/readyz` 200 and its peak RSS (VmHWM) once ready, as the median of BENCH_ROUNDS workers (default 5)
+ * since the peak moves by ±10 MiB with garbage collection. Prints figures, asserts nothing; loopback
+ * only, every wait bounded. `bun run bench/worker-scale.ts` runs it alone (after `bun run build`).
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { makeDeployment, startKubeApiServer } from "../tests/support/kube-api-server.ts";
+import { sandboxKubeconfig } from "../tests/support/sandbox-cluster.ts";
+import { startValkey } from "../tests/support/valkey-server.ts";
+import { followLog, vmHwmKiB } from "./worker.ts";
+
+const BINARY = resolve(import.meta.dir, "../dist/kuberollouttrigger");
+const DEPLOYMENTS = 100_000;
+const NAMESPACES = 500;
+const READY_DEADLINE_MS = 180_000;
+const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
+/** Measured on a 2-core machine before issue 10 added each image's pull policy to the index. */
+const PEAK_RSS_BEFORE_ISSUE_10_MIB = 225;
+
+/** Polls the worker's `/readyz` until it answers 200; returns when it did. */
+async function waitUntilReady(port: number, deadline: number): Promise<number> {
+  for (;;) {
+    const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
+    await response?.body?.cancel();
+    if (response?.status === 200) return performance.now();
+    if (performance.now() > deadline) throw new Error(`/readyz not 200 within ${READY_DEADLINE_MS} ms`);
+    await Bun.sleep(10);
+  }
+}
+
+interface Round {
+  readonly workloads: number;
+  readonly readyMs: number;
+  readonly peakKiB: number;
+}
+
+/** Starts one worker on the seeded server, waits until it is ready, reads its peak RSS, kills it. */
+async function measureRound(valkeyAddr: string, kubeconfig: string): Promise<Round> {
+  const started = performance.now();
+  const worker = Bun.spawn([BINARY, "worker"], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      VALKEY_ADDR: valkeyAddr,
+      ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/",
+      KUBECONFIG: kubeconfig,
+      WORKER_HEALTH_ADDR: "127.0.0.1:0",
+      LOG_LEVEL: "info",
+    },
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  try {
+    const log = followLog(worker.stdout);
+    const listening = await log.waitForLine("worker health listening", READY_DEADLINE_MS);
+    const addr = String(listening.line.addr);
+    const port = Number(addr.slice(addr.lastIndexOf(":") + 1));
+    const readyAt = await waitUntilReady(port, started + READY_DEADLINE_MS);
+    const peakKiB = await vmHwmKiB(worker.pid);
+    const synced = await log.waitForLine("workload index synced", READY_DEADLINE_MS);
+    return { workloads: Number(synced.line.workloads), readyMs: readyAt - started, peakKiB };
+  } finally {
+    worker.kill("SIGKILL");
+    await worker.exited;
+  }
+}
+
+const median = (values: readonly number[]) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1
+    ? (sorted[mid] ?? Number.NaN)
+    : ((sorted[mid - 1] ?? 0) + (sorted[mid] ?? 0)) / 2;
+};
+
+/** `median (min–max)` of `values`, each formatted by `format`. */
+function spread(values: readonly number[], format: (value: number) => string): string {
+  return `${format(median(values))} (${format(Math.min(...values))}–${format(Math.max(...values))})`;
+}
+
+/** Runs the scale bench and prints its figures. */
+export async function runWorkerScaleBench(): Promise<void> {
+  if (!(await Bun.file(BINARY).exists())) {
+    console.log(`worker scale bench skipped: ${BINARY} is missing (bun run build)`);
+    return;
+  }
+  await using server = await startKubeApiServer();
+  for (let i = 0; i < DEPLOYMENTS; i++)
+    server.create(
+      "deployments",
+      makeDeployment({
+        namespace: `team-${i % NAMESPACES}`,
+        name: `svc-${i}`,
+        images: [`ghcr.io/acme/svc-${i}:dev`],
+        realistic: true,
+      }),
+    );
+  await using valkey = await startValkey();
+  const dir = mkdtempSync(join(tmpdir(), "krt-bench-scale-"));
+  try {
+    const kubeconfig = join(dir, "kubeconfig");
+    writeFileSync(kubeconfig, sandboxKubeconfig(server.url));
+    const rounds: Round[] = [];
+    for (let i = 0; i < ROUNDS; i++) rounds.push(await measureRound(valkey.addr, kubeconfig));
+    const indexed = [...new Set(rounds.map((r) => r.workloads))].join(", ");
+    console.log(
+      `\nworker: ${DEPLOYMENTS.toLocaleString("en")} realistic Deployments in ${NAMESPACES} namespaces, ${indexed} indexed; median (min–max) of ${ROUNDS} workers`,
+    );
+    console.log(
+      `  time to ready (/readyz 200)  ${spread(
+        rounds.map((r) => r.readyMs / 1000),
+        (v) => `${v.toFixed(1)} s`,
+      )}`,
+    );
+    console.log(
+      `  peak RSS VmHWM               ${spread(
+        rounds.map((r) => r.peakKiB / 1024),
+        (v) => `${v.toFixed(1)} MiB`,
+      )}; ${PEAK_RSS_BEFORE_ISSUE_10_MIB} MiB before issue 10`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+if (import.meta.main) {
+  await runWorkerScaleBench();
+  process.exit(0);
+}
