@@ -1,6 +1,7 @@
 import type { Address } from "../core/address.ts";
 import type { Policy } from "../core/policy.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
+import type { WorkloadSelection } from "../core/workload-policy.ts";
 import type { LogLevel } from "../log.ts";
 import type { Mode } from "./settings.ts";
 
@@ -53,6 +54,8 @@ export interface Config {
     readonly workloadResources: readonly WorkloadResource[];
     readonly watchNamespaces: readonly string[];
     readonly dryRun: boolean;
+    /** `WORKLOAD_SELECTION`: restart every matching workload, or only those that carry the annotation. */
+    readonly workloadSelection: WorkloadSelection;
     /**
      * The process environment, as the worker hands it to kubeconfig exec credential plugins (kubectl
      * does the same) and reads `KUBERNETES_SERVICE_HOST`/`_PORT` from for the in-cluster configuration.

@@ -3,6 +3,7 @@ import type { Address } from "../core/address.ts";
 import { type ClaimRules, compileGlob } from "../core/claim-policy.ts";
 import type { PolicyFile } from "../core/policy-file.ts";
 import { resolveWorkloadResource } from "../core/workload-kind.ts";
+import type { WorkloadSelection } from "../core/workload-policy.ts";
 import type { LogLevel } from "../log.ts";
 import { checkMeaning } from "./check-meaning.ts";
 import type { Config, ExtraFlags, LoadResult } from "./config.ts";
@@ -212,6 +213,7 @@ function buildConfig(
       workloadResources: resources,
       watchNamespaces: [...new Set(get<string[] | undefined>("WATCH_NAMESPACES") ?? [])],
       dryRun: get<boolean | undefined>("DRY_RUN") ?? false,
+      workloadSelection: get<WorkloadSelection | undefined>("WORKLOAD_SELECTION") ?? "all",
       processEnv: { ...env },
     },
   };

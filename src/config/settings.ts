@@ -346,6 +346,16 @@ export const SETTINGS: readonly Setting[] = [
       "Comma-separated namespaces to watch with namespaced calls only; empty means the whole cluster.",
   },
   {
+    env: "WORKLOAD_SELECTION",
+    flag: "workload-selection",
+    kind: "choice",
+    default: "all",
+    choices: ["all", "annotated"],
+    modes: WORKER,
+    description:
+      "all: every matching workload (one whose kuberollouttrigger.io/allowed-repositories annotation names other repositories is left alone); annotated: only workloads that carry the annotation.",
+  },
+  {
     env: "DRY_RUN",
     flag: "dry-run",
     kind: "boolean",

@@ -48,6 +48,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     workload_kinds: worker.workloadResources.join(","),
     watch_namespaces: worker.watchNamespaces.join(","),
     dry_run: worker.dryRun,
+    workload_selection: worker.workloadSelection,
   };
   if (config.mode === "web") return { ...common, ...webFields };
   if (config.mode === "worker") return { ...common, ...workerFields };

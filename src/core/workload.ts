@@ -18,4 +18,9 @@ export interface IndexedWorkload extends WorkloadRef {
   readonly notPulled: number;
   /** True when annotated `kuberollouttrigger/skip: "true"`: matched but never restarted. */
   readonly skip: boolean;
+  /**
+   * The repositories its `kuberollouttrigger.io/allowed-repositories` annotation names (globs); absent
+   * when it carries none, as most workloads do, so the index pays nothing for them.
+   */
+  readonly allowedRepositories?: readonly string[];
 }

@@ -46,6 +46,29 @@ export async function connectCluster(
 }
 
 /**
+ * Pub/Sub messages are the original's bare event: no claims, so the worker cannot tell who sent one.
+ * It fails closed, and says so at startup where that means restarting nothing or less than expected.
+ */
+function warnOfPubSubLimits(config: Config, log: Logger): void {
+  if (config.worker.workloadSelection === "annotated")
+    log.warn(
+      "WORKLOAD_SELECTION=annotated restarts nothing with Pub/Sub delivery: its messages carry no claims to hold against the annotations; use stream delivery",
+      { delivery: "pubsub" },
+    );
+  if (config.policy.file !== undefined)
+    log.warn(
+      "POLICY_FILE makes a Pub/Sub worker restart nothing: its messages carry no claims to decide the policy's namespaces with; use stream delivery",
+      { delivery: "pubsub" },
+    );
+  log.info(
+    "with Pub/Sub delivery, workloads annotated kuberollouttrigger.io/allowed-repositories are never restarted",
+    {
+      delivery: "pubsub",
+    },
+  );
+}
+
+/**
  * Starts the worker's event side on `cluster`: the index follows the cluster, and once it has synced
  * `source` feeds the event handler. `delivery` names the source in the `reading events` line.
  */
@@ -56,8 +79,11 @@ export function startEvents(
   queue: { readonly source: EventSource; readonly delivery: string },
   metrics: WorkerMetrics,
 ): RunningEvents {
+  if (queue.delivery === "pubsub") warnOfPubSubLimits(config, log);
   return runEvents({
     allowedImagePrefix: config.allowedImagePrefix,
+    policy: config.policy,
+    selection: config.worker.workloadSelection,
     dryRun: config.worker.dryRun,
     delivery: queue.delivery,
     log,

@@ -12,6 +12,7 @@ export function toIndexed(resource: WorkloadResource, listed: ListedWorkload): I
     images: listed.images,
     notPulled: listed.notPulled,
     skip: listed.skip,
+    ...(listed.allowedRepositories === undefined ? {} : { allowedRepositories: listed.allowedRepositories }),
   };
 }
 

@@ -1,5 +1,7 @@
 import type { BackoffPolicy } from "../core/backoff.ts";
-import { parseEvent } from "../core/event.ts";
+import { type CallerClaims, OPEN_RULES } from "../core/claim-policy.ts";
+import { parseEvent, type RolloutEvent } from "../core/event.ts";
+import type { Policy } from "../core/policy.ts";
 import {
   chooseRestartedAt,
   decideEventOutcome,
@@ -12,6 +14,7 @@ import {
 } from "../core/restart.ts";
 import type { IndexedWorkload } from "../core/workload.ts";
 import { WORKLOAD_KINDS } from "../core/workload-kind.ts";
+import { decideWorkload, type WorkloadSelection } from "../core/workload-policy.ts";
 import type { Logger } from "../log.ts";
 import type { EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
@@ -25,6 +28,10 @@ export const RESTARTS_IN_FLIGHT = 8;
 /** What {@link createEventHandler} needs; the clock and the retry pacing are parameters so tests can fix them. */
 export interface EventHandlerDeps {
   readonly allowedImagePrefix: string;
+  /** Who may restart what; the worker decides again for every matched workload. Default: none. */
+  readonly policy?: Policy;
+  /** `WORKLOAD_SELECTION`; default `all`. */
+  readonly selection?: WorkloadSelection;
   readonly dryRun: boolean;
   readonly index: Pick<WorkloadIndex, "findByImages">;
   readonly patcher: WorkloadPatcher;
@@ -47,6 +54,53 @@ const METRIC_OUTCOME = {
 } as const satisfies Record<RestartOutcome["kind"], string>;
 
 type Settled = { readonly workload: IndexedWorkload; readonly outcome: RestartOutcome };
+
+/** What the worker decides each matched workload by. */
+interface Decision {
+  readonly policy: Policy;
+  readonly selection: WorkloadSelection;
+  readonly claims: CallerClaims | undefined;
+  readonly event: RolloutEvent;
+}
+
+/**
+ * Splits matched workloads into those the event may restart and those the policy leaves alone (the
+ * workload's annotation, `WORKLOAD_SELECTION`, the policy's namespaces), logging and counting each of
+ * the latter.
+ */
+function selectAllowed(
+  workloads: readonly IndexedWorkload[],
+  decision: Decision,
+  metrics: WorkerMetrics,
+  log: Logger,
+): { allowed: IndexedWorkload[]; refused: IndexedWorkload[] } {
+  const allowed: IndexedWorkload[] = [];
+  const refused: IndexedWorkload[] = [];
+  for (const workload of workloads) {
+    const facts = { namespace: workload.namespace, allowedRepositories: workload.allowedRepositories };
+    const reason = decideWorkload(
+      decision.policy,
+      decision.selection,
+      decision.claims,
+      decision.event,
+      facts,
+    );
+    if (reason === undefined) {
+      allowed.push(workload);
+      continue;
+    }
+    refused.push(workload);
+    metrics.workloadsRefused.inc({ reason });
+    log.warn("workload left alone by policy", {
+      kind: WORKLOAD_KINDS[workload.resource].kind,
+      namespace: workload.namespace,
+      name: workload.name,
+      reason,
+      repository: decision.claims?.repository ?? "",
+    });
+  }
+  return { allowed, refused };
+}
 
 /** The one log line of a restart, by how it ended. */
 function logRestart(log: Logger, settled: Settled, restartedAt: string): void {
@@ -77,6 +131,8 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   const now = deps.now ?? (() => new Date());
   const limit = deps.concurrency ?? RESTARTS_IN_FLIGHT;
   const backoff = deps.retryBackoff ?? EVENT_RETRY_BACKOFF;
+  const policy = deps.policy ?? { rules: OPEN_RULES, file: undefined };
+  const selection = deps.selection ?? "all";
 
   const restartOne = async (
     workload: IndexedWorkload,
@@ -118,6 +174,12 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       for (const workload of skipped) {
         metrics.restarts.inc({ kind: WORKLOAD_KINDS[workload.resource].kind, outcome: "skipped" });
       }
+      const { allowed, refused } = selectAllowed(
+        matched.filter((w) => !w.skip),
+        { policy, selection, claims: envelope.claims, event: checked.event },
+        metrics,
+        eventLog,
+      );
       const chosen = chooseRestartedAt(envelope.acceptedAt, delivered.entryId, now());
       const restartedAt = chosen.value;
       if (chosen.distrusted !== undefined)
@@ -125,11 +187,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
           accepted_at: chosen.distrusted,
           restarted_at: restartedAt,
         });
-      const results = await runWithLimit(
-        matched.filter((w) => !w.skip),
-        limit,
-        (w) => restartOne(w, restartedAt, eventLog),
-      );
+      const results = await runWithLimit(allowed, limit, (w) => restartOne(w, restartedAt, eventLog));
       const outcome = decideEventOutcome(
         results.map((r) => r.outcome),
         delivered.attempt,
@@ -148,6 +206,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         ...(deps.dryRun ? { dry_run: named("dry_run") } : {}),
         restarted_without_pull: withoutPull,
         skipped: skipped.map(describeWorkload),
+        refused: refused.map(describeWorkload),
         not_found: named("not_found"),
         failed: named("forbidden", "failed", "unreachable"),
         outcome: outcome.kind,

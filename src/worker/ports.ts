@@ -49,6 +49,8 @@ export interface ListedWorkload {
   readonly notPulled: number;
   /** Whether the workload opts out of restarts (see `isSkipAnnotated`). */
   readonly skip: boolean;
+  /** The globs of its allowed-repositories annotation, when it carries one. */
+  readonly allowedRepositories?: readonly string[];
 }
 
 /** One page of a paged LIST. */

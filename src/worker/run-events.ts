@@ -1,3 +1,5 @@
+import type { Policy } from "../core/policy.ts";
+import type { WorkloadSelection } from "../core/workload-policy.ts";
 import type { Logger } from "../log.ts";
 import { createEventHandler } from "./handle-event.ts";
 import type { EventSource, WorkloadPatcher } from "./ports.ts";
@@ -7,6 +9,9 @@ import type { IndexStatus, WorkloadIndex } from "./workload-index.ts";
 /** What {@link runEvents} wires together. */
 export interface RunEventsDeps {
   readonly allowedImagePrefix: string;
+  /** Who may restart what, decided again for every matched workload. */
+  readonly policy: Policy;
+  readonly selection: WorkloadSelection;
   readonly dryRun: boolean;
   /** Names the source in the `reading events` line (`stream`, `pubsub`, `in-process`). */
   readonly delivery: string;
@@ -35,6 +40,8 @@ export function runEvents(deps: RunEventsDeps): RunningEvents {
   const { log, index, source } = deps;
   const handler = createEventHandler({
     allowedImagePrefix: deps.allowedImagePrefix,
+    policy: deps.policy,
+    selection: deps.selection,
     dryRun: deps.dryRun,
     index,
     patcher: deps.patcher,

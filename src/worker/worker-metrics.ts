@@ -1,5 +1,6 @@
 import type { Counter, Gauge, MetricsRegistry } from "../core/metrics.ts";
 import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
+import { WORKLOAD_REFUSALS } from "../core/workload-policy.ts";
 
 /** The outcome label of `kuberollouttrigger_worker_restarts_total`: a closed set. */
 export type RestartMetricOutcome = "ok" | "skipped" | "not_found" | "forbidden" | "failed" | "dry_run";
@@ -23,6 +24,8 @@ export interface WorkerMetrics {
   readonly restarts: Counter;
   /** Restarted workloads with a matched container that will not pull the new image (label `kind`, as above). */
   readonly restartsWithoutPull: Counter;
+  /** Matched workloads the policy left alone (label `reason`: {@link WORKLOAD_REFUSALS}). */
+  readonly workloadsRefused: Counter;
 }
 
 /**
@@ -61,7 +64,13 @@ export function createWorkerMetrics(
       "Workloads restarted whose matched container's imagePullPolicy is not Always, so the node may start the cached image, by kind.",
       ["kind"],
     ),
+    workloadsRefused: registry.counter(
+      "kuberollouttrigger_worker_workloads_refused_total",
+      "Matched workloads left alone by the policy, by reason (annotation, not_annotated, namespace, policy).",
+      ["reason"],
+    ),
   };
+  for (const reason of WORKLOAD_REFUSALS) metrics.workloadsRefused.inc({ reason }, 0);
   const { eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched } = metrics;
   for (const counter of [eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched]) counter.inc({}, 0);
   for (const resource of resources) {

@@ -1,5 +1,6 @@
 import { PullCollector } from "../../core/pull-policy.ts";
 import { isSkipAnnotated } from "../../core/restart.ts";
+import { ALLOWED_REPOSITORIES_ANNOTATION, readAllowedRepositories } from "../../core/workload-policy.ts";
 import type { ListedWorkload } from "../../worker/ports.ts";
 
 type Obj = Record<string, unknown>;
@@ -32,12 +33,15 @@ export function reduceWorkload(object: unknown): ListedWorkload | undefined {
   addContainers(containers, podSpec?.initContainers);
   const { images, notPulled } = containers.partition();
   const rv = metadata?.resourceVersion;
+  const annotations = obj(metadata?.annotations);
+  const allowedRepositories = readAllowedRepositories(annotations?.[ALLOWED_REPOSITORIES_ANNOTATION]);
   return {
     namespace,
     name,
     resourceVersion: typeof rv === "string" ? rv : "",
     images,
     notPulled,
-    skip: isSkipAnnotated(obj(metadata?.annotations)),
+    skip: isSkipAnnotated(annotations),
+    ...(allowedRepositories === undefined ? {} : { allowedRepositories }),
   };
 }

@@ -1,7 +1,10 @@
 import { describe, expect, test } from "bun:test";
+import { compileGlob, OPEN_RULES, readCallerClaims } from "../../../src/core/claim-policy.ts";
 import { MetricsRegistry } from "../../../src/core/metrics.ts";
+import type { Policy } from "../../../src/core/policy.ts";
 import type { RestartOutcome } from "../../../src/core/restart.ts";
 import type { IndexedWorkload, WorkloadRef } from "../../../src/core/workload.ts";
+import type { WorkloadSelection } from "../../../src/core/workload-policy.ts";
 import { createLogger } from "../../../src/log.ts";
 import { createEventHandler } from "../../../src/worker/handle-event.ts";
 import type { DeliveredEvent, WorkloadPatcher } from "../../../src/worker/ports.ts";
@@ -60,7 +63,7 @@ function scriptedPatcher(
 function setup(
   workloads: IndexedWorkload[],
   patcher: WorkloadPatcher,
-  options: { dryRun?: boolean; now?: () => Date } = {},
+  options: { dryRun?: boolean; now?: () => Date; policy?: Policy; selection?: WorkloadSelection } = {},
 ) {
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
@@ -78,6 +81,8 @@ function setup(
     metrics,
     log,
     now: options.now ?? (() => new Date("2030-01-01T00:00:00.000Z")),
+    ...(options.policy ? { policy: options.policy } : {}),
+    ...(options.selection ? { selection: options.selection } : {}),
   });
   const processed = () => lines.filter((line) => line.msg === "event processed");
   return { handle, lines, metrics, registry, processed };
@@ -348,5 +353,89 @@ describe("handling one event", () => {
     expect(await done).toEqual({ kind: "done" });
     expect(fake.state.inFlightMax).toBe(8);
     expect(fake.calls).toHaveLength(20);
+  });
+});
+
+describe("the worker's own say on each matched workload", () => {
+  const claims = readCallerClaims({ repository: "acme/app", repository_id: "101", ref: "refs/heads/main" });
+  const withClaims = (payload: unknown) => {
+    const event = delivery(payload);
+    return { ...event, envelope: { ...event.envelope, claims } };
+  };
+  const APP = { image: "ghcr.io/acme/app", tags: ["dev"] };
+
+  test("leaves alone a workload whose annotation names other repositories, and restarts the one that names this one", async () => {
+    const fake = scriptedPatcher();
+    const { handle, lines, processed, metrics } = setup(
+      [
+        workload("mine", ["ghcr.io/acme/app:dev"], { allowedRepositories: ["acme/app"] }),
+        workload("theirs", ["ghcr.io/acme/app:dev"], { allowedRepositories: ["acme/tools-*"] }),
+        workload("open", ["ghcr.io/acme/app:dev"]),
+      ],
+      fake.patcher,
+    );
+    expect(await handle(withClaims(APP))).toEqual({ kind: "done" });
+    expect(fake.calls.map((c) => c.ref.name).sort()).toEqual(["mine", "open"]);
+    expect(processed()[0]).toMatchObject({ refused: ["Deployment/apps/theirs"] });
+    expect(lines.find((l) => l.msg === "workload left alone by policy")).toMatchObject({
+      name: "theirs",
+      reason: "annotation",
+      repository: "acme/app",
+      request_id: "req-1",
+    });
+    expect(metrics.workloadsRefused.get({ reason: "annotation" })).toBe(1);
+  });
+
+  test("fails closed for an annotated workload when the event carries no claims, as in Pub/Sub delivery", async () => {
+    const fake = scriptedPatcher();
+    const { handle } = setup(
+      [
+        workload("annotated", ["ghcr.io/acme/app:dev"], { allowedRepositories: ["acme/app"] }),
+        workload("open", ["ghcr.io/acme/app:dev"]),
+      ],
+      fake.patcher,
+    );
+    await handle(delivery(APP));
+    expect(fake.calls.map((c) => c.ref.name)).toEqual(["open"]);
+  });
+
+  test("restarts only annotated workloads with WORKLOAD_SELECTION=annotated", async () => {
+    const fake = scriptedPatcher();
+    const { handle, metrics } = setup(
+      [
+        workload("annotated", ["ghcr.io/acme/app:dev"], { allowedRepositories: ["acme/*"] }),
+        workload("open", ["ghcr.io/acme/app:dev"]),
+      ],
+      fake.patcher,
+      { selection: "annotated" },
+    );
+    await handle(withClaims(APP));
+    expect(fake.calls.map((c) => c.ref.name)).toEqual(["annotated"]);
+    expect(metrics.workloadsRefused.get({ reason: "not_annotated" })).toBe(1);
+  });
+
+  test("holds every matched workload to the namespaces the policy file allows the sending repository", async () => {
+    const fake = scriptedPatcher();
+    const rule = {
+      repositories: [compileGlob("acme/app", true)],
+      repositoryIds: [],
+      refs: undefined,
+      workflows: undefined,
+      environments: undefined,
+      images: undefined,
+      namespaces: [compileGlob("apps")],
+    };
+    const policy: Policy = { rules: OPEN_RULES, file: { rules: [rule] } };
+    const { handle, metrics } = setup(
+      [
+        workload("here", ["ghcr.io/acme/app:dev"]),
+        workload("there", ["ghcr.io/acme/app:dev"], { namespace: "kube-system" }),
+      ],
+      fake.patcher,
+      { policy },
+    );
+    await handle(withClaims(APP));
+    expect(fake.calls.map((c) => `${c.ref.namespace}/${c.ref.name}`)).toEqual(["apps/here"]);
+    expect(metrics.workloadsRefused.get({ reason: "namespace" })).toBe(1);
   });
 });

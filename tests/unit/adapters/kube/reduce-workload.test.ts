@@ -90,3 +90,18 @@ test("a workload whose every container pulls always has nothing not pulled", () 
   );
   expect(reduced?.notPulled).toBe(0);
 });
+
+test("keeps the allowed-repositories annotation's globs, and nothing for a workload without it", () => {
+  const object = makeDeployment({ namespace: "shop", name: "api", images: ["ghcr.io/acme/api:v1"] }) as {
+    metadata: Record<string, unknown>;
+  };
+  const annotated = {
+    ...object,
+    metadata: {
+      ...object.metadata,
+      annotations: { "kuberollouttrigger.io/allowed-repositories": "acme/api, acme/tools-* ," },
+    },
+  };
+  expect(reduceWorkload(annotated)?.allowedRepositories).toEqual(["acme/api", "acme/tools-*"]);
+  expect(reduceWorkload(object)).not.toHaveProperty("allowedRepositories");
+});
