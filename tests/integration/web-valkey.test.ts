@@ -36,7 +36,7 @@ async function expectOutage(web: WebUnderTest, valkey: TestValkey): Promise<numb
 }
 
 describe.skipIf(!run)("web with Valkey stream delivery", () => {
-  test("a 202 puts exactly one stream entry with the minimized event, accepted_at in ms, request id and repository", async () => {
+  test("a 202 puts exactly one stream entry with the minimized event, accepted_at in ms, request id, repository and the verified claims", async () => {
     await using valkey = await startValkey();
     await using web = await startWebUnderTest({ VALKEY_ADDR: valkey.addr });
     await waitReady(web);
@@ -57,6 +57,10 @@ describe.skipIf(!run)("web with Valkey stream delivery", () => {
       accepted_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
       request_id: "req-1",
       repository: "acme/app",
+      // The verified claims the worker's policy reads again; an empty claim is left out.
+      claim_ref: "refs/heads/main",
+      claim_repository_owner: "acme",
+      claim_repository_owner_id: "1234567",
     });
     expect(Math.abs(Date.parse(map.accepted_at ?? "") - Date.now())).toBeLessThan(10_000);
   });

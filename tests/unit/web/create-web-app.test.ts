@@ -161,6 +161,20 @@ describe("POST /event with a valid token and payload", () => {
         acceptedAt: "2026-01-02T03:04:05.678Z",
         requestId: "ci-run-42",
         repository: "acme/app",
+        claims: {
+          repository: "acme/app",
+          repositoryId: "",
+          repositoryOwner: "acme",
+          repositoryOwnerId: "1234567",
+          ref: "refs/heads/main",
+          sha: "",
+          eventName: "",
+          environment: "",
+          jobWorkflowRef: "",
+          runnerEnvironment: "",
+          runId: "",
+          actor: "",
+        },
       },
     ]);
   });
