@@ -78,31 +78,46 @@ export type RestartOutcome =
   | { readonly kind: "unreachable"; readonly reason: string };
 
 /**
+ * A `retry`: keep the event and hand it over again after `afterMs`. `poison` says whose fault it was:
+ * `true` for a failure of the event's own handling (an unexpected error), which counts toward
+ * `MAX_DELIVERIES` where the source keeps dead letters (stream delivery moves the event there on its
+ * last delivery); `false` when the cluster could not be reached, which never counts, however often.
+ */
+export interface RetryOutcome {
+  readonly kind: "retry";
+  readonly afterMs: number;
+  readonly reason: string;
+  readonly poison: boolean;
+}
+
+/**
  * How handling one delivered event ended, for every source alike: `done` (acknowledge it: every
- * restart was made or failed for good), `retry` (keep it and hand it over again after `afterMs`), or
- * `terminal` (it can never succeed, an invalid event say: acknowledge it, and say why).
+ * restart was made or failed for good), `retry` (keep it and hand it over again after `afterMs`; see
+ * {@link RetryOutcome}), or `terminal` (it can never succeed, an invalid event say: acknowledge it, and
+ * say why; stream delivery keeps it in the dead letters first).
  */
 export type EventOutcome =
   | { readonly kind: "done" }
-  | { readonly kind: "retry"; readonly afterMs: number; readonly reason: string }
+  | RetryOutcome
   | { readonly kind: "terminal"; readonly reason: string };
 
 /** The wait before an event is handed over again: 1 s doubling to 30 s, jittered. */
 export const EVENT_RETRY_BACKOFF: BackoffPolicy = { baseMs: 1000, maxMs: 30_000 };
 
-/** The outcome `retry` for the `attempt`-th handling of one event (1 for the first). */
+/** The outcome `retry` for the `attempt`-th handling of one event (1 for the first), for `cause`. */
 export function retryAfter(
   attempt: number,
-  reason: string,
+  cause: { readonly reason: string; readonly poison: boolean },
   policy: BackoffPolicy = EVENT_RETRY_BACKOFF,
   random: () => number = Math.random,
-): EventOutcome {
-  return { kind: "retry", afterMs: backoffDelay(attempt, policy, random), reason };
+): RetryOutcome {
+  return { kind: "retry", afterMs: backoffDelay(attempt, policy, random), ...cause };
 }
 
 /**
  * The event's outcome from its restarts': `retry` when any could not reach the cluster (the backoff
- * grows with `attempt`), else `done`, since a restart that failed for good cannot succeed on a retry.
+ * grows with `attempt`; not poison: an unreachable cluster is not the event's fault), else `done`, since
+ * a restart that failed for good cannot succeed on a retry.
  */
 export function decideEventOutcome(
   restarts: readonly RestartOutcome[],
@@ -112,5 +127,5 @@ export function decideEventOutcome(
 ): EventOutcome {
   const unreachable = restarts.find((outcome) => outcome.kind === "unreachable");
   if (unreachable === undefined) return { kind: "done" };
-  return retryAfter(attempt, unreachable.reason, policy, random);
+  return retryAfter(attempt, { reason: unreachable.reason, poison: false }, policy, random);
 }

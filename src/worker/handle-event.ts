@@ -68,7 +68,7 @@ function logRestart(log: Logger, settled: Settled, restartedAt: string): void {
  * Makes the handler of one delivered event: validate it again (an invalid one is `terminal`), find the
  * workloads using `image:tag` for any tag, restart each once (skip-annotated ones never) with bounded
  * concurrency, log one line, and decide the outcome with {@link decideEventOutcome}. Never rejects: an
- * unexpected error is a `retry`.
+ * unexpected error is a poison `retry` (one that counts toward `MAX_DELIVERIES`).
  */
 export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   const { log, metrics, patcher } = deps;
@@ -151,7 +151,9 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       });
       return outcome;
     } catch (error) {
-      const retry = retryAfter(delivered.attempt, String(error), backoff);
+      // Not the cluster (the patcher answers that as `unreachable`): this event's own handling failed,
+      // so the retry is poison and counts toward MAX_DELIVERIES.
+      const retry = retryAfter(delivered.attempt, { reason: String(error), poison: true }, backoff);
       log.error("event handling failed; will retry", { ...ids, image, error });
       return retry;
     }

@@ -67,6 +67,7 @@ describe("decideEventOutcome", () => {
       kind: "retry",
       afterMs: 75,
       reason: "ECONNREFUSED",
+      poison: false,
     });
     expect(decideEventOutcome(outcomes, 2, policy, half)).toMatchObject({ afterMs: 150 });
     expect(decideEventOutcome(outcomes, 20, policy, half)).toMatchObject({ afterMs: 750 });
