@@ -46,21 +46,36 @@ export interface RestartedAt {
 }
 
 /**
+ * The time Valkey first added an event: its entry ID's, or for an entry re-driven from the dead letters
+ * the time of `redrivenFrom` (the ID the event had before), which a re-drive appends later, so one
+ * newer than the entry's own ID is not the event's and is ignored.
+ */
+function firstAddedTime(entryId: string | undefined, redrivenFrom: string | undefined): Date | undefined {
+  const own = entryIdTime(entryId);
+  const original = entryIdTime(redrivenFrom);
+  if (original === undefined || (own !== undefined && original.getTime() > own.getTime())) return own;
+  return original;
+}
+
+/**
  * The `restartedAt` value, RFC 3339 UTC with milliseconds, fixed by the delivery so that handling it
  * again (a retry after an unreachable cluster, a redelivered entry) writes the same value and rolls
  * nothing twice: the envelope's `acceptedAt` (the web's, or the receive time Pub/Sub stamps), else the
  * time in the stream entry ID. A stream entry's `accepted_at` counts only within
  * {@link ACCEPTED_AT_SKEW_MS} of its entry ID's time (Valkey's clock when the web added it); otherwise
- * the entry ID's time is used and the value is reported as distrusted. The current time only when
- * nothing else gives one (never for our sources).
+ * the entry ID's time is used and the value is reported as distrusted. For an entry re-driven from the
+ * dead letters, `redrivenFrom` (its `redriven_from`: the ID the web gave the event) stands in for the
+ * entry ID in both, so a re-drive writes what the event's first deliveries wrote. The current time only
+ * when nothing else gives one (never for our sources).
  */
 export function chooseRestartedAt(
   acceptedAt: string | undefined,
   entryId: string | undefined,
   now: Date,
+  redrivenFrom?: string,
 ): RestartedAt {
   const accepted = parseTime(acceptedAt);
-  const added = entryIdTime(entryId);
+  const added = firstAddedTime(entryId, redrivenFrom);
   if (accepted && added && Math.abs(accepted.getTime() - added.getTime()) > ACCEPTED_AT_SKEW_MS)
     return { value: added.toISOString(), distrusted: acceptedAt };
   return { value: (accepted ?? added ?? now).toISOString() };

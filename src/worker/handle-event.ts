@@ -115,7 +115,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       for (const workload of skipped) {
         metrics.restarts.inc({ kind: WORKLOAD_KINDS[workload.resource].kind, outcome: "skipped" });
       }
-      const chosen = chooseRestartedAt(envelope.acceptedAt, delivered.entryId, now());
+      const chosen = chooseRestartedAt(envelope.acceptedAt, delivered.entryId, now(), envelope.redrivenFrom);
       const restartedAt = chosen.value;
       if (chosen.distrusted !== undefined)
         eventLog.warn("accepted_at is far from its stream entry's time; using the entry's time", {

@@ -332,4 +332,17 @@ describe("whose fault a retry is", () => {
       );
     }
   });
+
+  test("an event re-driven from the dead letters writes the restartedAt its first deliveries wrote", async () => {
+    const fake = scriptedPatcher();
+    const { handle, lines } = setup([workload("a", ["ghcr.io/acme/app:dev"])], fake.patcher);
+    const originalMs = Date.parse(ACCEPTED_AT) + 20;
+    const redriven = delivery(
+      { image: "ghcr.io/acme/app", tags: ["dev"] },
+      { entryId: `${originalMs + 3_600_000}-0` },
+    );
+    await handle({ ...redriven, envelope: { ...redriven.envelope, redrivenFrom: `${originalMs}-0` } });
+    expect(fake.calls.map((c) => c.restartedAt)).toEqual([ACCEPTED_AT]);
+    expect(lines.filter((l) => String(l.msg).startsWith("accepted_at is far"))).toEqual([]);
+  });
 });
