@@ -1,3 +1,4 @@
+import { DEAD_LETTER_CAUSES } from "../core/dead-letter.ts";
 import type { Counter, Gauge, MetricsRegistry } from "../core/metrics.ts";
 import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
 
@@ -23,6 +24,8 @@ export interface WorkerMetrics {
   readonly restarts: Counter;
   /** Restarted workloads with a matched container that will not pull the new image (label `kind`, as above). */
   readonly restartsWithoutPull: Counter;
+  /** Events moved to the dead letters (stream delivery), label `reason`: a `DeadLetterCause`. */
+  readonly deadLetters: Counter;
 }
 
 /**
@@ -61,9 +64,15 @@ export function createWorkerMetrics(
       "Workloads restarted whose matched container's imagePullPolicy is not Always, so the node may start the cached image, by kind.",
       ["kind"],
     ),
+    deadLetters: registry.counter(
+      "kuberollouttrigger_worker_dead_letters_total",
+      "Events moved to the dead letter stream and acknowledged, by reason (invalid, poison).",
+      ["reason"],
+    ),
   };
   const { eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched } = metrics;
   for (const counter of [eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched]) counter.inc({}, 0);
+  for (const reason of DEAD_LETTER_CAUSES) metrics.deadLetters.inc({ reason }, 0);
   for (const resource of resources) {
     const kind = WORKLOAD_KINDS[resource].kind;
     for (const outcome of RESTART_OUTCOMES) metrics.restarts.inc({ kind, outcome }, 0);

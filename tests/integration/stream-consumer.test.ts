@@ -27,6 +27,7 @@ function consumerOptions(url: string, consumer: string, extra: Partial<StreamCon
     consumer,
     claimIdleMs: 30_000,
     streamMaxLen: 100_000,
+    maxDeliveries: 5,
     ...extra,
   } as const;
 }
