@@ -112,6 +112,9 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
       return runHealthcheck(rest, env, io);
     case "dev-token":
       return runDevToken(rest, env, io);
+    case "dead-letters":
+      // Loaded lazily, like the modes: the other commands never load the Valkey client's adapter.
+      return (await import("./wiring/dead-letters.ts")).runDeadLettersCommand(rest, env, io);
     case "version":
     case "--version":
       return runVersion(rest);

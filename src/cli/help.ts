@@ -8,12 +8,14 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   healthcheck:
     "Probe the web's (or, with --worker, the worker's) /healthz and exit 0 when it answers 200 (for images without curl).",
   "dev-token": "Print a short-lived unsigned token for DEV_MODE testing.",
+  "dead-letters":
+    "List the events the worker moved to the dead letter stream, and re-drive one or all of them.",
   version: "Print the version.",
 };
 
 /** The top-level usage text. */
 export function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, summary]) => `  ${name.padEnd(12)}${summary}`);
+  const lines = Object.entries(COMMANDS).map(([name, summary]) => `  ${name.padEnd(14)}${summary}`);
   return `Usage: kuberollouttrigger <command> [flags]\n\nCommands:\n${lines.join("\n")}\n\nRun 'kuberollouttrigger <command> --help' for the flags of a command.\n`;
 }
 
@@ -23,15 +25,25 @@ export interface ExtraFlagHelp {
   readonly description: string;
 }
 
+/** What follows the flags on a command line that takes words after them (`dead-letters list`). */
+export interface OperandsHelp {
+  /** As the usage line shows them, e.g. `list | redrive <dead-id>`. */
+  readonly usage: string;
+  /** Each form, with what it does. */
+  readonly forms: readonly ExtraFlagHelp[];
+}
+
 /**
- * The usage text of a command: the settings it reads (flags, variables, defaults, from the settings
- * table), then its own flags. `required` says which settings it cannot run without.
+ * The usage text of a command: its operands when it takes some, the settings it reads (flags,
+ * variables, defaults, from the settings table), then its own flags. `required` says which settings it
+ * cannot run without.
  */
 export function commandUsage(
   command: string,
   settings: readonly Setting[],
   required: (setting: Setting) => boolean,
   extra: readonly ExtraFlagHelp[] = [],
+  operands?: OperandsHelp,
 ): string {
   const rows = settings.map((s) => {
     const fallback = s.default !== undefined && s.default !== "" ? `default ${s.default}` : s.derivedDefault;
@@ -39,11 +51,14 @@ export function commandUsage(
     return `  --${s.flag} (${s.env}; ${need})\n      ${s.description}`;
   });
   const own = extra.map((flag) => `  ${flag.usage}\n      ${flag.description}`);
+  const forms = (operands?.forms ?? []).map((form) => `  ${form.usage}\n      ${form.description}`);
   const sections = [
+    forms.length > 0 ? `Commands (after the flags):\n${forms.join("\n")}\n` : "",
     rows.length > 0
       ? `Flags (each also read from its environment variable; a flag wins):\n${rows.join("\n")}\n`
       : "",
     own.length > 0 ? `Flags of this command:\n${own.join("\n")}\n` : "",
   ].filter((section) => section !== "");
-  return `Usage: kuberollouttrigger ${command} [flags]\n\n${COMMANDS[command] ?? ""}\n\n${sections.join("\n")}`;
+  const line = `kuberollouttrigger ${command} [flags]${operands ? ` ${operands.usage}` : ""}`;
+  return `Usage: ${line}\n\n${COMMANDS[command] ?? ""}\n\n${sections.join("\n")}`;
 }

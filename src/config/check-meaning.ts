@@ -22,10 +22,7 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
       `ALLOWED_IMAGE_PREFIX / --allowed-image-prefix: "${prefix}" is not a lowercase image repository prefix`,
     );
   }
-  const valkeyAddr = values.get("VALKEY_ADDR") as Address | undefined;
-  if (valkeyAddr && valkeyAddr.host === "") {
-    problems.push("VALKEY_ADDR / --valkey-addr: a host is required (host:port)");
-  }
+  problems.push(...checkValkeyHost(values));
   if (mode !== "worker") problems.push(...checkTokenSettings(values), ...checkIds(values));
   problems.push(...readValkeyCa(values), ...readPolicy(values));
   if (mode !== "web") {
@@ -49,6 +46,14 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
     problems.push(...checkKubeconfig(values.get("KUBECONFIG")));
   }
   return problems;
+}
+
+/** A Valkey address must name a host: there is no Valkey on all interfaces. */
+export function checkValkeyHost(values: ReadonlyMap<string, unknown>): string[] {
+  const valkeyAddr = values.get("VALKEY_ADDR") as Address | undefined;
+  if (valkeyAddr && valkeyAddr.host === "")
+    return ["VALKEY_ADDR / --valkey-addr: a host is required (host:port)"];
+  return [];
 }
 
 /** Why a file cannot be read, in a few words; undefined when it can. */
@@ -99,7 +104,7 @@ function checkTokenSettings(values: Map<string, unknown>): string[] {
 }
 
 /** Reads the file named by VALKEY_TLS_CA_FILE into `VALKEY_TLS_CA`, so a bad file stops the start. */
-function readValkeyCa(values: Map<string, unknown>): string[] {
+export function readValkeyCa(values: Map<string, unknown>): string[] {
   const caFile = values.get("VALKEY_TLS_CA_FILE");
   if (typeof caFile !== "string") return [];
   const name = "VALKEY_TLS_CA_FILE / --valkey-tls-ca-file";

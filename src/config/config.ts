@@ -32,6 +32,8 @@ export interface Config {
     readonly consumerName: string;
     readonly claimIdleMs: number;
     readonly streamMaxLen: number;
+    /** `MAX_DELIVERIES`: on which delivery a poison stream entry moves to the dead letters. */
+    readonly maxDeliveries: number;
   };
   readonly allowedImagePrefix: string;
   /** Who may restart what: the claim settings and `POLICY_FILE`; the web and the worker decide with it. */

@@ -193,6 +193,7 @@ function buildConfig(
         get<string | undefined>("VALKEY_CONSUMER_NAME") ?? `${hostname()}-${crypto.randomUUID().slice(0, 8)}`,
       claimIdleMs: get<number | undefined>("VALKEY_CLAIM_IDLE") ?? 30_000,
       streamMaxLen: get("VALKEY_STREAM_MAXLEN"),
+      maxDeliveries: get<number | undefined>("MAX_DELIVERIES") ?? 5,
     },
     allowedImagePrefix: get("ALLOWED_IMAGE_PREFIX"),
     policy: { rules: buildClaimRules(get), file: get<PolicyFile | undefined>("POLICY") },

@@ -321,6 +321,15 @@ export const SETTINGS: readonly Setting[] = [
     description: "Entries pending longer than this on a silent consumer are claimed by another worker.",
   },
   {
+    env: "MAX_DELIVERIES",
+    flag: "max-deliveries",
+    kind: "count",
+    default: "5",
+    modes: WORKER,
+    description:
+      "On which delivery a stream entry whose handling keeps failing for a reason of its own moves to the dead letter stream (see operations); an unreachable cluster never counts.",
+  },
+  {
     env: "VALKEY_STREAM_MAXLEN",
     flag: "valkey-stream-maxlen",
     kind: "count",

@@ -45,6 +45,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     health_addr: address(worker.healthListen),
     valkey_consumer_name: valkey.consumerName,
     valkey_claim_idle: formatDuration(valkey.claimIdleMs),
+    max_deliveries: valkey.maxDeliveries,
     workload_kinds: worker.workloadResources.join(","),
     watch_namespaces: worker.watchNamespaces.join(","),
     dry_run: worker.dryRun,

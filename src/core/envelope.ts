@@ -14,6 +14,11 @@ export interface EventEnvelope {
    * absent in Pub/Sub delivery (the bare event of the original) and for entries written by other tools.
    */
   readonly claims?: CallerClaims;
+  /**
+   * For an entry re-driven from the dead letters: the stream entry ID the web gave the event, whose time
+   * stands in for the entry's own when its `restartedAt` is chosen. Absent otherwise.
+   */
+  readonly redrivenFrom?: string;
 }
 
 /** Field names of a stream entry; shared by the web that writes and the worker that reads. */
@@ -22,6 +27,7 @@ export const STREAM_FIELD = {
   acceptedAt: "accepted_at",
   requestId: "request_id",
   repository: "repository",
+  redrivenFrom: "redriven_from",
 } as const;
 
 /** The flat field/value list of an `XADD` for an envelope; absent values are left out. */
@@ -34,6 +40,7 @@ export function envelopeToStreamFields(envelope: EventEnvelope): string[] {
     const value = envelope.claims?.[key as keyof CallerClaims];
     if (value && name !== STREAM_FIELD.repository) fields.push(`claim_${name}`, value);
   }
+  if (envelope.redrivenFrom) fields.push(STREAM_FIELD.redrivenFrom, envelope.redrivenFrom);
   return fields;
 }
 
@@ -55,12 +62,14 @@ export function envelopeFromStreamFields(fields: readonly string[]): EventEnvelo
   for (let i = 0; i + 1 < fields.length; i += 2) map.set(fields[i] ?? "", fields[i + 1] ?? "");
   const payload = map.get(STREAM_FIELD.event);
   if (payload === undefined) return undefined;
+  const redrivenFrom = map.get(STREAM_FIELD.redrivenFrom);
   return {
     payload,
     acceptedAt: map.get(STREAM_FIELD.acceptedAt),
     requestId: map.get(STREAM_FIELD.requestId),
     repository: map.get(STREAM_FIELD.repository),
     claims: claimsFromFields(map),
+    ...(redrivenFrom ? { redrivenFrom } : {}),
   };
 }
 

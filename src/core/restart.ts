@@ -46,21 +46,36 @@ export interface RestartedAt {
 }
 
 /**
+ * The time Valkey first added an event: its entry ID's, or for an entry re-driven from the dead letters
+ * the time of `redrivenFrom` (the ID the event had before), which a re-drive appends later, so one
+ * newer than the entry's own ID is not the event's and is ignored.
+ */
+function firstAddedTime(entryId: string | undefined, redrivenFrom: string | undefined): Date | undefined {
+  const own = entryIdTime(entryId);
+  const original = entryIdTime(redrivenFrom);
+  if (original === undefined || (own !== undefined && original.getTime() > own.getTime())) return own;
+  return original;
+}
+
+/**
  * The `restartedAt` value, RFC 3339 UTC with milliseconds, fixed by the delivery so that handling it
  * again (a retry after an unreachable cluster, a redelivered entry) writes the same value and rolls
  * nothing twice: the envelope's `acceptedAt` (the web's, or the receive time Pub/Sub stamps), else the
  * time in the stream entry ID. A stream entry's `accepted_at` counts only within
  * {@link ACCEPTED_AT_SKEW_MS} of its entry ID's time (Valkey's clock when the web added it); otherwise
- * the entry ID's time is used and the value is reported as distrusted. The current time only when
- * nothing else gives one (never for our sources).
+ * the entry ID's time is used and the value is reported as distrusted. For an entry re-driven from the
+ * dead letters, `redrivenFrom` (its `redriven_from`: the ID the web gave the event) stands in for the
+ * entry ID in both, so a re-drive writes what the event's first deliveries wrote. The current time only
+ * when nothing else gives one (never for our sources).
  */
 export function chooseRestartedAt(
   acceptedAt: string | undefined,
   entryId: string | undefined,
   now: Date,
+  redrivenFrom?: string,
 ): RestartedAt {
   const accepted = parseTime(acceptedAt);
-  const added = entryIdTime(entryId);
+  const added = firstAddedTime(entryId, redrivenFrom);
   if (accepted && added && Math.abs(accepted.getTime() - added.getTime()) > ACCEPTED_AT_SKEW_MS)
     return { value: added.toISOString(), distrusted: acceptedAt };
   return { value: (accepted ?? added ?? now).toISOString() };
@@ -78,31 +93,46 @@ export type RestartOutcome =
   | { readonly kind: "unreachable"; readonly reason: string };
 
 /**
+ * A `retry`: keep the event and hand it over again after `afterMs`. `poison` says whose fault it was:
+ * `true` for a failure of the event's own handling (an unexpected error), which counts toward
+ * `MAX_DELIVERIES` where the source keeps dead letters (stream delivery moves the event there on its
+ * last delivery); `false` when the cluster could not be reached, which never counts, however often.
+ */
+export interface RetryOutcome {
+  readonly kind: "retry";
+  readonly afterMs: number;
+  readonly reason: string;
+  readonly poison: boolean;
+}
+
+/**
  * How handling one delivered event ended, for every source alike: `done` (acknowledge it: every
- * restart was made or failed for good), `retry` (keep it and hand it over again after `afterMs`), or
- * `terminal` (it can never succeed, an invalid event say: acknowledge it, and say why).
+ * restart was made or failed for good), `retry` (keep it and hand it over again after `afterMs`; see
+ * {@link RetryOutcome}), or `terminal` (it can never succeed, an invalid event say: acknowledge it, and
+ * say why; stream delivery keeps it in the dead letters first).
  */
 export type EventOutcome =
   | { readonly kind: "done" }
-  | { readonly kind: "retry"; readonly afterMs: number; readonly reason: string }
+  | RetryOutcome
   | { readonly kind: "terminal"; readonly reason: string };
 
 /** The wait before an event is handed over again: 1 s doubling to 30 s, jittered. */
 export const EVENT_RETRY_BACKOFF: BackoffPolicy = { baseMs: 1000, maxMs: 30_000 };
 
-/** The outcome `retry` for the `attempt`-th handling of one event (1 for the first). */
+/** The outcome `retry` for the `attempt`-th handling of one event (1 for the first), for `cause`. */
 export function retryAfter(
   attempt: number,
-  reason: string,
+  cause: { readonly reason: string; readonly poison: boolean },
   policy: BackoffPolicy = EVENT_RETRY_BACKOFF,
   random: () => number = Math.random,
-): EventOutcome {
-  return { kind: "retry", afterMs: backoffDelay(attempt, policy, random), reason };
+): RetryOutcome {
+  return { kind: "retry", afterMs: backoffDelay(attempt, policy, random), ...cause };
 }
 
 /**
  * The event's outcome from its restarts': `retry` when any could not reach the cluster (the backoff
- * grows with `attempt`), else `done`, since a restart that failed for good cannot succeed on a retry.
+ * grows with `attempt`; not poison: an unreachable cluster is not the event's fault), else `done`, since
+ * a restart that failed for good cannot succeed on a retry.
  */
 export function decideEventOutcome(
   restarts: readonly RestartOutcome[],
@@ -112,5 +142,5 @@ export function decideEventOutcome(
 ): EventOutcome {
   const unreachable = restarts.find((outcome) => outcome.kind === "unreachable");
   if (unreachable === undefined) return { kind: "done" };
-  return retryAfter(attempt, unreachable.reason, policy, random);
+  return retryAfter(attempt, { reason: unreachable.reason, poison: false }, policy, random);
 }

@@ -62,8 +62,10 @@ export function createValkeySource(
     consumer: valkey.consumerName,
     claimIdleMs: valkey.claimIdleMs,
     streamMaxLen: valkey.streamMaxLen,
+    maxDeliveries: valkey.maxDeliveries,
     log,
     acked,
+    deadLetters: metrics.deadLetters,
     ...(backlog ? { backlog } : {}),
   });
 }

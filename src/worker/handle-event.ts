@@ -123,8 +123,8 @@ function logRestart(log: Logger, settled: Settled, restartedAt: string): void {
  * Makes the handler of one delivered event: validate it again (an invalid one is `terminal`), find the
  * workloads using `image:tag` for any tag, restart each once (skip-annotated ones never) with bounded
  * concurrency, warn about the restarts that will not pull the new image, log one line, and decide the
- * outcome with {@link decideEventOutcome}. Never rejects: an
- * unexpected error is a `retry`.
+ * outcome with {@link decideEventOutcome}. Never rejects: an unexpected error is a poison `retry` (one
+ * that counts toward `MAX_DELIVERIES`).
  */
 export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   const { log, metrics, patcher } = deps;
@@ -180,7 +180,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         metrics,
         eventLog,
       );
-      const chosen = chooseRestartedAt(envelope.acceptedAt, delivered.entryId, now());
+      const chosen = chooseRestartedAt(envelope.acceptedAt, delivered.entryId, now(), envelope.redrivenFrom);
       const restartedAt = chosen.value;
       if (chosen.distrusted !== undefined)
         eventLog.warn("accepted_at is far from its stream entry's time; using the entry's time", {
@@ -215,7 +215,9 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       });
       return outcome;
     } catch (error) {
-      const retry = retryAfter(delivered.attempt, String(error), backoff);
+      // Not the cluster (the patcher answers that as `unreachable`): this event's own handling failed,
+      // so the retry is poison and counts toward MAX_DELIVERIES.
+      const retry = retryAfter(delivered.attempt, { reason: String(error), poison: true }, backoff);
       log.error("event handling failed; will retry", { ...ids, image, error });
       return retry;
     }

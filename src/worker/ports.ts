@@ -15,7 +15,10 @@ export interface DeliveredEvent {
   readonly envelope: EventEnvelope;
   /** The stream entry ID, for log lines and as the time of an entry without `accepted_at`; absent for Pub/Sub and the in-process queue. */
   readonly entryId?: string;
-  /** How many times this source has handed this event over, this time included (1 the first time). */
+  /**
+   * How many times this source has handed this event over, this time included (1 the first time), for
+   * the backoff of a retry. Kept in memory: the limit of `MAX_DELIVERIES` is counted by Valkey instead.
+   */
   readonly attempt: number;
 }
 
@@ -24,7 +27,8 @@ export type EventHandler = (event: DeliveredEvent) => Promise<EventOutcome>;
 
 /**
  * Something that hands events to a handler and carries out what the handler decides: acknowledges
- * `done` and `terminal`, hands a `retry` over again once its `afterMs` has passed.
+ * `done` and `terminal`, hands a `retry` over again once its `afterMs` has passed. The stream consumer
+ * keeps a `terminal` event, and a poison `retry` on its `MAX_DELIVERIES`-th delivery, in the dead letters.
  */
 export interface EventSource {
   /** Starts delivering to `handler`; returns at once. */

@@ -1,3 +1,4 @@
+import { DEAD_LETTER_CAUSES } from "../core/dead-letter.ts";
 import type { Counter, Gauge, MetricsRegistry } from "../core/metrics.ts";
 import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
 import { WORKLOAD_REFUSALS } from "../core/workload-policy.ts";
@@ -26,6 +27,8 @@ export interface WorkerMetrics {
   readonly restartsWithoutPull: Counter;
   /** Matched workloads the policy left alone (label `reason`: {@link WORKLOAD_REFUSALS}). */
   readonly workloadsRefused: Counter;
+  /** Events moved to the dead letters (stream delivery), label `reason`: a `DeadLetterCause`. */
+  readonly deadLetters: Counter;
 }
 
 /**
@@ -69,10 +72,16 @@ export function createWorkerMetrics(
       "Matched workloads left alone by the policy, by reason (annotation, not_annotated, namespace, policy).",
       ["reason"],
     ),
+    deadLetters: registry.counter(
+      "kuberollouttrigger_worker_dead_letters_total",
+      "Events moved to the dead letter stream and acknowledged, by reason (invalid, poison).",
+      ["reason"],
+    ),
   };
   for (const reason of WORKLOAD_REFUSALS) metrics.workloadsRefused.inc({ reason }, 0);
   const { eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched } = metrics;
   for (const counter of [eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched]) counter.inc({}, 0);
+  for (const reason of DEAD_LETTER_CAUSES) metrics.deadLetters.inc({ reason }, 0);
   for (const resource of resources) {
     const kind = WORKLOAD_KINDS[resource].kind;
     for (const outcome of RESTART_OUTCOMES) metrics.restarts.inc({ kind, outcome }, 0);

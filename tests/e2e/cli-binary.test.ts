@@ -68,7 +68,7 @@ describe.skipIf(!requireBinary())("the compiled binary's command line, as a user
   });
 
   test("an unknown flag exits 2 and points at --help", async () => {
-    for (const command of ["web", "worker", "healthcheck", "dev-token"]) {
+    for (const command of ["web", "worker", "healthcheck", "dev-token", "dead-letters"]) {
       const result = await runBinary([command, "--bogus"]);
       expect(result.exitCode).toBe(2);
       expect(result.stderr).toBe(

@@ -75,6 +75,7 @@ describe.skipIf(!requireValkey())("the stream backlog read from a real valkey-se
       consumer: "w2",
       claimIdleMs: 60_000,
       streamMaxLen: 100_000,
+      maxDeliveries: 5,
       log: createLogger({ write: () => {} }),
       backlog: (backlog) => {
         readings.push(backlog);

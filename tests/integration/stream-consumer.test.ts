@@ -27,13 +27,19 @@ function consumerOptions(url: string, consumer: string, extra: Partial<StreamCon
     consumer,
     claimIdleMs: 30_000,
     streamMaxLen: 100_000,
+    maxDeliveries: 5,
     ...extra,
   } as const;
 }
 
 const DONE: EventOutcome = { kind: "done" };
 /** A retry that the consumer hands over again after 20 ms. */
-const RETRY: EventOutcome = { kind: "retry", afterMs: 20, reason: "the test asks for a retry" };
+const RETRY: EventOutcome = {
+  kind: "retry",
+  afterMs: 20,
+  reason: "the test asks for a retry",
+  poison: false,
+};
 
 const entry = (n: number) =>
   envelopeToStreamFields({

@@ -81,6 +81,7 @@ describe.skipIf(!requireValkey())(
         consumer: "c1",
         claimIdleMs: 30_000,
         streamMaxLen: 100_000,
+        maxDeliveries: 5,
         log,
         maxBackoffMs: MAX_BACKOFF_MS,
       });

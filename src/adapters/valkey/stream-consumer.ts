@@ -1,4 +1,11 @@
 import { backoffDelay } from "../../core/backoff.ts";
+import {
+  DEAD_LETTER_MAXLEN,
+  type DeadLetterCause,
+  deadLetterFields,
+  deadLetterKey,
+  deadLetterReason,
+} from "../../core/dead-letter.ts";
 import { type EventEnvelope, envelopeFromStreamFields } from "../../core/envelope.ts";
 import type { Counter } from "../../core/metrics.ts";
 import type { EventOutcome } from "../../core/restart.ts";
@@ -7,6 +14,7 @@ import { sleepUnlessAborted } from "../../timers.ts";
 import type { BacklogReporter, EventHandler, EventSource } from "../../worker/ports.ts";
 import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
+import { moveToDeadLetters, uncountDelivery } from "./delivery-scripts.ts";
 import { reportStreamBacklog } from "./stream-backlog.ts";
 import { type ConsumerIdentity, claimIdleEntries, keepEntryAlive } from "./stream-claims.ts";
 import { parseStreamRead, type StreamEntry } from "./stream-replies.ts";
@@ -25,8 +33,17 @@ export interface StreamConsumerOptions {
   readonly claimIdleMs: number;
   /** The stream's hard cap, for the warning when it is reached. */
   readonly streamMaxLen: number;
+  /**
+   * On which delivery an entry whose handling failed for a reason of its own (a poison `retry`) moves to
+   * the dead letters (`MAX_DELIVERIES`), counted by Valkey's delivery counter.
+   */
+  readonly maxDeliveries: number;
   readonly log: Logger;
   readonly acked?: Pick<Counter, "inc">;
+  /** Counts the entries moved to the dead letters, by label `reason` (a {@link DeadLetterCause}). */
+  readonly deadLetters?: Pick<Counter, "inc">;
+  /** The clock of a dead entry's `dead_at`. */
+  readonly now?: () => Date;
   readonly blockMs?: number;
   readonly trimIntervalMs?: number;
   /** Longest wait between reconnect attempts of its connections; default that of {@link ValkeyConnection}. */
@@ -55,7 +72,11 @@ const MAX_PENDING_PER_SCAN = 1000;
  * Consumes the event stream with a consumer group: created from ID 0 with MKSTREAM (and again after
  * `NOGROUP`); on start and after every reconnect it first re-handles its own pending entries; then it
  * blocks in `XREADGROUP … >` on a connection of its own. An entry is acknowledged only when the handler
- * says `done`; one left pending (`retry`) is re-handled with backoff. Every `claimIdle/2` it takes over
+ * says `done`; one left pending (`retry`) is re-handled with backoff. A `terminal` entry, and a poison
+ * `retry` on its `maxDeliveries`-th delivery, moves to the dead letters, `{<stream>}:dead`, and is
+ * acknowledged in the same script. Valkey's delivery counter counts the deliveries, across restarts and
+ * workers; a retry that is not poison (the cluster was unreachable) takes its delivery back off the
+ * counter, so it never counts, however often. Every `claimIdle/2` it takes over
  * entries left idle longer than `VALKEY_CLAIM_IDLE` by a dead consumer (`XAUTOCLAIM`), and it periodically
  * trims the stream below the oldest unacknowledged entry. Both connections reconnect forever.
  *
@@ -69,6 +90,7 @@ export class ValkeyStreamConsumer implements EventSource {
   readonly #control: ValkeyConnection;
   readonly #stopping = new AbortController();
   readonly #key: string;
+  readonly #deadKey: string;
   readonly #group: string;
   readonly #consumer: string;
   readonly #who: ConsumerIdentity;
@@ -85,6 +107,7 @@ export class ValkeyStreamConsumer implements EventSource {
   constructor(private readonly options: StreamConsumerOptions) {
     const { url, tls, log, maxBackoffMs } = options;
     this.#key = options.stream;
+    this.#deadKey = deadLetterKey(options.stream);
     this.#group = options.group;
     this.#consumer = options.consumer;
     this.#who = { key: this.#key, group: this.#group, consumer: this.#consumer };
@@ -257,8 +280,78 @@ export class ValkeyStreamConsumer implements EventSource {
     } finally {
       stopKeepAlive();
     }
-    if (outcome.kind !== "retry") await this.#ack(entry.id);
-    return outcome;
+    return this.#carryOut(entry.id, entry.fields, envelope, outcome);
+  }
+
+  /**
+   * Carries out the handler's outcome: `done` is acknowledged, `terminal` moves to the dead letters, a
+   * poison `retry` moves there once Valkey's delivery counter reaches `maxDeliveries` (and is then no
+   * retry), and any other `retry` takes its delivery back off the counter.
+   */
+  async #carryOut(
+    id: string,
+    fields: readonly string[],
+    envelope: EventEnvelope,
+    outcome: EventOutcome,
+  ): Promise<EventOutcome> {
+    if (outcome.kind === "done") {
+      await this.#ack(id);
+      return outcome;
+    }
+    if (outcome.kind === "terminal") {
+      await this.#deadLetter(id, fields, envelope, "invalid", outcome.reason, 0);
+      return outcome;
+    }
+    if (!outcome.poison) {
+      await uncountDelivery(this.#control, this.#who, id).catch((error: unknown) => {
+        // The delivery stays counted: at worst a poison failure later dead-letters one delivery early.
+        this.options.log.warn("delivery counter not corrected", { entry_id: id, error });
+      });
+      return outcome;
+    }
+    const { maxDeliveries } = this.options;
+    const gone = await this.#deadLetter(id, fields, envelope, "poison", outcome.reason, maxDeliveries);
+    return gone ? { kind: "terminal", reason: outcome.reason } : outcome;
+  }
+
+  /**
+   * Moves our pending entry `id` to the dead letters and acknowledges it, when its delivery counter has
+   * reached `limit` (0: at once). Resolves whether it left our pending list.
+   */
+  async #deadLetter(
+    id: string,
+    fields: readonly string[],
+    envelope: EventEnvelope,
+    cause: DeadLetterCause,
+    detail: string,
+    limit: number,
+  ): Promise<boolean> {
+    const { log, now = () => new Date() } = this.options;
+    const reason = deadLetterReason(cause, detail);
+    const dead = deadLetterFields(fields, { reason, originalId: id, deadAt: now().toISOString() });
+    const move = { id, deadKey: this.#deadKey, limit, maxLen: DEAD_LETTER_MAXLEN, fields: dead };
+    try {
+      const moved = await moveToDeadLetters(this.#control, this.#who, move);
+      if (moved.kind === "kept") return false;
+      this.#attempts.delete(id);
+      if (moved.kind === "gone") return true;
+      this.options.deadLetters?.inc({ reason: cause });
+      log.warn("event moved to the dead letters", {
+        stream: this.#key,
+        dead_stream: this.#deadKey,
+        entry_id: id,
+        dead_id: moved.deadId,
+        request_id: envelope.requestId,
+        reason,
+        deliveries: moved.deliveries,
+      });
+      return true;
+    } catch (error) {
+      // The entry stays pending; the next scan of our pending list handles it again.
+      log.warn("moving to the dead letters failed; the entry stays pending", { entry_id: id, error });
+      this.#scanPending = true;
+      return false;
+    }
   }
 
   async #ack(id: string): Promise<void> {

@@ -26,7 +26,8 @@ function parseEntry(raw: unknown): StreamEntry | undefined {
   return { id: text(id), fields: null };
 }
 
-function parseEntries(raw: unknown): StreamEntry[] {
+/** Reads a list of stream entries (`XRANGE`'s reply, or one stream's part of an `XREADGROUP` reply). */
+export function parseEntries(raw: unknown): StreamEntry[] {
   if (!Array.isArray(raw)) return [];
   return raw.map(parseEntry).filter((e): e is StreamEntry => e !== undefined);
 }

@@ -51,7 +51,7 @@ describe("the in-process queue", () => {
       seen.push(`${d.envelope.requestId}#${d.attempt}`);
       if (d.envelope.requestId === "r1" && failures > 0) {
         failures--;
-        return { kind: "retry", afterMs: 1, reason: "the test asks for a retry" };
+        return { kind: "retry", afterMs: 1, reason: "the test asks for a retry", poison: false };
       }
       return DONE;
     });

@@ -108,6 +108,7 @@ describe("loading configuration", () => {
     expect(config.worker.kubeconfig).toBeUndefined();
     expect(config.valkey.consumerGroup).toBe("kuberollouttrigger");
     expect(config.valkey.claimIdleMs).toBe(30_000);
+    expect(config.valkey.maxDeliveries).toBe(5);
   });
 
   test("the JWKS URL is derived from a custom issuer", () => {
@@ -291,6 +292,21 @@ describe("loading configuration", () => {
   test.each(["30", "0s", "-5s", "5 minutes", "1d"])("the claim idle duration %p is refused", (text) => {
     expect(expectError(loadConfig("worker", [], { ...WEB_ENV, VALKEY_CLAIM_IDLE: text }))).toContain(
       "VALKEY_CLAIM_IDLE",
+    );
+  });
+
+  test.each(["0", "-1", "2.5", "ten"])(
+    "MAX_DELIVERIES %p is refused: an entry is delivered at least once",
+    (text) => {
+      expect(expectError(loadConfig("worker", [], { ...WEB_ENV, MAX_DELIVERIES: text }))).toContain(
+        "MAX_DELIVERIES",
+      );
+    },
+  );
+
+  test("MAX_DELIVERIES is read from its flag too", () => {
+    expect(expectConfig(loadConfig("worker", ["--max-deliveries", "2"], WEB_ENV)).valkey.maxDeliveries).toBe(
+      2,
     );
   });
 

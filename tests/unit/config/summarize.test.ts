@@ -32,6 +32,8 @@ describe("the configuration summary", () => {
     const worker = summarizeConfig(expectConfig(loadConfig("worker", [], WEB_ENV)));
     expect(worker).not.toHaveProperty("github_oidc_audience");
     expect(worker.workload_kinds).toBe("deployments,statefulsets,daemonsets");
+    expect(worker.max_deliveries).toBe(5);
+    expect(web).not.toHaveProperty("max_deliveries");
   });
 });
 describe("VALKEY_TLS_ENABLED and VALKEY_TLS_CA_FILE", () => {

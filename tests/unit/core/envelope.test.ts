@@ -41,6 +41,14 @@ describe("the stream entry of an event", () => {
     expect(envelopeFromStreamFields(fields)).toEqual(envelope);
   });
 
+  test("carries redriven_from of an entry re-driven from the dead letters, and only then", () => {
+    const envelope = { ...newEnvelope("{}", new Date(1_700_000_000_000)), redrivenFrom: "1699999999000-3" };
+    const fields = envelopeToStreamFields(envelope);
+    expect(fields.slice(-2)).toEqual(["redriven_from", "1699999999000-3"]);
+    expect(envelopeFromStreamFields(fields)).toEqual(envelope);
+    expect(envelopeFromStreamFields(["event", "{}"])).not.toHaveProperty("redrivenFrom");
+  });
+
   test("an entry of another tool, with no repository, has no claims", () => {
     expect(envelopeFromStreamFields(["event", "{}"])?.claims).toBeUndefined();
   });

@@ -40,6 +40,33 @@ describe("chooseRestartedAt", () => {
       "2099-12-31T23:59:59.000Z",
     );
   });
+
+  test("holds a re-driven entry's accepted_at to the time of the ID it was re-driven from, not its own", () => {
+    const now = new Date("2031-02-03T04:05:06.789Z");
+    const idMs = Date.parse(ACCEPTED_AT);
+    const original = `${idMs + 50}-0`;
+    // Re-driven a day later: its own ID is far from accepted_at, the original's is not.
+    const redriven = `${idMs + 86_400_000}-0`;
+    expect(chooseRestartedAt(ACCEPTED_AT, redriven, now, original)).toEqual({ value: ACCEPTED_AT });
+    expect(chooseRestartedAt(ACCEPTED_AT, redriven, now)).toMatchObject({ distrusted: ACCEPTED_AT });
+    // Without accepted_at, or with one far from the original's time, the original's time is used.
+    const originalTime = new Date(idMs + 50).toISOString();
+    expect(chooseRestartedAt(undefined, redriven, now, original)).toEqual({ value: originalTime });
+    expect(chooseRestartedAt("2099-12-31T23:59:59.000Z", redriven, now, original)).toEqual({
+      value: originalTime,
+      distrusted: "2099-12-31T23:59:59.000Z",
+    });
+  });
+
+  test("ignores a redriven_from newer than the entry's own ID, which no re-drive writes", () => {
+    const now = new Date("2031-02-03T04:05:06.789Z");
+    const idMs = Date.parse(ACCEPTED_AT);
+    const own = `${idMs}-0`;
+    expect(chooseRestartedAt(ACCEPTED_AT, own, now, `${idMs + 86_400_000}-0`)).toEqual({
+      value: ACCEPTED_AT,
+    });
+    expect(chooseRestartedAt(undefined, own, now, "not an id")).toEqual({ value: ACCEPTED_AT });
+  });
 });
 
 describe("decideEventOutcome", () => {
@@ -67,6 +94,7 @@ describe("decideEventOutcome", () => {
       kind: "retry",
       afterMs: 75,
       reason: "ECONNREFUSED",
+      poison: false,
     });
     expect(decideEventOutcome(outcomes, 2, policy, half)).toMatchObject({ afterMs: 150 });
     expect(decideEventOutcome(outcomes, 20, policy, half)).toMatchObject({ afterMs: 750 });

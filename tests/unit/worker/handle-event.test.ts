@@ -439,3 +439,55 @@ describe("the worker's own say on each matched workload", () => {
     expect(metrics.workloadsRefused.get({ reason: "namespace" })).toBe(1);
   });
 });
+
+describe("whose fault a retry is", () => {
+  test("an unexpected error in handling the event asks for a poison retry, one that counts toward MAX_DELIVERIES", async () => {
+    const lines: Record<string, unknown>[] = [];
+    const handle = createEventHandler({
+      allowedImagePrefix: PREFIX,
+      dryRun: false,
+      index: {
+        findByImages: () => {
+          throw new TypeError("cannot read properties of undefined");
+        },
+      },
+      patcher: scriptedPatcher().patcher,
+      metrics: createWorkerMetrics(new MetricsRegistry()),
+      log: createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) }),
+    });
+    expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }))).toMatchObject({
+      kind: "retry",
+      poison: true,
+      reason: "TypeError: cannot read properties of undefined",
+    });
+    expect(lines.find((l) => l.msg === "event handling failed; will retry")).toMatchObject({
+      request_id: "req-1",
+    });
+  });
+
+  test("a cluster that cannot be reached asks for a retry that is not poison, however often", async () => {
+    const fake = scriptedPatcher(() => ({ kind: "unreachable", reason: "connect ECONNREFUSED" }));
+    const { handle } = setup([workload("a", ["ghcr.io/acme/app:dev"])], fake.patcher);
+    for (const attempt of [1, 5, 50]) {
+      expect(await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { attempt }))).toMatchObject(
+        {
+          kind: "retry",
+          poison: false,
+        },
+      );
+    }
+  });
+
+  test("an event re-driven from the dead letters writes the restartedAt its first deliveries wrote", async () => {
+    const fake = scriptedPatcher();
+    const { handle, lines } = setup([workload("a", ["ghcr.io/acme/app:dev"])], fake.patcher);
+    const originalMs = Date.parse(ACCEPTED_AT) + 20;
+    const redriven = delivery(
+      { image: "ghcr.io/acme/app", tags: ["dev"] },
+      { entryId: `${originalMs + 3_600_000}-0` },
+    );
+    await handle({ ...redriven, envelope: { ...redriven.envelope, redrivenFrom: `${originalMs}-0` } });
+    expect(fake.calls.map((c) => c.restartedAt)).toEqual([ACCEPTED_AT]);
+    expect(lines.filter((l) => String(l.msg).startsWith("accepted_at is far"))).toEqual([]);
+  });
+});

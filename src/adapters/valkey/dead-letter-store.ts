@@ -1,0 +1,105 @@
+import { RedisClient } from "bun";
+import type { DeadLetterStore, RedriveResult, StoredDeadLetter } from "../../cli/ports.ts";
+import { deadLetterKey, redriveFields } from "../../core/dead-letter.ts";
+import type { ValkeyTlsOptions } from "./connection.ts";
+import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
+import { parseEntries } from "./stream-replies.ts";
+
+/** Options of {@link openDeadLetterStore}. */
+export interface DeadLetterStoreOptions {
+  /** The client URL (`valkeyUrl`). */
+  readonly url: string;
+  readonly tls: ValkeyTlsOptions;
+  /** The event stream; its dead letters are in `{<channel>}:dead`. */
+  readonly channel: string;
+  readonly consumerGroup: string;
+  /** Bound on the connection and on each command; default 5 s. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * Re-drives one dead entry: appends the event to the stream with the fields given (computed from the
+ * dead entry by `redriveFields`; an entry never changes, so they are still its fields here) and deletes
+ * the dead entry, in one step, only while the dead entry still exists (so two re-drives of one entry
+ * append it once). KEYS: the dead letter stream, the stream (one hash tag, one slot). ARGV: the dead
+ * entry's ID, then the fields. Returns the new entry's ID, or nil when the dead entry is gone.
+ */
+const REDRIVE_SCRIPT = `
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return false end
+local id = redis.call('XADD', KEYS[2], '*', unpack(ARGV, 2))
+redis.call('XDEL', KEYS[1], ARGV[1])
+return id
+`;
+
+/** Dead entries read per `XRANGE`. */
+const PAGE = 500;
+
+const text = (value: unknown): string =>
+  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value);
+
+/**
+ * Connects once (no reconnecting: a command line reports a failure and exits) to the dead letter stream
+ * of `channel`. Rejects when Valkey cannot be reached within the timeout.
+ */
+export async function openDeadLetterStore(options: DeadLetterStoreOptions): Promise<DeadLetterStore> {
+  const { tls, channel, timeoutMs = 5000 } = options;
+  const deadKey = deadLetterKey(channel);
+  const client = new RedisClient(options.url, {
+    autoReconnect: false,
+    enableOfflineQueue: false,
+    connectionTimeout: timeoutMs,
+    tls: tls === false ? false : tls.ca !== undefined ? { ca: tls.ca } : true,
+  });
+  const send = (command: string, args: string[]): Promise<unknown> => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`Valkey did not answer ${command} within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    return Promise.race([client.send(command, args), late]).finally(() => clearTimeout(timer));
+  };
+  try {
+    await client.connect();
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+  let groupMade = false;
+
+  /** Makes the workers' group, as the web does, so a re-driven entry never lands in a stream without it. */
+  async function makeGroup(): Promise<void> {
+    if (groupMade) return;
+    await createConsumerGroup(send, channel, options.consumerGroup).catch((error: unknown) => {
+      // A user allowed to append but not to make groups: the web and the worker make it.
+      if (!isReplyError(error, "NOPERM")) throw error;
+    });
+    groupMade = true;
+  }
+
+  async function list(): Promise<StoredDeadLetter[]> {
+    const all: StoredDeadLetter[] = [];
+    let start = "-";
+    for (;;) {
+      const page = parseEntries(await send("XRANGE", [deadKey, start, "+", "COUNT", String(PAGE)]));
+      for (const entry of page) all.push({ id: entry.id, fields: entry.fields ?? [] });
+      const last = page.at(-1);
+      if (page.length < PAGE || last === undefined) return all;
+      start = `(${last.id}`;
+    }
+  }
+
+  async function redrive(id: string): Promise<RedriveResult> {
+    const [entry] = parseEntries(await send("XRANGE", [deadKey, id, id]));
+    if (entry?.fields == null) return { kind: "missing" };
+    const fields = redriveFields(entry.fields);
+    if (fields === undefined) return { kind: "foreign" };
+    await makeGroup();
+    const reply = await send("EVAL", [REDRIVE_SCRIPT, "2", deadKey, channel, id, ...fields]);
+    if (reply === null || reply === undefined) return { kind: "missing" };
+    return { kind: "redriven", id: text(reply), redrivenFrom: fields.at(-1) ?? "" };
+  }
+
+  return { list, redrive, close: () => client.close() };
+}

@@ -1,0 +1,47 @@
+import type { Address } from "../core/address.ts";
+
+/**
+ * What the helper commands need from outside: for `dead-letters`, the dead letter stream in Valkey. An
+ * adapter implements it; the wiring hands it in.
+ */
+
+/** Which Valkey holds the dead letters, and of which stream. */
+export interface DeadLetterTarget {
+  readonly addr: Address;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  /** `false` for plain TCP; else TLS that verifies the certificate, against `ca` when given. */
+  readonly tls: false | { readonly ca: string | undefined };
+  /** The event stream (`VALKEY_CHANNEL`); its dead letters are in `{<channel>}:dead`. */
+  readonly channel: string;
+  /** The workers' consumer group, made (from ID 0) before an entry is re-driven, as the web makes it. */
+  readonly consumerGroup: string;
+}
+
+/** One entry of the dead letter stream, as stored. */
+export interface StoredDeadLetter {
+  readonly id: string;
+  readonly fields: readonly string[];
+}
+
+/** How re-driving one dead entry ended. */
+export type RedriveResult =
+  /** Appended to the event stream as `id`, with `redriven_from` = `redrivenFrom`, and deleted from the dead letters. */
+  | { readonly kind: "redriven"; readonly id: string; readonly redrivenFrom: string }
+  /** No dead entry has that ID (any more). */
+  | { readonly kind: "missing" }
+  /** The entry has no `original_id`: the worker did not write it, so it is left where it is. */
+  | { readonly kind: "foreign" };
+
+/** The dead letter stream of one event stream. */
+export interface DeadLetterStore {
+  /** Every dead entry, oldest first. */
+  list(): Promise<StoredDeadLetter[]>;
+  /** Appends the dead entry `id` to the event stream again and deletes it from the dead letters, in one step. */
+  redrive(id: string): Promise<RedriveResult>;
+  /** Closes the connection. */
+  close(): void;
+}
+
+/** Connects to the dead letter stream of `target`; rejects when Valkey cannot be reached. */
+export type OpenDeadLetterStore = (target: DeadLetterTarget) => Promise<DeadLetterStore>;
