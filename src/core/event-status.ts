@@ -1,0 +1,87 @@
+/**
+ * What CI learns of an event: the worker records it in Valkey, the web answers it on
+ * `GET /event/{event_id}`, `kuberollouttrigger send` and the GitHub Action wait on it.
+ *
+ * Layout in Valkey: one hash per event, `{<channel>}:status:<event_id>` (the channel as hash tag, so
+ * it shares the stream's slot), expiring after `EVENT_STATUS_TTL`. Field `event` holds the JSON of
+ * {@link EventSummary}, written by the first worker that reads the event; field `cluster:<name>` holds
+ * the JSON of that cluster's {@link ClusterStatus}, rewritten whole on every change. A worker never
+ * writes another cluster's field, so clusters never race.
+ */
+
+/** How one workload's part of an event stands. */
+export type WorkloadState =
+  /** Matched and about to be patched. */
+  | "pending"
+  /** Patched; the rollout is being followed (`ROLLOUT_WATCH=true`). */
+  | "progressing"
+  /** Patched, and the rollout completed as `kubectl rollout status` means it. */
+  | "complete"
+  /** Patched, and not followed (`ROLLOUT_WATCH=false`), or dry run. */
+  | "restarted"
+  /** The rollout failed (`ProgressDeadlineExceeded`, or the Rollout reports failure). */
+  | "failed"
+  /** The rollout did not complete within `ROLLOUT_TIMEOUT`. */
+  | "timed_out"
+  /** Not restarted: the skip annotation, the policy, a 404, a 403, or a patch that failed for good. */
+  | "not_restarted";
+
+/** States after which nothing changes for the workload. */
+export const FINAL_WORKLOAD_STATES: ReadonlySet<WorkloadState> = new Set([
+  "complete",
+  "restarted",
+  "failed",
+  "timed_out",
+  "not_restarted",
+]);
+
+/** One matched workload in an event's status. */
+export interface WorkloadStatus {
+  /** `Deployment`, `StatefulSet`, `DaemonSet`, `Rollout`. */
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly state: WorkloadState;
+  /** Why, for `failed`, `timed_out` and `not_restarted` (the reason the worker logged). */
+  readonly reason?: string;
+}
+
+/** How an event stands in one cluster. */
+export interface ClusterStatus {
+  readonly cluster: string;
+  /** `processing` until every workload's state is final; then `complete` or `failed`. */
+  readonly state: "processing" | "complete" | "failed";
+  readonly workloads: readonly WorkloadStatus[];
+  /** RFC 3339 UTC of the last change. */
+  readonly updatedAt: string;
+}
+
+/** What every cluster shares of an event. */
+export interface EventSummary {
+  readonly eventId: string;
+  readonly image: string;
+  readonly tags: readonly string[];
+  /** The sending repository, whose tokens may read the status. */
+  readonly repository: string;
+  readonly acceptedAt: string;
+}
+
+/** The Valkey key of an event's status hash. */
+export const eventStatusKey = (channel: string, eventId: string): string => `{${channel}}:status:${eventId}`;
+
+/** The hash field of a cluster's status. */
+export const clusterField = (cluster: string): string => `cluster:${cluster}`;
+
+/** Whether an event ID has the shape of a stream entry ID (`<ms>-<seq>`). */
+export function isEventId(text: string): boolean {
+  return /^\d{1,20}-\d{1,20}$/.test(text);
+}
+
+/**
+ * A cluster's state from its workloads': `processing` while any is not final; else `failed` when any
+ * failed or timed out, else `complete`. An event that matched nothing is `complete` with no workloads.
+ */
+export function clusterState(workloads: readonly WorkloadStatus[]): ClusterStatus["state"] {
+  if (workloads.some((w) => !FINAL_WORKLOAD_STATES.has(w.state))) return "processing";
+  return workloads.some((w) => w.state === "failed" || w.state === "timed_out") ? "failed" : "complete";
+}
