@@ -11,21 +11,9 @@ import {
   readCallerClaims,
 } from "../../../src/core/claim-policy.ts";
 import { checkEvent } from "../../../src/core/event.ts";
+import { TEST_CLAIMS } from "../../support/claims.ts";
 
-const CLAIMS: CallerClaims = {
-  repository: "acme/app",
-  repositoryId: "101",
-  repositoryOwner: "acme",
-  repositoryOwnerId: "7",
-  ref: "refs/heads/main",
-  sha: "0123abcd",
-  eventName: "push",
-  environment: "production",
-  jobWorkflowRef: "acme/app/.github/workflows/build.yml@refs/heads/main",
-  runnerEnvironment: "github-hosted",
-  runId: "42",
-  actor: "octocat",
-};
+const CLAIMS: CallerClaims = { ...TEST_CLAIMS, environment: "production" };
 
 const rules = (overrides: Partial<Record<keyof ClaimRules, unknown>>): ClaimRules => {
   const globs = (key: "repositories" | "refs" | "workflows", ignoreCase = false) =>

@@ -1,21 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import type { CallerClaims } from "../../../src/core/claim-policy.ts";
 import { envelopeFromStreamFields, envelopeToStreamFields, newEnvelope } from "../../../src/core/envelope.ts";
+import { TEST_CLAIMS } from "../../support/claims.ts";
 
-const CLAIMS: CallerClaims = {
-  repository: "acme/app",
-  repositoryId: "101",
-  repositoryOwner: "acme",
-  repositoryOwnerId: "7",
-  ref: "refs/heads/main",
-  sha: "0123abcd",
-  eventName: "push",
-  environment: "",
-  jobWorkflowRef: "acme/app/.github/workflows/build.yml@refs/heads/main",
-  runnerEnvironment: "github-hosted",
-  runId: "42",
-  actor: "octocat",
-};
+const CLAIMS: CallerClaims = TEST_CLAIMS;
 
 describe("the stream entry of an event", () => {
   test("carries every claim the policy reads, and reads them back as they were", () => {

@@ -1,34 +1,12 @@
 import { describe, expect, test } from "bun:test";
-import { type CallerClaims, compileGlob, OPEN_RULES } from "../../../src/core/claim-policy.ts";
+import { type CallerClaims, OPEN_RULES } from "../../../src/core/claim-policy.ts";
 import { decideClaims, decideEvent, decideNamespace, type Policy } from "../../../src/core/policy.ts";
 import type { PolicyRule } from "../../../src/core/policy-file.ts";
+import { globs, policyRule, TEST_CLAIMS } from "../../support/claims.ts";
 
-const CLAIMS: CallerClaims = {
-  repository: "acme/app",
-  repositoryId: "101",
-  repositoryOwner: "acme",
-  repositoryOwnerId: "7",
-  ref: "refs/heads/main",
-  sha: "0123abcd",
-  eventName: "push",
-  environment: "dev",
-  jobWorkflowRef: "acme/app/.github/workflows/build.yml@refs/heads/main",
-  runnerEnvironment: "github-hosted",
-  runId: "42",
-  actor: "octocat",
-};
+const CLAIMS: CallerClaims = { ...TEST_CLAIMS, environment: "dev" };
 
-const globs = (...patterns: string[]) => patterns.map((p) => compileGlob(p));
-const rule = (overrides: Partial<PolicyRule>): PolicyRule => ({
-  repositories: [compileGlob("acme/app", true)],
-  repositoryIds: [],
-  refs: undefined,
-  workflows: undefined,
-  environments: undefined,
-  images: undefined,
-  namespaces: undefined,
-  ...overrides,
-});
+const rule = policyRule;
 const withFile = (...rules: PolicyRule[]): Policy => ({ rules: OPEN_RULES, file: { rules } });
 const EVENT = { image: "ghcr.io/acme/app", tags: ["dev"] };
 

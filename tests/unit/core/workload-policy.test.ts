@@ -1,22 +1,10 @@
 import { describe, expect, test } from "bun:test";
-import { type CallerClaims, compileGlob, OPEN_RULES } from "../../../src/core/claim-policy.ts";
+import { type CallerClaims, OPEN_RULES } from "../../../src/core/claim-policy.ts";
 import type { Policy } from "../../../src/core/policy.ts";
 import { decideWorkload, readAllowedRepositories } from "../../../src/core/workload-policy.ts";
+import { globs, policyRule, TEST_CLAIMS } from "../../support/claims.ts";
 
-const CLAIMS: CallerClaims = {
-  repository: "acme/app",
-  repositoryId: "101",
-  repositoryOwner: "acme",
-  repositoryOwnerId: "7",
-  ref: "refs/heads/main",
-  sha: "0123abcd",
-  eventName: "push",
-  environment: "",
-  jobWorkflowRef: "acme/app/.github/workflows/build.yml@refs/heads/main",
-  runnerEnvironment: "github-hosted",
-  runId: "42",
-  actor: "octocat",
-};
+const CLAIMS: CallerClaims = TEST_CLAIMS;
 const OPEN: Policy = { rules: OPEN_RULES, file: undefined };
 const EVENT = { image: "ghcr.io/acme/app", tags: ["dev"] };
 const plain = { namespace: "apps", allowedRepositories: undefined };
@@ -66,15 +54,7 @@ describe("decideWorkload", () => {
   });
 
   test("holds the workload's namespace to the policy file, and the event to the policy it carries claims for", () => {
-    const rule = {
-      repositories: [compileGlob("acme/app", true)],
-      repositoryIds: [],
-      refs: undefined,
-      workflows: undefined,
-      environments: undefined,
-      images: undefined,
-      namespaces: [compileGlob("app-*")],
-    };
+    const rule = policyRule({ namespaces: globs("app-*") });
     const policy: Policy = { rules: OPEN_RULES, file: { rules: [rule] } };
     expect(decideWorkload(policy, "all", CLAIMS, EVENT, { ...plain, namespace: "app-dev" })).toBeUndefined();
     expect(decideWorkload(policy, "all", CLAIMS, EVENT, { ...plain, namespace: "kube-system" })).toBe(

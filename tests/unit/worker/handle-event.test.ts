@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { compileGlob, OPEN_RULES, readCallerClaims } from "../../../src/core/claim-policy.ts";
+import { OPEN_RULES, readCallerClaims } from "../../../src/core/claim-policy.ts";
 import { MetricsRegistry } from "../../../src/core/metrics.ts";
 import type { Policy } from "../../../src/core/policy.ts";
 import type { RestartOutcome } from "../../../src/core/restart.ts";
@@ -10,6 +10,7 @@ import { createEventHandler } from "../../../src/worker/handle-event.ts";
 import type { DeliveredEvent, WorkloadPatcher } from "../../../src/worker/ports.ts";
 import { WITHOUT_PULL_ADVICE } from "../../../src/worker/report-without-pull.ts";
 import { createWorkerMetrics } from "../../../src/worker/worker-metrics.ts";
+import { globs, policyRule } from "../../support/claims.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../../support/flaky-restarts.ts";
 import { waitFor } from "../../support/wait-for.ts";
 
@@ -416,15 +417,7 @@ describe("the worker's own say on each matched workload", () => {
 
   test("holds every matched workload to the namespaces the policy file allows the sending repository", async () => {
     const fake = scriptedPatcher();
-    const rule = {
-      repositories: [compileGlob("acme/app", true)],
-      repositoryIds: [],
-      refs: undefined,
-      workflows: undefined,
-      environments: undefined,
-      images: undefined,
-      namespaces: [compileGlob("apps")],
-    };
+    const rule = policyRule({ namespaces: globs("apps") });
     const policy: Policy = { rules: OPEN_RULES, file: { rules: [rule] } };
     const { handle, metrics } = setup(
       [
