@@ -17,13 +17,18 @@ local e = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
 if #e == 0 then return {'none'} end
 local queued = {'queued', unpack(e[1][2])}
 local ok, p = pcall(redis.call, 'XPENDING', KEYS[2], ARGV[2], ARGV[1], ARGV[1], 1)
-if not ok or #p > 0 then return queued end
+if not ok then
+  local message = type(p) == 'table' and p.err or tostring(p)
+  -- No group yet: no worker has read anything. Any other refusal (an ACL) is an error, not a status.
+  if string.find(message, 'NOGROUP', 1, true) then return queued end
+  return redis.error_reply(message)
+end
+if #p > 0 then return queued end
 local function parts(id)
   local sep = string.find(id, '-', 1, true)
   return tonumber(string.sub(id, 1, sep - 1)), tonumber(string.sub(id, sep + 1))
 end
-local ok2, groups = pcall(redis.call, 'XINFO', 'GROUPS', KEYS[2])
-if not ok2 then return queued end
+local groups = redis.call('XINFO', 'GROUPS', KEYS[2])
 for _, g in ipairs(groups) do
   local f = {}
   for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
