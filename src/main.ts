@@ -4,6 +4,7 @@ import { runDevToken } from "./cli/dev-token.ts";
 import { runHealthcheck } from "./cli/healthcheck.ts";
 import { COMMANDS, commandUsage, usage } from "./cli/help.ts";
 import { type CommandIo, EXIT, refuseCommandLine, wantsHelp } from "./cli/io.ts";
+import { runSend } from "./cli/send.ts";
 import type { Config } from "./config/config.ts";
 import { loadConfig } from "./config/load-config.ts";
 import { type Mode, settingsFor } from "./config/settings.ts";
@@ -112,6 +113,8 @@ export async function main(argv: readonly string[], env: Env): Promise<number> {
       return runHealthcheck(rest, env, io);
     case "dev-token":
       return runDevToken(rest, env, io);
+    case "send":
+      return runSend(rest, env, io);
     case "dead-letters":
       // Loaded lazily, like the modes: the other commands never load the Valkey client's adapter.
       return (await import("./wiring/dead-letters.ts")).runDeadLettersCommand(rest, env, io);

@@ -7,6 +7,7 @@ export const COMMANDS: Readonly<Record<string, string>> = {
   standalone: "Run web and worker in one process (local use and single-node clusters).",
   healthcheck:
     "Probe the web's (or, with --worker, the worker's) /healthz and exit 0 when it answers 200 (for images without curl).",
+  send: "Send an event from a CI step (GitHub Actions OIDC or --token), and with --wait follow its rollouts.",
   "dev-token": "Print a short-lived unsigned token for DEV_MODE testing.",
   "dead-letters":
     "List the events the worker moved to the dead letter stream, and re-drive one or all of them.",

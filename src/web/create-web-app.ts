@@ -1,12 +1,15 @@
 import { formatHostPort } from "../core/address.ts";
 import { OPEN_RULES } from "../core/claim-policy.ts";
+import { isEventId } from "../core/event-status.ts";
 import { METRICS_CONTENT_TYPE } from "../core/metrics.ts";
 import type { Policy } from "../core/policy.ts";
 import type { Logger } from "../log.ts";
+import { sleepUnlessAborted } from "../timers.ts";
 import { type AcceptEventDeps, acceptEvent, type EventProgress } from "./accept-event.ts";
 import { describeError, type RequestLine } from "./error-answer.ts";
 import { MethodNotAllowedError, NotReadyError, OverloadedError, RouteNotFoundError } from "./http-errors.ts";
-import type { EventPublisher } from "./ports.ts";
+import type { EventPublisher, StatusReader } from "./ports.ts";
+import { readEventStatus, type StatusProgress } from "./read-status.ts";
 import { chooseRequestId } from "./request-id.ts";
 import type { ExpectedClaims } from "./token/diagnostics.ts";
 import type { TokenVerifier } from "./token/verify-token.ts";
@@ -23,6 +26,10 @@ export interface WebAppDeps {
   readonly expected: ExpectedClaims;
   readonly verifier: TokenVerifier;
   readonly publisher: EventPublisher;
+  /** Where `GET /event/{event_id}` reads an event's status; absent: no status is kept (every id is 404). */
+  readonly statusReader?: StatusReader;
+  /** How often a long poll (`?wait=`) reads the status again; default 250 ms. */
+  readonly statusPollIntervalMs?: number;
   readonly metrics: WebMetrics;
   readonly log: Logger;
   /**
@@ -42,6 +49,8 @@ export interface WebAppDeps {
 /** Where a request came from, as `Bun.serve`'s server tells it. */
 export interface PeerInfo {
   requestIP(request: Request): { readonly address: string; readonly port: number } | null;
+  /** Lets the request's connection stay silent for `seconds` (a long poll); absent in tests. */
+  timeout?(request: Request, seconds: number): void;
 }
 
 /** The web's request handler: a Request in, a Response out. */
@@ -56,10 +65,15 @@ export interface WebApp {
   fetchUnrouted(request: Request, peer?: PeerInfo): Promise<Response>;
 }
 
-/** The web's routes, matched exactly against the raw request-target by the server. */
-export const WEB_ROUTES = ["/event", "/healthz", "/readyz", "/metrics"] as const;
+/**
+ * The web's routes, matched against the raw request-target by the server: exactly, and `/event/:id` as
+ * one path segment after `/event/` (so `/event/../metrics` matches none).
+ */
+export const WEB_ROUTES = ["/event", "/event/:id", "/healthz", "/readyz", "/metrics"] as const;
 
 const ROUTES: ReadonlySet<string> = new Set(WEB_ROUTES);
+/** The path of `GET /event/{event_id}`: one segment after `/event/`. */
+const STATUS_PATH = /^\/event\/([^/]*)$/;
 const MAX_LOGGED_LENGTH = 256;
 const BASE_HEADERS = { "cache-control": "no-store", "x-content-type-options": "nosniff" };
 
@@ -85,6 +99,13 @@ function respond(
 
 const json = (status: number, body: unknown, headers: Record<string, string>) =>
   respond(status, JSON.stringify(body), "application/json", headers);
+
+/** The route label of a request: its route, `/event/{id}` for any status path, or `other`. */
+function labelOf(routed: boolean, path: string): RouteLabel {
+  if (!routed) return "other";
+  if (STATUS_PATH.test(path)) return "/event/{id}";
+  return ROUTES.has(path) ? (path as RouteLabel) : "other";
+}
 
 /** A response and, for a refusal, how its log line reads. */
 interface Answered {
@@ -129,9 +150,10 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     now: deps.now ?? (() => new Date()),
   };
 
-  function answerError(error: unknown, requestId: string, close: boolean): Answered {
+  function answerError(error: unknown, requestId: string, close: boolean, isEvent: boolean): Answered {
     const answer = describeError(error);
-    if (answer.rejected) metrics.rejected.inc({ reason: answer.rejected });
+    // The events_rejected counter counts refused events, on POST /event only.
+    if (answer.rejected && isEvent) metrics.rejected.inc({ reason: answer.rejected });
     if (answer.rejected === "publish_failed") metrics.publishFailures.inc();
     const headers: Record<string, string> = { ...answer.headers, "x-request-id": requestId };
     if (close) headers.connection = "close";
@@ -139,6 +161,13 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     const response = json(answer.status, body, headers);
     return { response, line: answer.line };
   }
+
+  const statusDeps = {
+    ...eventDeps,
+    statusReader: deps.statusReader,
+    pollIntervalMs: deps.statusPollIntervalMs ?? 250,
+    sleep: sleepUnlessAborted,
+  };
 
   let inFlight = 0;
   const maxInFlight = deps.maxInFlight ?? 0;
@@ -158,11 +187,21 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     request: Request,
     path: string | undefined,
     requestId: string,
-    progress: EventProgress,
+    progress: EventProgress & StatusProgress,
+    peer: PeerInfo | undefined,
   ) {
     const ids = { "x-request-id": requestId };
     if (path === undefined) throw new RouteNotFoundError("no route for this request-target");
     const isGet = request.method === "GET" || request.method === "HEAD";
+    const statusOf = STATUS_PATH.exec(path)?.[1];
+    if (statusOf !== undefined) {
+      // Not shaped like a stream ID (`/event/./` included): no such route, whatever the method.
+      if (!isEventId(statusOf)) throw new RouteNotFoundError(`no route for ${path}`);
+      if (!isGet) throw new MethodNotAllowedError("GET, HEAD");
+      const extendIdle = (seconds: number) => peer?.timeout?.(request, seconds);
+      const view = await readEventStatus(request, statusOf, progress, statusDeps, extendIdle);
+      return json(200, { ...view, request_id: requestId }, ids);
+    }
     if (path === "/event") {
       if (request.method !== "POST") throw new MethodNotAllowedError("POST");
       await acceptWithinLimit(request, requestId, progress);
@@ -189,14 +228,18 @@ export function createWebApp(deps: WebAppDeps): WebApp {
     const remote = peer?.requestIP(request);
     const requestId = chooseRequestId(request.headers.get("x-request-id"), newRequestId);
     const path = pathOf(request.url);
-    const routeLabel: RouteLabel = routed && ROUTES.has(path) ? (path as RouteLabel) : "other";
-    const progress: EventProgress = { bodyRead: false, repository: undefined, accepted: undefined };
+    const routeLabel = labelOf(routed, path);
+    const progress: EventProgress & StatusProgress = {
+      bodyRead: false,
+      repository: undefined,
+      accepted: undefined,
+    };
     let answered: Answered;
     try {
       const target = routed ? path : undefined;
-      answered = { response: await route(request, target, requestId, progress), line: undefined };
+      answered = { response: await route(request, target, requestId, progress, peer), line: undefined };
     } catch (error) {
-      answered = answerError(error, requestId, !progress.bodyRead);
+      answered = answerError(error, requestId, !progress.bodyRead, routeLabel === "/event");
     }
     const { response } = answered;
     // A body nobody read (a GET with one, say) is not drained: the connection closes after the answer.

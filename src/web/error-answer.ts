@@ -1,10 +1,13 @@
 import type { LogFields } from "../log.ts";
 import {
   BodyIncompleteError,
+  EventNotFoundError,
   InvalidPayloadError,
+  InvalidQueryError,
   MethodNotAllowedError,
   MissingCredentialsError,
   NotReadyError,
+  OtherRepositoryError,
   OverloadedError,
   PayloadTooLargeError,
   PolicyRefusedError,
@@ -13,7 +16,7 @@ import {
   TokenReusedError,
   UnsupportedMediaTypeError,
 } from "./http-errors.ts";
-import { PublishFailedError } from "./ports.ts";
+import { PublishFailedError, StatusUnavailableError } from "./ports.ts";
 import { KeysUnavailableError, TokenRejectedError } from "./token/errors.ts";
 
 /** Why an event was refused: the closed label set of `kuberollouttrigger_events_rejected_total`. */
@@ -146,6 +149,34 @@ function describeLimitError(error: unknown): ErrorAnswer | undefined {
   return undefined;
 }
 
+/** The refusals of `GET /event/{event_id}`. */
+function describeStatusError(error: unknown): ErrorAnswer | undefined {
+  if (error instanceof EventNotFoundError)
+    return { status: 404, message: "no such event (unknown or expired)" };
+  if (error instanceof OtherRepositoryError) {
+    return {
+      status: 403,
+      message: "forbidden",
+      fields: { reason: "another repository's event" },
+      line: {
+        level: "warn",
+        msg: "event status refused: another repository's event",
+        fields: { repository: error.caller, event_repository: error.owner },
+      },
+    };
+  }
+  if (error instanceof InvalidQueryError) return { status: 400, message: error.message };
+  if (error instanceof StatusUnavailableError) {
+    return {
+      status: 503,
+      message: "the event status cannot be read right now; retry later",
+      headers: { "retry-after": "1" },
+      line: { level: "warn", msg: "event status not read", fields: { error } },
+    };
+  }
+  return undefined;
+}
+
 /**
  * The one mapping from errors to HTTP answers and their log lines. A 401 never says which check
  * failed (its log line does); a 500 never carries the error's message or stack; anything unknown is a 500.
@@ -174,7 +205,7 @@ export function describeError(error: unknown): ErrorAnswer {
       },
     };
   }
-  const limit = describeLimitError(error);
+  const limit = describeLimitError(error) ?? describeStatusError(error);
   if (limit) return limit;
   if (error instanceof MethodNotAllowedError) {
     return { status: 405, message: "method not allowed", headers: { allow: error.allow } };

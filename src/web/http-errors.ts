@@ -112,3 +112,27 @@ export class NotReadyError extends Error {
   readonly code = "ERR_NOT_READY";
   override readonly name = "NotReadyError";
 }
+
+/** No status is known for the event: never sent, expired, or not kept (code `ERR_EVENT_NOT_FOUND`): HTTP 404. */
+export class EventNotFoundError extends Error {
+  readonly code = "ERR_EVENT_NOT_FOUND";
+  override readonly name = "EventNotFoundError";
+}
+
+/** The event was sent by another repository than the token's (code `ERR_OTHER_REPOSITORY`): HTTP 403. */
+export class OtherRepositoryError extends Error {
+  readonly code = "ERR_OTHER_REPOSITORY";
+  override readonly name = "OtherRepositoryError";
+  constructor(
+    readonly caller: string | undefined,
+    readonly owner: string,
+  ) {
+    super("the event was sent by another repository");
+  }
+}
+
+/** A query parameter is not valid (code `ERR_INVALID_QUERY`): HTTP 400; the message says which. */
+export class InvalidQueryError extends Error {
+  readonly code = "ERR_INVALID_QUERY";
+  override readonly name = "InvalidQueryError";
+}

@@ -1,4 +1,5 @@
 import type { EventEnvelope } from "../core/envelope.ts";
+import type { EventStatusRecord } from "../core/status-view.ts";
 
 /** Raised when the queue did not take an event; the web answers 502 and never 202. */
 export class PublishFailedError extends Error {
@@ -36,4 +37,18 @@ export interface EventPublisher {
   /** Whether the queue is reachable now (for `/readyz`). */
   ready(): boolean;
   close(): Promise<void>;
+}
+
+/** Raised when an event's status cannot be read now (Valkey down or silent): HTTP 503. */
+export class StatusUnavailableError extends Error {
+  readonly code = "ERR_STATUS_UNAVAILABLE";
+}
+
+/** Where the web reads what the workers recorded of an event (stream delivery only). */
+export interface StatusReader {
+  /**
+   * The event's status: what the workers recorded, or, while none has read it, what its stream entry
+   * says; undefined for an unknown or expired event. Rejects with {@link StatusUnavailableError}.
+   */
+  read(eventId: string): Promise<EventStatusRecord | undefined>;
 }

@@ -2,9 +2,16 @@ import type { Counter, Gauge, Histogram, MetricsRegistry } from "../core/metrics
 import { REJECT_LABELS } from "./error-answer.ts";
 
 /** The route label: one of the routes, or `other`, never the raw path. */
-export type RouteLabel = "/event" | "/healthz" | "/readyz" | "/metrics" | "other";
+export type RouteLabel = "/event" | "/event/{id}" | "/healthz" | "/readyz" | "/metrics" | "other";
 
-const ROUTE_LABELS: readonly RouteLabel[] = ["/event", "/healthz", "/readyz", "/metrics", "other"];
+const ROUTE_LABELS: readonly RouteLabel[] = [
+  "/event",
+  "/event/{id}",
+  "/healthz",
+  "/readyz",
+  "/metrics",
+  "other",
+];
 
 /** The web's metrics, with the fixed names of the contract. */
 export interface WebMetrics {

@@ -4,14 +4,14 @@ import type { Config } from "../config/config.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
-import type { EventPublisher } from "../web/ports.ts";
+import type { EventPublisher, StatusReader } from "../web/ports.ts";
 import { describeReadiness } from "../worker/health-routes.ts";
 import type { EventSource } from "../worker/ports.ts";
 import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, startEvents } from "./cluster.ts";
 import { createMetricsRegistry } from "./metrics-registry.ts";
-import { createPublisher, createValkeySource } from "./valkey.ts";
+import { createPublisher, createStatusReader, createValkeySource } from "./valkey.ts";
 import { serveWeb } from "./web.ts";
 
 /** The two ends of standalone's queue: where the web publishes and where the worker reads. */
@@ -23,6 +23,8 @@ interface Queue {
   /** Names the queue in log lines (`stream`, `pubsub`, `in-process`). */
   readonly delivery: string;
   readonly valkeyConnected?: () => boolean;
+  /** Where the web reads event statuses (stream delivery only). */
+  readonly statusReader?: StatusReader | undefined;
 }
 
 function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics, registry: MetricsRegistry): Queue {
@@ -39,6 +41,7 @@ function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics, regist
     source,
     delivery: config.valkey.delivery,
     connect: () => publisher.start(),
+    statusReader: createStatusReader(config.valkey, publisher),
     valkeyConnected: () => publisher.ready() && source.connected,
   };
 }
@@ -58,7 +61,7 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
   const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
   const cluster = await connectCluster(config.worker, log, registry);
   const queue = chooseQueue(config, log, metrics, registry);
-  const { publisher, connect, valkeyConnected } = queue;
+  const { publisher, connect, valkeyConnected, statusReader } = queue;
   const connecting = connect?.();
   const events = startEvents(config, log, cluster, queue, metrics);
   const web = await serveWeb({
@@ -66,6 +69,7 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
     log,
     publisher,
     registry,
+    ...(statusReader ? { statusReader } : {}),
     // The queue's connection is the publisher's readiness; this adds the index's, and its forbidden kinds.
     readiness: () => describeReadiness({ valkey: true, ...events.status() }),
     ...(valkeyConnected ? { valkeyConnected } : {}),

@@ -4,10 +4,12 @@ import {
   type ValkeyPublisher,
   type ValkeyPublisherOptions,
 } from "../adapters/valkey/publisher.ts";
+import { createValkeyStatusReader } from "../adapters/valkey/status-reader.ts";
 import { ValkeyStreamConsumer } from "../adapters/valkey/stream-consumer.ts";
 import { ValkeySubscriber } from "../adapters/valkey/subscriber.ts";
 import type { Config } from "../config/config.ts";
 import type { Logger } from "../log.ts";
+import type { StatusReader } from "../web/ports.ts";
 import type { BacklogReporter, EventSource } from "../worker/ports.ts";
 import type { WorkerMetrics } from "../worker/worker-metrics.ts";
 
@@ -37,6 +39,22 @@ export function createPublisher(
     streamMaxLen: valkey.streamMaxLen,
     log,
     ...timings,
+  });
+}
+
+/**
+ * The reader of event statuses on the publisher's connection, in stream delivery; undefined in Pub/Sub
+ * delivery, which keeps no status.
+ */
+export function createStatusReader(
+  valkey: Config["valkey"],
+  publisher: ValkeyPublisher,
+): StatusReader | undefined {
+  if (valkey.delivery !== "stream") return undefined;
+  return createValkeyStatusReader({
+    send: (command, args) => publisher.command(command, args),
+    channel: valkey.channel,
+    consumerGroup: valkey.consumerGroup,
   });
 }
 

@@ -5,11 +5,11 @@ import type { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import { createWebApp, WEB_ROUTES } from "../web/create-web-app.ts";
-import type { EventPublisher } from "../web/ports.ts";
+import type { EventPublisher, StatusReader } from "../web/ports.ts";
 import { createTokenVerifier, type TokenVerifier } from "../web/token/verify-token.ts";
 import { createWebMetrics, type WebMetrics } from "../web/web-metrics.ts";
 import { createMetricsRegistry } from "./metrics-registry.ts";
-import { createPublisher, type PublisherTimings } from "./valkey.ts";
+import { createPublisher, createStatusReader, type PublisherTimings } from "./valkey.ts";
 
 /**
  * Bun's own body limit. Bun answers a declared length above it by itself, before the handler runs: no
@@ -24,6 +24,10 @@ export interface ServeWebOptions {
   readonly log: Logger;
   /** Where accepted events go. The caller owns it: stopping the server does not close it. */
   readonly publisher: EventPublisher;
+  /** Where `GET /event/{event_id}` reads statuses; absent: none are kept (every id answers 404). */
+  readonly statusReader?: StatusReader;
+  /** How often a long poll reads the status again; default 250 ms. */
+  readonly statusPollIntervalMs?: number;
   /**
    * Registry the web's metrics are declared on (standalone shares one with the worker); default: a new
    * one with the build and process metrics ({@link createMetricsRegistry}).
@@ -84,6 +88,8 @@ export async function serveWeb(options: ServeWebOptions): Promise<RunningWeb> {
     maxInFlight: config.web.maxInFlight,
     verifier: made.verifier,
     publisher,
+    ...(options.statusReader ? { statusReader: options.statusReader } : {}),
+    ...(options.statusPollIntervalMs ? { statusPollIntervalMs: options.statusPollIntervalMs } : {}),
     metrics,
     log,
     ...(options.readiness ? { readiness: options.readiness } : {}),
@@ -124,10 +130,12 @@ export async function startWeb(
   options: { readonly timings?: PublisherTimings; readonly registry?: MetricsRegistry } = {},
 ): Promise<RunningWeb> {
   const publisher = createPublisher(config, log, options.timings);
+  const statusReader = createStatusReader(config.valkey, publisher);
   const server = await serveWeb({
     config,
     log,
     publisher,
+    ...(statusReader ? { statusReader } : {}),
     beforeListen: publisher.start(),
     valkeyConnected: () => publisher.ready(),
     ...(options.registry ? { registry: options.registry } : {}),

@@ -318,7 +318,7 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
     }
   });
 
-  test("route only /event, exactly, over TLS where the route holds it, to the Service of the pods that serve /event", () => {
+  test("route only /event exactly and /event/ as a prefix (GET /event/{event_id}), over TLS where the route holds it, to the Service of the pods that serve /event", () => {
     const objects = objectsOf(path);
     const problems: string[] = [];
     const serving = (name: string) => {
@@ -329,6 +329,7 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
       if (modes.length !== 1 || modes[0] === "worker")
         problems.push(`Service ${name} selects ${modes.join(", ") || "nothing"}, not the web or standalone`);
     };
+    const ingressPaths: string[] = [];
     for (const ingress of objects.filter((o) => o.kind === "Ingress")) {
       const hosts = (ingress.spec.rules ?? []).map((rule: K8sObject) => rule.host);
       const tlsHosts = (ingress.spec.tls ?? []).flatMap((t: K8sObject) => t.hosts);
@@ -336,15 +337,17 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
       if (ingress.spec.defaultBackend) problems.push("an Ingress with a default backend");
       for (const rule of ingress.spec.rules ?? [])
         for (const p of rule.http?.paths ?? []) {
-          if (p.path !== "/event" || p.pathType !== "Exact")
-            problems.push(`Ingress path ${p.pathType} ${p.path}`);
+          ingressPaths.push(`${p.pathType} ${p.path}`);
           serving(p.backend.service.name);
         }
     }
+    for (const paths of [ingressPaths.sort()].filter((p) => p.length > 0))
+      if (JSON.stringify(paths) !== JSON.stringify(["Exact /event", "Prefix /event/"]))
+        problems.push(`Ingress paths ${paths.join(", ")}`);
     for (const route of objects.filter((o) => o.kind === "HTTPRoute")) {
       for (const rule of route.spec.rules ?? []) {
         const matches = (rule.matches ?? []).map((m: K8sObject) => `${m.path?.type} ${m.path?.value}`);
-        if (JSON.stringify(matches) !== JSON.stringify(["Exact /event"]))
+        if (JSON.stringify(matches) !== JSON.stringify(["Exact /event", "PathPrefix /event/"]))
           problems.push(`HTTPRoute matches ${matches.join(", ") || "everything"}`);
         for (const ref of rule.backendRefs ?? []) serving(ref.name);
       }

@@ -44,6 +44,8 @@ export interface ValkeyPublisherOptions {
 export interface ValkeyPublisher extends EventPublisher {
   /** Makes the first connection attempt; resolves either way (the web starts while Valkey is down). */
   start(): Promise<void>;
+  /** Sends one command on the publisher's connection, failing as a publish does (down, or silent). */
+  command(command: string, args: string[]): Promise<unknown>;
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -184,6 +186,7 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
 
   return {
     start: () => connection.start(),
+    command: (command, args) => connection.send(command, args, timeoutMs),
     publish,
     ready: () => connection.connected,
     close: async () => connection.close(),

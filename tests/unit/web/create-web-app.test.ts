@@ -622,11 +622,13 @@ describe("metrics", () => {
   test("route labels come from a closed set, whatever paths are requested", async () => {
     const { app } = harness();
     for (let i = 0; i < 50; i++) await get(app, `/random-${crypto.randomUUID()}`);
+    for (let i = 0; i < 5; i++) await get(app, `/event/1700000000000-${i}`);
     await get(app, "/healthz");
     const text = await (await get(app, "/metrics")).text();
     const routes = new Set([...text.matchAll(/route="([^"]*)"/g)].map((m) => m[1]));
     // Every route's duration series exists from the start; no requested path adds one.
-    expect([...routes].sort()).toEqual(["/event", "/healthz", "/metrics", "/readyz", "other"]);
+    expect([...routes].sort()).toEqual(["/event", "/event/{id}", "/healthz", "/metrics", "/readyz", "other"]);
+    expect(text).toContain('kuberollouttrigger_http_requests_total{route="/event/{id}",status="401"} 5');
     expect(text).toContain('kuberollouttrigger_http_requests_total{route="other",status="404"} 50');
   });
 

@@ -1,0 +1,70 @@
+import type { StatusView, WorkloadView } from "../core/status-view.ts";
+
+/** One workload of an event's status, with its cluster: an entry of the Action's `workloads` output. */
+export interface ReportedWorkload extends WorkloadView {
+  readonly cluster: string;
+}
+
+/** Every workload of every cluster, in the answer's order. */
+export function workloadsOf(view: StatusView): ReportedWorkload[] {
+  return view.clusters.flatMap((c) => c.workloads.map((w) => ({ cluster: c.cluster, ...w })));
+}
+
+/** States in which the workload's rollout happened and finished. */
+const FINISHED: ReadonlySet<string> = new Set(["complete", "restarted"]);
+
+/** One line per workload: `[prod] Deployment default/app: complete`, with the reason when there is one. */
+export function workloadLines(view: StatusView): string[] {
+  return workloadsOf(view).map(
+    (w) => `[${w.cluster}] ${w.kind} ${w.namespace}/${w.name}: ${w.state}${w.reason ? ` (${w.reason})` : ""}`,
+  );
+}
+
+/**
+ * Why a final status is a failure, or undefined when every matched workload's rollout finished
+ * (`complete`, or `restarted` where rollouts are not followed): nothing matched, or a workload failed,
+ * timed out, or was not restarted.
+ */
+export function failureOf(view: StatusView): string | undefined {
+  const workloads = workloadsOf(view);
+  if (workloads.length === 0) return `no workload runs ${view.image} with the tags ${view.tags.join(", ")}`;
+  const unfinished = workloads.filter((w) => !FINISHED.has(w.state));
+  if (unfinished.length === 0) return undefined;
+  return `${unfinished.length} of ${workloads.length} rollouts did not finish`;
+}
+
+const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
+
+/**
+ * The job summary (Markdown): the event, and with a status a table of the matched workloads and how
+ * each rollout ended.
+ */
+export function summaryMarkdown(
+  event: { readonly image: string; readonly tags: readonly string[]; readonly eventId: string | undefined },
+  view: StatusView | undefined,
+  outcome: string,
+): string {
+  const tags = event.tags.map((t) => `\`${cell(t)}\``).join(", ");
+  const id = event.eventId ? ` as event \`${event.eventId}\`` : "";
+  const lines = [
+    `### kuberollouttrigger`,
+    "",
+    `\`${cell(event.image)}\` (${tags}) sent${id}: ${outcome}`,
+    "",
+  ];
+  if (view) {
+    const workloads = workloadsOf(view);
+    if (workloads.length === 0) lines.push("No workload matched.", "");
+    else {
+      lines.push("| cluster | kind | namespace | name | rollout |", "|---|---|---|---|---|");
+      for (const w of workloads) {
+        const how = w.reason ? `${w.state}: ${w.reason}` : w.state;
+        lines.push(
+          `| ${cell(w.cluster)} | ${w.kind} | ${cell(w.namespace)} | ${cell(w.name)} | ${cell(how)} |`,
+        );
+      }
+      lines.push("");
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}

@@ -1,0 +1,176 @@
+import {
+  type ClusterStatus,
+  clusterState,
+  type EventSummary,
+  FINAL_WORKLOAD_STATES,
+  type WorkloadState,
+  type WorkloadStatus,
+} from "./event-status.ts";
+
+/**
+ * How an event stands as `GET /event/{event_id}` answers it and the clients read it: `queued` while no
+ * worker has read it, `processing` while a cluster has a workload whose state is not final, then
+ * `failed` when a workload failed or timed out in any cluster, else `complete`.
+ */
+export type EventState = "queued" | "processing" | "complete" | "failed";
+
+/** One workload of the answer. */
+export interface WorkloadView {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly state: WorkloadState;
+  readonly reason?: string;
+}
+
+/** One cluster of the answer. */
+export interface ClusterView {
+  readonly cluster: string;
+  readonly state: ClusterStatus["state"];
+  readonly updated_at: string;
+  readonly workloads: readonly WorkloadView[];
+}
+
+/** The body of `GET /event/{event_id}` (without `request_id`), in the snake_case of the web's answers. */
+export interface StatusView {
+  readonly event_id: string;
+  readonly state: EventState;
+  readonly image: string;
+  readonly tags: readonly string[];
+  readonly repository: string;
+  readonly accepted_at: string;
+  readonly clusters: readonly ClusterView[];
+}
+
+/** An event's status as read from Valkey: what every cluster shares, and each cluster's part. */
+export interface EventStatusRecord {
+  readonly summary: EventSummary;
+  readonly clusters: readonly ClusterStatus[];
+  /** True when no worker has recorded anything yet (the summary comes from the stream entry). */
+  readonly queued: boolean;
+}
+
+const WORKLOAD_STATES: ReadonlySet<string> = new Set([...FINAL_WORKLOAD_STATES, "pending", "progressing"]);
+const CLUSTER_STATES: ReadonlySet<string> = new Set(["processing", "complete", "failed"]);
+
+type Json = Record<string, unknown>;
+
+function parseObject(text: string | undefined): Json | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === "object" && !Array.isArray(value) ? (value as Json) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const isText = (value: unknown): value is string => typeof value === "string";
+const isTextList = (value: unknown): value is string[] => Array.isArray(value) && value.every(isText);
+
+function readWorkload(value: unknown): WorkloadStatus | undefined {
+  const w = value as Json | null;
+  if (w === null || typeof w !== "object") return undefined;
+  if (!isText(w.kind) || !isText(w.namespace) || !isText(w.name)) return undefined;
+  if (!isText(w.state) || !WORKLOAD_STATES.has(w.state)) return undefined;
+  const base = { kind: w.kind, namespace: w.namespace, name: w.name, state: w.state as WorkloadState };
+  return isText(w.reason) ? { ...base, reason: w.reason } : base;
+}
+
+function readCluster(text: string): ClusterStatus | undefined {
+  const c = parseObject(text);
+  if (!c || !isText(c.cluster) || !isText(c.updatedAt) || !Array.isArray(c.workloads)) return undefined;
+  const workloads = c.workloads.map(readWorkload);
+  if (workloads.some((w) => w === undefined)) return undefined;
+  const read = workloads as WorkloadStatus[];
+  // A worker newer than this web may add states; the workloads' own states decide then.
+  const state = isText(c.state) && CLUSTER_STATES.has(c.state) ? c.state : clusterState(read);
+  return {
+    cluster: c.cluster,
+    state: state as ClusterStatus["state"],
+    workloads: read,
+    updatedAt: c.updatedAt,
+  };
+}
+
+/**
+ * Reads an event's status hash (field `event` and one `cluster:<name>` per cluster, as
+ * `event-status.ts` lays it out). Undefined when the summary is missing or unreadable; a cluster field
+ * that cannot be read is left out (a newer worker's shape must not hide the others).
+ */
+export function readStatusHash(fields: Readonly<Record<string, string>>): EventStatusRecord | undefined {
+  const s = parseObject(fields.event);
+  if (!s || !isText(s.eventId) || !isText(s.image) || !isTextList(s.tags)) return undefined;
+  if (!isText(s.repository) || !isText(s.acceptedAt)) return undefined;
+  const summary: EventSummary = {
+    eventId: s.eventId,
+    image: s.image,
+    tags: s.tags,
+    repository: s.repository,
+    acceptedAt: s.acceptedAt,
+  };
+  const clusters = Object.entries(fields)
+    .filter(([name]) => name.startsWith("cluster:"))
+    .map(([, text]) => readCluster(text))
+    .filter((cluster): cluster is ClusterStatus => cluster !== undefined)
+    .sort((a, b) => (a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0));
+  return { summary, clusters, queued: false };
+}
+
+/**
+ * An event no worker has read yet, from its stream entry's fields (`event`, `accepted_at`,
+ * `repository`); undefined when the entry lacks them. `acceptedAtFallback` is the time of the entry ID.
+ */
+export function readQueuedEntry(
+  eventId: string,
+  fields: Readonly<Record<string, string>>,
+  acceptedAtFallback: string,
+): EventStatusRecord | undefined {
+  const event = parseObject(fields.event);
+  if (!event || !isText(event.image) || !isTextList(event.tags) || !isText(fields.repository))
+    return undefined;
+  const summary: EventSummary = {
+    eventId,
+    image: event.image,
+    tags: event.tags,
+    repository: fields.repository,
+    acceptedAt: fields.accepted_at ?? acceptedAtFallback,
+  };
+  return { summary, clusters: [], queued: true };
+}
+
+/** The overall state of a record: see {@link EventState}. */
+export function eventState(record: EventStatusRecord): EventState {
+  if (record.queued) return "queued";
+  if (record.clusters.length === 0 || record.clusters.some((c) => c.state === "processing"))
+    return "processing";
+  return record.clusters.some((c) => c.state === "failed") ? "failed" : "complete";
+}
+
+/** Whether nothing more will change for the event (every cluster that reported is final). */
+export const isFinalState = (state: EventState): boolean => state === "complete" || state === "failed";
+
+/** The answer of `GET /event/{event_id}` for a record. */
+export function toStatusView(record: EventStatusRecord): StatusView {
+  const { summary } = record;
+  return {
+    event_id: summary.eventId,
+    state: eventState(record),
+    image: summary.image,
+    tags: summary.tags,
+    repository: summary.repository,
+    accepted_at: summary.acceptedAt,
+    clusters: record.clusters.map((c) => ({
+      cluster: c.cluster,
+      state: c.state,
+      updated_at: c.updatedAt,
+      workloads: c.workloads.map((w) => ({ ...w })),
+    })),
+  };
+}
+
+/** Whether two repository names are the same, ignoring ASCII case (GitHub's names are case-insensitive). */
+export function sameRepository(a: string, b: string): boolean {
+  const lower = (text: string) => text.replace(/[A-Z]/g, (c) => c.toLowerCase());
+  return lower(a) === lower(b);
+}

@@ -1,0 +1,98 @@
+import { describe, expect, test } from "bun:test";
+import {
+  eventState,
+  readQueuedEntry,
+  readStatusHash,
+  sameRepository,
+  toStatusView,
+} from "../../../src/core/status-view.ts";
+
+const SUMMARY = JSON.stringify({
+  eventId: "1700000000000-0",
+  image: "ghcr.io/acme/app",
+  tags: ["dev"],
+  repository: "acme/app",
+  acceptedAt: "2024-01-01T00:00:00.000Z",
+});
+
+const cluster = (name: string, workloads: unknown[], state?: string) =>
+  JSON.stringify({
+    cluster: name,
+    ...(state ? { state } : {}),
+    workloads,
+    updatedAt: "2024-01-01T00:00:01Z",
+  });
+
+const app = (state: string) => ({ kind: "Deployment", namespace: "default", name: "app", state });
+
+describe("readStatusHash", () => {
+  test("reads the summary and every cluster, sorted by name", () => {
+    const record = readStatusHash({
+      event: SUMMARY,
+      "cluster:b": cluster("b", [app("complete")], "complete"),
+      "cluster:a": cluster("a", [app("progressing")], "processing"),
+    });
+    expect(record?.clusters.map((c) => c.cluster)).toEqual(["a", "b"]);
+    expect(record && eventState(record)).toBe("processing");
+  });
+
+  test("is undefined without a readable summary, and leaves out a cluster it cannot read", () => {
+    expect(readStatusHash({ "cluster:a": cluster("a", []) })).toBeUndefined();
+    expect(readStatusHash({ event: "{" })).toBeUndefined();
+    const record = readStatusHash({ event: SUMMARY, "cluster:a": "[]", "cluster:b": cluster("b", []) });
+    expect(record?.clusters.map((c) => c.cluster)).toEqual(["b"]);
+  });
+
+  test("derives a cluster's state from its workloads when the state is one this web does not know", () => {
+    const record = readStatusHash({ event: SUMMARY, "cluster:a": cluster("a", [app("failed")], "paused") });
+    expect(record?.clusters[0]?.state).toBe("failed");
+  });
+});
+
+describe("eventState", () => {
+  test("is processing with no cluster yet, failed when any cluster failed, else complete", () => {
+    const of = (fields: Record<string, string>) => {
+      const record = readStatusHash({ event: SUMMARY, ...fields });
+      return record && eventState(record);
+    };
+    expect(of({})).toBe("processing");
+    expect(of({ "cluster:a": cluster("a", [app("complete")], "complete") })).toBe("complete");
+    expect(
+      of({
+        "cluster:a": cluster("a", [app("complete")], "complete"),
+        "cluster:b": cluster("b", [app("timed_out")], "failed"),
+      }),
+    ).toBe("failed");
+  });
+});
+
+describe("readQueuedEntry", () => {
+  test("reads a stream entry as a queued event, taking the entry ID's time when accepted_at is missing", () => {
+    const record = readQueuedEntry(
+      "1700000000000-3",
+      { event: '{"image":"ghcr.io/acme/app","tags":["dev"]}', repository: "acme/app" },
+      "2023-11-14T22:13:20.000Z",
+    );
+    expect(record && toStatusView(record)).toEqual({
+      event_id: "1700000000000-3",
+      state: "queued",
+      image: "ghcr.io/acme/app",
+      tags: ["dev"],
+      repository: "acme/app",
+      accepted_at: "2023-11-14T22:13:20.000Z",
+      clusters: [],
+    });
+  });
+
+  test("is undefined for an entry without a repository, whose owner no token can prove", () => {
+    expect(readQueuedEntry("1-0", { event: '{"image":"a/b","tags":["x"]}' }, "")).toBeUndefined();
+  });
+});
+
+describe("sameRepository", () => {
+  test("ignores ASCII case only", () => {
+    expect(sameRepository("Acme/App", "acme/app")).toBe(true);
+    expect(sameRepository("acme/app", "acme/app2")).toBe(false);
+    expect(sameRepository("acme/\u0130", "acme/i")).toBe(false);
+  });
+});
