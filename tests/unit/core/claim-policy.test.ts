@@ -99,6 +99,19 @@ describe("checkClaimRules", () => {
       expect(checkClaimRules(policy, { ...CLAIMS, repository }), repository).toBe("repository");
   });
 
+  test("folds no letter but ASCII ones, so non-ASCII capitals stay themselves", () => {
+    const glob = compileGlob("acme/caf\u00e9-\u0430pp", true);
+    expect(glob.matches("ACME/CAF\u00e9-\u0430PP")).toBe(true);
+    expect(glob.matches("acme/caf\u00c9-\u0430pp")).toBe(false);
+    expect(glob.matches("acme/caf\u00e9-\u0410pp")).toBe(false);
+  });
+
+  test("never lets * or ? stand for a line break", () => {
+    for (const value of ["refs/tags/v1\nx", "refs/tags/v\r", "refs/tags/v1\u2028"])
+      expect(compileGlob("refs/tags/v*").matches(value), JSON.stringify(value)).toBe(false);
+    expect(compileGlob("a?b").matches("a\nb")).toBe(false);
+  });
+
   test("reads glob characters other than * and ? as themselves", () => {
     const glob = compileGlob("refs/tags/v1.2.(x)+");
     expect(glob.matches("refs/tags/v1.2.(x)+")).toBe(true);
