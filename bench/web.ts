@@ -1,16 +1,19 @@
 /**
- * The web's performance figures (issue 2): authenticated POST /event throughput and p99 of the compiled
- * binary under wrk at 32 keep-alive connections, beside the three limits measured at the same
- * concurrency just before it (R_http, R_verify, R_valkey), in BENCH_ROUNDS rounds (default 5) whose median
- * ratio is reported with every round's, the peak RSS under that load, and the cold
- * start to the first 202. Loopback only; every load is bounded in time and count. Needs `bun run build`
- * first and `wrk` (Debian package) on PATH. Runnable alone: `bun run bench/web.ts`.
+ * The web's performance figures (issues 2 and 11): authenticated POST /event throughput and p99 of the
+ * compiled binary under wrk at 32 keep-alive connections, every request with a token of its own (a new
+ * event each, the rate limit off), beside the three limits measured at the same concurrency just before
+ * it (R_http, R_verify, R_valkey with the web's own admission script), in BENCH_ROUNDS rounds (default 5)
+ * whose median ratio is reported with every round's; the replay path (one token sent again and again) on
+ * its own line; the peak RSS under that load, and the cold start to the first 202. Loopback only; every
+ * load is bounded in time and count. Needs `bun run build` first and `wrk` (Debian package) on PATH.
+ * Runnable alone: `bun run bench/web.ts`; BENCH_BINARY measures another build of the binary instead.
  */
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisClient, type Subprocess } from "bun";
 import { createLocalJWKSet, jwtVerify } from "jose";
+import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitKeys } from "../src/adapters/valkey/admit-script.ts";
 import { type JwksServer, startJwksServer } from "../tests/support/jwks-server.ts";
 import { BINARY_PATH } from "../tests/support/spawn-binary.ts";
 import {
@@ -23,6 +26,8 @@ import {
   type TestKey,
 } from "../tests/support/tokens.ts";
 import { startValkey, type TestValkey } from "../tests/support/valkey-server.ts";
+import { createTokenPool, type TokenPool } from "./token-pool.ts";
+import { distinctTokenScript, oneTokenScript, runWrk, type WrkLoad, type WrkResult } from "./wrk.ts";
 
 const CONNECTIONS = 32;
 const LOAD_SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -34,69 +39,16 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_ROUNDS ?? 5));
 const LOOP_MAX_OPERATIONS = 2_000_000;
 const EVENT_BODY = JSON.stringify({ image: "ghcr.io/acme/app", tags: ["v1.0.0"] });
 const STREAM = "kuberollouttrigger";
-
-interface WrkResult {
-  readonly requests: number;
-  readonly seconds: number;
-  readonly rate: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly non2xx: number;
-  readonly socketErrors: number;
-}
+const WRK_LOAD: WrkLoad = { connections: CONNECTIONS, threads: WRK_THREADS };
+/** The binary measured: the build of this tree, or BENCH_BINARY (another build, to compare). */
+const WEB_BINARY = process.env.BENCH_BINARY ?? BINARY_PATH;
+/** Tokens signed before the first round: R_http's load reads them (a bare server ignores them). */
+const FIRST_POOL_TOKENS = 4096;
+/** The pool holds this many times the tokens the replay load's rate says a load needs. */
+const POOL_HEADROOM = 1.5;
 
 const format = (n: number, digits = 0) => n.toLocaleString("en-US", { maximumFractionDigits: digits });
 const ratioText = (ratio: number) => ratio.toFixed(2);
-
-function wrkScript(dir: string, token: string): string {
-  const path = join(dir, "post-event.lua");
-  writeFileSync(
-    path,
-    `wrk.method = "POST"
-wrk.body = ${JSON.stringify(EVENT_BODY)}
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer ${token}"
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d\\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), e.status, e.connect + e.read + e.write + e.timeout))
-end
-`,
-  );
-  return path;
-}
-
-async function runWrk(url: string, script: string, seconds: number): Promise<WrkResult> {
-  const args = [
-    "wrk",
-    `-t${WRK_THREADS}`,
-    `-c${CONNECTIONS}`,
-    `-d${seconds}s`,
-    "--latency",
-    "-s",
-    script,
-    url,
-  ];
-  const proc = Bun.spawn(args, { stdout: "pipe", stderr: "pipe", timeout: (seconds + 30) * 1000 });
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  const match = /RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)/.exec(out);
-  if (code !== 0 || !match) throw new Error(`wrk failed (${code}): ${err}${out}`);
-  const [requests, durationUs, p50, p99, non2xx, socketErrors] = match.slice(1).map(Number) as number[];
-  const secondsTaken = (durationUs ?? 0) / 1e6;
-  return {
-    requests: requests ?? 0,
-    seconds: secondsTaken,
-    rate: (requests ?? 0) / secondsTaken,
-    p50Ms: (p50 ?? 0) / 1000,
-    p99Ms: (p99 ?? 0) / 1000,
-    non2xx: non2xx ?? 0,
-    socketErrors: socketErrors ?? 0,
-  };
-}
 
 /** Runs `operation` with `CONNECTIONS` in flight until `seconds` pass or the count bound; operations per second. */
 interface LoopRate {
@@ -141,7 +93,7 @@ function webEnv(valkey: TestValkey, jwks: JwksServer): Record<string, string> {
 
 /** Spawns the web binary with its log to /dev/null (log writes still cost the web what they cost in production). */
 function spawnWeb(env: Record<string, string>): Subprocess {
-  return Bun.spawn([BINARY_PATH, "web"], { env, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
+  return Bun.spawn([WEB_BINARY, "web"], { env, stdin: "ignore", stdout: "ignore", stderr: "inherit" });
 }
 
 /**
@@ -223,8 +175,8 @@ console.log(server.port);`,
     reader.releaseLock();
     const port = Number(new TextDecoder().decode(first.value).trim());
     const url = `http://127.0.0.1:${port}/event`;
-    await runWrk(url, script, WARMUP_SECONDS);
-    return await runWrk(url, script, LOAD_SECONDS);
+    await runWrk(url, script, WARMUP_SECONDS, WRK_LOAD);
+    return await runWrk(url, script, LOAD_SECONDS, WRK_LOAD);
   } finally {
     proc.kill("SIGKILL");
     await proc.exited;
@@ -291,74 +243,112 @@ interface Round {
   readonly verifyLoop: LoopRate;
   readonly rValkey: number;
   readonly limit: number;
+  /** The web with a new token per request: a new event each. */
   readonly load: WrkResult;
+  /** The web with one token again and again: a replay each, after the first. */
+  readonly replay: WrkResult;
+  /** Stream entries the new-token load added: one per request answered (and any still in flight). */
+  readonly added: number;
+  /** Stream entries the replay load added: none, since its token's one event came before it. */
+  readonly replayAdded: number;
   readonly cpu: CpuUse;
   readonly rssMiB: number;
   readonly ratio: number;
 }
 
-/** What every round uses: Valkey, the JWKS, a token and the wrk script that posts it. */
+/** What every round uses: Valkey, the JWKS, the signing key and the pool of distinct tokens. */
 interface BenchSetup {
   readonly dir: string;
   readonly valkey: TestValkey;
+  readonly admin: RedisClient;
   readonly jwks: JwksServer;
   readonly key: TestKey;
-  readonly token: string;
+  readonly pool: TokenPool;
+  /** The wrk script that posts the pool's tokens, one per request. */
   readonly script: string;
 }
 
 async function verifyRate(setup: BenchSetup): Promise<LoopRate> {
   const keySet = createLocalJWKSet(jwksOf(setup.key));
   const verifyOptions = { issuer: TEST_ISSUER, audience: TEST_AUDIENCE, algorithms: ["RS256"] };
-  const verify = () => jwtVerify(setup.token, keySet, verifyOptions);
+  const { tokens } = setup.pool;
+  let next = 0;
+  const verify = () => jwtVerify(tokens[next++ % tokens.length] as string, keySet, verifyOptions);
   await closedLoopRate(verify, 0.5);
   return closedLoopRate(verify, 3);
 }
 
+/**
+ * Valkey's rate for what the web asks of it per event: the admission script (ADMIT_SCRIPT, by EVALSHA as
+ * the web sends it) with a new jti each time, the rate limit off, and the web's stream entry fields.
+ */
 async function valkeyRate(setup: BenchSetup): Promise<number> {
   const client = new RedisClient(setup.valkey.url);
   await client.connect();
+  await client.send("SCRIPT", ["LOAD", ADMIT_SCRIPT]);
+  const [seconds = 0] = ((await client.send("TIME", [])) as unknown[]).map(Number);
+  const deadline = String((seconds + 3600) * 1000);
   const acceptedAt = new Date().toISOString();
-  const xadd = () =>
-    client.send("XADD", [
-      STREAM,
-      "MAXLEN",
-      "~",
-      "100000",
-      "*",
+  const admit = () => {
+    const requestId = crypto.randomUUID();
+    const keys = admitKeys(STREAM, requestId, "acme/app");
+    const args = ["stream", deadline, "600000", EVENT_BODY, "0", "60000", "100000"];
+    const fields = [
       "event",
       EVENT_BODY,
       "accepted_at",
       acceptedAt,
       "request_id",
-      crypto.randomUUID(),
+      requestId,
       "repository",
       "acme/app",
-    ]);
+    ];
+    return client.send("EVALSHA", [ADMIT_SCRIPT_SHA, "3", ...keys, ...args, ...fields]);
+  };
   try {
-    await closedLoopRate(xadd, 0.5);
-    return (await closedLoopRate(xadd, 3)).rate;
+    await closedLoopRate(admit, 0.5);
+    return (await closedLoopRate(admit, 3)).rate;
   } finally {
     client.close();
   }
 }
 
-/** The compiled web under wrk: its rate and latency, its CPU per request and its peak RSS. */
-async function webUnderLoad(setup: BenchSetup): Promise<Pick<Round, "load" | "cpu" | "rssMiB">> {
+/** How many entries the stream has ever had added (trimming does not lower it). */
+async function entriesAdded(admin: RedisClient): Promise<number> {
+  const info = (await admin.send("XINFO", ["STREAM", STREAM])) as Record<string, unknown>;
+  return Number(info["entries-added"]);
+}
+
+/** The compiled web under wrk: the replay path, then a new token per request, its CPU and peak RSS. */
+async function webUnderLoad(
+  setup: BenchSetup,
+): Promise<Pick<Round, "load" | "replay" | "added" | "replayAdded" | "cpu" | "rssMiB">> {
+  // The pool's tokens are new to an empty Valkey: no request of the load is a replay.
+  await setup.admin.send("FLUSHALL", []);
   const web = spawnWeb(webEnv(setup.valkey, setup.jwks));
   try {
+    const replayToken = await signToken(setup.key);
     const deadline = performance.now() + 10_000;
     let base = listeningBase(web.pid);
-    while (base === undefined || (await postEvent(base, setup.token)) !== 202) {
+    while (base === undefined || (await postEvent(base, replayToken)) !== 202) {
       if (performance.now() > deadline) throw new Error("the web did not accept an event within 10 s");
       await Bun.sleep(5);
       base = listeningBase(web.pid);
     }
-    await runWrk(`${base}/event`, setup.script, WARMUP_SECONDS);
+    const url = `${base}/event`;
+    const replayScript = oneTokenScript(setup.dir, replayToken, EVENT_BODY);
+    await runWrk(url, replayScript, WARMUP_SECONDS, WRK_LOAD);
+    const replayBefore = await entriesAdded(setup.admin);
+    const replay = await runWrk(url, replayScript, LOAD_SECONDS, WRK_LOAD);
+    const replayAdded = (await entriesAdded(setup.admin)) - replayBefore;
+    // A new event costs the web about what a replay does: size the pool from the replay's rate.
+    await setup.pool.ensure(replay.rate * LOAD_SECONDS * POOL_HEADROOM);
+    const entriesBefore = await entriesAdded(setup.admin);
     const before = cpuSnapshot(web.pid);
-    const load = await runWrk(`${base}/event`, setup.script, LOAD_SECONDS);
+    const load = await runWrk(url, setup.script, LOAD_SECONDS, WRK_LOAD);
     const cpu = cpuSince(before, web.pid, load.requests);
-    return { load, cpu, rssMiB: peakRssMiB(web.pid) };
+    const added = (await entriesAdded(setup.admin)) - entriesBefore;
+    return { load, replay, added, replayAdded, cpu, rssMiB: peakRssMiB(web.pid) };
   } finally {
     web.kill("SIGTERM");
     await web.exited;
@@ -378,7 +368,7 @@ async function measureRound(setup: BenchSetup): Promise<Round> {
 const verdict = (met: boolean) => (met ? "met" : "MISSED");
 
 /** The table: the round of median ratio in full, every round's ratio, the worst p99 and RSS of all. */
-function printFigures(rounds: readonly Round[], coldStarts: readonly number[]): void {
+function printFigures(rounds: readonly Round[], coldStarts: readonly number[], pool: TokenPool): void {
   const mid = medianBy(rounds, (r) => r.ratio) as Round;
   const worstP99 = Math.max(...rounds.map((r) => r.load.p99Ms));
   const peakRss = Math.max(...rounds.map((r) => r.rssMiB));
@@ -391,12 +381,21 @@ function printFigures(rounds: readonly Round[], coldStarts: readonly number[]): 
       `${format(mid.verifyLoop.rate)} /s`,
       `${format(mid.verifyLoop.cpuMicros, 1)} µs CPU each: WebCrypto runs on Bun's thread pool, so this rate uses more than one CPU`,
     ],
-    ["R_valkey (XADD, 32 in flight)", `${format(mid.rValkey)} /s`, ""],
+    [
+      "R_valkey (admission EVALSHA, 32 in flight)",
+      `${format(mid.rValkey)} /s`,
+      "the web's script, a new jti each",
+    ],
     ["pipeline limit 1/(1/Rh+1/Rv+1/Rk)", `${format(mid.limit)} req/s`, ""],
     [
-      "web POST /event (wrk, 32 conns)",
+      "web POST /event, a new token each",
       `${format(mid.load.rate)} req/s`,
-      `${format(mid.load.requests)} requests in ${format(mid.load.seconds, 1)} s`,
+      `${format(mid.load.requests)} requests in ${format(mid.load.seconds, 1)} s added ${format(mid.added)} entries (wrk, 32 conns; rate limit off)`,
+    ],
+    [
+      "web POST /event, replay of one token",
+      `${format(mid.replay.rate)} req/s`,
+      `p50 / p99 ${format(mid.replay.p50Ms, 2)} / ${format(mid.replay.p99Ms, 2)} ms; ${format(mid.replay.requests)} requests with the same token and event added ${format(mid.replayAdded)} entries`,
     ],
     [
       "ratio web / limit (median round)",
@@ -414,9 +413,9 @@ function printFigures(rounds: readonly Round[], coldStarts: readonly number[]): 
       `web process ${format(mid.cpu.webPercent, 0)}% of one CPU; all ${navigator.hardwareConcurrency} CPUs ${format(mid.cpu.machineBusyPercent, 0)}% busy (wrk, web, valkey)`,
     ],
     [
-      "web non-2xx / socket errors (all rounds)",
-      `${sum(rounds, (r) => r.load.non2xx)} / ${sum(rounds, (r) => r.load.socketErrors)}`,
-      "should be 0 / 0",
+      "web non-2xx / socket errors / reused jti",
+      `${sum(rounds, (r) => r.load.non2xx + r.replay.non2xx)} / ${sum(rounds, (r) => r.load.socketErrors + r.replay.socketErrors)} / ${sum(rounds, (r) => r.load.repeatedTokens)}`,
+      "all rounds; should be 0 / 0 / 0 (a token sent twice in the new-token load would be a replay)",
     ],
     [
       "web peak RSS (VmHWM, highest round)",
@@ -433,11 +432,14 @@ function printFigures(rounds: readonly Round[], coldStarts: readonly number[]): 
   rounds.forEach((r, i) => {
     const limits = `R_http ${format(r.bare.rate)}, R_verify ${format(r.verifyLoop.rate)}, R_valkey ${format(r.rValkey)}`;
     console.log(
-      `  round ${i + 1}: ${limits} -> limit ${format(r.limit)}; web ${format(r.load.rate)} req/s, ${format(r.cpu.webMicrosPerRequest, 1)} µs CPU each -> ${ratioText(r.ratio)}`,
+      `  round ${i + 1}: ${limits} -> limit ${format(r.limit)}; web ${format(r.load.rate)} req/s, ${format(r.cpu.webMicrosPerRequest, 1)} µs CPU each -> ${ratioText(r.ratio)}; replay ${format(r.replay.rate)} req/s`,
     );
   });
   console.log(
-    `(${rounds.length} rounds, each measuring the limits and then the web back to back; wrk -t${WRK_THREADS} -c${CONNECTIONS} -d${LOAD_SECONDS}s after a ${WARMUP_SECONDS} s warm-up; loopback; ${navigator.hardwareConcurrency} CPUs shared by wrk, the web and valkey-server; R_verify and R_valkey run without wrk beside them)`,
+    `(${rounds.length} rounds, each measuring the limits and then the web back to back; wrk -t${WRK_THREADS} -c${CONNECTIONS} -d${LOAD_SECONDS}s, the replay after a ${WARMUP_SECONDS} s warm-up and the new-token load after it; loopback; ${navigator.hardwareConcurrency} CPUs shared by wrk, the web and valkey-server; R_verify and R_valkey run without wrk beside them)`,
+  );
+  console.log(
+    `(${format(pool.tokens.length)} distinct tokens, signed in ${format(pool.signingSeconds, 1)} s before the loads and used again in each round after Valkey is emptied${WEB_BINARY === BINARY_PATH ? "" : `; binary ${WEB_BINARY}`})`,
   );
 }
 
@@ -451,8 +453,8 @@ export async function runWebBench(): Promise<void> {
     console.log("SKIPPED: wrk is not installed (apt-get install wrk); no web figures measured.");
     return;
   }
-  if (!(await Bun.file(BINARY_PATH).exists())) {
-    console.log(`SKIPPED: ${BINARY_PATH} is missing; run "bun run build" first.`);
+  if (!(await Bun.file(WEB_BINARY).exists())) {
+    console.log(`SKIPPED: ${WEB_BINARY} is missing; run "bun run build" first.`);
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), "krt-bench-web-"));
@@ -460,14 +462,18 @@ export async function runWebBench(): Promise<void> {
   await using jwks = startJwksServer();
   const key = await createTestKey();
   jwks.serve(jwksOf(key));
-  const token = await signToken(key); // valid 5 minutes: longer than this bench runs
-  const setup: BenchSetup = { dir, valkey, jwks, key, token, script: wrkScript(dir, token) };
+  const admin = await valkey.client();
+  const pool = createTokenPool(key, dir);
+  await pool.ensure(Math.max(FIRST_POOL_TOKENS, WRK_THREADS));
+  const script = distinctTokenScript(dir, pool.path, EVENT_BODY, WRK_THREADS);
+  const setup: BenchSetup = { dir, valkey, admin, jwks, key, pool, script };
   try {
     const rounds: Round[] = [];
     for (let i = 0; i < ROUNDS; i++) rounds.push(await measureRound(setup));
     const coldStarts: number[] = [];
-    for (let i = 0; i < COLD_START_RUNS; i++) coldStarts.push(await coldStartMs(valkey, jwks, token));
-    printFigures(rounds, coldStarts);
+    for (let i = 0; i < COLD_START_RUNS; i++)
+      coldStarts.push(await coldStartMs(valkey, jwks, await signToken(key)));
+    printFigures(rounds, coldStarts, pool);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

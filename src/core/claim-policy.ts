@@ -47,8 +47,9 @@ export function readCallerClaims(claims: Readonly<Record<string, unknown>>): Cal
 }
 
 /**
- * An anchored glob: `*` stands for any run of characters (`/` included), `?` for one; everything else is
- * itself. `ignoreCase` folds ASCII letters only (GitHub names are ASCII and case-insensitive).
+ * An anchored glob: `*` stands for any run of characters (`/` included), `?` for one character (a UTF-16
+ * code unit), neither for a line break (`\n`, `\r`, U+2028, U+2029); everything else is itself.
+ * `ignoreCase` folds ASCII letters only (GitHub names are ASCII and case-insensitive).
  */
 export interface Glob {
   readonly pattern: string;
@@ -56,13 +57,17 @@ export interface Glob {
 }
 
 const REGEXP_SPECIAL = /[.+^${}()|[\]\\]/g;
+const ASCII_LETTER = /[A-Za-z]/g;
 
 /** Compiles an anchored glob (see {@link Glob}). */
 export function compileGlob(pattern: string, ignoreCase = false): Glob {
-  const source = pattern.replace(REGEXP_SPECIAL, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  // Without the `u` flag, `i` folds no non-ASCII character onto an ASCII one (the Kelvin sign stays
-  // itself), so only ASCII letters compare case-insensitively.
-  const regexp = new RegExp(`^${source}$`, ignoreCase ? "i" : "");
+  const escaped = pattern.replace(REGEXP_SPECIAL, "\\$&");
+  // Each ASCII letter becomes the class of its two cases. The `i` flag would fold more: even without
+  // `u` it pairs non-ASCII letters (é with É, Cyrillic а with А).
+  const folded = ignoreCase
+    ? escaped.replace(ASCII_LETTER, (letter) => `[${letter.toLowerCase()}${letter.toUpperCase()}]`)
+    : escaped;
+  const regexp = new RegExp(`^${folded.replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
   return { pattern, matches: (value) => regexp.test(value) };
 }
 

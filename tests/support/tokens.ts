@@ -79,6 +79,13 @@ export async function signToken(key: TestKey, options: SignOptions = {}): Promis
   return new SignJWT(claims).setProtectedHeader(header as { alg: string }).sign(key.privateKey);
 }
 
+/** Signs exactly `claims` (no defaults added) with `key`, as RS256 under its `kid`. */
+export async function signClaims(key: TestKey, claims: Readonly<Record<string, unknown>>): Promise<string> {
+  return new SignJWT({ ...claims })
+    .setProtectedHeader({ alg: "RS256", typ: "JWT", kid: key.kid })
+    .sign(key.privateKey);
+}
+
 const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url");
 
 /**

@@ -37,6 +37,11 @@ export interface TestValkey extends AsyncDisposable {
   stop(options?: { crash?: boolean }): Promise<void>;
   /** Starts the server again on the same port; data persists only with `appendonly`. */
   start(): Promise<void>;
+  /**
+   * Sends `signal` to the running server: `SIGSTOP` freezes it with its sockets open (connections and
+   * writes still succeed, nothing is answered), `SIGCONT` lets it go on. Throws when it is stopped.
+   */
+  signal(signal: "SIGSTOP" | "SIGCONT"): void;
   /** A plain client for assertions (with the `--requirepass` password, if any); closed with the server. */
   client(): Promise<RedisClient>;
 }
@@ -154,6 +159,8 @@ async function launchValkey(
   const stop = async (options: { crash?: boolean } = {}) => {
     if (!proc) return;
     proc.kill(options.crash ? "SIGKILL" : "SIGTERM");
+    // A server frozen with SIGSTOP would hold a SIGTERM until it is let go on.
+    proc.kill("SIGCONT");
     await proc.exited;
     proc = undefined;
   };
@@ -180,6 +187,10 @@ async function launchValkey(
     url,
     stop,
     start: launch,
+    signal(signal) {
+      if (!proc) throw new Error("valkey-server is not running");
+      proc.kill(signal);
+    },
     async client() {
       const client = new RedisClient(url, { autoReconnect: true, tls: clientTls });
       await client.connect();

@@ -8,10 +8,14 @@ export interface RawExchange {
 }
 
 /**
- * Writes `request` (small: it must fit the socket buffer) to 127.0.0.1:`port` on one TCP connection and
+ * Writes `request` (text or bytes; small: it must fit the socket buffer) to 127.0.0.1:`port` on one TCP connection and
  * collects the answer until the server closes the connection or `timeoutMs` passes.
  */
-export async function rawExchange(port: number, request: string, timeoutMs = 3000): Promise<RawExchange> {
+export async function rawExchange(
+  port: number,
+  request: string | Uint8Array,
+  timeoutMs = 3000,
+): Promise<RawExchange> {
   const chunks: string[] = [];
   const { promise, resolve } = Promise.withResolvers<boolean>();
   const socket = await Bun.connect({
@@ -30,8 +34,8 @@ export async function rawExchange(port: number, request: string, timeoutMs = 300
     },
   });
   const written = socket.write(request);
-  if (written !== Buffer.byteLength(request))
-    throw new Error(`only ${written} bytes of the request were written`);
+  const length = typeof request === "string" ? Buffer.byteLength(request) : request.byteLength;
+  if (written !== length) throw new Error(`only ${written} bytes of the request were written`);
   const timer = setTimeout(() => resolve(false), timeoutMs);
   const closedByServer = await promise;
   clearTimeout(timer);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import {
   type CallerClaims,
   type ClaimRules,
@@ -11,6 +12,12 @@ import {
   readCallerClaims,
 } from "../../../src/core/claim-policy.ts";
 import { checkEvent } from "../../../src/core/event.ts";
+import {
+  modelClaimDecision,
+  modelEventDecision,
+  modelGlobMatches,
+  type PolicyModel,
+} from "../../support/claim-policy-model.ts";
 import { TEST_CLAIMS } from "../../support/claims.ts";
 
 const CLAIMS: CallerClaims = { ...TEST_CLAIMS, environment: "production" };
@@ -87,6 +94,19 @@ describe("checkClaimRules", () => {
       expect(checkClaimRules(policy, { ...CLAIMS, repository }), repository).toBe("repository");
   });
 
+  test("folds no letter but ASCII ones, so non-ASCII capitals stay themselves", () => {
+    const glob = compileGlob("acme/caf\u00e9-\u0430pp", true);
+    expect(glob.matches("ACME/CAF\u00e9-\u0430PP")).toBe(true);
+    expect(glob.matches("acme/caf\u00c9-\u0430pp")).toBe(false);
+    expect(glob.matches("acme/caf\u00e9-\u0410pp")).toBe(false);
+  });
+
+  test("never lets * or ? stand for a line break", () => {
+    for (const value of ["refs/tags/v1\nx", "refs/tags/v\r", "refs/tags/v1\u2028"])
+      expect(compileGlob("refs/tags/v*").matches(value), JSON.stringify(value)).toBe(false);
+    expect(compileGlob("a?b").matches("a\nb")).toBe(false);
+  });
+
   test("reads glob characters other than * and ? as themselves", () => {
     const glob = compileGlob("refs/tags/v1.2.(x)+");
     expect(glob.matches("refs/tags/v1.2.(x)+")).toBe(true);
@@ -153,5 +173,144 @@ describe("readCallerClaims", () => {
       runnerEnvironment: "self-hosted",
       environment: "",
     });
+  });
+});
+
+// The rules against a reference model written from the documentation (tests/support/claim-policy-model.ts),
+// over random policies and claims drawn from a small alphabet of lookalikes, so that matches, near misses,
+// case, homoglyphs, the Kelvin sign, line breaks and surrogate pairs all come up.
+const CHARS = [
+  "a",
+  "b",
+  "A",
+  "k",
+  "K",
+  "/",
+  "-",
+  ".",
+  "\n",
+  "\u212A",
+  "\u0430",
+  "\u00e9",
+  "\u{1F600}",
+  "*",
+  "?",
+];
+const text = fc.array(fc.constantFrom(...CHARS), { maxLength: 7 }).map((chars) => chars.join(""));
+const flipCase = (value: string, flips: readonly boolean[]) =>
+  [...value].map((char, i) => (flips[i % Math.max(1, flips.length)] ? char.toUpperCase() : char)).join("");
+
+/** A value that often matches one of `patterns`: a pattern with its wildcards filled, else a lookalike. */
+function nearValue(patterns: readonly string[]): fc.Arbitrary<unknown> {
+  const filled = fc
+    .tuple(fc.constantFrom(...patterns, ""), fc.array(text, { minLength: 8, maxLength: 8 }))
+    .map(([pattern, fills]) => {
+      let i = 0;
+      return pattern.replace(/[*?]/g, (wildcard) => {
+        const fill = fills[i++] ?? "";
+        return wildcard === "*" ? fill : fill.charAt(0) || "a";
+      });
+    });
+  const flipped = fc.tuple(filled, fc.array(fc.boolean(), { maxLength: 4 })).map(([v, f]) => flipCase(v, f));
+  return fc.oneof(
+    { weight: 8, arbitrary: filled },
+    { weight: 1, arbitrary: flipped },
+    { weight: 1, arbitrary: fc.tuple(filled, text).map(([value, suffix]) => value + suffix) },
+    { weight: 1, arbitrary: text },
+    { weight: 1, arbitrary: fc.constant(undefined) },
+    { weight: 1, arbitrary: fc.integer({ min: 0, max: 200 }) },
+  );
+}
+
+const policyModel: fc.Arbitrary<PolicyModel> = fc.record({
+  orgId: fc.option(fc.constantFrom("7", "101"), { nil: undefined }),
+  repositories: fc.array(text, { maxLength: 3 }),
+  repositoryIds: fc.array(fc.constantFrom("7", "101", "0101"), { maxLength: 2 }),
+  refs: fc.array(text, { maxLength: 3 }),
+  events: fc.array(fc.constantFrom("push", "PUSH", "workflow_dispatch"), { maxLength: 2 }),
+  environments: fc.array(fc.constantFrom("production", "Production", "staging"), { maxLength: 2 }),
+  workflows: fc.array(text, { maxLength: 2 }),
+  allowSelfHostedRunners: fc.boolean(),
+  imageRepositoryBinding: fc.boolean(),
+});
+
+const scenario = policyModel.chain((policy) =>
+  fc.record({
+    policy: fc.constant(policy),
+    claims: fc.record({
+      repository_owner_id: nearValue(policy.orgId === undefined ? [] : [policy.orgId]),
+      repository: nearValue(policy.repositories),
+      repository_id: nearValue(policy.repositoryIds),
+      ref: nearValue(policy.refs),
+      event_name: nearValue(policy.events),
+      environment: nearValue(policy.environments),
+      job_workflow_ref: nearValue(policy.workflows),
+      runner_environment: nearValue(["github-hosted", "self-hosted"]),
+    }),
+    // Every image has a "/": the event's grammar refuses any other before the binding is asked.
+    registry: fc.constantFrom("ghcr.io/", "localhost:5000/", "localhost/", "acme/"),
+    below: fc.constantFrom("", "/app", "-evil", "s"),
+    flips: fc.array(fc.boolean(), { maxLength: 4 }),
+  }),
+);
+
+function rulesOf(policy: PolicyModel): ClaimRules {
+  return {
+    allowedOrgId: policy.orgId,
+    repositories: policy.repositories.map((pattern) => compileGlob(pattern, true)),
+    repositoryIds: policy.repositoryIds,
+    refs: policy.refs.map((pattern) => compileGlob(pattern)),
+    events: policy.events,
+    environments: policy.environments,
+    workflows: policy.workflows.map((pattern) => compileGlob(pattern)),
+    allowSelfHostedRunners: policy.allowSelfHostedRunners,
+    imageRepositoryBinding: policy.imageRepositoryBinding,
+  };
+}
+
+describe("the rules against their reference model", () => {
+  test("a glob matches exactly what the model of *, ? and literal characters matches", () => {
+    const pair = fc.tuple(text, text, fc.boolean());
+    fc.assert(
+      fc.property(pair, ([pattern, value, ignoreCase]) => {
+        expect(compileGlob(pattern, ignoreCase).matches(value)).toBe(
+          modelGlobMatches(pattern, value, ignoreCase),
+        );
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  test("for random policies and claims the web's decision is the model's, refusals and admissions alike", () => {
+    const seen = new Set<string>();
+    fc.assert(
+      fc.property(scenario, ({ policy, claims, registry, below, flips }) => {
+        const rules = rulesOf(policy);
+        const caller = readCallerClaims(claims);
+        const byClaims = checkClaimRules(rules, caller);
+        expect(byClaims).toBe(modelClaimDecision(policy, claims));
+        const image = `${registry}${flipCase(caller.repository, flips)}${below}`;
+        const byEvent = checkEventRules(rules, caller, { image, tags: ["dev"] });
+        expect(byEvent).toBe(modelEventDecision(policy, claims, image));
+        seen.add(byClaims ?? "admitted").add(byEvent ?? "bound");
+      }),
+      { numRuns: 1000 },
+    );
+    // The draws reached every outcome, or the agreement above would say little.
+    expect([...seen].sort()).toEqual(
+      [
+        "admitted",
+        "bound",
+        "environment",
+        "event_name",
+        "image_binding",
+        "org_id",
+        "ref",
+        "repository",
+        "repository_id",
+        "self_hosted_runner",
+        "workflow",
+      ].sort(),
+    );
   });
 });
