@@ -730,7 +730,7 @@ describe("rollouts", () => {
       expect(statuses.map((s) => s.observedGeneration)).toEqual([1, 2, 2]);
       expect(statuses[1]).toMatchObject({ replicas: 2, updatedReplicas: 1 });
       expect(statuses[2]).toMatchObject({ replicas: 1, updatedReplicas: 1, availableReplicas: 1 });
-      expect(statuses[2].conditions.at(-1)).toMatchObject({
+      expect(statuses[2]?.conditions.at(-1)).toMatchObject({
         type: "Progressing",
         reason: "NewReplicaSetAvailable",
       });
