@@ -9,10 +9,12 @@ import type { Mode } from "./settings.ts";
 
 const IMAGE_PREFIX = /^[a-z0-9][a-z0-9._\-/:]*$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/** A cluster's name in an event's status: a short, printable token. */
+const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /**
  * Checks that go beyond one setting's syntax: the image prefix, the Valkey host, the token settings,
- * the workload kinds and namespaces, and the Valkey CA file (read here, so a bad file stops the start).
+ * the workload kinds, namespaces and cluster name, and the Valkey CA file (read here, so a bad file stops the start).
  */
 export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[] {
   const problems: string[] = [];
@@ -44,6 +46,11 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
       );
     }
     problems.push(...checkKubeconfig(values.get("KUBECONFIG")));
+    const cluster = values.get("CLUSTER_NAME");
+    if (typeof cluster === "string" && !CLUSTER_NAME.test(cluster))
+      problems.push(
+        `CLUSTER_NAME / --cluster-name: "${cluster}" is not 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      );
   }
   return problems;
 }

@@ -58,6 +58,14 @@ export interface Config {
     readonly dryRun: boolean;
     /** `WORKLOAD_SELECTION`: restart every matching workload, or only those that carry the annotation. */
     readonly workloadSelection: WorkloadSelection;
+    /** `CLUSTER_NAME`: the field `cluster:<name>` of each event's status. */
+    readonly clusterName: string;
+    /** `EVENT_STATUS_TTL`: the expiry of an event's status hash, renewed on every write. */
+    readonly eventStatusTtlMs: number;
+    /** `ROLLOUT_WATCH`: follow each restarted workload's rollout. */
+    readonly rolloutWatch: boolean;
+    /** `ROLLOUT_TIMEOUT`: how long a followed rollout may take before it is `timed_out`. */
+    readonly rolloutTimeoutMs: number;
     /**
      * The process environment, as the worker hands it to kubeconfig exec credential plugins (kubectl
      * does the same) and reads `KUBERNETES_SERVICE_HOST`/`_PORT` from for the in-cluster configuration.

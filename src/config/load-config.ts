@@ -215,6 +215,10 @@ function buildConfig(
       watchNamespaces: [...new Set(get<string[] | undefined>("WATCH_NAMESPACES") ?? [])],
       dryRun: get<boolean | undefined>("DRY_RUN") ?? false,
       workloadSelection: get<WorkloadSelection | undefined>("WORKLOAD_SELECTION") ?? "all",
+      clusterName: get<string | undefined>("CLUSTER_NAME") ?? "default",
+      eventStatusTtlMs: get<number | undefined>("EVENT_STATUS_TTL") ?? 3_600_000,
+      rolloutWatch: get<boolean | undefined>("ROLLOUT_WATCH") ?? true,
+      rolloutTimeoutMs: get<number | undefined>("ROLLOUT_TIMEOUT") ?? 600_000,
       processEnv: { ...env },
     },
   };

@@ -372,6 +372,41 @@ export const SETTINGS: readonly Setting[] = [
     modes: WORKER,
     description: "Log what would be restarted and patch nothing.",
   },
+  {
+    env: "CLUSTER_NAME",
+    flag: "cluster-name",
+    kind: "string",
+    default: "default",
+    modes: WORKER,
+    description:
+      "Names this worker's cluster in each event's status (field cluster:<name>); letters, digits, '.', '_' and '-'.",
+  },
+  {
+    env: "EVENT_STATUS_TTL",
+    flag: "event-status-ttl",
+    kind: "duration",
+    default: "1h",
+    modes: WORKER,
+    description:
+      "How long an event's status ({<channel>}:status:<event_id>) stays in Valkey after its last change (stream delivery).",
+  },
+  {
+    env: "ROLLOUT_WATCH",
+    flag: "rollout-watch",
+    kind: "boolean",
+    default: "true",
+    modes: WORKER,
+    description:
+      "Follow each restarted workload's rollout until it completes or fails, from the watches the index already holds; false records restarted and stops there.",
+  },
+  {
+    env: "ROLLOUT_TIMEOUT",
+    flag: "rollout-timeout",
+    kind: "duration",
+    default: "10m",
+    modes: WORKER,
+    description: "A followed rollout not complete this long after its restart is recorded as timed_out.",
+  },
 ];
 
 /** The settings that a mode reads, in the table's order. */

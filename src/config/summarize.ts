@@ -50,6 +50,10 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     watch_namespaces: worker.watchNamespaces.join(","),
     dry_run: worker.dryRun,
     workload_selection: worker.workloadSelection,
+    cluster_name: worker.clusterName,
+    event_status_ttl: formatDuration(worker.eventStatusTtlMs),
+    rollout_watch: worker.rolloutWatch,
+    rollout_timeout: formatDuration(worker.rolloutTimeoutMs),
   };
   if (config.mode === "web") return { ...common, ...webFields };
   if (config.mode === "worker") return { ...common, ...workerFields };

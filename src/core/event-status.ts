@@ -1,3 +1,5 @@
+import type { RestartOutcome } from "./restart.ts";
+
 /**
  * What CI learns of an event: the worker records it in Valkey, the web answers it on
  * `GET /event/{event_id}`, `kuberollouttrigger send` and the GitHub Action wait on it.
@@ -42,7 +44,10 @@ export interface WorkloadStatus {
   readonly namespace: string;
   readonly name: string;
   readonly state: WorkloadState;
-  /** Why, for `failed`, `timed_out` and `not_restarted` (the reason the worker logged). */
+  /**
+   * Why, for `failed`, `timed_out` and `not_restarted` (the reason the worker logged); also on
+   * `restarted` for a dry run or an `OnDelete` strategy, and on `pending` while the cluster is unreachable.
+   */
   readonly reason?: string;
 }
 
@@ -84,4 +89,55 @@ export function isEventId(text: string): boolean {
 export function clusterState(workloads: readonly WorkloadStatus[]): ClusterStatus["state"] {
   if (workloads.some((w) => !FINAL_WORKLOAD_STATES.has(w.state))) return "processing";
   return workloads.some((w) => w.state === "failed" || w.state === "timed_out") ? "failed" : "complete";
+}
+
+/** Whether two entries name the same workload. */
+const sameWorkload = (a: WorkloadStatus, b: WorkloadStatus): boolean =>
+  a.kind === b.kind && a.namespace === b.namespace && a.name === b.name;
+
+/** A cluster's status over `workloads`, its state derived from theirs, changed at `now`. */
+export function makeClusterStatus(
+  cluster: string,
+  workloads: readonly WorkloadStatus[],
+  now: Date,
+): ClusterStatus {
+  return { cluster, state: clusterState(workloads), workloads, updatedAt: now.toISOString() };
+}
+
+/**
+ * `status` with each of `changes` replacing the entry of the same workload (workloads it does not list
+ * are ignored), at `now`. A final state stays: a late `progressing` never undoes `complete`.
+ */
+export function updateClusterStatus(
+  status: ClusterStatus,
+  changes: readonly WorkloadStatus[],
+  now: Date,
+): ClusterStatus {
+  const workloads = status.workloads.map((current) => {
+    const change = changes.find((candidate) => sameWorkload(candidate, current));
+    if (change === undefined || FINAL_WORKLOAD_STATES.has(current.state)) return current;
+    return change;
+  });
+  return makeClusterStatus(status.cluster, workloads, now);
+}
+
+/** The {@link WorkloadState} of a restart's outcome, and why when it is not restarted. */
+export function restartWorkloadState(
+  outcome: RestartOutcome,
+  following: boolean,
+): Pick<WorkloadStatus, "state" | "reason"> {
+  switch (outcome.kind) {
+    case "restarted":
+      return { state: following ? "progressing" : "restarted" };
+    case "dry_run":
+      return { state: "restarted", reason: "dry run: nothing was patched" };
+    case "not_found":
+      return { state: "not_restarted", reason: "not found (404)" };
+    case "forbidden":
+      return { state: "not_restarted", reason: `forbidden: ${outcome.missingRule}` };
+    case "failed":
+      return { state: "not_restarted", reason: outcome.reason };
+    case "unreachable":
+      return { state: "pending", reason: `cluster unreachable, will retry: ${outcome.reason}` };
+  }
 }

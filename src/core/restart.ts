@@ -83,7 +83,11 @@ export function chooseRestartedAt(
 
 /** How one restart ended. */
 export type RestartOutcome =
-  | { readonly kind: "restarted" }
+  /**
+   * Patched; `generation` is the object's `metadata.generation` in the PATCH answer, the generation its
+   * rollout must reach (absent only when the answer did not carry one: the rollout is then not followed).
+   */
+  | { readonly kind: "restarted"; readonly generation?: number }
   | { readonly kind: "dry_run" }
   | { readonly kind: "not_found" }
   | { readonly kind: "forbidden"; readonly missingRule: string }

@@ -6,7 +6,9 @@ import type { Config } from "../config/config.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import { registerIndexMetrics } from "../worker/index-metrics.ts";
+import type { WorkloadObserver } from "../worker/index-stream.ts";
 import type { EventSource, WorkloadPatcher } from "../worker/ports.ts";
+import type { RunEventsDeps } from "../worker/run-events.ts";
 import { type RunningEvents, runEvents } from "../worker/run-events.ts";
 import type { WorkerMetrics } from "../worker/worker-metrics.ts";
 import { createWorkloadIndex, type WorkloadIndex } from "../worker/workload-index.ts";
@@ -19,12 +21,14 @@ export interface Cluster {
 
 /**
  * Loads cluster access (`KUBECONFIG` or the in-cluster service account), logs where it points, and
- * builds the index and the patcher on it, their metrics declared on `registry`. Does not start the index.
+ * builds the index and the patcher on it, their metrics declared on `registry`; `observe` sees every
+ * workload the index lists or watches (the rollout follower). Does not start the index.
  */
 export async function connectCluster(
   worker: Config["worker"],
   log: Logger,
   registry: MetricsRegistry,
+  observe?: WorkloadObserver,
 ): Promise<Cluster> {
   const access = await loadClusterAccess({ kubeconfig: worker.kubeconfig, env: worker.processEnv });
   log.info("cluster access loaded", { ...access.summary });
@@ -40,6 +44,7 @@ export async function connectCluster(
     namespaces: worker.watchNamespaces,
     log,
     metrics: registerIndexMetrics(registry, worker.workloadResources),
+    ...(observe ? { observe } : {}),
   });
   const patcher = createWorkloadPatcher({ client, log, registry, resources: worker.workloadResources });
   return { index, patcher };
@@ -70,7 +75,8 @@ function warnOfPubSubLimits(config: Config, log: Logger): void {
 
 /**
  * Starts the worker's event side on `cluster`: the index follows the cluster, and once it has synced
- * `source` feeds the event handler. `delivery` names the source in the `reading events` line.
+ * `source` feeds the event handler. `delivery` names the source in the `reading events` line; `status`
+ * records each event's progress (stream delivery).
  */
 export function startEvents(
   config: Config,
@@ -78,6 +84,7 @@ export function startEvents(
   cluster: Cluster,
   queue: { readonly source: EventSource; readonly delivery: string },
   metrics: WorkerMetrics,
+  status?: RunEventsDeps["status"],
 ): RunningEvents {
   if (queue.delivery === "pubsub") warnOfPubSubLimits(config, log);
   return runEvents({
@@ -91,5 +98,6 @@ export function startEvents(
     patcher: cluster.patcher,
     source: queue.source,
     metrics,
+    ...(status ? { status } : {}),
   });
 }

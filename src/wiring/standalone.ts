@@ -10,6 +10,7 @@ import type { EventSource } from "../worker/ports.ts";
 import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, startEvents } from "./cluster.ts";
+import { createEventStatus } from "./event-status.ts";
 import { createMetricsRegistry } from "./metrics-registry.ts";
 import { createPublisher, createStatusReader, createValkeySource } from "./valkey.ts";
 import { serveWeb } from "./web.ts";
@@ -59,11 +60,13 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
   );
   const registry = createMetricsRegistry();
   const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
-  const cluster = await connectCluster(config.worker, log, registry);
+  const eventStatus = createEventStatus(config, log, metrics);
+  const cluster = await connectCluster(config.worker, log, registry, eventStatus?.observe);
   const queue = chooseQueue(config, log, metrics, registry);
   const { publisher, connect, valkeyConnected, statusReader } = queue;
   const connecting = connect?.();
-  const events = startEvents(config, log, cluster, queue, metrics);
+  void eventStatus?.start();
+  const events = startEvents(config, log, cluster, queue, metrics, eventStatus?.status);
   const web = await serveWeb({
     config,
     log,
@@ -75,6 +78,7 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
     ...(valkeyConnected ? { valkeyConnected } : {}),
   }).catch(async (error: unknown) => {
     await events.stop();
+    eventStatus?.stop();
     await publisher.close();
     throw error;
   });
@@ -83,6 +87,7 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
     async stop() {
       await web.stop();
       await events.stop();
+      eventStatus?.stop();
       await publisher.close();
     },
   };

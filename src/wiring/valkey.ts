@@ -14,7 +14,7 @@ import type { BacklogReporter, EventSource } from "../worker/ports.ts";
 import type { WorkerMetrics } from "../worker/worker-metrics.ts";
 
 /** The client URL and TLS options of the configured Valkey; it must have an address. */
-function endpointOf(valkey: Config["valkey"]) {
+export function endpointOf(valkey: Config["valkey"]) {
   if (!valkey.addr) throw new Error("no Valkey address configured");
   const url = valkeyUrl({ ...valkey, addr: valkey.addr, tls: valkey.tls !== false });
   return { url, tls: valkey.tls === false ? false : { ca: valkey.tls.ca } } as const;

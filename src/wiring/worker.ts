@@ -6,6 +6,7 @@ import { answerHealth } from "../worker/health-routes.ts";
 import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createValkeyConnectedGauge, createWorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, startEvents } from "./cluster.ts";
+import { createEventStatus } from "./event-status.ts";
 import { createMetricsRegistry } from "./metrics-registry.ts";
 import { createValkeySource } from "./valkey.ts";
 
@@ -17,7 +18,8 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningS
   const registry = createMetricsRegistry();
   const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
   const connected = createValkeyConnectedGauge(registry);
-  const cluster = await connectCluster(config.worker, log, registry);
+  const eventStatus = createEventStatus(config, log, metrics);
+  const cluster = await connectCluster(config.worker, log, registry, eventStatus?.observe);
   const backlog = config.valkey.delivery === "stream" ? registerStreamMetrics(registry) : undefined;
   const source = createValkeySource(config.valkey, log, metrics, backlog);
   const routes = {
@@ -38,10 +40,13 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningS
     answerUnhandled: () => Response.json({ error: "internal server error" }, { status: 500 }),
     drainTimeoutMs: 0,
   });
-  const events = startEvents(config, log, cluster, { source, delivery: config.valkey.delivery }, metrics);
+  void eventStatus?.start();
+  const queue = { source, delivery: config.valkey.delivery };
+  const events = startEvents(config, log, cluster, queue, metrics, eventStatus?.status);
   return {
     async stop() {
       await events.stop();
+      eventStatus?.stop();
       await health.stop();
     },
   };

@@ -1,6 +1,7 @@
 import type { BackoffPolicy } from "../core/backoff.ts";
 import { type CallerClaims, OPEN_RULES } from "../core/claim-policy.ts";
 import { parseEvent, type RolloutEvent } from "../core/event.ts";
+import { restartWorkloadState, type WorkloadStatus } from "../core/event-status.ts";
 import type { Policy } from "../core/policy.ts";
 import {
   chooseRestartedAt,
@@ -16,8 +17,10 @@ import type { IndexedWorkload } from "../core/workload.ts";
 import { WORKLOAD_KINDS } from "../core/workload-kind.ts";
 import { decideWorkload, type WorkloadSelection } from "../core/workload-policy.ts";
 import type { Logger } from "../log.ts";
+import type { EventStatusRecorder } from "./event-status-recorder.ts";
 import type { EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
+import type { RolloutFollower } from "./rollout-follower.ts";
 import { runWithLimit } from "./run-with-limit.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 import type { WorkloadIndex } from "./workload-index.ts";
@@ -41,7 +44,23 @@ export interface EventHandlerDeps {
   readonly concurrency?: number;
   /** How long a `retry` waits, growing with the attempt; default {@link EVENT_RETRY_BACKOFF}. */
   readonly retryBackoff?: BackoffPolicy;
+  /**
+   * Where the progress of events with a stream entry ID (the event ID) is recorded, and, with
+   * `ROLLOUT_WATCH`, the follower of their rollouts; without it (Pub/Sub, the in-process queue) no status.
+   */
+  readonly status?: { readonly recorder: EventStatusRecorder; readonly follower?: RolloutFollower };
 }
+
+/** The status entry of a workload. */
+const statusOf = (
+  workload: IndexedWorkload,
+  state: Pick<WorkloadStatus, "state" | "reason">,
+): WorkloadStatus => ({
+  kind: WORKLOAD_KINDS[workload.resource].kind,
+  namespace: workload.namespace,
+  name: workload.name,
+  ...state,
+});
 
 /** The label `outcome` of `kuberollouttrigger_worker_restarts_total` for a restart outcome. */
 const METRIC_OUTCOME = {
@@ -73,9 +92,9 @@ function selectAllowed(
   decision: Decision,
   metrics: WorkerMetrics,
   log: Logger,
-): { allowed: IndexedWorkload[]; refused: IndexedWorkload[] } {
+): { allowed: IndexedWorkload[]; refused: Map<IndexedWorkload, string> } {
   const allowed: IndexedWorkload[] = [];
-  const refused: IndexedWorkload[] = [];
+  const refused = new Map<IndexedWorkload, string>();
   for (const workload of workloads) {
     const facts = { namespace: workload.namespace, allowedRepositories: workload.allowedRepositories };
     const reason = decideWorkload(
@@ -89,7 +108,7 @@ function selectAllowed(
       allowed.push(workload);
       continue;
     }
-    refused.push(workload);
+    refused.set(workload, reason);
     metrics.workloadsRefused.inc({ reason });
     log.warn("workload left alone by policy", {
       kind: WORKLOAD_KINDS[workload.resource].kind,
@@ -134,17 +153,35 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   const policy = deps.policy ?? { rules: OPEN_RULES, file: undefined };
   const selection = deps.selection ?? "all";
 
+  /** Records how the restart went; with a follower, hands it the rollout or lets it go. */
+  const recordRestart = (eventId: string, workload: IndexedWorkload, outcome: RestartOutcome) => {
+    const follower = deps.status?.follower;
+    const generation = outcome.kind === "restarted" ? outcome.generation : undefined;
+    const following = follower !== undefined && generation !== undefined;
+    deps.status?.recorder.update(
+      eventId,
+      [statusOf(workload, restartWorkloadState(outcome, following))],
+      false,
+    );
+    if (generation !== undefined) follower?.patched(eventId, workload, generation);
+    else follower?.cancel(eventId, workload);
+  };
+
   const restartOne = async (
     workload: IndexedWorkload,
     restartedAt: string,
     eventLog: Logger,
+    eventId: string | undefined,
   ): Promise<Settled> => {
+    // Before the PATCH: a watch event that overtakes the PATCH answer is kept, not missed.
+    if (eventId !== undefined) deps.status?.follower?.expect(eventId, workload);
     let outcome: RestartOutcome;
     try {
       outcome = await patcher.restart(workload, restartedAt, { dryRun: deps.dryRun, log: eventLog });
     } catch (error) {
       outcome = { kind: "unreachable", reason: error instanceof Error ? error.message : String(error) };
     }
+    if (eventId !== undefined) recordRestart(eventId, workload, outcome);
     const kind = WORKLOAD_KINDS[workload.resource].kind;
     metrics.restarts.inc({ kind, outcome: METRIC_OUTCOME[outcome.kind] });
     const settled = { workload, outcome };
@@ -187,7 +224,30 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
           accepted_at: chosen.distrusted,
           restarted_at: restartedAt,
         });
-      const results = await runWithLimit(allowed, limit, (w) => restartOne(w, restartedAt, eventLog));
+      const eventId = deps.status === undefined ? undefined : delivered.entryId;
+      if (eventId !== undefined)
+        deps.status?.recorder.begin(
+          eventId,
+          {
+            eventId,
+            image,
+            tags,
+            repository: envelope.claims?.repository ?? envelope.repository ?? "",
+            acceptedAt: envelope.acceptedAt ?? restartedAt,
+          },
+          matched.map((w) => {
+            const refusal = refused.get(w);
+            if (w.skip)
+              return statusOf(w, { state: "not_restarted", reason: "annotated kuberollouttrigger/skip" });
+            if (refusal !== undefined)
+              return statusOf(w, { state: "not_restarted", reason: `policy: ${refusal}` });
+            return statusOf(w, { state: "pending" });
+          }),
+        );
+      const results = await runWithLimit(allowed, limit, (w) =>
+        restartOne(w, restartedAt, eventLog, eventId),
+      );
+      if (eventId !== undefined) deps.status?.recorder.flush(eventId);
       const outcome = decideEventOutcome(
         results.map((r) => r.outcome),
         delivered.attempt,
@@ -206,7 +266,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         ...(deps.dryRun ? { dry_run: named("dry_run") } : {}),
         restarted_without_pull: withoutPull,
         skipped: skipped.map(describeWorkload),
-        refused: refused.map(describeWorkload),
+        refused: [...refused.keys()].map(describeWorkload),
         not_found: named("not_found"),
         failed: named("forbidden", "failed", "unreachable"),
         outcome: outcome.kind,

@@ -5,7 +5,7 @@ import type { Logger } from "../log.ts";
 import { applyWatchEvent, toIndexed } from "./apply-watch-event.ts";
 import type { IndexMetrics, KindState } from "./index-metrics.ts";
 import type { IndexTimers } from "./index-timers.ts";
-import { apiStatusCode, type WorkloadSource } from "./ports.ts";
+import { apiStatusCode, type ListedWorkload, type WorkloadSource } from "./ports.ts";
 
 /** Tuning of the list/watch loops; every field has a default in the index. */
 export interface IndexSettings {
@@ -29,7 +29,16 @@ export interface StreamDeps {
   readonly settings: IndexSettings;
   /** Called after the stream's {@link IndexStream.state} changed. */
   readonly onStateChange: () => void;
+  /** Sees every listed workload and watch event (not bookmarks) before it is dropped: the rollout follower. */
+  readonly observe?: WorkloadObserver;
 }
+
+/** Receives each workload the index lists or a watch reports, with its rollout summary. */
+export type WorkloadObserver = (
+  resource: WorkloadResource,
+  type: "ADDED" | "MODIFIED" | "DELETED",
+  workload: ListedWorkload,
+) => void;
 
 class SilentWatch extends Error {
   readonly code = "ERR_WATCH_SILENT";
@@ -162,7 +171,10 @@ export class IndexStream {
             continue: next,
             signal,
           });
-          for (const item of page.items) seen.add(map.upsert(this.key, toIndexed(this.resource, item)));
+          for (const item of page.items) {
+            seen.add(map.upsert(this.key, toIndexed(this.resource, item)));
+            this.deps.observe?.(this.resource, "ADDED", item);
+          }
           next = page.continue;
           resourceVersion = page.resourceVersion;
         } while (next !== undefined);
@@ -210,6 +222,7 @@ export class IndexStream {
           this.#granted("watch");
         }
         const rv = applyWatchEvent(map, this.key, this.resource, event);
+        if (event.type !== "BOOKMARK") this.deps.observe?.(this.resource, event.type, event.workload);
         if (rv !== "") this.#resourceVersion = rv;
         if (event.type !== "BOOKMARK") metrics.setSize(this.resource, map.sizeOf(this.resource));
       }

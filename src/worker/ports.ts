@@ -1,5 +1,7 @@
 import type { EventEnvelope } from "../core/envelope.ts";
+import type { ClusterStatus, EventSummary } from "../core/event-status.ts";
 import type { EventOutcome, RestartOutcome } from "../core/restart.ts";
+import type { RolloutSummary } from "../core/rollout-progress.ts";
 import type { WorkloadRef } from "../core/workload.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
@@ -55,6 +57,8 @@ export interface ListedWorkload {
   readonly skip: boolean;
   /** The globs of its allowed-repositories annotation, when it carries one. */
   readonly allowedRepositories?: readonly string[];
+  /** Where its rollout stands; handed to the rollout follower, never kept in the index. */
+  readonly rollout?: RolloutSummary;
 }
 
 /** One page of a paged LIST. */
@@ -137,3 +141,12 @@ export interface StreamBacklog {
 
 /** Receives each reading of the stream's backlog; undefined when it could not be read. */
 export type BacklogReporter = (backlog: StreamBacklog | undefined) => void;
+
+/**
+ * Where the worker records an event's progress (`{<channel>}:status:<event_id>`, see
+ * `core/event-status.ts`): `summary` only if the event has none yet; the cluster's status whole; the
+ * key's expiry renewed to `EVENT_STATUS_TTL` — in one step. Rejects when Valkey did not take it.
+ */
+export interface StatusStore {
+  write(eventId: string, summary: EventSummary, status: ClusterStatus): Promise<void>;
+}

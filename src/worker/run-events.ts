@@ -1,7 +1,7 @@
 import type { Policy } from "../core/policy.ts";
 import type { WorkloadSelection } from "../core/workload-policy.ts";
 import type { Logger } from "../log.ts";
-import { createEventHandler } from "./handle-event.ts";
+import { createEventHandler, type EventHandlerDeps } from "./handle-event.ts";
 import type { EventSource, WorkloadPatcher } from "./ports.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 import type { IndexStatus, WorkloadIndex } from "./workload-index.ts";
@@ -20,6 +20,8 @@ export interface RunEventsDeps {
   readonly patcher: WorkloadPatcher;
   readonly source: EventSource;
   readonly metrics: WorkerMetrics;
+  /** Where each event's progress is recorded (stream delivery), and the rollout follower; none when omitted. */
+  readonly status?: EventHandlerDeps["status"];
 }
 
 /** The running event side: the index following the cluster, and the source feeding the handler. */
@@ -47,6 +49,7 @@ export function runEvents(deps: RunEventsDeps): RunningEvents {
     patcher: deps.patcher,
     metrics: deps.metrics,
     log,
+    ...(deps.status ? { status: deps.status } : {}),
   });
   const stopping = new AbortController();
   let started = false;

@@ -15,6 +15,11 @@ const RESTART_OUTCOMES: readonly RestartMetricOutcome[] = [
   "dry_run",
 ];
 
+/** How a followed rollout ended, as the `outcome` label of `kuberollouttrigger_worker_rollouts_total`. */
+export type RolloutMetricOutcome = "complete" | "failed" | "timed_out" | "not_followed";
+
+const ROLLOUT_OUTCOMES: readonly RolloutMetricOutcome[] = ["complete", "failed", "timed_out", "not_followed"];
+
 /** The event-side metrics of the worker. */
 export interface WorkerMetrics {
   readonly eventsConsumed: Counter;
@@ -29,6 +34,10 @@ export interface WorkerMetrics {
   readonly workloadsRefused: Counter;
   /** Events moved to the dead letters (stream delivery), label `reason`: a `DeadLetterCause`. */
   readonly deadLetters: Counter;
+  /** Followed rollouts by how they ended, labels `kind`, `outcome` (a {@link RolloutMetricOutcome}). */
+  readonly rollouts: Counter;
+  /** Writes of an event's status that Valkey did not take. */
+  readonly statusWriteFailures: Counter;
 }
 
 /**
@@ -77,15 +86,26 @@ export function createWorkerMetrics(
       "Events moved to the dead letter stream and acknowledged, by reason (invalid, poison).",
       ["reason"],
     ),
+    rollouts: registry.counter(
+      "kuberollouttrigger_worker_rollouts_total",
+      "Rollouts followed after a restart, by kind and how they ended (complete, failed, timed_out, not_followed).",
+      ["kind", "outcome"],
+    ),
+    statusWriteFailures: registry.counter(
+      "kuberollouttrigger_worker_status_write_failures_total",
+      "Writes of an event's status to Valkey that failed; the events went on.",
+    ),
   };
   for (const reason of WORKLOAD_REFUSALS) metrics.workloadsRefused.inc({ reason }, 0);
   const { eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched } = metrics;
   for (const counter of [eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched]) counter.inc({}, 0);
+  metrics.statusWriteFailures.inc({}, 0);
   for (const reason of DEAD_LETTER_CAUSES) metrics.deadLetters.inc({ reason }, 0);
   for (const resource of resources) {
     const kind = WORKLOAD_KINDS[resource].kind;
     for (const outcome of RESTART_OUTCOMES) metrics.restarts.inc({ kind, outcome }, 0);
     metrics.restartsWithoutPull.inc({ kind }, 0);
+    for (const outcome of ROLLOUT_OUTCOMES) metrics.rollouts.inc({ kind, outcome }, 0);
   }
   return metrics;
 }

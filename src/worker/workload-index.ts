@@ -3,7 +3,7 @@ import { WorkloadImageMap } from "../core/workload-image-map.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
 import { type IndexMetrics, type KindState, NO_INDEX_METRICS } from "./index-metrics.ts";
-import { type IndexSettings, IndexStream } from "./index-stream.ts";
+import { type IndexSettings, IndexStream, type WorkloadObserver } from "./index-stream.ts";
 import { type IndexTimers, REAL_TIMERS } from "./index-timers.ts";
 import type { WorkloadSource } from "./ports.ts";
 
@@ -49,6 +49,8 @@ export interface WorkloadIndexOptions {
   readonly metrics?: IndexMetrics;
   readonly timers?: IndexTimers;
   readonly settings?: Partial<IndexSettings>;
+  /** Sees every workload listed or watched, with its rollout summary (the rollout follower); none when omitted. */
+  readonly observe?: WorkloadObserver;
 }
 
 /**
@@ -130,6 +132,7 @@ export function createWorkloadIndex(options: WorkloadIndexOptions): WorkloadInde
     timers: options.timers ?? REAL_TIMERS,
     settings,
     onStateChange,
+    ...(options.observe ? { observe: options.observe } : {}),
   };
   for (const resource of resources) {
     const owned = scopes.map((namespace) => new IndexStream(resource, namespace, deps));

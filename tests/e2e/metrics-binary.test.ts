@@ -185,6 +185,7 @@ describe.skipIf(!requireValkey() || !requireBinary())("/metrics of the web and w
       "kuberollouttrigger_worker_patch_duration_seconds",
       "kuberollouttrigger_worker_restarts_total",
       "kuberollouttrigger_worker_restarts_without_pull_total",
+      "kuberollouttrigger_worker_rollouts_total",
       "kuberollouttrigger_worker_watch_restarts_total",
     ]);
     for (const family of withKind)

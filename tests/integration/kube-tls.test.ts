@@ -295,6 +295,7 @@ test("the index source and the patcher work over verified TLS", async () => {
   expect(workload).toBeDefined();
   expect(await patcher.restart(workload!, "2026-01-01T00:00:00Z", { dryRun: false })).toEqual({
     kind: "restarted",
+    generation: 2,
   });
   await index.stop();
 });

@@ -59,7 +59,7 @@ describe("a restart", () => {
   test("it is one strategic merge patch of the restartedAt annotation, with our field manager", async () => {
     await using server = await serverWithApi();
     const { patcher, registry } = patcherFor(server.url);
-    expect(await patcher.restart(REF, AT, { dryRun: false })).toEqual({ kind: "restarted" });
+    expect(await patcher.restart(REF, AT, { dryRun: false })).toEqual({ kind: "restarted", generation: 2 });
     const [patch] = patches(server);
     expect(patches(server)).toHaveLength(1);
     expect(patch?.path).toBe("/apis/apps/v1/namespaces/shop/deployments/api");
@@ -107,6 +107,7 @@ describe("a restart", () => {
     server.failNext({ method: "PATCH" }, { status: 409 });
     expect(await patcherFor(server.url).patcher.restart(REF, AT, { dryRun: false })).toEqual({
       kind: "restarted",
+      generation: 2,
     });
     expect(patches(server)).toHaveLength(2);
   });
@@ -116,6 +117,7 @@ describe("a restart", () => {
     server.failNext({ method: "PATCH" }, { status: 429, retryAfterSeconds: 1 });
     expect(await patcherFor(server.url).patcher.restart(REF, AT, { dryRun: false })).toEqual({
       kind: "restarted",
+      generation: 2,
     });
     const [first, second] = patches(server);
     expect(second!.at - first!.at).toBeGreaterThanOrEqual(1000);
@@ -212,7 +214,7 @@ describe("a restart", () => {
       expect(lines.find((l) => l.level === "WARN")?.msg).toContain("credentials");
       // Once the token is good again, the same restart goes through.
       writeFileSync(join(dir, "token"), "current-token");
-      expect(await patcher.restart(REF, AT, { dryRun: false })).toEqual({ kind: "restarted" });
+      expect(await patcher.restart(REF, AT, { dryRun: false })).toEqual({ kind: "restarted", generation: 2 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

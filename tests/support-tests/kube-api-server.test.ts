@@ -107,9 +107,10 @@ describe("list", () => {
         makeDeployment({ namespace: `ns-${i % 50}`, name: `app-${i}`, images, realistic: true }),
       );
     }
+    // About 1.5–2.2 KB from makeDeployment, plus the server's metadata and the status of its first rollout.
     const size = JSON.stringify(server.get("deployments", "ns-0", "app-0")).length;
-    expect(size).toBeGreaterThan(1500);
-    expect(size).toBeLessThanOrEqual(2200);
+    expect(size).toBeGreaterThan(1800);
+    expect(size).toBeLessThanOrEqual(2600);
     const started = performance.now();
     let count = 0;
     let token = "";
@@ -653,6 +654,141 @@ describe("real clients", () => {
       expect(meta(after).generation).toBe(2);
       expect(server.count({ verb: "patch", name: "app-1" })).toBe(1);
       expect(meta(server.get("deployments", "y", "app-0")).generation).toBe(1);
+    });
+
+    test("kubectl rollout status waits through a simulated rollout and reports it complete only for the new generation", async () => {
+      await using server = await startKubeApiServer();
+      seed(server, 1, ["y"]);
+      server.setRolloutDelay(300);
+      await runKubectl(server, ["rollout", "restart", "deployment/app-0", "-n", "y"]);
+      const out = await runKubectl(server, [
+        "rollout",
+        "status",
+        "deployment/app-0",
+        "-n",
+        "y",
+        "--timeout=20s",
+      ]);
+      expect(out).toContain("successfully rolled out");
+      const status = (server.get("deployments", "y", "app-0")?.status ?? {}) as Json;
+      expect(status.observedGeneration).toBe(2);
+    });
+
+    test("kubectl rollout status fails on a Deployment whose simulated rollout exceeds its progress deadline", async () => {
+      await using server = await startKubeApiServer();
+      seed(server, 1, ["y"]);
+      server.setRolloutOutcome("deployments", "y", "app-0", "fail");
+      await runKubectl(server, ["rollout", "restart", "deployment/app-0", "-n", "y"]);
+      await expect(
+        runKubectl(server, ["rollout", "status", "deployment/app-0", "-n", "y", "--timeout=20s"]),
+      ).rejects.toThrow("exceeded its progress deadline");
+    });
+  });
+});
+
+describe("rollouts", () => {
+  const patchPath = (resource: string, name: string) => `/apis/apps/v1/namespaces/r/${resource}/${name}`;
+  const restart = (server: KubeApiServer, resource: string, name: string) =>
+    patch(server, patchPath(resource, name), SMP, {
+      spec: { template: { metadata: { annotations: { [RESTARTED_AT]: "2030-01-01T00:00:00Z" } } } },
+    });
+  const statusOf = (
+    server: KubeApiServer,
+    resource: "deployments" | "statefulsets" | "daemonsets",
+    name: string,
+  ) => (server.get(resource, "r", name)?.status ?? {}) as Json;
+
+  test("a created workload carries the complete status of its first generation", async () => {
+    await using server = await startKubeApiServer();
+    server.create("deployments", makeDeployment({ namespace: "r", name: "d", images: ["x/y:1"] }));
+    expect(statusOf(server, "deployments", "d")).toMatchObject({
+      observedGeneration: 1,
+      replicas: 1,
+      updatedReplicas: 1,
+      readyReplicas: 1,
+      availableReplicas: 1,
+    });
+  });
+
+  test("after a patch the old generation's complete status stays for the delay, then goes midway and complete, one MODIFIED each", async () => {
+    await using server = await startKubeApiServer();
+    server.create("deployments", makeDeployment({ namespace: "r", name: "d", images: ["x/y:1"] }));
+    server.setRolloutDelay(200);
+    const watch = await openWatchReader(
+      `${server.url}${DEPLOYMENTS}?watch=true&resourceVersion=${server.resourceVersion}`,
+    );
+    try {
+      const { body } = await restart(server, "deployments", "d");
+      expect(body.metadata.generation).toBe(2);
+      // Right after the patch: a client that reads "complete" here without comparing generations is wrong.
+      expect(statusOf(server, "deployments", "d")).toMatchObject({
+        observedGeneration: 1,
+        updatedReplicas: 1,
+      });
+      await watch.until((w) => w.events.length >= 3);
+      const statuses = watch.events.map((e) => e.object.status as Json);
+      expect(statuses.map((s) => s.observedGeneration)).toEqual([1, 2, 2]);
+      expect(statuses[1]).toMatchObject({ replicas: 2, updatedReplicas: 1 });
+      expect(statuses[2]).toMatchObject({ replicas: 1, updatedReplicas: 1, availableReplicas: 1 });
+      expect(statuses[2]?.conditions.at(-1)).toMatchObject({
+        type: "Progressing",
+        reason: "NewReplicaSetAvailable",
+      });
+    } finally {
+      await watch.cancel();
+    }
+  });
+
+  test("a Deployment set to fail ends with ProgressDeadlineExceeded, and one set to hang stays midway", async () => {
+    await using server = await startKubeApiServer();
+    for (const name of ["fails", "hangs", "done"])
+      server.create("deployments", makeDeployment({ namespace: "r", name, images: ["x/y:1"] }));
+    server.setRolloutDelay(10);
+    server.setRolloutOutcome("deployments", "r", "fails", "fail");
+    server.setRolloutOutcome("deployments", "r", "hangs", "hang");
+    for (const name of ["fails", "hangs", "done"]) await restart(server, "deployments", name);
+    await waitFor(
+      () => statusOf(server, "deployments", "fails").conditions.at(-1).reason === "ProgressDeadlineExceeded",
+      "the failed rollout",
+    );
+    await waitFor(
+      () =>
+        statusOf(server, "deployments", "done").replicas === 1 &&
+        statusOf(server, "deployments", "done").observedGeneration === 2,
+      "the complete rollout",
+    );
+    expect(statusOf(server, "deployments", "hangs")).toMatchObject({ observedGeneration: 2, replicas: 2 });
+  });
+
+  test("a StatefulSet reaches its update revision and a DaemonSet is updated on every node", async () => {
+    await using server = await startKubeApiServer();
+    server.create(
+      "statefulsets",
+      makeDeployment({ kind: "StatefulSet", namespace: "r", name: "s", images: ["x/y:1"] }),
+    );
+    server.create(
+      "daemonsets",
+      makeDeployment({ kind: "DaemonSet", namespace: "r", name: "ds", images: ["x/y:1"] }),
+    );
+    server.setRolloutDelay(10);
+    await restart(server, "statefulsets", "s");
+    await restart(server, "daemonsets", "ds");
+    await waitFor(
+      () => statusOf(server, "statefulsets", "s").currentRevision === "s-2",
+      "the StatefulSet's rollout",
+    );
+    expect(statusOf(server, "statefulsets", "s")).toMatchObject({
+      updateRevision: "s-2",
+      readyReplicas: 1,
+      observedGeneration: 2,
+    });
+    await waitFor(
+      () => statusOf(server, "daemonsets", "ds").updatedNumberScheduled === 2,
+      "the DaemonSet's rollout",
+    );
+    expect(statusOf(server, "daemonsets", "ds")).toMatchObject({
+      numberAvailable: 2,
+      desiredNumberScheduled: 2,
     });
   });
 });

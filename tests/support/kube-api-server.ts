@@ -10,6 +10,7 @@ import {
   RequestPolicy,
 } from "./kube-api/policy.ts";
 import { requireResource, type WorkloadResource } from "./kube-api/resources.ts";
+import { type RolloutOutcome, RolloutSimulator } from "./kube-api/rollouts.ts";
 import { type RequestTarget, resolveTarget } from "./kube-api/routing.ts";
 import { statusResponse } from "./kube-api/status.ts";
 import { type KubeObject, ObjectStore } from "./kube-api/store.ts";
@@ -20,7 +21,7 @@ export type { MakeDeploymentInput, WorkloadKind } from "./kube-api/make-deployme
 export { makeDeployment } from "./kube-api/make-deployment.ts";
 export type { WatchEventLine, WatchReader } from "./kube-api/watch-reader.ts";
 export { openWatchReader } from "./kube-api/watch-reader.ts";
-export type { FaultMatch, FaultResponse, ForbidRule, KubeObject, WorkloadResource };
+export type { FaultMatch, FaultResponse, ForbidRule, KubeObject, RolloutOutcome, WorkloadResource };
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
@@ -46,6 +47,7 @@ class TestKubeApiServer implements KubeApiServer {
   readonly #policy: RequestPolicy;
   readonly #control: WatchControl = { frozen: false, lifetimeMs: undefined };
   readonly #watches = new Set<WatchStream>();
+  readonly #rollouts: RolloutSimulator;
   #patchesInFlight = 0;
   #patchDelayMs = 0;
   #bookmarkIntervalMs: number | undefined;
@@ -53,6 +55,7 @@ class TestKubeApiServer implements KubeApiServer {
 
   constructor(readonly options: KubeApiServerOptions) {
     this.#store = new ObjectStore(options.eventHistoryLimit ?? 50_000);
+    this.#rollouts = new RolloutSimulator(this.#store);
     this.#bookmarkIntervalMs = options.watchBookmarkIntervalMs;
     this.#policy = new RequestPolicy(
       options.user ?? "system:serviceaccount:kuberollouttrigger:kuberollouttrigger",
@@ -140,6 +143,19 @@ class TestKubeApiServer implements KubeApiServer {
     this.#patchDelayMs = ms;
   }
 
+  setRolloutDelay(ms: number): void {
+    this.#rollouts.setDelay(ms);
+  }
+
+  setRolloutOutcome(
+    resource: WorkloadResource,
+    namespace: string,
+    name: string,
+    outcome: RolloutOutcome,
+  ): void {
+    this.#rollouts.setOutcome(requireResource(resource).resource, namespace, name, outcome);
+  }
+
   forbid(rule: ForbidRule): void {
     this.#policy.forbid(rule);
   }
@@ -185,6 +201,7 @@ class TestKubeApiServer implements KubeApiServer {
   }
 
   async close(): Promise<void> {
+    this.#rollouts.close();
     this.dropWatches();
     await this.#server?.stop(true);
   }
@@ -243,6 +260,8 @@ class TestKubeApiServer implements KubeApiServer {
         control: this.#control,
         openWatch: (stream) => this.#watches.add(stream),
         closeWatch: (stream) => this.#watches.delete(stream),
+        specChanged: (resource, namespace, name, generation) =>
+          this.#rollouts.started(resource, namespace, name, generation),
       },
     );
   }
@@ -267,7 +286,8 @@ class TestKubeApiServer implements KubeApiServer {
 /**
  * Starts a Kubernetes API test server on 127.0.0.1 and a free port: apps/v1 Deployments, StatefulSets and
  * DaemonSets with list (paged), watch (bookmarks, 410), get, patch (strategic merge, merge, JSON), update,
- * create and delete, discovery for kubectl, Status errors, RBAC denials and fault injection.
+ * create and delete, discovery for kubectl, Status errors, RBAC denials and fault injection, and rollouts
+ * that the status shows progressing and completing (or failing) a while after a patch changed the spec.
  */
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const server = new TestKubeApiServer(options);

@@ -42,6 +42,19 @@ type Attempt =
   | { readonly retry: "network"; readonly reason: string }
   | { readonly retry: "status"; readonly status: KubeStatus };
 
+/** The `restarted` outcome of a PATCH answer: with the object's new `metadata.generation`, when it has one. */
+function restartedWith(text: string): RestartOutcome {
+  let generation: unknown;
+  try {
+    generation = (JSON.parse(text) as { metadata?: { generation?: unknown } } | null)?.metadata?.generation;
+  } catch {
+    generation = undefined;
+  }
+  return typeof generation === "number" && Number.isSafeInteger(generation)
+    ? { kind: "restarted", generation }
+    : { kind: "restarted" };
+}
+
 const describe = (status: KubeStatus) => `${status.code} ${status.reason}: ${status.message}`;
 
 /**
@@ -77,7 +90,7 @@ export function createWorkloadPatcher(options: WorkloadPatcherOptions): Workload
         contentType: STRATEGIC_MERGE,
         timeoutMs,
       });
-      if (response.ok) return { done: { kind: "restarted" } };
+      if (response.ok) return { done: restartedWith(response.text) };
       const { status } = response;
       if (status.code === 404) return { done: { kind: "not_found" } };
       // The client already retried once with fresh credentials: the cluster rejects ours for now (a

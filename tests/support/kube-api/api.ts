@@ -1,5 +1,6 @@
 import type { FaultMatch, FaultResponse, ForbidRule } from "./policy.ts";
 import type { WorkloadResource } from "./resources.ts";
+import type { RolloutOutcome } from "./rollouts.ts";
 import type { KubeObject } from "./store.ts";
 
 /** Options of `startKubeApiServer`. */
@@ -74,6 +75,19 @@ export interface KubeApiServer extends AsyncDisposable {
   failNext(match: FaultMatch, response: FaultResponse): void;
   /** Every PATCH waits this long before it is applied and answered. */
   setPatchDelay(ms: number): void;
+  /**
+   * After a patch or update changes a workload's spec, its status stays the old generation's complete
+   * one for `ms` (default 50), then shows the new generation midway (a MODIFIED event), then after `ms`
+   * more the rollout's end as {@link setRolloutOutcome} says (default `complete`).
+   */
+  setRolloutDelay(ms: number): void;
+  /** How this workload's rollouts end from now on: `complete`, `fail` (`ProgressDeadlineExceeded`; Deployments), `hang`. */
+  setRolloutOutcome(
+    resource: WorkloadResource,
+    namespace: string,
+    name: string,
+    outcome: RolloutOutcome,
+  ): void;
   /** Denies `verb` on `resource` with a real-looking 403; without `namespace` everywhere, else only there. */
   forbid(rule: ForbidRule): void;
   /** Denies every cluster-scope request and every request in a namespace not listed; `undefined` lifts it. */

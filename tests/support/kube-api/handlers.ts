@@ -27,6 +27,13 @@ export interface HandlerSettings {
   readonly control: WatchControl;
   readonly openWatch: (stream: WatchStream) => void;
   readonly closeWatch: (stream: WatchStream) => void;
+  /** A patch or update changed an object's spec (its generation went up): the rollout simulator starts. */
+  readonly specChanged: (
+    resource: ResourceInfo["resource"],
+    namespace: string,
+    name: string,
+    generation: number,
+  ) => void;
 }
 
 function isDryRun(url: URL): boolean {
@@ -85,7 +92,12 @@ function listOrWatch(req: ResourceRequest, settings: HandlerSettings): Response 
   return stream.response;
 }
 
-function writeObject(req: ResourceRequest, namespace: string, name: string): Response {
+function writeObject(
+  req: ResourceRequest,
+  namespace: string,
+  name: string,
+  settings: HandlerSettings,
+): Response {
   const { store, info, url } = req;
   const dryRun = isDryRun(url);
   if (req.verb === "delete") {
@@ -105,7 +117,11 @@ function writeObject(req: ResourceRequest, namespace: string, name: string): Res
   if (req.verb === "patch") next = applyPatch(req.contentType, JSON.parse(currentJson), req.body);
   else next = parseBody(req.body);
   validateWorkload(info, next);
-  return jsonResponse(store.commit(info.resource, namespace, name, next as KubeObject, dryRun).json);
+  const committed = store.commit(info.resource, namespace, name, next as KubeObject, dryRun);
+  const generationOf = (json: string) => Number((JSON.parse(json) as KubeObject).metadata?.generation ?? 0);
+  if (committed.changed && generationOf(committed.json) > generationOf(currentJson))
+    settings.specChanged(info.resource, namespace, name, generationOf(committed.json));
+  return jsonResponse(committed.json);
 }
 
 function route(req: ResourceRequest, settings: HandlerSettings): Response {
@@ -127,7 +143,7 @@ function route(req: ResourceRequest, settings: HandlerSettings): Response {
     const json = store.getJson(info.resource, namespace, name);
     return json === undefined ? notFound(info, name) : jsonResponse(json);
   }
-  return writeObject(req, namespace, name);
+  return writeObject(req, namespace, name, settings);
 }
 
 /** Answers a request for a workload resource, turning store and patch failures into Status objects. */

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { requireResource, typePrefix, type WorkloadResource } from "./resources.ts";
+import { rolloutStatus } from "./rollout-status.ts";
 
 /** A Kubernetes object as plain JSON data. */
 export type KubeObject = Record<string, unknown> & { metadata?: Record<string, unknown> };
@@ -134,7 +135,10 @@ export class ObjectStore {
     return names;
   }
 
-  /** Stores a new object, filling in the fields the API server sets; emits ADDED. */
+  /**
+   * Stores a new object, filling in the fields the API server sets and, unless it has one, the status of
+   * a completed first rollout; emits ADDED.
+   */
   create(resource: WorkloadResource, input: KubeObject, dryRun = false): CommitResult {
     const obj = JSON.parse(JSON.stringify(input)) as KubeObject;
     const meta = metadataOf(obj);
@@ -163,6 +167,8 @@ export class ObjectStore {
       generation: 1,
       creationTimestamp: nowTimestamp(),
     });
+    // As the controllers leave it once the first rollout is done; a given status is kept as it is.
+    if (obj.status === undefined) obj.status = rolloutStatus(resource, obj, 1, "done");
     const json = serialise(resource, obj);
     if (dryRun) return { json, changed: false };
     this.#rv++;

@@ -109,6 +109,30 @@ describe("loading configuration", () => {
     expect(config.valkey.consumerGroup).toBe("kuberollouttrigger");
     expect(config.valkey.claimIdleMs).toBe(30_000);
     expect(config.valkey.maxDeliveries).toBe(5);
+    expect(config.worker.clusterName).toBe("default");
+    expect(config.worker.eventStatusTtlMs).toBe(3_600_000);
+    expect(config.worker.rolloutWatch).toBe(true);
+    expect(config.worker.rolloutTimeoutMs).toBe(600_000);
+  });
+
+  test("the event status settings are read, and a cluster name that is not a short token is refused", () => {
+    const env = {
+      ...WEB_ENV,
+      CLUSTER_NAME: "eu-west.1",
+      EVENT_STATUS_TTL: "2h",
+      ROLLOUT_WATCH: "false",
+      ROLLOUT_TIMEOUT: "90s",
+    };
+    const config = expectConfig(loadConfig("worker", [], env));
+    expect(config.worker).toMatchObject({
+      clusterName: "eu-west.1",
+      eventStatusTtlMs: 7_200_000,
+      rolloutWatch: false,
+      rolloutTimeoutMs: 90_000,
+    });
+    expect(expectError(loadConfig("worker", [], { ...WEB_ENV, CLUSTER_NAME: "eu west" }))).toContain(
+      "CLUSTER_NAME / --cluster-name",
+    );
   });
 
   test("the JWKS URL is derived from a custom issuer", () => {

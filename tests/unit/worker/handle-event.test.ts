@@ -1,14 +1,17 @@
 import { describe, expect, test } from "bun:test";
 import { OPEN_RULES, readCallerClaims } from "../../../src/core/claim-policy.ts";
+import type { ClusterStatus, EventSummary } from "../../../src/core/event-status.ts";
 import { MetricsRegistry } from "../../../src/core/metrics.ts";
 import type { Policy } from "../../../src/core/policy.ts";
 import type { RestartOutcome } from "../../../src/core/restart.ts";
 import type { IndexedWorkload, WorkloadRef } from "../../../src/core/workload.ts";
 import type { WorkloadSelection } from "../../../src/core/workload-policy.ts";
 import { createLogger } from "../../../src/log.ts";
+import { EventStatusRecorder } from "../../../src/worker/event-status-recorder.ts";
 import { createEventHandler } from "../../../src/worker/handle-event.ts";
 import type { DeliveredEvent, WorkloadPatcher } from "../../../src/worker/ports.ts";
 import { WITHOUT_PULL_ADVICE } from "../../../src/worker/report-without-pull.ts";
+import { RolloutFollower } from "../../../src/worker/rollout-follower.ts";
 import { createWorkerMetrics } from "../../../src/worker/worker-metrics.ts";
 import { globs, policyRule } from "../../support/claims.ts";
 import { FLAKY_EVENT, flakyRestarts } from "../../support/flaky-restarts.ts";
@@ -482,5 +485,95 @@ describe("whose fault a retry is", () => {
     await handle({ ...redriven, envelope: { ...redriven.envelope, redrivenFrom: `${originalMs}-0` } });
     expect(fake.calls.map((c) => c.restartedAt)).toEqual([ACCEPTED_AT]);
     expect(lines.filter((l) => String(l.msg).startsWith("accepted_at is far"))).toEqual([]);
+  });
+});
+
+describe("recording the event's status", () => {
+  /** A handler whose recorder writes to an in-memory store, with a follower on a clock the test holds. */
+  function recording(workloads: IndexedWorkload[], patcher: WorkloadPatcher) {
+    const writes: { eventId: string; summary: EventSummary; status: ClusterStatus }[] = [];
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+    const recorder = new EventStatusRecorder({
+      store: { write: async (eventId, summary, status) => void writes.push({ eventId, summary, status }) },
+      cluster: "eu",
+      log,
+      forgetAfterMs: 60_000,
+    });
+    const follower = new RolloutFollower({
+      timeoutMs: 60_000,
+      onChange: recorder.rolloutChanged,
+      timers: { now: () => 0, setTimeout: () => () => {} },
+    });
+    const handle = createEventHandler({
+      allowedImagePrefix: PREFIX,
+      dryRun: false,
+      index: { findByImages: () => workloads },
+      patcher,
+      metrics: createWorkerMetrics(new MetricsRegistry()),
+      log,
+      status: { recorder, follower },
+    });
+    const last = () => writes.at(-1);
+    return { handle, writes, follower, last, lines };
+  }
+
+  test("writes the summary and each matched workload's state, then the rollout's end from the watch", async () => {
+    const fake = scriptedPatcher((ref) =>
+      ref.name === "gone" ? { kind: "not_found" } : { kind: "restarted", generation: 3 },
+    );
+    const { handle, follower, last, lines } = recording(
+      [workload("app", []), workload("gone", []), workload("skipped", [], { skip: true })],
+      fake.patcher,
+    );
+    await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { entryId: "1700000000000-0" }));
+    await waitFor(() => last()?.status.workloads[0]?.state === "progressing", "the restarts' write");
+    expect(last()?.eventId).toBe("1700000000000-0");
+    expect(last()?.summary).toEqual({
+      eventId: "1700000000000-0",
+      image: "ghcr.io/acme/app",
+      tags: ["dev"],
+      repository: "acme/app",
+      acceptedAt: ACCEPTED_AT,
+    });
+    expect(last()?.status).toMatchObject({
+      cluster: "eu",
+      state: "processing",
+      workloads: [
+        { kind: "Deployment", namespace: "apps", name: "app", state: "progressing" },
+        { name: "gone", state: "not_restarted", reason: "not found (404)" },
+        { name: "skipped", state: "not_restarted", reason: "annotated kuberollouttrigger/skip" },
+      ],
+    });
+    const done = {
+      generation: 3,
+      observedGeneration: 3,
+      desired: 1,
+      current: 1,
+      updated: 1,
+      ready: 1,
+      available: 1,
+    };
+    const listed = {
+      namespace: "apps",
+      name: "app",
+      resourceVersion: "9",
+      images: [],
+      notPulled: 0,
+      skip: false,
+    };
+    follower.observe("deployments", "MODIFIED", { ...listed, rollout: done });
+    await waitFor(() => last()?.status.state === "complete", "the rollout's write");
+    expect(last()?.status.workloads[0]?.state).toBe("complete");
+    expect(lines.some((l) => l.msg === "rollout complete" && l.event_id === "1700000000000-0")).toBe(true);
+  });
+
+  test("records nothing for an event without a stream entry ID (Pub/Sub, the in-process queue)", async () => {
+    const { handle, writes, follower } = recording([workload("app", [])], scriptedPatcher().patcher);
+    await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }));
+    // The recorder writes at the end of a turn: after this one, a write would have been made.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(writes).toEqual([]);
+    expect(follower.size).toBe(0);
   });
 });

@@ -20,6 +20,15 @@ test("containers and init containers are both kept, each image once, in order", 
     images: ["ghcr.io/acme/api:v1", "ghcr.io/acme/sidecar:v2", "ghcr.io/acme/migrate:v1"],
     notPulled: 3,
     skip: false,
+    rollout: {
+      generation: 0,
+      observedGeneration: 0,
+      desired: 1,
+      current: 0,
+      updated: 0,
+      ready: 0,
+      available: 0,
+    },
   });
 });
 
@@ -104,4 +113,84 @@ test("keeps the allowed-repositories annotation's globs, and nothing for a workl
   };
   expect(reduceWorkload(annotated)?.allowedRepositories).toEqual(["acme/api", "acme/tools-*"]);
   expect(reduceWorkload(object)).not.toHaveProperty("allowedRepositories");
+});
+
+test("a Deployment's rollout summary carries its generations, replica counts and Progressing reason", () => {
+  const reduced = reduceWorkload({
+    metadata: { namespace: "a", name: "b", generation: 4 },
+    spec: { replicas: 3 },
+    status: {
+      observedGeneration: 3,
+      replicas: 4,
+      updatedReplicas: 1,
+      readyReplicas: 3,
+      availableReplicas: 3,
+      conditions: [
+        { type: "Available", status: "True", reason: "MinimumReplicasAvailable" },
+        { type: "Progressing", status: "False", reason: "ProgressDeadlineExceeded" },
+      ],
+    },
+  });
+  expect(reduced?.rollout).toEqual({
+    generation: 4,
+    observedGeneration: 3,
+    desired: 3,
+    current: 4,
+    updated: 1,
+    ready: 3,
+    available: 3,
+    progressingReason: "ProgressDeadlineExceeded",
+  });
+});
+
+test("a StatefulSet's rollout summary carries its revisions, partition and an OnDelete strategy", () => {
+  const reduced = reduceWorkload({
+    metadata: { namespace: "a", name: "db", generation: 2 },
+    spec: { replicas: 2, updateStrategy: { type: "RollingUpdate", rollingUpdate: { partition: 1 } } },
+    status: {
+      observedGeneration: 2,
+      replicas: 2,
+      updatedReplicas: 1,
+      readyReplicas: 2,
+      currentRevision: "db-1",
+      updateRevision: "db-2",
+    },
+  });
+  expect(reduced?.rollout).toMatchObject({
+    desired: 2,
+    updated: 1,
+    ready: 2,
+    currentRevision: "db-1",
+    updateRevision: "db-2",
+    partition: 1,
+  });
+  const onDelete = reduceWorkload({
+    metadata: { namespace: "a", name: "db" },
+    spec: { replicas: 1, updateStrategy: { type: "OnDelete" } },
+  });
+  expect(onDelete?.rollout?.onDelete).toBe(true);
+});
+
+test("a DaemonSet's rollout summary reads the scheduled-node counts as its replicas", () => {
+  const reduced = reduceWorkload({
+    metadata: { namespace: "kube-system", name: "agent", generation: 5 },
+    spec: { updateStrategy: { type: "RollingUpdate" } },
+    status: {
+      observedGeneration: 5,
+      desiredNumberScheduled: 3,
+      currentNumberScheduled: 3,
+      updatedNumberScheduled: 2,
+      numberReady: 3,
+      numberAvailable: 2,
+    },
+  });
+  expect(reduced?.rollout).toEqual({
+    generation: 5,
+    observedGeneration: 5,
+    desired: 3,
+    current: 3,
+    updated: 2,
+    ready: 3,
+    available: 2,
+  });
 });
