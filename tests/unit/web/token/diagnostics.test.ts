@@ -85,3 +85,22 @@ describe("isCanonicalBase64url", () => {
       expect(isCanonicalBase64url(text)).toBe(false);
   });
 });
+
+test("isCanonicalBase64url agrees with decoding and encoding again, for every last character of every length", () => {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const roundTrips = (text: string) => {
+    try {
+      const bytes = Uint8Array.fromBase64(text, { alphabet: "base64url" });
+      return bytes.toBase64({ alphabet: "base64url", omitPadding: true }) === text;
+    } catch {
+      return false;
+    }
+  };
+  for (let length = 1; length <= 9; length++) {
+    const prefix = "Qk".repeat(8).slice(0, length - 1);
+    for (const last of alphabet) {
+      const text = prefix + last;
+      expect(isCanonicalBase64url(text), text).toBe(text.length % 4 !== 1 && roundTrips(text));
+    }
+  }
+});
