@@ -12,6 +12,8 @@ import {
   readCallerClaims,
 } from "../../../src/core/claim-policy.ts";
 import { checkEvent } from "../../../src/core/event.ts";
+import { decideEvent, type Policy } from "../../../src/core/policy.ts";
+import { decideWorkload } from "../../../src/core/workload-policy.ts";
 import {
   modelClaimDecision,
   modelEventDecision,
@@ -312,5 +314,25 @@ describe("the rules against their reference model", () => {
         "workflow",
       ].sort(),
     );
+  });
+
+  test("for random policies and claims the web and the worker decide alike: the worker refuses an event's workload exactly when the web refused the event", () => {
+    let refusals = 0;
+    fc.assert(
+      fc.property(scenario, ({ policy, claims, registry, below, flips }) => {
+        const caller = readCallerClaims(claims);
+        const shared: Policy = { rules: rulesOf(policy), file: undefined };
+        const event = { image: `${registry}${flipCase(caller.repository, flips)}${below}`, tags: ["dev"] };
+        const web = decideEvent(shared, caller, event);
+        const worker = decideWorkload(shared, "all", caller, event, {
+          namespace: "apps",
+          allowedRepositories: undefined,
+        });
+        expect(worker).toBe(web === undefined ? undefined : "policy");
+        if (web !== undefined) refusals++;
+      }),
+      { numRuns: 1000 },
+    );
+    expect(refusals).toBeGreaterThan(0);
   });
 });
