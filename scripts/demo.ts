@@ -3,9 +3,11 @@
  * `bun run demo`: the whole flow on one machine with nothing but Bun. Starts a sandbox cluster (the
  * Kubernetes API test server with a few example workloads) unless `--kubeconfig` points at a real one,
  * starts `kuberollouttrigger standalone` against it in DEV_MODE with the in-process queue, prints the one
- * curl line that makes a restart happen (its token is made by `dev-token` when the line runs, so it never
- * expires), then prints every restart as it happens until Ctrl-C.
+ * `kuberollouttrigger send --wait` line that makes a restart happen and waits for its rollouts (its token
+ * is made by `dev-token` when the line runs, so it never expires), then prints every restart and every
+ * rollout's end as it happens until Ctrl-C.
  */
+import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -22,6 +24,8 @@ const MAIN = resolve(ROOT, "src/main.ts");
 const AUDIENCE = "kuberollouttrigger-demo";
 const ORG = "example-org";
 const READY_WITHIN_MS = 30_000;
+/** How long each of the sandbox's two rollout steps takes, so that a rollout is seen in progress. */
+const SANDBOX_ROLLOUT_STEP_MS = 1000;
 
 const { values } = parseArgs({
   args: Bun.argv.slice(2),
@@ -43,6 +47,8 @@ With --kubeconfig it restarts real workloads of that cluster that run REPO:TAG: 
 }
 
 const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
+/** `text` as one shell word, quoted only when it must be (the printed line stays easy to read). */
+const shellWord = (text: string) => (/^[\w./:=@%+-]+$/.test(text) ? text : shellQuote(text));
 
 function portIsFree(port: number): boolean {
   try {
@@ -53,16 +59,24 @@ function portIsFree(port: number): boolean {
   }
 }
 
-function curlLine(port: number, image: string, tag: string): string {
-  const token = `$(bun run ${shellQuote(MAIN)} dev-token --dev-mode --github-oidc-audience ${AUDIENCE} --github-allowed-org ${ORG})`;
-  const body = JSON.stringify({ image, tags: [tag] });
-  return `curl -sS -X POST http://127.0.0.1:${port}/event -H "Authorization: Bearer ${token}" -H 'Content-Type: application/json' -d ${shellQuote(body)}`;
+/** How a shell runs kuberollouttrigger here: from the PATH, else the built binary, else the source. */
+function commandName(): string {
+  if (Bun.which("kuberollouttrigger")) return "kuberollouttrigger";
+  const built = resolve(ROOT, "dist/kuberollouttrigger");
+  return existsSync(built) ? shellWord(built) : `bun run ${shellWord(MAIN)}`;
+}
+
+function sendLine(port: number, image: string, tag: string): string {
+  const krt = commandName();
+  const token = `"$(${krt} dev-token --dev-mode --github-oidc-audience ${AUDIENCE} --github-allowed-org ${ORG})"`;
+  const url = `http://127.0.0.1:${port}/event`;
+  return `${krt} send --url ${url} --image ${shellWord(image)} --tags ${shellWord(tag)} --token ${token} --wait`;
 }
 
 function describeEvent(line: Record<string, unknown>): string {
   const list = (value: unknown) => (Array.isArray(value) && value.length > 0 ? value.join(", ") : "none");
   return [
-    `event ${String(line.request_id ?? "")}: ${String(line.image)} ${list(line.tags)} in ${String(line.duration_ms)} ms`,
+    `event ${String(line.event_id ?? line.request_id ?? "")}: ${String(line.image)} ${list(line.tags)} in ${String(line.duration_ms)} ms`,
     `    matched:   ${list(line.matched)}`,
     `    restarted: ${list(line.restarted)}`,
     `    skipped:   ${list(line.skipped)}`,
@@ -84,6 +98,7 @@ let sandbox: SandboxCluster | undefined;
 let kubeconfig = values.kubeconfig;
 if (kubeconfig === undefined) {
   sandbox = await startSandboxCluster();
+  sandbox.server.setRolloutDelay(SANDBOX_ROLLOUT_STEP_MS);
   kubeconfig = sandbox.kubeconfigPath;
   console.log(`sandbox cluster: Kubernetes API test server at ${sandbox.url}, with these workloads:`);
   for (const w of SANDBOX_WORKLOADS) console.log(`    ${describeSandboxWorkload(w).padEnd(38)} ${w.why}`);
@@ -135,14 +150,30 @@ function announce(): void {
   clearTimeout(readyTimer);
   console.log(`
 kuberollouttrigger standalone is listening on http://127.0.0.1:${webPort} (DEV_MODE: unsigned tokens pass).
-Run this in another terminal to make a restart happen:
+Run this in another terminal: it sends ${image}:${values.tag} as CI would (with a development token), then
+waits until every matching workload's rollout has ended, prints how each ended, and exits 0 if all completed:
 
-${curlLine(webPort, image, values.tag)}
+${sendLine(webPort, image, values.tag)}
 
-Watching for restarts; Ctrl-C stops.`);
+Watching for restarts and rollouts; Ctrl-C stops.`);
   sandbox?.watchRestarts((restart) =>
     console.log(`restarted ${restart.workload} (restartedAt ${restart.restartedAt})`),
   );
+}
+
+/** The worker's log lines of a followed rollout's end. */
+const ROLLOUT_ENDS = new Set([
+  "rollout complete",
+  "rollout failed",
+  "rollout timed out",
+  "rollout not followed",
+]);
+
+/** A rollout's end as one line: `rollout complete: Deployment/shop/storefront`, with the reason. */
+function describeRollout(line: Record<string, unknown>): string {
+  const workload = `${String(line.kind)}/${String(line.namespace)}/${String(line.name)}`;
+  const reason = typeof line.reason === "string" && line.reason !== "" ? ` (${line.reason})` : "";
+  return `${String(line.msg)}: ${workload}${reason}`;
 }
 
 /** The fields of a warning that say why, in the order a reader wants them. */
@@ -183,6 +214,8 @@ function onLogLine(text: string): void {
     synced = true;
   } else if (line.msg === "event processed") {
     console.log(describeEvent(line));
+  } else if (ROLLOUT_ENDS.has(String(line.msg))) {
+    console.log(describeRollout(line));
   } else if (line.level === "WARN" || line.level === "ERROR") {
     console.log(describeProblem(line));
   }

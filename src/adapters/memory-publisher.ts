@@ -9,6 +9,8 @@ export interface MemoryPublisherOptions {
   readonly ratePerMinute: number;
   /** The clock, in ms since the epoch. */
   readonly now?: () => number;
+  /** Told of each event queued, with its ID, before the worker can read it (the event status). */
+  readonly onQueued?: (eventId: string, envelope: EventEnvelope) => void;
 }
 
 interface Remembered {
@@ -27,7 +29,8 @@ const RATE_WINDOW_MS = 60_000;
 /**
  * The web's publisher for standalone mode without Valkey: the same admission as Valkey's script (one
  * event per token, replays answered with the first event's ID, the repository's rate per minute), kept
- * in memory, then the in-process queue. Event IDs are shaped like stream entry IDs (`<ms>-<seq>`).
+ * in memory, then the in-process queue, which hands the event's ID to the worker with it. Event IDs are
+ * shaped like stream entry IDs (`<ms>-<seq>`).
  */
 export function createMemoryPublisher(options: MemoryPublisherOptions): EventPublisher {
   const { queue } = options;
@@ -63,8 +66,9 @@ export function createMemoryPublisher(options: MemoryPublisherOptions): EventPub
     const open = window !== undefined && window.endsAt > at ? window : undefined;
     if (options.ratePerMinute > 0 && open !== undefined && open.count >= options.ratePerMinute)
       return { kind: "rate_limited", retryAfterSeconds: Math.max(1, Math.ceil((open.endsAt - at) / 1000)) };
-    queue.enqueue(envelope);
     const eventId = nextId(at);
+    queue.enqueue(envelope, eventId);
+    options.onQueued?.(eventId, envelope);
     tokens.set(admission.jti, { eventId, payload: envelope.payload, until: admission.rememberUntilMs });
     if (options.ratePerMinute > 0) {
       if (open) open.count += 1;

@@ -3,7 +3,7 @@ import type { Counter } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import { sleepUnlessAborted } from "../timers.ts";
 import { PublishFailedError } from "../web/ports.ts";
-import type { EventHandler, EventSource } from "../worker/ports.ts";
+import type { DeliveredEvent, EventHandler, EventSource } from "../worker/ports.ts";
 
 /** Options of a {@link MemoryQueue}. */
 export interface MemoryQueueOptions {
@@ -22,7 +22,7 @@ export interface MemoryQueueOptions {
  * behind a Pub/Sub subscription.
  */
 export class MemoryQueue implements EventSource {
-  readonly #items: EventEnvelope[] = [];
+  readonly #items: Pick<DeliveredEvent, "envelope" | "eventId">[] = [];
   readonly #capacity: number;
   readonly #stopping = new AbortController();
   #wake: (() => void) | undefined;
@@ -39,14 +39,17 @@ export class MemoryQueue implements EventSource {
     return this.#items.length;
   }
 
-  /** Queues `envelope`; throws {@link PublishFailedError} when the queue is full or closed. */
-  enqueue(envelope: EventEnvelope): void {
+  /**
+   * Queues `envelope`, handed over with `eventId` when given (the in-process publisher's, under which
+   * its status is recorded); throws {@link PublishFailedError} when the queue is full or closed.
+   */
+  enqueue(envelope: EventEnvelope, eventId?: string): void {
     if (this.#closed) throw new PublishFailedError("the in-process queue is closed");
     if (this.#items.length >= this.#capacity) {
       this.options.log.warn("in-process queue full; event refused", { capacity: this.#capacity });
       throw new PublishFailedError(`the in-process queue is full (${this.#capacity} events)`);
     }
-    this.#items.push(envelope);
+    this.#items.push(eventId === undefined ? { envelope } : { envelope, eventId });
     this.#wake?.();
   }
 
@@ -87,7 +90,7 @@ export class MemoryQueue implements EventSource {
         continue;
       }
       attempt += 1;
-      const outcome = await handler({ envelope: head, attempt });
+      const outcome = await handler({ ...head, attempt });
       if (outcome.kind !== "retry") {
         this.#items.shift();
         this.options.acked?.inc();
@@ -95,7 +98,7 @@ export class MemoryQueue implements EventSource {
         continue;
       }
       this.options.log.info("event will be retried", {
-        request_id: head.requestId,
+        request_id: head.envelope.requestId,
         delay_ms: outcome.afterMs,
       });
       await sleepUnlessAborted(outcome.afterMs, signal);

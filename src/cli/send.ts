@@ -32,7 +32,7 @@ export const SEND_FLAGS: readonly ExtraFlagHelp[] = [
   },
   {
     usage: "--wait",
-    description: "Wait until every matched workload's rollout ended (stream delivery only).",
+    description: "Wait until every matched workload's rollout ended (not with Pub/Sub delivery).",
   },
   { usage: "--timeout DURATION", description: "The longest wait with --wait; default 10m." },
 ];

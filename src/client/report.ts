@@ -1,3 +1,4 @@
+import { SKIP_REASON } from "../core/event-status.ts";
 import type { StatusView, WorkloadView } from "../core/status-view.ts";
 
 /** One workload of an event's status, with its cluster: an entry of the Action's `workloads` output. */
@@ -13,6 +14,10 @@ export function workloadsOf(view: StatusView): ReportedWorkload[] {
 /** States in which the workload's rollout happened and finished. */
 const FINISHED: ReadonlySet<string> = new Set(["complete", "restarted"]);
 
+/** Whether nothing is left to wait for: the rollout finished, or the workload's skip annotation opted it out. */
+const isFinished = (w: WorkloadView): boolean =>
+  FINISHED.has(w.state) || (w.state === "not_restarted" && w.reason === SKIP_REASON);
+
 /** One line per workload: `[prod] Deployment default/app: complete`, with the reason when there is one. */
 export function workloadLines(view: StatusView): string[] {
   return workloadsOf(view).map(
@@ -22,13 +27,14 @@ export function workloadLines(view: StatusView): string[] {
 
 /**
  * Why a final status is a failure, or undefined when every matched workload's rollout finished
- * (`complete`, or `restarted` where rollouts are not followed): nothing matched, or a workload failed,
- * timed out, or was not restarted.
+ * (`complete`, or `restarted` where rollouts are not followed) or its skip annotation opted it out:
+ * nothing matched, or a workload failed, timed out, or was not restarted for another reason (the
+ * policy, a 404, a 403, a patch that failed).
  */
 export function failureOf(view: StatusView): string | undefined {
   const workloads = workloadsOf(view);
   if (workloads.length === 0) return `no workload runs ${view.image} with the tags ${view.tags.join(", ")}`;
-  const unfinished = workloads.filter((w) => !FINISHED.has(w.state));
+  const unfinished = workloads.filter((w) => !isFinished(w));
   if (unfinished.length === 0) return undefined;
   return `${unfinished.length} of ${workloads.length} rollouts did not finish`;
 }

@@ -28,6 +28,12 @@ export type WorkloadState =
   /** Not restarted: the skip annotation, the policy, a 404, a 403, or a patch that failed for good. */
   | "not_restarted";
 
+/**
+ * The `reason` of a workload left alone by its `kuberollouttrigger/skip` annotation: its operator opted
+ * it out, so a client waiting for the rollouts counts it as finished.
+ */
+export const SKIP_REASON = "annotated kuberollouttrigger/skip";
+
 /** States after which nothing changes for the workload. */
 export const FINAL_WORKLOAD_STATES: ReadonlySet<WorkloadState> = new Set([
   "complete",

@@ -44,7 +44,7 @@ export class StatusUnavailableError extends Error {
   readonly code = "ERR_STATUS_UNAVAILABLE";
 }
 
-/** Where the web reads what the workers recorded of an event (stream delivery only). */
+/** Where the web reads what the workers recorded of an event (stream delivery, standalone's in-process queue). */
 export interface StatusReader {
   /**
    * The event's status: what the workers recorded, or, while none has read it, what its stream entry

@@ -21,7 +21,7 @@ export interface ReadStatusDeps {
   readonly policy: Policy;
   readonly expected: ExpectedClaims;
   readonly verifier: TokenVerifier;
-  /** Absent where no status is kept (Pub/Sub delivery, the in-process queue): every id is then 404. */
+  /** Absent where no status is kept (Pub/Sub delivery): every id is then 404. */
   readonly statusReader: StatusReader | undefined;
   /** How often a long poll reads the status again. */
   readonly pollIntervalMs: number;

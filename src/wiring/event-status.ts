@@ -4,6 +4,7 @@ import type { Logger } from "../log.ts";
 import { EventStatusRecorder } from "../worker/event-status-recorder.ts";
 import type { WorkloadObserver } from "../worker/index-stream.ts";
 import { REAL_TIMERS } from "../worker/index-timers.ts";
+import type { StatusStore } from "../worker/ports.ts";
 import { RolloutFollower } from "../worker/rollout-follower.ts";
 import type { WorkerMetrics } from "../worker/worker-metrics.ts";
 import { endpointOf } from "./valkey.ts";
@@ -20,10 +21,10 @@ export interface EventStatusParts {
 }
 
 /**
- * The event status of a worker that reads the stream (the only delivery whose events have an ID):
- * a status store on its own Valkey connection, the recorder that writes each event's status to it,
- * and with `ROLLOUT_WATCH` the follower of rollouts. Undefined for Pub/Sub and the in-process queue,
- * which record no status.
+ * The event status of a worker that reads the stream (the only Valkey delivery whose events have an
+ * ID): a status store on its own Valkey connection, and what {@link recordEventStatus} adds to it.
+ * Undefined for Pub/Sub and without Valkey (standalone hands its in-memory store to
+ * {@link recordEventStatus} itself).
  */
 export function createEventStatus(
   config: Config,
@@ -31,13 +32,27 @@ export function createEventStatus(
   metrics: WorkerMetrics,
 ): EventStatusParts | undefined {
   if (!config.valkey.addr || config.valkey.delivery !== "stream") return undefined;
-  const { worker } = config;
   const store = createValkeyStatusStore({
     ...endpointOf(config.valkey),
     channel: config.valkey.channel,
-    ttlMs: worker.eventStatusTtlMs,
+    ttlMs: config.worker.eventStatusTtlMs,
     log,
   });
+  return recordEventStatus(store, config, log, metrics);
+}
+
+/**
+ * The event status over `store`: the recorder that writes each event's status to it, and with
+ * `ROLLOUT_WATCH` the follower of rollouts. `start` and `stop` also start and close the store when it
+ * has a connection.
+ */
+export function recordEventStatus(
+  store: StatusStore & { start?(): Promise<void>; close?(): void },
+  config: Config,
+  log: Logger,
+  metrics: WorkerMetrics,
+): EventStatusParts {
+  const { worker } = config;
   const recorder = new EventStatusRecorder({
     store,
     cluster: worker.clusterName,
@@ -56,10 +71,10 @@ export function createEventStatus(
   return {
     status: follower ? { recorder, follower } : { recorder },
     observe: follower ? (resource, type, workload) => follower.observe(resource, type, workload) : undefined,
-    start: () => store.start(),
+    start: async () => store.start?.(),
     stop() {
       follower?.stop();
-      store.close();
+      store.close?.();
     },
   };
 }

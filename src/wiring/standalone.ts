@@ -1,5 +1,6 @@
 import { createMemoryPublisher } from "../adapters/memory-publisher.ts";
 import { MemoryQueue } from "../adapters/memory-queue.ts";
+import { createMemoryStatus, type MemoryStatus } from "../adapters/memory-status.ts";
 import type { Config } from "../config/config.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
 import type { RunningService } from "../core/service.ts";
@@ -10,7 +11,7 @@ import type { EventSource } from "../worker/ports.ts";
 import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, startEvents } from "./cluster.ts";
-import { createEventStatus } from "./event-status.ts";
+import { createEventStatus, recordEventStatus } from "./event-status.ts";
 import { createMetricsRegistry } from "./metrics-registry.ts";
 import { createPublisher, createStatusReader, createValkeySource } from "./valkey.ts";
 import { serveWeb } from "./web.ts";
@@ -24,15 +25,25 @@ interface Queue {
   /** Names the queue in log lines (`stream`, `pubsub`, `in-process`). */
   readonly delivery: string;
   readonly valkeyConnected?: () => boolean;
-  /** Where the web reads event statuses (stream delivery only). */
+  /** Where the web reads event statuses (stream delivery, and the in-process queue). */
   readonly statusReader?: StatusReader | undefined;
 }
 
-function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics, registry: MetricsRegistry): Queue {
+function chooseQueue(
+  config: Config,
+  log: Logger,
+  metrics: WorkerMetrics,
+  registry: MetricsRegistry,
+  memoryStatus: MemoryStatus | undefined,
+): Queue {
   if (!config.valkey.addr) {
     const queue = new MemoryQueue({ log, acked: metrics.eventsAcked });
-    const publisher = createMemoryPublisher({ queue, ratePerMinute: config.web.ratePerMinute });
-    return { publisher, source: queue, delivery: "in-process" };
+    const publisher = createMemoryPublisher({
+      queue,
+      ratePerMinute: config.web.ratePerMinute,
+      ...(memoryStatus ? { onQueued: memoryStatus.queued } : {}),
+    });
+    return { publisher, source: queue, delivery: "in-process", statusReader: memoryStatus?.reader };
   }
   const publisher = createPublisher(config, log);
   const backlog = config.valkey.delivery === "stream" ? registerStreamMetrics(registry) : undefined;
@@ -50,7 +61,8 @@ function chooseQueue(config: Config, log: Logger, metrics: WorkerMetrics, regist
 /**
  * Starts standalone mode: the web and the worker in one process, sharing one metrics registry. With
  * `VALKEY_ADDR` the web publishes to Valkey and the worker consumes from it as in separate processes;
- * without, they share an in-process queue (events do not survive a restart). `/readyz` of the web is
+ * without, they share an in-process queue and an in-memory event status (neither survives a restart,
+ * and the status keeps the last 10,000 events for `EVENT_STATUS_TTL`). `/readyz` of the web is
  * 200 only once the index has synced, and names the kinds the service account may not list.
  */
 export async function startStandalone(config: Config, log: Logger): Promise<RunningService> {
@@ -60,9 +72,14 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
   );
   const registry = createMetricsRegistry();
   const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
-  const eventStatus = createEventStatus(config, log, metrics);
+  const memoryStatus = config.valkey.addr
+    ? undefined
+    : createMemoryStatus({ ttlMs: config.worker.eventStatusTtlMs });
+  const eventStatus = memoryStatus
+    ? recordEventStatus(memoryStatus.store, config, log, metrics)
+    : createEventStatus(config, log, metrics);
   const cluster = await connectCluster(config.worker, log, registry, eventStatus?.observe);
-  const queue = chooseQueue(config, log, metrics, registry);
+  const queue = chooseQueue(config, log, metrics, registry, memoryStatus);
   const { publisher, connect, valkeyConnected, statusReader } = queue;
   const connecting = connect?.();
   void eventStatus?.start();

@@ -1,7 +1,7 @@
 import type { BackoffPolicy } from "../core/backoff.ts";
 import { type CallerClaims, OPEN_RULES } from "../core/claim-policy.ts";
 import { parseEvent, type RolloutEvent } from "../core/event.ts";
-import { restartWorkloadState, type WorkloadStatus } from "../core/event-status.ts";
+import { restartWorkloadState, SKIP_REASON, type WorkloadStatus } from "../core/event-status.ts";
 import type { Policy } from "../core/policy.ts";
 import {
   chooseRestartedAt,
@@ -45,8 +45,8 @@ export interface EventHandlerDeps {
   /** How long a `retry` waits, growing with the attempt; default {@link EVENT_RETRY_BACKOFF}. */
   readonly retryBackoff?: BackoffPolicy;
   /**
-   * Where the progress of events with a stream entry ID (the event ID) is recorded, and, with
-   * `ROLLOUT_WATCH`, the follower of their rollouts; without it (Pub/Sub, the in-process queue) no status.
+   * Where the progress of events with an ID (`eventId`, else the stream entry ID) is recorded, and, with
+   * `ROLLOUT_WATCH`, the follower of their rollouts; without it (Pub/Sub) no status.
    */
   readonly status?: { readonly recorder: EventStatusRecorder; readonly follower?: RolloutFollower };
 }
@@ -192,7 +192,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   return async (delivered): Promise<EventOutcome> => {
     const started = performance.now();
     const { envelope } = delivered;
-    const ids = { request_id: envelope.requestId, entry_id: delivered.entryId };
+    const ids = { request_id: envelope.requestId, entry_id: delivered.entryId, event_id: delivered.eventId };
     // Every line about this event's workloads carries its ids, so one grep finds them all.
     const eventLog = log.with(ids);
     metrics.eventsConsumed.inc();
@@ -224,7 +224,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
           accepted_at: chosen.distrusted,
           restarted_at: restartedAt,
         });
-      const eventId = deps.status === undefined ? undefined : delivered.entryId;
+      const eventId = deps.status === undefined ? undefined : (delivered.eventId ?? delivered.entryId);
       if (eventId !== undefined)
         deps.status?.recorder.begin(
           eventId,
@@ -237,8 +237,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
           },
           matched.map((w) => {
             const refusal = refused.get(w);
-            if (w.skip)
-              return statusOf(w, { state: "not_restarted", reason: "annotated kuberollouttrigger/skip" });
+            if (w.skip) return statusOf(w, { state: "not_restarted", reason: SKIP_REASON });
             if (refusal !== undefined)
               return statusOf(w, { state: "not_restarted", reason: `policy: ${refusal}` });
             return statusOf(w, { state: "pending" });

@@ -18,6 +18,11 @@ export interface DeliveredEvent {
   /** The stream entry ID, for log lines and as the time of an entry without `accepted_at`; absent for Pub/Sub and the in-process queue. */
   readonly entryId?: string;
   /**
+   * The ID its status is recorded under when it is not `entryId`: the in-process publisher's
+   * (`<ms>-<seq>`, the one the web answered). Absent for Pub/Sub and stream entries.
+   */
+  readonly eventId?: string;
+  /**
    * How many times this source has handed this event over, this time included (1 the first time), for
    * the backoff of a retry. Kept in memory: the limit of `MAX_DELIVERIES` is counted by Valkey instead.
    */

@@ -46,7 +46,7 @@ function lineReader(stream: ReadableStream<Uint8Array>) {
   return { lines, done, waitForLine };
 }
 
-test("the README's first command starts the demo, whose curl line, run as printed, restarts the example workloads", async () => {
+test("the README's first command starts the demo, whose send line, run as printed, restarts the example workloads and waits for each rollout", async () => {
   // Exactly the README's command, in its own process group so that every process it starts can be stopped.
   const demo = Bun.spawn(["bash", "-c", readmeCommands(ROOT).demo], {
     cwd: ROOT,
@@ -63,17 +63,37 @@ test("the README's first command starts the demo, whose curl line, run as printe
   };
   try {
     const out = lineReader(demo.stdout);
-    const curl = await out.waitForLine((l) => l.startsWith("curl "), "the curl line", 30_000);
-    const run = Bun.spawn(["bash", "-c", curl], { cwd: "/", stdout: "pipe", stderr: "pipe" });
-    const [body, code] = await Promise.all([new Response(run.stdout).text(), run.exited]);
-    expect(code).toBe(0);
-    expect(JSON.parse(body)).toMatchObject({ status: "accepted" });
+    const send = await out.waitForLine((l) => l.includes(" send --url "), "the send line", 30_000);
+    expect(send).toEndWith(" --wait");
+    const run = Bun.spawn(["bash", "-c", send], { cwd: "/", stdout: "pipe", stderr: "pipe" });
+    const [printed, errors, code] = await Promise.all([
+      new Response(run.stdout).text(),
+      new Response(run.stderr).text(),
+      run.exited,
+    ]);
+    // The send waited for every rollout, and the skip-annotated workload (opted out) fails nothing.
+    expect({ code, errors }).toEqual({ code: 0, errors: "" });
+    const reported = printed.split("\n");
+    for (const w of SANDBOX_WORKLOADS.filter((w) => w.expect === "restarted"))
+      expect(reported).toContain(`[default] ${w.kind} ${w.namespace}/${w.name}: complete`);
+    expect(reported).toContain(
+      "[default] Deployment shop/storefront-canary: not_restarted (annotated kuberollouttrigger/skip)",
+    );
+    expect(reported.filter((l) => l.startsWith("[default] "))).toHaveLength(
+      SANDBOX_WORKLOADS.filter((w) => w.expect !== "untouched").length,
+    );
     const expected = SANDBOX_WORKLOADS.filter((w) => w.expect === "restarted").map(describeSandboxWorkload);
     for (const workload of expected) {
       await out.waitForLine(
         (l) => l.startsWith(`restarted ${workload} `),
         `the restart of ${workload}`,
         30_000,
+      );
+      // The demo's own output reports each rollout's end, as the worker logged it.
+      await out.waitForLine(
+        (l) => l === `rollout complete: ${workload}`,
+        `the end of the rollout of ${workload}`,
+        5000,
       );
     }
     await out.waitForLine(

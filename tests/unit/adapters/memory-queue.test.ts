@@ -32,6 +32,20 @@ describe("the in-process queue", () => {
     await queue.stop();
   });
 
+  test("hands each event over with the event ID it was queued with, and none when it was queued without", async () => {
+    const queue = new MemoryQueue({ log });
+    const seen: (string | undefined)[] = [];
+    queue.start(async (d) => {
+      seen.push(d.eventId);
+      return DONE;
+    });
+    queue.enqueue(envelope(1), "1700000000000-0");
+    queue.enqueue(envelope(2));
+    await waitFor(() => seen.length === 2, "two events", 5000);
+    expect(seen).toEqual(["1700000000000-0", undefined]);
+    await queue.stop();
+  });
+
   test("refuses an event when full, so the web answers 502 instead of 202", async () => {
     const queue = new MemoryQueue({ log, capacity: 2 });
     queue.enqueue(envelope(1));

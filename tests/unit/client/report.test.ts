@@ -21,7 +21,7 @@ describe("the report of a final status", () => {
     ]);
   });
 
-  test("is a success only when every workload completed or was restarted", () => {
+  test("is a success only when every workload completed, was restarted, or opted out by its skip annotation", () => {
     expect(
       failureOf(
         view([
@@ -31,7 +31,18 @@ describe("the report of a final status", () => {
       ),
     ).toBeUndefined();
     expect(failureOf(view([{ ...app, state: "timed_out" }]))).toBe("1 of 1 rollouts did not finish");
-    expect(failureOf(view([{ ...app, state: "not_restarted", reason: "skip annotation" }]))).toBeDefined();
+    expect(
+      failureOf(
+        view([
+          { ...app, state: "complete" },
+          { ...app, state: "not_restarted", reason: "annotated kuberollouttrigger/skip" },
+        ]),
+      ),
+    ).toBeUndefined();
+    expect(failureOf(view([{ ...app, state: "not_restarted", reason: "policy: namespace" }]))).toBe(
+      "1 of 1 rollouts did not finish",
+    );
+    expect(failureOf(view([{ ...app, state: "not_restarted", reason: "not found (404)" }]))).toBeDefined();
     expect(failureOf(view([]))).toBe("no workload runs ghcr.io/acme/app with the tags dev");
   });
 

@@ -568,7 +568,15 @@ describe("recording the event's status", () => {
     expect(lines.some((l) => l.msg === "rollout complete" && l.event_id === "1700000000000-0")).toBe(true);
   });
 
-  test("records nothing for an event without a stream entry ID (Pub/Sub, the in-process queue)", async () => {
+  test("records the status of an in-process event under the event ID its queue hands over", async () => {
+    const { handle, last } = recording([workload("app", [])], scriptedPatcher().patcher);
+    await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { eventId: "1700000000000-4" }));
+    await waitFor(() => last() !== undefined, "the status write");
+    expect(last()?.eventId).toBe("1700000000000-4");
+    expect(last()?.summary.eventId).toBe("1700000000000-4");
+  });
+
+  test("records nothing for an event without an ID (Pub/Sub)", async () => {
     const { handle, writes, follower } = recording([workload("app", [])], scriptedPatcher().patcher);
     await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }));
     // The recorder writes at the end of a turn: after this one, a write would have been made.
