@@ -32,7 +32,7 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
     const unknown = kinds.filter((kind) => resolveWorkloadResource(kind) === undefined);
     if (unknown.length > 0) {
       problems.push(
-        `WORKLOAD_KINDS / --workload-kinds: unknown kind ${unknown.map((k) => `"${k}"`).join(", ")} (deployments, statefulsets, daemonsets)`,
+        `WORKLOAD_KINDS / --workload-kinds: unknown kind ${unknown.map((k) => `"${k}"`).join(", ")} (deployments, statefulsets, daemonsets, rollouts)`,
       );
     } else if (kinds.length === 0) {
       problems.push("WORKLOAD_KINDS / --workload-kinds: at least one kind is required");

@@ -53,7 +53,10 @@ export interface Config {
   readonly worker: {
     readonly kubeconfig: string | undefined;
     readonly healthListen: Address;
+    /** `WORKLOAD_KINDS`; `rollouts` joins the defaults at startup when the cluster serves the CRD. */
     readonly workloadResources: readonly WorkloadResource[];
+    /** Whether `WORKLOAD_KINDS` was given (then exactly those kinds are indexed, nothing discovered). */
+    readonly workloadKindsGiven: boolean;
     readonly watchNamespaces: readonly string[];
     readonly dryRun: boolean;
     /** `WORKLOAD_SELECTION`: restart every matching workload, or only those that carry the annotation. */
@@ -64,6 +67,8 @@ export interface Config {
     readonly eventStatusTtlMs: number;
     /** `ROLLOUT_WATCH`: follow each restarted workload's rollout. */
     readonly rolloutWatch: boolean;
+    /** `AUDIT_EVENTS`: an `events.k8s.io/v1` Event on each restarted workload. */
+    readonly auditEvents: boolean;
     /** `ROLLOUT_TIMEOUT`: how long a followed rollout may take before it is `timed_out`. */
     readonly rolloutTimeoutMs: number;
     /**

@@ -37,16 +37,19 @@ function collectRaw(
   ]);
   const flags = parseFlags(argv, booleans, values);
   const raw = new Map<string, string>();
+  const given = new Set<string>();
   for (const setting of settings) {
     const isBoolean = setting.kind === "boolean";
     // An empty value counts as unset, from a flag as from a variable; a boolean flag needs a value.
     const fromFlag = flags.values.get(setting.flag);
     const flagValue = fromFlag === "" && !isBoolean ? undefined : fromFlag;
     const fromEnv = env[setting.env];
-    const value = flagValue ?? (fromEnv === "" ? undefined : fromEnv) ?? setting.default;
+    const explicit = flagValue ?? (fromEnv === "" ? undefined : fromEnv);
+    if (explicit !== undefined) given.add(setting.env);
+    const value = explicit ?? setting.default;
     if (value !== undefined && (value !== "" || flagValue === "")) raw.set(setting.env, value);
   }
-  return { raw, flags };
+  return { raw, flags, given };
 }
 
 const label = (setting: Setting): string => `${setting.env} / --${setting.flag}`;
@@ -88,6 +91,8 @@ export type SettingsResult =
       readonly ok: true;
       /** Each setting's value, by environment variable name; absent when unset without a default. */
       readonly values: Map<string, unknown>;
+      /** The settings given by a flag or a variable, not taken from their default. */
+      readonly given: ReadonlySet<string>;
       /** Raw values of the extra flags given (`--url`), by flag name. */
       readonly extraFlags: ReadonlyMap<string, string>;
       readonly positional: readonly string[];
@@ -107,7 +112,7 @@ export function loadSettings(
   required: (setting: Setting) => boolean,
   extra: ExtraFlags = {},
 ): SettingsResult {
-  const { raw, flags } = collectRaw(settings, argv, env, extra);
+  const { raw, flags, given } = collectRaw(settings, argv, env, extra);
   if (flags.errors.length > 0)
     return { ok: false, message: `error: ${flags.errors.join("; ")}`, badFlags: true };
   const missing: string[] = [];
@@ -130,7 +135,7 @@ export function loadSettings(
   const message = describeProblems(missing, invalid);
   if (message !== undefined) return { ok: false, message, badFlags: false };
   const extraFlags = new Map([...flags.values].filter(([name]) => !settings.some((s) => s.flag === name)));
-  return { ok: true, values, extraFlags, positional: flags.positional, warnings };
+  return { ok: true, values, given, extraFlags, positional: flags.positional, warnings };
 }
 
 function describeProblems(missing: readonly string[], invalid: readonly string[]): string | undefined {
@@ -158,7 +163,7 @@ export function loadConfig(
   if (message !== undefined) return { ok: false, message, badFlags: false };
   return {
     ok: true,
-    config: buildConfig(mode, loaded.values, env),
+    config: buildConfig(mode, loaded.values, env, loaded.given),
     positional: loaded.positional,
     warnings: loaded.warnings,
   };
@@ -168,6 +173,7 @@ function buildConfig(
   mode: Mode,
   values: Map<string, unknown>,
   env: Readonly<Record<string, string | undefined>>,
+  given: ReadonlySet<string>,
 ): Config {
   const get = <T>(env: string): T => values.get(env) as T;
   const issuer =
@@ -212,12 +218,14 @@ function buildConfig(
       kubeconfig: get("KUBECONFIG"),
       healthListen: get<Address | undefined>("WORKER_HEALTH_ADDR") ?? { host: "", port: 8081 },
       workloadResources: resources,
+      workloadKindsGiven: given.has("WORKLOAD_KINDS"),
       watchNamespaces: [...new Set(get<string[] | undefined>("WATCH_NAMESPACES") ?? [])],
       dryRun: get<boolean | undefined>("DRY_RUN") ?? false,
       workloadSelection: get<WorkloadSelection | undefined>("WORKLOAD_SELECTION") ?? "all",
       clusterName: get<string | undefined>("CLUSTER_NAME") ?? "default",
       eventStatusTtlMs: get<number | undefined>("EVENT_STATUS_TTL") ?? 3_600_000,
       rolloutWatch: get<boolean | undefined>("ROLLOUT_WATCH") ?? true,
+      auditEvents: get<boolean | undefined>("AUDIT_EVENTS") ?? true,
       rolloutTimeoutMs: get<number | undefined>("ROLLOUT_TIMEOUT") ?? 600_000,
       processEnv: { ...env },
     },

@@ -343,7 +343,8 @@ export const SETTINGS: readonly Setting[] = [
     kind: "list",
     default: "deployments,statefulsets,daemonsets",
     modes: WORKER,
-    description: "Workload kinds to restart (kinds, resources or short names, case-insensitive).",
+    description:
+      "Workload kinds to restart (kinds, resources or short names, case-insensitive); left unset, rollouts (Argo Rollouts) joins the default when the cluster serves its CRD at startup.",
   },
   {
     env: "WATCH_NAMESPACES",
@@ -406,6 +407,15 @@ export const SETTINGS: readonly Setting[] = [
     default: "10m",
     modes: WORKER,
     description: "A followed rollout not complete this long after its restart is recorded as timed_out.",
+  },
+  {
+    env: "AUDIT_EVENTS",
+    flag: "audit-events",
+    kind: "boolean",
+    default: "true",
+    modes: WORKER,
+    description:
+      "Record an events.k8s.io/v1 Event (reason RolloutTriggered) on each restarted workload, naming the repository, workflow, run, commit and actor; stops with one warning at the first 403.",
   },
 ];
 

@@ -54,6 +54,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     event_status_ttl: formatDuration(worker.eventStatusTtlMs),
     rollout_watch: worker.rolloutWatch,
     rollout_timeout: formatDuration(worker.rolloutTimeoutMs),
+    audit_events: worker.auditEvents,
   };
   if (config.mode === "web") return { ...common, ...webFields };
   if (config.mode === "worker") return { ...common, ...workerFields };

@@ -28,6 +28,15 @@ export interface RolloutSummary {
   readonly onDelete?: boolean;
   /** Deployment: the reason of the `Progressing` condition (`ProgressDeadlineExceeded` when it failed). */
   readonly progressingReason?: string;
+  /** Argo Rollout: `status.phase` (`Healthy`, `Progressing`, `Paused`, `Degraded`). */
+  readonly phase?: string;
+  /** Argo Rollout: `status.message`, said when it is `Degraded`. */
+  readonly message?: string;
+  /**
+   * Argo Rollout: `spec.restartAt` is set and `status.restartedAt` is not yet at it (to the second, as
+   * the controller writes it): the pods older than the restart are still being replaced.
+   */
+  readonly restartPending?: boolean;
 }
 
 /** Where a rollout stands, as `kubectl rollout status` would say it. */
@@ -66,10 +75,18 @@ function daemonSetState(s: RolloutSummary): RolloutState {
   return s.updated >= s.desired && s.available >= s.desired ? COMPLETE : PROGRESSING;
 }
 
+/** As `kubectl argo rollouts status`: `Degraded` failed, `Healthy` complete once the restart is done. */
+function argoRolloutState(s: RolloutSummary): RolloutState {
+  if (s.phase === "Degraded")
+    return { state: "failed", reason: `Degraded: ${s.message ?? "the Rollout is degraded"}` };
+  return s.phase === "Healthy" && s.restartPending !== true ? COMPLETE : PROGRESSING;
+}
+
 const BY_KIND: Readonly<Record<WorkloadResource, (summary: RolloutSummary) => RolloutState>> = {
   deployments: deploymentState,
   statefulsets: statefulSetState,
   daemonsets: daemonSetState,
+  rollouts: argoRolloutState,
 };
 
 /**
@@ -79,7 +96,9 @@ const BY_KIND: Readonly<Record<WorkloadResource, (summary: RolloutSummary) => Ro
  * `failed` on `ProgressDeadlineExceeded`, else complete when its updated, ready and available replicas
  * reach the desired count with no old replica left; a StatefulSet when every replica is ready and it
  * is at its update revision (with a partition: the replicas above it updated); a DaemonSet when it is
- * updated and available on every node it is scheduled on. An `OnDelete` strategy is `unfollowable`.
+ * updated and available on every node it is scheduled on; an Argo Rollout `failed` when `Degraded`,
+ * complete when `Healthy` with its `status.restartedAt` at `spec.restartAt`. An `OnDelete` strategy is
+ * `unfollowable`.
  */
 export function rolloutState(
   resource: WorkloadResource,

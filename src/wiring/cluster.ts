@@ -1,35 +1,77 @@
+import { createAuditEvents } from "../adapters/kube/audit-events.ts";
 import { loadClusterAccess } from "../adapters/kube/cluster-access.ts";
-import { createKubeClient } from "../adapters/kube/kube-client.ts";
+import { discoverResource } from "../adapters/kube/discover-resource.ts";
+import { createKubeClient, type KubeClient } from "../adapters/kube/kube-client.ts";
 import { createWorkloadSource } from "../adapters/kube/kube-workload-source.ts";
 import { createWorkloadPatcher } from "../adapters/kube/workload-patcher.ts";
 import type { Config } from "../config/config.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
+import { chooseWorkloadResources, WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
 import { registerIndexMetrics } from "../worker/index-metrics.ts";
 import type { WorkloadObserver } from "../worker/index-stream.ts";
-import type { EventSource, WorkloadPatcher } from "../worker/ports.ts";
+import type { AuditTrail, EventSource, WorkloadPatcher } from "../worker/ports.ts";
 import type { RunEventsDeps } from "../worker/run-events.ts";
 import { type RunningEvents, runEvents } from "../worker/run-events.ts";
 import type { WorkerMetrics } from "../worker/worker-metrics.ts";
 import { createWorkloadIndex, type WorkloadIndex } from "../worker/workload-index.ts";
 
-/** The cluster side of the worker: the image index and the patcher, over one API client. */
+/** The cluster side of the worker: the image index, the patcher and the audit trail, over one API client. */
 export interface Cluster {
   readonly index: WorkloadIndex;
   readonly patcher: WorkloadPatcher;
+  readonly audit: AuditTrail | undefined;
+}
+
+/** The API client of the worker's cluster and the workload kinds it indexes there. */
+export interface ClusterClient {
+  readonly client: KubeClient;
+  readonly resources: readonly WorkloadResource[];
+}
+
+/** Thrown when `WORKLOAD_KINDS` names `rollouts` and the cluster does not serve the CRD. */
+export class RolloutsNotServedError extends Error {
+  readonly code = "ERR_ROLLOUTS_NOT_SERVED";
+}
+
+/**
+ * The kinds to index: with `WORKLOAD_KINDS` given, exactly those (and an error when they name
+ * `rollouts` that discovery says the cluster does not serve: the index could never sync it); else the
+ * defaults, and `rollouts` when discovery shows the Argo Rollouts CRD.
+ */
+async function chooseResources(
+  client: KubeClient,
+  worker: Config["worker"],
+  log: Logger,
+): Promise<readonly WorkloadResource[]> {
+  const asked = worker.workloadResources.includes("rollouts");
+  if (worker.workloadKindsGiven && !asked) return worker.workloadResources;
+  const { group, version } = WORKLOAD_KINDS.rollouts;
+  const served = await discoverResource(client, group, version, "rollouts");
+  if (served === undefined)
+    log.warn(
+      asked
+        ? "could not ask the API server whether it serves Argo Rollouts; indexing rollouts as WORKLOAD_KINDS says"
+        : "could not ask the API server whether it serves Argo Rollouts; indexing the default kinds without rollouts",
+      { group_version: `${group}/${version}` },
+    );
+  if (asked && served === false)
+    throw new RolloutsNotServedError(
+      `WORKLOAD_KINDS names rollouts, but the API server does not serve rollouts.${group}/${version}: install Argo Rollouts or remove rollouts from WORKLOAD_KINDS`,
+    );
+  const resources = chooseWorkloadResources(worker.workloadResources, worker.workloadKindsGiven, served);
+  if (resources.includes("rollouts") && !asked)
+    log.info("the API server serves Argo Rollouts; rollouts join the workload kinds", {
+      workload_kinds: resources.join(","),
+    });
+  return resources;
 }
 
 /**
  * Loads cluster access (`KUBECONFIG` or the in-cluster service account), logs where it points, and
- * builds the index and the patcher on it, their metrics declared on `registry`; `observe` sees every
- * workload the index lists or watches (the rollout follower). Does not start the index.
+ * settles the workload kinds to index (asking discovery about Argo Rollouts, see `chooseResources`).
  */
-export async function connectCluster(
-  worker: Config["worker"],
-  log: Logger,
-  registry: MetricsRegistry,
-  observe?: WorkloadObserver,
-): Promise<Cluster> {
+export async function openCluster(worker: Config["worker"], log: Logger): Promise<ClusterClient> {
   const access = await loadClusterAccess({ kubeconfig: worker.kubeconfig, env: worker.processEnv });
   log.info("cluster access loaded", { ...access.summary });
   if (!access.tls.verify)
@@ -38,16 +80,36 @@ export async function connectCluster(
       { server: access.server },
     );
   const client = createKubeClient({ access });
+  return { client, resources: await chooseResources(client, worker, log) };
+}
+
+/**
+ * Builds the index, the patcher and (with `AUDIT_EVENTS`) the audit trail on an opened cluster, their
+ * metrics declared on `registry`; `observe` sees every workload the index lists or watches (the rollout
+ * follower). Does not start the index.
+ */
+export function connectCluster(
+  opened: ClusterClient,
+  config: Config,
+  log: Logger,
+  registry: MetricsRegistry,
+  observe?: WorkloadObserver,
+): Cluster {
+  const { client, resources } = opened;
+  const worker = config.worker;
   const index = createWorkloadIndex({
     source: createWorkloadSource(client),
-    resources: worker.workloadResources,
+    resources,
     namespaces: worker.watchNamespaces,
     log,
-    metrics: registerIndexMetrics(registry, worker.workloadResources),
+    metrics: registerIndexMetrics(registry, resources),
     ...(observe ? { observe } : {}),
   });
-  const patcher = createWorkloadPatcher({ client, log, registry, resources: worker.workloadResources });
-  return { index, patcher };
+  const patcher = createWorkloadPatcher({ client, log, registry, resources });
+  const audit = worker.auditEvents
+    ? createAuditEvents({ client, log, reportingInstance: config.valkey.consumerName })
+    : undefined;
+  return { index, patcher, audit };
 }
 
 /**
@@ -96,6 +158,7 @@ export function startEvents(
     log,
     index: cluster.index,
     patcher: cluster.patcher,
+    ...(cluster.audit ? { audit: cluster.audit } : {}),
     source: queue.source,
     metrics,
     ...(status ? { status } : {}),

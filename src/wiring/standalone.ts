@@ -10,7 +10,7 @@ import { describeReadiness } from "../worker/health-routes.ts";
 import type { EventSource } from "../worker/ports.ts";
 import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
-import { connectCluster, startEvents } from "./cluster.ts";
+import { connectCluster, openCluster, startEvents } from "./cluster.ts";
 import { createEventStatus, recordEventStatus } from "./event-status.ts";
 import { createMetricsRegistry } from "./metrics-registry.ts";
 import { createPublisher, createStatusReader, createValkeySource } from "./valkey.ts";
@@ -71,14 +71,15 @@ export async function startStandalone(config: Config, log: Logger): Promise<Runn
     { queue: config.valkey.addr ? `valkey ${config.valkey.delivery}` : "in-process" },
   );
   const registry = createMetricsRegistry();
-  const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
+  const opened = await openCluster(config.worker, log);
+  const metrics = createWorkerMetrics(registry, opened.resources);
   const memoryStatus = config.valkey.addr
     ? undefined
     : createMemoryStatus({ ttlMs: config.worker.eventStatusTtlMs });
   const eventStatus = memoryStatus
     ? recordEventStatus(memoryStatus.store, config, log, metrics)
     : createEventStatus(config, log, metrics);
-  const cluster = await connectCluster(config.worker, log, registry, eventStatus?.observe);
+  const cluster = connectCluster(opened, config, log, registry, eventStatus?.observe);
   const queue = chooseQueue(config, log, metrics, registry, memoryStatus);
   const { publisher, connect, valkeyConnected, statusReader } = queue;
   const connecting = connect?.();

@@ -5,7 +5,7 @@ import type { Logger } from "../log.ts";
 import { answerHealth } from "../worker/health-routes.ts";
 import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createValkeyConnectedGauge, createWorkerMetrics } from "../worker/worker-metrics.ts";
-import { connectCluster, startEvents } from "./cluster.ts";
+import { connectCluster, openCluster, startEvents } from "./cluster.ts";
 import { createEventStatus } from "./event-status.ts";
 import { createMetricsRegistry } from "./metrics-registry.ts";
 import { createValkeySource } from "./valkey.ts";
@@ -16,10 +16,11 @@ import { createValkeySource } from "./valkey.ts";
  */
 export async function startWorker(config: Config, log: Logger): Promise<RunningService> {
   const registry = createMetricsRegistry();
-  const metrics = createWorkerMetrics(registry, config.worker.workloadResources);
+  const opened = await openCluster(config.worker, log);
+  const metrics = createWorkerMetrics(registry, opened.resources);
   const connected = createValkeyConnectedGauge(registry);
   const eventStatus = createEventStatus(config, log, metrics);
-  const cluster = await connectCluster(config.worker, log, registry, eventStatus?.observe);
+  const cluster = connectCluster(opened, config, log, registry, eventStatus?.observe);
   const backlog = config.valkey.delivery === "stream" ? registerStreamMetrics(registry) : undefined;
   const source = createValkeySource(config.valkey, log, metrics, backlog);
   const routes = {

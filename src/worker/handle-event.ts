@@ -1,3 +1,4 @@
+import type { AuditFacts } from "../core/audit-event.ts";
 import type { BackoffPolicy } from "../core/backoff.ts";
 import { type CallerClaims, OPEN_RULES } from "../core/claim-policy.ts";
 import { parseEvent, type RolloutEvent } from "../core/event.ts";
@@ -18,7 +19,7 @@ import { WORKLOAD_KINDS } from "../core/workload-kind.ts";
 import { decideWorkload, type WorkloadSelection } from "../core/workload-policy.ts";
 import type { Logger } from "../log.ts";
 import type { EventStatusRecorder } from "./event-status-recorder.ts";
-import type { EventHandler, WorkloadPatcher } from "./ports.ts";
+import type { AuditTrail, EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
 import type { RolloutFollower } from "./rollout-follower.ts";
 import { runWithLimit } from "./run-with-limit.ts";
@@ -49,6 +50,8 @@ export interface EventHandlerDeps {
    * `ROLLOUT_WATCH`, the follower of their rollouts; without it (Pub/Sub) no status.
    */
   readonly status?: { readonly recorder: EventStatusRecorder; readonly follower?: RolloutFollower };
+  /** Where each restart is recorded in the cluster (`AUDIT_EVENTS`); none when omitted. */
+  readonly audit?: AuditTrail;
 }
 
 /** The status entry of a workload. */
@@ -169,10 +172,11 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
 
   const restartOne = async (
     workload: IndexedWorkload,
-    restartedAt: string,
+    facts: AuditFacts,
     eventLog: Logger,
     eventId: string | undefined,
   ): Promise<Settled> => {
+    const { restartedAt } = facts;
     // Before the PATCH: a watch event that overtakes the PATCH answer is kept, not missed.
     if (eventId !== undefined) deps.status?.follower?.expect(eventId, workload);
     let outcome: RestartOutcome;
@@ -182,6 +186,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       outcome = { kind: "unreachable", reason: error instanceof Error ? error.message : String(error) };
     }
     if (eventId !== undefined) recordRestart(eventId, workload, outcome);
+    if (outcome.kind === "restarted") deps.audit?.restarted(workload, facts);
     const kind = WORKLOAD_KINDS[workload.resource].kind;
     metrics.restarts.inc({ kind, outcome: METRIC_OUTCOME[outcome.kind] });
     const settled = { workload, outcome };
@@ -243,9 +248,14 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
             return statusOf(w, { state: "pending" });
           }),
         );
-      const results = await runWithLimit(allowed, limit, (w) =>
-        restartOne(w, restartedAt, eventLog, eventId),
-      );
+      const facts: AuditFacts = {
+        image,
+        tags,
+        restartedAt,
+        claims: envelope.claims,
+        repository: envelope.repository,
+      };
+      const results = await runWithLimit(allowed, limit, (w) => restartOne(w, facts, eventLog, eventId));
       if (eventId !== undefined) deps.status?.recorder.flush(eventId);
       const outcome = decideEventOutcome(
         results.map((r) => r.outcome),

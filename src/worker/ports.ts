@@ -1,3 +1,4 @@
+import type { AuditFacts } from "../core/audit-event.ts";
 import type { EventEnvelope } from "../core/envelope.ts";
 import type { ClusterStatus, EventSummary } from "../core/event-status.ts";
 import type { EventOutcome, RestartOutcome } from "../core/restart.ts";
@@ -124,6 +125,14 @@ export interface WorkloadPatcher {
       readonly log?: Logger;
     },
   ): Promise<RestartOutcome>;
+}
+
+/**
+ * Records each restart in the cluster, where `kubectl events` shows it (`AUDIT_EVENTS`). Returns at
+ * once: a record never delays or fails a restart, and one that cannot be written is let go.
+ */
+export interface AuditTrail {
+  restarted(ref: WorkloadRef, facts: AuditFacts): void;
 }
 
 /** What a consumer group has not finished, as Valkey reports it. */

@@ -22,6 +22,7 @@ export interface RunEventsDeps {
   readonly metrics: WorkerMetrics;
   /** Where each event's progress is recorded (stream delivery), and the rollout follower; none when omitted. */
   readonly status?: EventHandlerDeps["status"];
+  readonly audit?: EventHandlerDeps["audit"];
 }
 
 /** The running event side: the index following the cluster, and the source feeding the handler. */
@@ -50,6 +51,7 @@ export function runEvents(deps: RunEventsDeps): RunningEvents {
     metrics: deps.metrics,
     log,
     ...(deps.status ? { status: deps.status } : {}),
+    ...(deps.audit ? { audit: deps.audit } : {}),
   });
   const stopping = new AbortController();
   let started = false;

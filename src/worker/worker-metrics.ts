@@ -26,7 +26,7 @@ export interface WorkerMetrics {
   readonly eventsInvalid: Counter;
   readonly eventsAcked: Counter;
   readonly workloadsMatched: Counter;
-  /** Labels `kind` (Deployment, StatefulSet, DaemonSet) and `outcome` ({@link RestartMetricOutcome}). */
+  /** Labels `kind` (Deployment, StatefulSet, DaemonSet, Rollout) and `outcome` ({@link RestartMetricOutcome}). */
   readonly restarts: Counter;
   /** Restarted workloads with a matched container that will not pull the new image (label `kind`, as above). */
   readonly restartsWithoutPull: Counter;
@@ -68,7 +68,7 @@ export function createWorkerMetrics(
     ),
     restarts: registry.counter(
       "kuberollouttrigger_worker_restarts_total",
-      "Restart attempts per workload, by kind (Deployment, StatefulSet, DaemonSet) and outcome (ok, skipped, not_found, forbidden, failed, dry_run).",
+      "Restart attempts per workload, by kind (Deployment, StatefulSet, DaemonSet, Rollout) and outcome (ok, skipped, not_found, forbidden, failed, dry_run).",
       ["kind", "outcome"],
     ),
     restartsWithoutPull: registry.counter(

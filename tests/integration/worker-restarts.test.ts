@@ -6,7 +6,7 @@ import type { Config } from "../../src/config/config.ts";
 import { loadConfig } from "../../src/config/load-config.ts";
 import { MetricsRegistry } from "../../src/core/metrics.ts";
 import { createLogger } from "../../src/log.ts";
-import { connectCluster } from "../../src/wiring/cluster.ts";
+import { connectCluster, openCluster } from "../../src/wiring/cluster.ts";
 import { createEventHandler } from "../../src/worker/handle-event.ts";
 import type { DeliveredEvent, EventHandler } from "../../src/worker/ports.ts";
 import { createWorkerMetrics } from "../../src/worker/worker-metrics.ts";
@@ -54,7 +54,8 @@ describe("restarting workloads of a real-protocol API server through the index",
     if (!loaded.ok) throw new Error(loaded.message);
     const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
     const registry = new MetricsRegistry();
-    const cluster = await connectCluster(loaded.config.worker, log, registry);
+    const opened = await openCluster(loaded.config.worker, log);
+    const cluster = connectCluster(opened, loaded.config, log, registry);
     index = cluster.index;
     index.start();
     await index.waitUntilSynced();

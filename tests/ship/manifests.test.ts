@@ -3,6 +3,7 @@ import { join } from "node:path";
 import packageJson from "../../package.json" with { type: "json" };
 import type { Config } from "../../src/config/config.ts";
 import { SETTINGS } from "../../src/config/settings.ts";
+import { WORKLOAD_KINDS } from "../../src/core/workload-kind.ts";
 import { KUSTOMIZATIONS, renderKustomization } from "./compositions.ts";
 import { bindsWatchedNamespace, misplacedObjects, selects, unresolvedReferences } from "./references.ts";
 import {
@@ -221,7 +222,7 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
     expect(problems).toEqual([]);
   });
 
-  test("grant the worker exactly get, list, watch and patch on exactly the apps workloads of its WORKLOAD_KINDS", () => {
+  test("grant the worker exactly get, list, watch and patch on exactly the workloads of its WORKLOAD_KINDS (Argo Rollouts with argo-rollouts), and at most create on events", () => {
     const objects = objectsOf(path);
     const clients = clusterClients(objects);
     expect(clients.length).toBeGreaterThan(0);
@@ -247,10 +248,17 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
             })),
           ),
         );
-        expect(granted.map((g: K8sObject) => g.target).sort()).toEqual(
-          config.worker.workloadResources.map((resource) => `apps/${resource}`).sort(),
+        // audit-events: create only, on events.k8s.io Events (AUDIT_EVENTS).
+        const EVENTS = "events.k8s.io/events";
+        for (const grant of granted.filter((g: K8sObject) => g.target === EVENTS))
+          expect(grant.verbs, grant.target).toEqual(["create"]);
+        const workloads = granted.filter((g: K8sObject) => g.target !== EVENTS);
+        // argo-rollouts adds rollouts to both WORKLOAD_KINDS and the rule.
+        const expected = config.worker.workloadResources.map(
+          (resource) => `${WORKLOAD_KINDS[resource].group}/${resource}`,
         );
-        for (const grant of granted) expect(grant.verbs, grant.target).toEqual([...WORKER_VERBS].sort());
+        expect(workloads.map((g: K8sObject) => g.target).sort()).toEqual(expected.sort());
+        for (const grant of workloads) expect(grant.verbs, grant.target).toEqual([...WORKER_VERBS].sort());
       }
     }
   });

@@ -1,6 +1,7 @@
 import type { Server } from "bun";
 import type { KubeApiServer, KubeApiServerOptions, RecordedRequest, RequestFilter } from "./kube-api/api.ts";
 import { discoveryResponse, namespaceListResponse } from "./kube-api/discovery.ts";
+import { EventStore, type StoredEvent } from "./kube-api/events.ts";
 import { handleResource } from "./kube-api/handlers.ts";
 import {
   authenticate,
@@ -21,7 +22,15 @@ export type { MakeDeploymentInput, WorkloadKind } from "./kube-api/make-deployme
 export { makeDeployment } from "./kube-api/make-deployment.ts";
 export type { WatchEventLine, WatchReader } from "./kube-api/watch-reader.ts";
 export { openWatchReader } from "./kube-api/watch-reader.ts";
-export type { FaultMatch, FaultResponse, ForbidRule, KubeObject, RolloutOutcome, WorkloadResource };
+export type {
+  FaultMatch,
+  FaultResponse,
+  ForbidRule,
+  KubeObject,
+  RolloutOutcome,
+  StoredEvent,
+  WorkloadResource,
+};
 
 const BODY_METHODS = new Set(["POST", "PUT", "PATCH"]);
 
@@ -48,6 +57,7 @@ class TestKubeApiServer implements KubeApiServer {
   readonly #control: WatchControl = { frozen: false, lifetimeMs: undefined };
   readonly #watches = new Set<WatchStream>();
   readonly #rollouts: RolloutSimulator;
+  readonly #events = new EventStore();
   #patchesInFlight = 0;
   #patchDelayMs = 0;
   #bookmarkIntervalMs: number | undefined;
@@ -124,6 +134,10 @@ class TestKubeApiServer implements KubeApiServer {
   list(resource: WorkloadResource): KubeObject[] {
     const keys = this.#store.sortedKeys(resource);
     return keys.map((key) => JSON.parse(this.#store.jsonByKey(resource, key) ?? "null") as KubeObject);
+  }
+
+  events(namespace?: string): StoredEvent[] {
+    return this.#events.list(namespace);
   }
 
   count(filter: RequestFilter): number {
@@ -232,12 +246,19 @@ class TestKubeApiServer implements KubeApiServer {
   #dispatch(request: Request, url: URL, target: RequestTarget, body: string): Response {
     const denied = this.#policy.authorize(target) ?? this.#policy.takeFault(request.method, target);
     if (denied !== undefined) return denied;
+    if (target.group === "events.k8s.io" && target.resource === "events" && target.name === undefined)
+      return this.#events.handle(request.method, target.namespace, body);
+    if (target.group === "argoproj.io" && this.options.argoRollouts !== true)
+      return statusResponse({ code: 404, message: "the server could not find the requested resource" });
     if (target.resource === "namespaces" && target.verb === "list") {
       return namespaceListResponse(this.#store.namespaces(), this.#store.currentRv);
     }
     const info = target.info;
     if (info === undefined || target.subresource !== undefined) {
-      const discovery = request.method === "GET" ? discoveryResponse(url.pathname, url.host) : undefined;
+      const discovery =
+        request.method === "GET"
+          ? discoveryResponse(url.pathname, url.host, this.options.argoRollouts === true)
+          : undefined;
       return (
         discovery ??
         statusResponse({ code: 404, message: "the server could not find the requested resource" })
@@ -285,9 +306,10 @@ class TestKubeApiServer implements KubeApiServer {
 
 /**
  * Starts a Kubernetes API test server on 127.0.0.1 and a free port: apps/v1 Deployments, StatefulSets and
- * DaemonSets with list (paged), watch (bookmarks, 410), get, patch (strategic merge, merge, JSON), update,
+ * DaemonSets (and, with `argoRollouts`, Argo's `rollouts`, which take no strategic merge patch) with list (paged), watch (bookmarks, 410), get, patch (strategic merge, merge, JSON), update,
  * create and delete, discovery for kubectl, Status errors, RBAC denials and fault injection, and rollouts
- * that the status shows progressing and completing (or failing) a while after a patch changed the spec.
+ * that the status shows progressing and completing (or failing) a while after a patch changed the spec;
+ * `events.k8s.io/v1` Events are created (checked, stored, readable with `events()`) and listed.
  */
 export async function startKubeApiServer(options: KubeApiServerOptions = {}): Promise<KubeApiServer> {
   const server = new TestKubeApiServer(options);

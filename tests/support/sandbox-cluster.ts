@@ -20,6 +20,7 @@ const RESOURCE_OF: Readonly<Record<WorkloadKind, WorkloadResource>> = {
   Deployment: "deployments",
   StatefulSet: "statefulsets",
   DaemonSet: "daemonsets",
+  Rollout: "rollouts",
 };
 
 /** One example workload of the sandbox, and whether the demo's event restarts it. */

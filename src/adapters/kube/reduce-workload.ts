@@ -28,8 +28,38 @@ function progressingReason(conditions: unknown): string | undefined {
   return typeof condition?.reason === "string" ? condition.reason : undefined;
 }
 
+/** Seconds since the epoch of an RFC 3339 time, fractions dropped; undefined for anything else. */
+function wholeSeconds(value: unknown): number | undefined {
+  if (typeof value !== "string") return undefined;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? undefined : Math.floor(ms / 1000);
+}
+
 /**
- * The {@link RolloutSummary} of a Deployment, StatefulSet or DaemonSet object: Deployment and
+ * An Argo Rollout's `status.observedGeneration` is a string; a number written as one reads as it, any
+ * other string as observed (as `kubectl argo rollouts status` reads it).
+ */
+function observedGeneration(status: Obj | undefined, generation: number): number {
+  const value = status?.observedGeneration;
+  if (typeof value === "string") return /^\d+$/.test(value) ? Number(value) : generation;
+  return count(value) ?? 0;
+}
+
+/** What an Argo Rollout's status adds: its phase, message, and whether its restart is still pending. */
+function argoFields(spec: Obj | undefined, status: Obj | undefined): Partial<RolloutSummary> {
+  if (typeof status?.phase !== "string") return {};
+  const restartAt = wholeSeconds(spec?.restartAt);
+  const restartedAt = wholeSeconds(status.restartedAt);
+  const pending = restartAt !== undefined && (restartedAt === undefined || restartedAt < restartAt);
+  return {
+    phase: status.phase,
+    ...(typeof status.message === "string" && status.message !== "" ? { message: status.message } : {}),
+    ...(pending ? { restartPending: true } : {}),
+  };
+}
+
+/**
+ * The {@link RolloutSummary} of a Deployment, StatefulSet, DaemonSet or Argo Rollout object: Deployment and
  * StatefulSet counts (`replicas`, `updatedReplicas`…) or, without them, a DaemonSet's
  * (`desiredNumberScheduled`, `updatedNumberScheduled`…). Absent fields read 0 (`spec.replicas` 1).
  */
@@ -44,9 +74,10 @@ function readRolloutSummary(
   const updateRevision = status?.updateRevision;
   const reason = progressingReason(status?.conditions);
   const daemon = count(spec?.replicas) === undefined && count(status?.desiredNumberScheduled) !== undefined;
+  const generation = count(metadata?.generation) ?? 0;
   return {
-    generation: count(metadata?.generation) ?? 0,
-    observedGeneration: count(status?.observedGeneration) ?? 0,
+    generation,
+    observedGeneration: observedGeneration(status, generation),
     desired: (daemon ? count(status?.desiredNumberScheduled) : count(spec?.replicas)) ?? 1,
     current: count(daemon ? status?.currentNumberScheduled : status?.replicas) ?? 0,
     updated: count(daemon ? status?.updatedNumberScheduled : status?.updatedReplicas) ?? 0,
@@ -57,11 +88,12 @@ function readRolloutSummary(
     ...(partition > 0 ? { partition } : {}),
     ...(strategy?.type === "OnDelete" ? { onDelete: true } : {}),
     ...(reason === undefined ? {} : { progressingReason: reason }),
+    ...argoFields(spec, status),
   };
 }
 
 /**
- * Reduces a workload object (Deployment, StatefulSet, DaemonSet as JSON) to what matching needs (its
+ * Reduces a workload object (Deployment, StatefulSet, DaemonSet, Argo Rollout as JSON) to what matching needs (its
  * images, those some container does not always pull first) and what the rollout follower needs (its
  * {@link RolloutSummary}, which the index does not keep), so the rest of the object can be dropped at once. Undefined for an object without namespace and name.
  */

@@ -10,7 +10,6 @@ import type { KubeStatus } from "./kube-errors.ts";
 
 /** The field manager our patches are recorded under. */
 export const FIELD_MANAGER = "kuberollouttrigger";
-const STRATEGIC_MERGE = "application/strategic-merge-patch+json";
 
 /** The RBAC rule a 403 on a patch lacks, e.g. `patch deployments.apps in namespace "x"`. */
 export function missingPatchRule(resource: WorkloadResource, namespace: string): string {
@@ -58,7 +57,8 @@ function restartedWith(text: string): RestartOutcome {
 const describe = (status: KubeStatus) => `${status.code} ${status.reason}: ${status.message}`;
 
 /**
- * Creates the {@link WorkloadPatcher}: one strategic merge patch per restart, retried on 409, 429
+ * Creates the {@link WorkloadPatcher}: one patch per restart (strategic merge; a merge patch for a
+ * Rollout), retried on 409, 429
  * (after its Retry-After), 5xx and network errors with capped exponential backoff and jitter, within
  * `maxAttempts` and `budgetMs`. A 401 that persists after the client's credential refresh is
  * `unreachable` (the event stays pending), not `failed`. A dry run makes no request at all.
@@ -87,7 +87,7 @@ export function createWorkloadPatcher(options: WorkloadPatcherOptions): Workload
     try {
       const response = await options.client.request("PATCH", path, {
         body,
-        contentType: STRATEGIC_MERGE,
+        contentType: WORKLOAD_KINDS[ref.resource].patchContentType,
         timeoutMs,
       });
       if (response.ok) return { done: restartedWith(response.text) };

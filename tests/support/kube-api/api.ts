@@ -1,3 +1,4 @@
+import type { StoredEvent } from "./events.ts";
 import type { FaultMatch, FaultResponse, ForbidRule } from "./policy.ts";
 import type { WorkloadResource } from "./resources.ts";
 import type { RolloutOutcome } from "./rollouts.ts";
@@ -17,6 +18,8 @@ export interface KubeApiServerOptions {
   user?: string;
   /** How many events the watch history keeps before older resourceVersions expire (410); default 50,000. */
   eventHistoryLimit?: number;
+  /** Serve Argo Rollouts (`argoproj.io/v1alpha1` `rollouts`) and show its CRD in discovery; default off. */
+  argoRollouts?: boolean;
 }
 
 /** One request the server received, for assertions. */
@@ -63,6 +66,8 @@ export interface KubeApiServer extends AsyncDisposable {
   list(resource: WorkloadResource): KubeObject[];
   /** The newest resourceVersion, as a number. */
   readonly resourceVersion: number;
+  /** The `events.k8s.io/v1` Events created so far, all or in one namespace. */
+  events(namespace?: string): StoredEvent[];
   /** Every request received since the start or the last {@link resetCounters}. */
   readonly requests: RecordedRequest[];
   /** How many recorded requests match `filter`. */

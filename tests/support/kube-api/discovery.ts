@@ -1,12 +1,26 @@
-import { API_VERSION, GROUP, RESOURCES } from "./resources.ts";
+import { API_VERSION, ARGO_API_VERSION, ARGO_GROUP, GROUP, RESOURCES } from "./resources.ts";
 import { jsonResponse } from "./status.ts";
 
 const VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 const GROUP_VERSION = { groupVersion: API_VERSION, version: "v1" };
 const APPS_GROUP = { name: GROUP, versions: [GROUP_VERSION], preferredVersion: GROUP_VERSION };
+const ARGO_VERSION = { groupVersion: ARGO_API_VERSION, version: "v1alpha1" };
+const ARGO = { name: ARGO_GROUP, versions: [ARGO_VERSION], preferredVersion: ARGO_VERSION };
+const EVENTS_VERSION = { groupVersion: "events.k8s.io/v1", version: "v1" };
+const EVENTS_GROUP = { name: "events.k8s.io", versions: [EVENTS_VERSION], preferredVersion: EVENTS_VERSION };
+const EVENTS_RESOURCES = [
+  {
+    name: "events",
+    singularName: "event",
+    namespaced: true,
+    kind: "Event",
+    verbs: ["create", "list"],
+    shortNames: ["ev"],
+  },
+];
 
-function appsResources() {
-  return RESOURCES.map((info) => ({
+function groupResources(group: string) {
+  return RESOURCES.filter((info) => info.group === group).map((info) => ({
     name: info.resource,
     singularName: info.singular,
     namespaced: true,
@@ -43,9 +57,13 @@ export const VERSION_INFO = {
 
 /**
  * Answers the discovery paths (legacy, non-aggregated discovery; kubectl falls back to it) and `/version`;
- * `undefined` for any other path.
+ * `undefined` for any other path. `argoRollouts`: the Argo Rollouts CRD is installed.
  */
-export function discoveryResponse(path: string, hostPort: string): Response | undefined {
+export function discoveryResponse(
+  path: string,
+  hostPort: string,
+  argoRollouts = false,
+): Response | undefined {
   switch (path) {
     case "/version":
       return jsonResponse(VERSION_INFO);
@@ -58,7 +76,31 @@ export function discoveryResponse(path: string, hostPort: string): Response | un
     case "/api/v1":
       return jsonResponse({ kind: "APIResourceList", groupVersion: "v1", resources: CORE_RESOURCES });
     case "/apis":
-      return jsonResponse({ kind: "APIGroupList", apiVersion: "v1", groups: [APPS_GROUP] });
+      return jsonResponse({
+        kind: "APIGroupList",
+        apiVersion: "v1",
+        groups: [APPS_GROUP, EVENTS_GROUP, ...(argoRollouts ? [ARGO] : [])],
+      });
+    case "/apis/events.k8s.io":
+      return jsonResponse({ kind: "APIGroup", apiVersion: "v1", ...EVENTS_GROUP });
+    case "/apis/events.k8s.io/v1":
+      return jsonResponse({
+        kind: "APIResourceList",
+        apiVersion: "v1",
+        groupVersion: "events.k8s.io/v1",
+        resources: EVENTS_RESOURCES,
+      });
+    case "/apis/argoproj.io":
+      return argoRollouts ? jsonResponse({ kind: "APIGroup", apiVersion: "v1", ...ARGO }) : undefined;
+    case "/apis/argoproj.io/v1alpha1":
+      return argoRollouts
+        ? jsonResponse({
+            kind: "APIResourceList",
+            apiVersion: "v1",
+            groupVersion: ARGO_API_VERSION,
+            resources: groupResources(ARGO_GROUP),
+          })
+        : undefined;
     case "/apis/apps":
       return jsonResponse({ kind: "APIGroup", apiVersion: "v1", ...APPS_GROUP });
     case "/apis/apps/v1":
@@ -66,7 +108,7 @@ export function discoveryResponse(path: string, hostPort: string): Response | un
         kind: "APIResourceList",
         apiVersion: "v1",
         groupVersion: API_VERSION,
-        resources: appsResources(),
+        resources: groupResources(GROUP),
       });
     default:
       return undefined;

@@ -108,14 +108,21 @@ function writeObject(
       apiVersion: "v1",
       metadata: {},
       status: "Success",
-      details: { name, group: "apps", kind: info.resource, uid },
+      details: { name, group: info.group, kind: info.resource, uid },
     });
   }
   const currentJson = store.getJson(info.resource, namespace, name);
   if (currentJson === undefined) return notFound(info, name);
   let next: unknown;
-  if (req.verb === "patch") next = applyPatch(req.contentType, JSON.parse(currentJson), req.body);
-  else next = parseBody(req.body);
+  if (req.verb === "patch") {
+    // A custom resource takes no strategic merge patch: the real server answers 415.
+    if (info.group !== "apps" && req.contentType?.startsWith("application/strategic-merge-patch+json"))
+      throw new PatchError(
+        415,
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+      );
+    next = applyPatch(req.contentType, JSON.parse(currentJson), req.body);
+  } else next = parseBody(req.body);
   validateWorkload(info, next);
   const committed = store.commit(info.resource, namespace, name, next as KubeObject, dryRun);
   const generationOf = (json: string) => Number((JSON.parse(json) as KubeObject).metadata?.generation ?? 0);
@@ -170,7 +177,7 @@ function detailsOf(req: ResourceRequest) {
   return {
     details: {
       ...(req.name !== undefined ? { name: req.name } : {}),
-      group: "apps",
+      group: req.info.group,
       kind: req.info.resource,
     },
   };

@@ -1,4 +1,4 @@
-import { API_VERSION, type ResourceInfo } from "./resources.ts";
+import type { ResourceInfo } from "./resources.ts";
 import type { ObjectFilter } from "./selectors.ts";
 import { badRequest, jsonResponse, statusResponse } from "./status.ts";
 import { ObjectStore } from "./store.ts";
@@ -88,6 +88,6 @@ export function listResponse(store: ObjectStore, info: ResourceInfo, query: List
     metadata.continue = encodeContinue(listRv, `${keys[index - 1] ?? ""}\u0000`);
     if (query.filter === undefined) metadata.remainingItemCount = end - index;
   }
-  const head = JSON.stringify({ kind: info.listKind, apiVersion: API_VERSION, metadata });
+  const head = JSON.stringify({ kind: info.listKind, apiVersion: info.apiVersion, metadata });
   return jsonResponse(`${head.slice(0, -1)},"items":[${items.join(",")}]}`);
 }

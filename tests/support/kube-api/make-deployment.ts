@@ -1,7 +1,7 @@
 import { effectivePullPolicy, type PullPolicy } from "../../../src/core/pull-policy.ts";
 
 /** The workload kinds {@link makeDeployment} can build. */
-export type WorkloadKind = "Deployment" | "StatefulSet" | "DaemonSet";
+export type WorkloadKind = "Deployment" | "StatefulSet" | "DaemonSet" | "Rollout";
 
 /** What {@link makeDeployment} builds. */
 export interface MakeDeploymentInput {
@@ -95,7 +95,7 @@ export function makeDeployment(input: MakeDeploymentInput): Record<string, unkno
   if (input.templateAnnotations !== undefined)
     templateMetadata.annotations = { ...input.templateAnnotations };
   return {
-    apiVersion: "apps/v1",
+    apiVersion: kind === "Rollout" ? "argoproj.io/v1alpha1" : "apps/v1",
     kind,
     metadata: {
       name: input.name,

@@ -1,4 +1,3 @@
-import { GROUP } from "./resources.ts";
 import type { RequestTarget } from "./routing.ts";
 import { statusResponse } from "./status.ts";
 
@@ -45,14 +44,15 @@ function matchesFault(match: FaultMatch, method: string, target: RequestTarget):
 
 function forbiddenResponse(user: string, target: RequestTarget): Response {
   const resource = target.resource ?? "";
+  const group = target.group ?? "";
   const subject =
-    target.name === undefined ? `${resource}.${GROUP}` : `${resource}.${GROUP} "${target.name}"`;
+    target.name === undefined ? `${resource}.${group}` : `${resource}.${group} "${target.name}"`;
   const scope =
     target.namespace === undefined ? "at the cluster scope" : `in the namespace "${target.namespace}"`;
   return statusResponse({
     code: 403,
-    message: `${subject} is forbidden: User "${user}" cannot ${target.verb} resource "${resource}" in API group "${GROUP}" ${scope}`,
-    details: { ...(target.name !== undefined ? { name: target.name } : {}), group: GROUP, kind: resource },
+    message: `${subject} is forbidden: User "${user}" cannot ${target.verb} resource "${resource}" in API group "${group}" ${scope}`,
+    details: { ...(target.name !== undefined ? { name: target.name } : {}), group, kind: resource },
   });
 }
 
@@ -110,7 +110,8 @@ export class RequestPolicy {
     const { status, reason, message, retryAfterSeconds } = fault.response;
     const details: Record<string, unknown> = {};
     if (target.name !== undefined) details.name = target.name;
-    if (target.resource !== undefined) Object.assign(details, { group: GROUP, kind: target.resource });
+    if (target.resource !== undefined)
+      Object.assign(details, { group: target.group ?? "", kind: target.resource });
     if (retryAfterSeconds !== undefined) details.retryAfterSeconds = retryAfterSeconds;
     return statusResponse({
       code: status,

@@ -1,4 +1,4 @@
-import { GROUP, type ResourceInfo } from "./resources.ts";
+import type { ResourceInfo } from "./resources.ts";
 
 /** A Kubernetes `meta/v1` Status object as the API server sends it for failures. */
 export interface KubeStatus {
@@ -75,8 +75,8 @@ export function statusResponse(init: StatusInit): Response {
 export function notFound(info: ResourceInfo, name: string): Response {
   return statusResponse({
     code: 404,
-    message: `${info.resource}.${GROUP} "${name}" not found`,
-    details: { name, group: GROUP, kind: info.resource },
+    message: `${info.resource}.${info.group} "${name}" not found`,
+    details: { name, group: info.group, kind: info.resource },
   });
 }
 
@@ -84,8 +84,8 @@ export function notFound(info: ResourceInfo, name: string): Response {
 export function conflict(info: ResourceInfo, name: string, why: string): Response {
   return statusResponse({
     code: 409,
-    message: `Operation cannot be fulfilled on ${info.resource}.${GROUP} "${name}": ${why}`,
-    details: { name, group: GROUP, kind: info.resource },
+    message: `Operation cannot be fulfilled on ${info.resource}.${info.group} "${name}": ${why}`,
+    details: { name, group: info.group, kind: info.resource },
   });
 }
 

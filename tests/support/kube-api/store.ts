@@ -52,7 +52,7 @@ function nowTimestamp(): string {
 function serialise(resource: WorkloadResource, obj: KubeObject): string {
   const info = requireResource(resource);
   const { kind: _kind, apiVersion: _apiVersion, metadata, ...rest } = obj;
-  return JSON.stringify({ kind: info.kind, apiVersion: "apps/v1", metadata, ...rest });
+  return JSON.stringify({ kind: info.kind, apiVersion: info.apiVersion, metadata, ...rest });
 }
 
 /**
@@ -158,7 +158,7 @@ export class ObjectStore {
     const key = objectKey(namespace, name);
     const info = requireResource(resource);
     if (this.#map(resource).has(key)) {
-      throw new StoreError(409, "AlreadyExists", `${info.resource}.apps "${name}" already exists`);
+      throw new StoreError(409, "AlreadyExists", `${info.resource}.${info.group} "${name}" already exists`);
     }
     Object.assign(meta, {
       namespace,
@@ -186,7 +186,7 @@ export class ObjectStore {
     const currentJson = this.getJson(resource, namespace, name);
     const info = requireResource(resource);
     if (currentJson === undefined) {
-      throw new StoreError(404, "NotFound", `${info.resource}.apps "${name}" not found`);
+      throw new StoreError(404, "NotFound", `${info.resource}.${info.group} "${name}" not found`);
     }
     const current = JSON.parse(currentJson) as KubeObject;
     const curMeta = metadataOf(current);
@@ -202,7 +202,7 @@ export class ObjectStore {
       throw new StoreError(
         409,
         "Conflict",
-        `Operation cannot be fulfilled on ${info.resource}.apps "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+        `Operation cannot be fulfilled on ${info.resource}.${info.group} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
       );
     }
     const specChanged = JSON.stringify(next.spec) !== JSON.stringify(current.spec);
@@ -227,7 +227,11 @@ export class ObjectStore {
   remove(resource: WorkloadResource, namespace: string, name: string, dryRun = false): string {
     const currentJson = this.getJson(resource, namespace, name);
     if (currentJson === undefined) {
-      throw new StoreError(404, "NotFound", `${resource}.apps "${name}" not found`);
+      throw new StoreError(
+        404,
+        "NotFound",
+        `${resource}.${requireResource(resource).group} "${name}" not found`,
+      );
     }
     const obj = JSON.parse(currentJson) as KubeObject;
     metadataOf(obj).resourceVersion = String(this.#rv + 1);

@@ -52,6 +52,10 @@ export function validateWorkload(info: ResourceInfo, obj: unknown): void {
   }
   if (causes.length > 0) {
     const name = meta !== undefined && typeof meta.name === "string" ? meta.name : "";
-    throw new StoreError(422, "Invalid", `${info.kind}.apps "${name}" is invalid: ${causes.join(", ")}`);
+    throw new StoreError(
+      422,
+      "Invalid",
+      `${info.kind}.${info.group} "${name}" is invalid: ${causes.join(", ")}`,
+    );
   }
 }

@@ -1,4 +1,4 @@
-import { API_VERSION, type ResourceInfo } from "./resources.ts";
+import type { ResourceInfo } from "./resources.ts";
 import type { ObjectFilter } from "./selectors.ts";
 import { makeStatus } from "./status.ts";
 import type { ObjectStore, StoreEvent } from "./store.ts";
@@ -136,7 +136,7 @@ export class WatchStream {
     if (this.control.frozen && !initialEventsEnd) return;
     const metadata: Record<string, unknown> = { resourceVersion: String(this.store.currentRv) };
     if (initialEventsEnd) metadata.annotations = { "k8s.io/initial-events-end": "true" };
-    const object = { kind: this.info.kind, apiVersion: API_VERSION, metadata };
+    const object = { kind: this.info.kind, apiVersion: this.info.apiVersion, metadata };
     this.#write(eventLine("BOOKMARK", JSON.stringify(object)));
   }
 

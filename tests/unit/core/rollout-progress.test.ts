@@ -95,3 +95,35 @@ describe("a DaemonSet", () => {
     expect(rolloutState("daemonsets", { ...DONE, generation: 3 }, 3)).toEqual({ state: "progressing" });
   });
 });
+
+describe("an Argo Rollout", () => {
+  const HEALTHY: RolloutSummary = { ...DONE, phase: "Healthy" };
+
+  test("is complete once Healthy at the patched generation with its restart done", () => {
+    expect(rolloutState("rollouts", HEALTHY, 2)).toEqual({ state: "complete" });
+  });
+
+  test("is progressing while Healthy but its pods older than spec.restartAt are still being replaced", () => {
+    expect(rolloutState("rollouts", { ...HEALTHY, restartPending: true }, 2)).toEqual({
+      state: "progressing",
+    });
+  });
+
+  test("is progressing until the controller has observed the patched generation", () => {
+    expect(rolloutState("rollouts", { ...HEALTHY, generation: 3 }, 3)).toEqual({ state: "progressing" });
+  });
+
+  test("is progressing while Progressing or Paused", () => {
+    for (const phase of ["Progressing", "Paused"])
+      expect(rolloutState("rollouts", { ...DONE, phase }, 2)).toEqual({ state: "progressing" });
+  });
+
+  test("has failed when Degraded, with the Rollout's message", () => {
+    expect(
+      rolloutState("rollouts", { ...DONE, phase: "Degraded", message: "ProgressDeadlineExceeded" }, 2),
+    ).toEqual({
+      state: "failed",
+      reason: "Degraded: ProgressDeadlineExceeded",
+    });
+  });
+});

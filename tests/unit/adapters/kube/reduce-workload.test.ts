@@ -1,4 +1,4 @@
-import { expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { reduceWorkload } from "../../../../src/adapters/kube/reduce-workload.ts";
 import { makeDeployment } from "../../../support/kube-api-server.ts";
 
@@ -192,5 +192,44 @@ test("a DaemonSet's rollout summary reads the scheduled-node counts as its repli
     updated: 2,
     ready: 3,
     available: 2,
+  });
+});
+
+describe("an Argo Rollout", () => {
+  const rollout = (spec: object, status: object) => ({
+    apiVersion: "argoproj.io/v1alpha1",
+    kind: "Rollout",
+    metadata: { namespace: "shop", name: "api", generation: 4, resourceVersion: "9" },
+    spec: {
+      replicas: 2,
+      template: { spec: { containers: [{ name: "api", image: "ghcr.io/acme/api:dev" }] } },
+      ...spec,
+    },
+    status,
+  });
+
+  test("is indexed by its pod template's images, as a Deployment", () => {
+    expect(reduceWorkload(rollout({}, {}))?.images).toEqual(["ghcr.io/acme/api:dev"]);
+  });
+
+  test("reads its string observedGeneration, phase and message", () => {
+    const reduced = reduceWorkload(
+      rollout({}, { observedGeneration: "4", phase: "Degraded", message: "bad" }),
+    );
+    expect(reduced?.rollout).toMatchObject({
+      generation: 4,
+      observedGeneration: 4,
+      phase: "Degraded",
+      message: "bad",
+    });
+  });
+
+  test("has its restart pending until status.restartedAt reaches spec.restartAt, to the second", () => {
+    const spec = { restartAt: "2025-01-01T00:00:10.250Z" };
+    const pending = reduceWorkload(rollout(spec, { phase: "Healthy", restartedAt: "2025-01-01T00:00:09Z" }));
+    expect(pending?.rollout?.restartPending).toBe(true);
+    expect(reduceWorkload(rollout(spec, { phase: "Healthy" }))?.rollout?.restartPending).toBe(true);
+    const done = reduceWorkload(rollout(spec, { phase: "Healthy", restartedAt: "2025-01-01T00:00:10Z" }));
+    expect(done?.rollout?.restartPending).toBeUndefined();
   });
 });
