@@ -1,0 +1,124 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
+import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
+import {
+  requireBinary,
+  runBinary,
+  type SpawnedBinary,
+  spawnBinary,
+  workerHealthUrl,
+} from "../support/spawn-binary.ts";
+import { TEST_AUDIENCE, TEST_ORG, unsignedToken } from "../support/tokens.ts";
+import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
+import { waitFor } from "../support/wait-for.ts";
+
+// The compiled worker on a cluster that has Argo Rollouts: discovery adds the kind, a Rollout restarts
+// through spec.restartAt and its rollout is followed to complete, and every restarted workload gets a
+// RolloutTriggered Event naming the run that caused it.
+
+describe.skipIf(!requireValkey() || !requireBinary())(
+  "the worker binary with Argo Rollouts and audit Events",
+  () => {
+    let valkey: TestValkey;
+    let server: KubeApiServer;
+    let dir: string;
+    let url = "";
+    const running: SpawnedBinary[] = [];
+
+    beforeAll(async () => {
+      valkey = await startValkey();
+      server = await startKubeApiServer({ argoRollouts: true });
+      server.setRolloutDelay(50);
+      dir = mkdtempSync(join(tmpdir(), "krt-argo-"));
+      writeFileSync(join(dir, "kubeconfig"), sandboxKubeconfig(server.url));
+      server.create(
+        "rollouts",
+        makeDeployment({ kind: "Rollout", namespace: "shop", name: "api", images: ["ghcr.io/acme/app:dev"] }),
+      );
+      server.create(
+        "deployments",
+        makeDeployment({ namespace: "shop", name: "web", images: ["ghcr.io/acme/app:dev"] }),
+      );
+      const common = { VALKEY_ADDR: valkey.addr, ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/" };
+      const worker = spawnBinary(["worker"], {
+        ...common,
+        KUBECONFIG: join(dir, "kubeconfig"),
+        WORKER_HEALTH_ADDR: "127.0.0.1:0",
+      });
+      running.push(worker);
+      await worker.waitForLog((l) => l.msg === "reading events", 20_000);
+      const health = await workerHealthUrl(worker);
+      await waitFor(
+        async () => (await fetch(`${health}/readyz`)).status === 200,
+        "the worker to be ready",
+        20_000,
+      );
+      const web = spawnBinary(["web"], {
+        ...common,
+        WEB_LISTEN_ADDR: "127.0.0.1:0",
+        GITHUB_OIDC_AUDIENCE: TEST_AUDIENCE,
+        GITHUB_ALLOWED_ORG: TEST_ORG,
+        DEV_MODE: "true",
+      });
+      running.push(web);
+      const listening = await web.waitForLog((l) => l.msg === "web listening", 20_000);
+      url = `http://127.0.0.1:${String(listening.addr).split(":").at(-1)}/event`;
+    });
+
+    afterAll(async () => {
+      for (const r of running.splice(0)) await r[Symbol.asyncDispose]();
+      await server.close();
+      await valkey[Symbol.asyncDispose]();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test("restarts a Rollout through spec.restartAt and a Deployment beside it, follows both to complete, and records an Event on each", async () => {
+      const claims = {
+        run_id: "4242",
+        sha: "feedbeef",
+        actor: "octocat",
+        job_workflow_ref: `${TEST_ORG}/app/.github/workflows/build.yml@refs/heads/main`,
+      };
+      const token = unsignedToken({ claims });
+      const result = await runBinary(
+        [
+          "send",
+          "--url",
+          url,
+          "--image",
+          "ghcr.io/acme/app",
+          "--tags",
+          "dev",
+          "--token",
+          token,
+          "--wait",
+          "--timeout",
+          "30s",
+        ],
+        {},
+        40_000,
+      );
+      expect(result.exitCode).toBe(0);
+      expect(result.stdout).toContain("Rollout shop/api: complete");
+      expect(result.stdout).toContain("Deployment shop/web: complete");
+      const rollout = server.get("rollouts", "shop", "api") as { spec: { restartAt?: string } };
+      expect(rollout.spec.restartAt).toMatch(/^\d{4}-\d\d-\d\dT/);
+      await waitFor(() => server.events("shop").length === 2, "an Event on each restarted workload");
+      const events = server.events("shop") as unknown as {
+        reason: string;
+        note: string;
+        regarding: { kind: string };
+      }[];
+      expect(events.map((e) => e.regarding.kind).sort()).toEqual(["Deployment", "Rollout"]);
+      for (const event of events) {
+        expect(event.reason).toBe("RolloutTriggered");
+        expect(event.note).toContain("run 4242");
+        expect(event.note).toContain("sha feedbeef");
+        expect(event.note).toContain("actor octocat");
+      }
+    }, 45_000);
+  },
+);
