@@ -1,17 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { type BinaryPair, startBinaryPair } from "../support/binary-pair.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
-import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
-import {
-  requireBinary,
-  runBinary,
-  type SpawnedBinary,
-  spawnBinary,
-  workerHealthUrl,
-} from "../support/spawn-binary.ts";
-import { TEST_AUDIENCE, TEST_ORG, unsignedToken } from "../support/tokens.ts";
+import { requireBinary, runBinary } from "../support/spawn-binary.ts";
+import { TEST_ORG, unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 
@@ -24,16 +15,13 @@ describe.skipIf(!requireValkey() || !requireBinary())(
   () => {
     let valkey: TestValkey;
     let server: KubeApiServer;
-    let dir: string;
+    let pair: BinaryPair;
     let url = "";
-    const running: SpawnedBinary[] = [];
 
     beforeAll(async () => {
       valkey = await startValkey();
       server = await startKubeApiServer({ argoRollouts: true });
       server.setRolloutDelay(50);
-      dir = mkdtempSync(join(tmpdir(), "krt-argo-"));
-      writeFileSync(join(dir, "kubeconfig"), sandboxKubeconfig(server.url));
       server.create(
         "rollouts",
         makeDeployment({ kind: "Rollout", namespace: "shop", name: "api", images: ["ghcr.io/acme/app:dev"] }),
@@ -42,37 +30,14 @@ describe.skipIf(!requireValkey() || !requireBinary())(
         "deployments",
         makeDeployment({ namespace: "shop", name: "web", images: ["ghcr.io/acme/app:dev"] }),
       );
-      const common = { VALKEY_ADDR: valkey.addr, ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/" };
-      const worker = spawnBinary(["worker"], {
-        ...common,
-        KUBECONFIG: join(dir, "kubeconfig"),
-        WORKER_HEALTH_ADDR: "127.0.0.1:0",
-      });
-      running.push(worker);
-      await worker.waitForLog((l) => l.msg === "reading events", 20_000);
-      const health = await workerHealthUrl(worker);
-      await waitFor(
-        async () => (await fetch(`${health}/readyz`)).status === 200,
-        "the worker to be ready",
-        20_000,
-      );
-      const web = spawnBinary(["web"], {
-        ...common,
-        WEB_LISTEN_ADDR: "127.0.0.1:0",
-        GITHUB_OIDC_AUDIENCE: TEST_AUDIENCE,
-        GITHUB_ALLOWED_ORG: TEST_ORG,
-        DEV_MODE: "true",
-      });
-      running.push(web);
-      const listening = await web.waitForLog((l) => l.msg === "web listening", 20_000);
-      url = `http://127.0.0.1:${String(listening.addr).split(":").at(-1)}/event`;
+      pair = await startBinaryPair({ valkeyAddr: valkey.addr, apiServerUrl: server.url });
+      url = pair.eventUrl;
     });
 
     afterAll(async () => {
-      for (const r of running.splice(0)) await r[Symbol.asyncDispose]();
+      await pair?.[Symbol.asyncDispose]();
       await server.close();
       await valkey[Symbol.asyncDispose]();
-      rmSync(dir, { recursive: true, force: true });
     });
 
     test("restarts a Rollout through spec.restartAt and a Deployment beside it, follows both to complete, and records an Event on each", async () => {

@@ -1,13 +1,10 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { type BinaryPair, startBinaryPair } from "../support/binary-pair.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
-import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
-import { type LogLine, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
-import { TEST_AUDIENCE, TEST_ORG, unsignedToken } from "../support/tokens.ts";
+import { requireBinary, type SpawnedBinary } from "../support/spawn-binary.ts";
+import { TEST_ORG, unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
-import { waitFor } from "../support/wait-for.ts";
 
 // The web and the worker decide with the same policy: the web on the token's claims and the event, the
 // worker again on the claims the stream entry carries, for every matched workload (its annotation, the
@@ -20,24 +17,17 @@ const POLICY = `rules:
     namespaces: ["app-*"]
 `;
 
-const portOf = (line: LogLine) => Number(String(line.addr).slice(String(line.addr).lastIndexOf(":") + 1));
-
 describe.skipIf(!requireValkey() || !requireBinary())(
   "the claim policy across web and worker binaries",
   () => {
     let valkey: TestValkey;
     let server: KubeApiServer;
-    let dir: string;
-    const running: SpawnedBinary[] = [];
-    let webPort = 0;
+    let pair: BinaryPair;
     let worker: SpawnedBinary;
 
     beforeAll(async () => {
       valkey = await startValkey();
       server = await startKubeApiServer();
-      dir = mkdtempSync(join(tmpdir(), "krt-policy-"));
-      writeFileSync(join(dir, "kubeconfig"), sandboxKubeconfig(server.url));
-      writeFileSync(join(dir, "policy.yaml"), POLICY);
       const app = (namespace: string, name: string, annotations: Record<string, string> = {}) =>
         server.create(
           "deployments",
@@ -47,44 +37,24 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       app("app-dev", "mine", { [ALLOW]: `${TEST_ORG}/app` });
       app("app-dev", "theirs", { [ALLOW]: `${TEST_ORG}/tools-*` });
       app("kube-system", "elsewhere");
-      const common = {
-        VALKEY_ADDR: valkey.addr,
-        ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/",
-        POLICY_FILE: join(dir, "policy.yaml"),
-      };
-      const web = spawnBinary(["web"], {
-        ...common,
-        WEB_LISTEN_ADDR: "127.0.0.1:0",
-        GITHUB_OIDC_AUDIENCE: TEST_AUDIENCE,
-        GITHUB_ALLOWED_ORG: TEST_ORG,
-        DEV_MODE: "true",
+      pair = await startBinaryPair({
+        valkeyAddr: valkey.addr,
+        apiServerUrl: server.url,
+        files: { "policy.yaml": POLICY },
+        common: (dir) => ({ POLICY_FILE: join(dir, "policy.yaml") }),
+        worker: { LOG_LEVEL: "debug" },
       });
-      running.push(web);
-      webPort = portOf(await web.waitForLog((l) => l.msg === "web listening", 20_000));
-      worker = spawnBinary(["worker"], {
-        ...common,
-        KUBECONFIG: join(dir, "kubeconfig"),
-        WORKER_HEALTH_ADDR: "127.0.0.1:0",
-        LOG_LEVEL: "debug",
-      });
-      running.push(worker);
-      await worker.waitForLog((l) => l.msg === "reading events", 20_000);
-      await waitFor(
-        async () => (await fetch(`http://127.0.0.1:${webPort}/readyz`)).status === 200,
-        "the web",
-        20_000,
-      );
+      worker = pair.worker;
     });
 
     afterAll(async () => {
-      for (const r of running.splice(0)) await r[Symbol.asyncDispose]();
+      await pair?.[Symbol.asyncDispose]();
       await server.close();
       await valkey[Symbol.asyncDispose]();
-      rmSync(dir, { recursive: true, force: true });
     });
 
     const post = (image: string, claims: Record<string, unknown> = {}) =>
-      fetch(`http://127.0.0.1:${webPort}/event`, {
+      fetch(pair.eventUrl, {
         method: "POST",
         headers: { authorization: `Bearer ${unsignedToken({ claims })}`, "content-type": "application/json" },
         body: JSON.stringify({ image, tags: ["dev"] }),

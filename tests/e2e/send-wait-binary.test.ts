@@ -1,77 +1,43 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { type BinaryPair, startBinaryPair } from "../support/binary-pair.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
-import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
-import {
-  type LogLine,
-  requireBinary,
-  runBinary,
-  type SpawnedBinary,
-  spawnBinary,
-} from "../support/spawn-binary.ts";
-import { TEST_AUDIENCE, TEST_ORG, unsignedToken } from "../support/tokens.ts";
+import { requireBinary, runBinary } from "../support/spawn-binary.ts";
+import { TEST_ORG, unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
-import { waitFor } from "../support/wait-for.ts";
 
 // The whole loop of issue 12 with the compiled binaries: `send --wait` posts through the web, the worker
 // restarts and follows the rollouts the API test server simulates (keeping the old complete status for
 // a while after the patch), records them in Valkey, and the web answers the status the CLI waits on.
-
-const portOf = (line: LogLine) => Number(String(line.addr).slice(String(line.addr).lastIndexOf(":") + 1));
 
 describe.skipIf(!requireValkey() || !requireBinary())(
   "send --wait against the web and worker binaries",
   () => {
     let valkey: TestValkey;
     let server: KubeApiServer;
-    let dir: string;
+    let pair: BinaryPair;
     let url = "";
-    const running: SpawnedBinary[] = [];
 
     beforeAll(async () => {
       valkey = await startValkey();
       server = await startKubeApiServer();
       server.setRolloutDelay(300);
-      dir = mkdtempSync(join(tmpdir(), "krt-send-wait-"));
-      writeFileSync(join(dir, "kubeconfig"), sandboxKubeconfig(server.url));
       for (const name of ["ok", "broken", "stuck"])
         server.create(
           "deployments",
           makeDeployment({ namespace: "a", name, images: [`ghcr.io/acme/${name}:dev`] }),
         );
-      const common = { VALKEY_ADDR: valkey.addr, ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/" };
-      const worker = spawnBinary(["worker"], {
-        ...common,
-        KUBECONFIG: join(dir, "kubeconfig"),
-        WORKER_HEALTH_ADDR: "127.0.0.1:0",
-        ROLLOUT_TIMEOUT: "2s",
+      pair = await startBinaryPair({
+        valkeyAddr: valkey.addr,
+        apiServerUrl: server.url,
+        worker: { ROLLOUT_TIMEOUT: "2s" },
       });
-      running.push(worker);
-      await worker.waitForLog((l) => l.msg === "reading events", 20_000);
-      const web = spawnBinary(["web"], {
-        ...common,
-        WEB_LISTEN_ADDR: "127.0.0.1:0",
-        GITHUB_OIDC_AUDIENCE: TEST_AUDIENCE,
-        GITHUB_ALLOWED_ORG: TEST_ORG,
-        DEV_MODE: "true",
-      });
-      running.push(web);
-      const port = portOf(await web.waitForLog((l) => l.msg === "web listening", 20_000));
-      url = `http://127.0.0.1:${port}/event`;
-      await waitFor(
-        async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200,
-        "the web",
-        20_000,
-      );
+      url = pair.eventUrl;
     });
 
     afterAll(async () => {
-      for (const r of running.splice(0)) await r[Symbol.asyncDispose]();
+      await pair?.[Symbol.asyncDispose]();
       await server.close();
       await valkey[Symbol.asyncDispose]();
-      rmSync(dir, { recursive: true, force: true });
     });
 
     const send = (image: string, token = unsignedToken()) =>
