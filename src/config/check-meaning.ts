@@ -25,7 +25,8 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
     );
   }
   problems.push(...checkValkeyHost(values));
-  if (mode !== "worker") problems.push(...checkTokenSettings(values), ...checkIds(values));
+  if (mode !== "worker") problems.push(...checkTokenSettings(values));
+  problems.push(...checkIds(values));
   problems.push(...readValkeyCa(values), ...readPolicy(values));
   if (mode !== "web") {
     const kinds = (values.get("WORKLOAD_KINDS") as string[] | undefined) ?? [];

@@ -18,7 +18,7 @@ import {
   readSecureUrl,
   readWhole,
 } from "./read-values.ts";
-import { type Mode, type Setting, settingsFor } from "./settings.ts";
+import { type Mode, SETTINGS, type Setting, settingsFor } from "./settings.ts";
 
 /** The raw text of each setting of `settings` that has one: flag, else variable, else default. */
 function collectRaw(
@@ -227,7 +227,7 @@ function buildConfig(
       rolloutWatch: get<boolean | undefined>("ROLLOUT_WATCH") ?? true,
       auditEvents: get<boolean | undefined>("AUDIT_EVENTS") ?? true,
       rolloutTimeoutMs: get<number | undefined>("ROLLOUT_TIMEOUT") ?? 600_000,
-      processEnv: { ...env },
+      processEnv: withoutSecrets(env),
     },
   };
   return deepFreeze(config);
@@ -248,6 +248,17 @@ function buildClaimRules(get: <T>(env: string) => T): ClaimRules {
     allowSelfHostedRunners: get<boolean | undefined>("ALLOW_SELF_HOSTED_RUNNERS") ?? true,
     imageRepositoryBinding: get<boolean | undefined>("IMAGE_REPOSITORY_BINDING") ?? false,
   };
+}
+
+/**
+ * The process environment as the worker hands it to kubeconfig exec plugins (kubectl hands on its
+ * own), without our secret settings (`VALKEY_PASSWORD`): a credential plugin has no business with them.
+ */
+function withoutSecrets(
+  env: Readonly<Record<string, string | undefined>>,
+): Record<string, string | undefined> {
+  const secret = new Set(SETTINGS.filter((setting) => setting.secret).map((setting) => setting.env));
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !secret.has(name)));
 }
 
 function deepFreeze<T>(value: T): T {

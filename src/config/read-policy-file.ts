@@ -44,7 +44,7 @@ function readRule(node: unknown, index: number): PolicyRule {
   const values = new Map<RuleKey, string[]>();
   for (const pair of node.items) {
     const key = isScalar(pair.key) ? String(pair.key.value) : "";
-    if (!(key in RULE_KEYS))
+    if (!Object.hasOwn(RULE_KEYS, key))
       throw new PolicyProblem(
         pair.key as Node,
         `unknown key "${key}" in rule ${index + 1} (${Object.keys(RULE_KEYS).join(", ")})`,

@@ -178,7 +178,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "github-allowed-org-id",
     kind: "string",
     default: "",
-    modes: WEB,
+    modes: ALL,
     description:
       "Numeric id of the allowed organization: repository_owner_id must equal it, so an org renamed and its name taken by someone else cannot get in.",
   },
@@ -187,7 +187,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "allowed-repositories",
     kind: "list",
     default: "",
-    modes: WEB,
+    modes: ALL,
     description:
       "Comma-separated globs over the repository claim (owner/name, case-insensitive; * any run of characters); empty allows every repository of the org.",
   },
@@ -196,7 +196,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "allowed-repository-ids",
     kind: "list",
     default: "",
-    modes: WEB,
+    modes: ALL,
     description: "Comma-separated numeric repository ids (repository_id claim); empty allows any.",
   },
   {
@@ -204,7 +204,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "allowed-refs",
     kind: "list",
     default: "",
-    modes: WEB,
+    modes: ALL,
     description:
       "Comma-separated globs over the ref claim, e.g. refs/heads/main,refs/tags/v*; empty allows any.",
   },
@@ -213,7 +213,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "allowed-events",
     kind: "list",
     default: "",
-    modes: WEB,
+    modes: ALL,
     description:
       "Comma-separated workflow trigger events (event_name claim), e.g. push,workflow_dispatch; empty allows any, as the original did.",
   },
@@ -222,7 +222,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "allowed-environments",
     kind: "list",
     default: "",
-    modes: WEB,
+    modes: ALL,
     description:
       "Comma-separated deployment environments (environment claim) a job must run in; empty allows any.",
   },
@@ -231,7 +231,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "allowed-workflows",
     kind: "list",
     default: "",
-    modes: WEB,
+    modes: ALL,
     description:
       "Comma-separated globs over the job_workflow_ref claim (owner/repo/.github/workflows/file.yml@ref); empty allows any.",
   },
@@ -240,7 +240,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "allow-self-hosted-runners",
     kind: "boolean",
     default: "true",
-    modes: WEB,
+    modes: ALL,
     description:
       "Accept tokens of jobs on self-hosted runners (runner_environment claim); false allows GitHub-hosted only.",
   },
@@ -249,7 +249,7 @@ export const SETTINGS: readonly Setting[] = [
     flag: "image-repository-binding",
     kind: "boolean",
     default: "false",
-    modes: WEB,
+    modes: ALL,
     description:
       "A repository may name only images whose path after the registry is its own owner/name or below it (GHCR's convention).",
   },

@@ -31,10 +31,12 @@ export type PolicyFileReason = Extract<PolicyReason, `policy_${string}`>;
 const admits = (globs: readonly Glob[] | undefined, value: string) =>
   globs === undefined || globs.some((glob) => glob.matches(value));
 
+/** A rule names its repositories by name, by id, or both; with both, both must match (the id pins the name). */
 function speaksFor(rule: PolicyRule, claims: CallerClaims): boolean {
-  const byName = rule.repositories.some((glob) => glob.matches(claims.repository));
-  const byId = rule.repositoryIds.includes(claims.repositoryId);
-  return byName || byId;
+  const byName =
+    rule.repositories.length === 0 || rule.repositories.some((glob) => glob.matches(claims.repository));
+  const byId = rule.repositoryIds.length === 0 || rule.repositoryIds.includes(claims.repositoryId);
+  return byName && byId;
 }
 
 /** The first claim rule of `rule` that `claims` break, or undefined when the rule admits them. */

@@ -1,4 +1,4 @@
-import { type CallerClaims, compileGlob } from "./claim-policy.ts";
+import { type CallerClaims, type ClaimRules, compileGlob } from "./claim-policy.ts";
 import type { RolloutEvent } from "./event.ts";
 import { decideNamespace, type Policy } from "./policy.ts";
 
@@ -30,6 +30,21 @@ export const WORKLOAD_REFUSALS: readonly WorkloadRefusal[] = [
   "policy",
 ];
 
+/** Whether the claim settings allow every caller, as the original did (nothing to hold claims to). */
+export function isOpenPolicy(rules: ClaimRules): boolean {
+  return (
+    rules.allowedOrgId === undefined &&
+    rules.repositories.length === 0 &&
+    rules.repositoryIds.length === 0 &&
+    rules.refs.length === 0 &&
+    rules.events.length === 0 &&
+    rules.environments.length === 0 &&
+    rules.workflows.length === 0 &&
+    rules.allowSelfHostedRunners &&
+    !rules.imageRepositoryBinding
+  );
+}
+
 /** Reads the annotation's value: a comma-separated list of repository globs, blanks dropped. */
 export function readAllowedRepositories(value: unknown): readonly string[] | undefined {
   if (typeof value !== "string") return undefined;
@@ -51,7 +66,7 @@ export interface WorkloadFacts {
  * the workload's own annotation (its owner's say, matched case-insensitively against the sending
  * repository), `WORKLOAD_SELECTION`, the policy again, and the namespaces it allows. Without claims
  * (Pub/Sub delivery, or an entry written by another tool) an annotated workload is left alone, and with
- * a policy file nothing is restarted: fail closed.
+ * a policy file or any claim setting nothing is restarted: fail closed.
  */
 export function decideWorkload(
   policy: Policy,
@@ -67,7 +82,8 @@ export function decideWorkload(
     if (!allowed.some((pattern) => compileGlob(pattern, true).matches(claims.repository)))
       return "annotation";
   }
-  if (claims === undefined) return policy.file === undefined ? undefined : "policy";
+  if (claims === undefined)
+    return policy.file === undefined && isOpenPolicy(policy.rules) ? undefined : "policy";
   const reason = decideNamespace(policy, claims, event, workload.namespace);
   if (reason === undefined) return undefined;
   return reason === "policy_namespace" ? "namespace" : "policy";

@@ -7,6 +7,7 @@ import { createWorkloadPatcher } from "../adapters/kube/workload-patcher.ts";
 import type { Config } from "../config/config.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
 import { chooseWorkloadResources, WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
+import { isOpenPolicy } from "../core/workload-policy.ts";
 import type { Logger } from "../log.ts";
 import { registerIndexMetrics } from "../worker/index-metrics.ts";
 import type { WorkloadObserver } from "../worker/index-stream.ts";
@@ -122,9 +123,9 @@ function warnOfPubSubLimits(config: Config, log: Logger): void {
       "WORKLOAD_SELECTION=annotated restarts nothing with Pub/Sub delivery: its messages carry no claims to hold against the annotations; use stream delivery",
       { delivery: "pubsub" },
     );
-  if (config.policy.file !== undefined)
+  if (config.policy.file !== undefined || !isOpenPolicy(config.policy.rules))
     log.warn(
-      "POLICY_FILE makes a Pub/Sub worker restart nothing: its messages carry no claims to decide the policy's namespaces with; use stream delivery",
+      "POLICY_FILE or a claim setting (ALLOWED_*, GITHUB_ALLOWED_ORG_ID, IMAGE_REPOSITORY_BINDING) makes a Pub/Sub worker restart nothing: its messages carry no claims to decide them with; use stream delivery",
       { delivery: "pubsub" },
     );
   log.info(

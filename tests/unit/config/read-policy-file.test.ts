@@ -57,6 +57,12 @@ describe("parsePolicyFile", () => {
     );
   });
 
+  test("refuses a key that only an object's prototype knows, such as constructor", () => {
+    expect(reason("rules:\n  - repository: acme/app\n    constructor: [prod]\n")).toStartWith(
+      'policy.yaml:3: unknown key "constructor" in rule 1',
+    );
+  });
+
   test("refuses a file that is not a mapping with a list of rules", () => {
     expect(reason("- repository: acme/app\n")).toContain('the file must be a mapping with one key, "rules"');
     expect(reason("rules: []\n")).toContain('"rules" must be a list of at least one rule');

@@ -57,4 +57,11 @@ describe("the policy file's decisions", () => {
     const policy: Policy = { rules: { ...OPEN_RULES, allowedOrgId: "8" }, file: { rules: [rule({})] } };
     expect(decideClaims(policy, CLAIMS)).toBe("org_id");
   });
+
+  test("a rule that names a repository by name and by id speaks for it only when both match: the id pins the name", () => {
+    const policy = withFile(rule({ repositoryIds: ["101"] }));
+    expect(decideClaims(policy, CLAIMS)).toBeUndefined();
+    expect(decideClaims(policy, { ...CLAIMS, repositoryId: "999" })).toBe("policy_repository");
+    expect(decideClaims(policy, { ...CLAIMS, repository: "acme/other" })).toBe("policy_repository");
+  });
 });

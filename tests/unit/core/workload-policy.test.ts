@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { type CallerClaims, OPEN_RULES } from "../../../src/core/claim-policy.ts";
+import { type CallerClaims, compileGlob, OPEN_RULES } from "../../../src/core/claim-policy.ts";
 import type { Policy } from "../../../src/core/policy.ts";
 import { decideWorkload, readAllowedRepositories } from "../../../src/core/workload-policy.ts";
 import { globs, policyRule, TEST_CLAIMS } from "../../support/claims.ts";
@@ -62,5 +62,16 @@ describe("decideWorkload", () => {
     );
     // Claims the web would have refused, written into Valkey by hand, are refused again here.
     expect(decideWorkload(policy, "all", { ...CLAIMS, repository: "evil/app" }, EVENT, plain)).toBe("policy");
+  });
+
+  test("fails closed without claims whenever a claim setting is not open, as the worker cannot hold a bare event to it", () => {
+    const bound: Policy = { rules: { ...OPEN_RULES, imageRepositoryBinding: true }, file: undefined };
+    expect(decideWorkload(bound, "all", undefined, EVENT, plain)).toBe("policy");
+    const repositories: Policy = {
+      rules: { ...OPEN_RULES, repositories: [compileGlob("acme/app", true)] },
+      file: undefined,
+    };
+    expect(decideWorkload(repositories, "all", undefined, EVENT, plain)).toBe("policy");
+    expect(decideWorkload(repositories, "all", CLAIMS, EVENT, plain)).toBeUndefined();
   });
 });
