@@ -47,7 +47,12 @@ export function commandUsage(
   operands?: OperandsHelp,
 ): string {
   const rows = settings.map((s) => {
-    const fallback = s.default !== undefined && s.default !== "" ? `default ${s.default}` : s.derivedDefault;
+    const fallback =
+      s.default !== undefined && s.default !== ""
+        ? `default ${s.default}`
+        : s.derivedDefault === undefined
+          ? undefined
+          : `default ${s.derivedDefault}`;
     const need = required(s) ? "required" : fallback ? fallback : "optional";
     return `  --${s.flag} (${s.env}; ${need})\n      ${s.description}`;
   });

@@ -59,7 +59,9 @@ function readChoice(setting: Setting, text: string): Read<unknown> {
   const lower = text.toLowerCase();
   const value = setting.aliases?.[lower] ?? lower;
   if (setting.choices?.includes(value)) return { ok: true, value };
-  return { ok: false, reason: `"${text}" is not one of ${setting.choices?.join(", ")}` };
+  const aliases = Object.keys(setting.aliases ?? {});
+  const also = aliases.length > 0 ? ` (or ${aliases.join(", ")})` : "";
+  return { ok: false, reason: `"${text}" is not one of ${setting.choices?.join(", ")}${also}` };
 }
 
 function readSetting(setting: Setting, text: string): Read<unknown> {

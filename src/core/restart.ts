@@ -1,4 +1,5 @@
 import { type BackoffPolicy, backoffDelay } from "./backoff.ts";
+import type { RolloutSummary } from "./rollout-progress.ts";
 import type { IndexedWorkload } from "./workload.ts";
 import { WORKLOAD_KINDS } from "./workload-kind.ts";
 
@@ -85,9 +86,11 @@ export function chooseRestartedAt(
 export type RestartOutcome =
   /**
    * Patched; `generation` is the object's `metadata.generation` in the PATCH answer, the generation its
-   * rollout must reach (absent only when the answer did not carry one: the rollout is then not followed).
+   * rollout must reach (absent only when the answer did not carry one: the rollout is then not followed);
+   * `rollout` is the rollout as the answer shows it, the follower's start when no watch event follows
+   * (a PATCH that changed nothing is not watched).
    */
-  | { readonly kind: "restarted"; readonly generation?: number }
+  | { readonly kind: "restarted"; readonly generation?: number; readonly rollout?: RolloutSummary }
   | { readonly kind: "dry_run" }
   | { readonly kind: "not_found" }
   | { readonly kind: "forbidden"; readonly missingRule: string }

@@ -166,7 +166,13 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       [statusOf(workload, restartWorkloadState(outcome, following))],
       false,
     );
-    if (generation !== undefined) follower?.patched(eventId, workload, generation);
+    if (generation !== undefined)
+      follower?.patched(
+        eventId,
+        workload,
+        generation,
+        outcome.kind === "restarted" ? outcome.rollout : undefined,
+      );
     else follower?.cancel(eventId, workload);
   };
 

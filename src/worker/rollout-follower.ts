@@ -80,12 +80,17 @@ export class RolloutFollower {
     });
   }
 
-  /** The PATCH of `ref` for `eventId` answered `generation`: follow its rollout from here. */
-  patched(eventId: string, ref: WorkloadRef, generation: number): void {
+  /**
+   * The PATCH of `ref` for `eventId` answered `generation` (and the rollout as the answer shows it):
+   * follow its rollout from here. The answer's rollout counts only when no watch event came since
+   * {@link expect}: a PATCH that changed nothing brings no watch event, and would otherwise time out.
+   */
+  patched(eventId: string, ref: WorkloadRef, generation: number, answered?: RolloutSummary): void {
     const key = workloadKey(ref.resource, ref.namespace, ref.name);
     const followed = this.#followed.get(key);
     const follow = followed?.follows.get(eventId);
     if (followed === undefined || follow === undefined) return;
+    if (followed.last === undefined && answered !== undefined) followed.last = answered;
     follow.generation = generation;
     follow.deadline = this.#options.timers.now() + this.#options.timeoutMs;
     follow.reported = "progressing";

@@ -115,7 +115,8 @@ describe.skipIf(!requireBinary())("the compiled binary's command line, as a user
     await using verbose = spawnBinary(["web"], { ...env, LOG_LEVEL: "verbose" });
     expect(await verbose.waitForLog((l) => l.msg === "configuration value replaced")).toMatchObject({
       level: "WARN",
-      problem: 'LOG_LEVEL / --log-level: "verbose" is not one of debug, info, warn, error; using info',
+      problem:
+        'LOG_LEVEL / --log-level: "verbose" is not one of debug, info, warn, error (or warning, err, information, trace); using info',
     });
     await verbose.waitForLog((l) => l.msg === "web listening");
     await using warning = spawnBinary(["web"], { ...env, LOG_LEVEL: "WARNING" });

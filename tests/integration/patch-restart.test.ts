@@ -59,7 +59,12 @@ describe("a restart", () => {
   test("it is one strategic merge patch of the restartedAt annotation, with our field manager", async () => {
     await using server = await serverWithApi();
     const { patcher, registry } = patcherFor(server.url);
-    expect(await patcher.restart(REF, AT, { dryRun: false })).toEqual({ kind: "restarted", generation: 2 });
+    // The answer carries the new generation and the rollout as it stands (the old one still observed).
+    expect(await patcher.restart(REF, AT, { dryRun: false })).toEqual({
+      kind: "restarted",
+      generation: 2,
+      rollout: expect.objectContaining({ generation: 2, observedGeneration: 1 }),
+    });
     const [patch] = patches(server);
     expect(patches(server)).toHaveLength(1);
     expect(patch?.path).toBe("/apis/apps/v1/namespaces/shop/deployments/api");
@@ -105,7 +110,7 @@ describe("a restart", () => {
   test("a conflict is retried and then succeeds", async () => {
     await using server = await serverWithApi();
     server.failNext({ method: "PATCH" }, { status: 409 });
-    expect(await patcherFor(server.url).patcher.restart(REF, AT, { dryRun: false })).toEqual({
+    expect(await patcherFor(server.url).patcher.restart(REF, AT, { dryRun: false })).toMatchObject({
       kind: "restarted",
       generation: 2,
     });
@@ -115,7 +120,7 @@ describe("a restart", () => {
   test("after a 429 the next try waits at least Retry-After", async () => {
     await using server = await serverWithApi();
     server.failNext({ method: "PATCH" }, { status: 429, retryAfterSeconds: 1 });
-    expect(await patcherFor(server.url).patcher.restart(REF, AT, { dryRun: false })).toEqual({
+    expect(await patcherFor(server.url).patcher.restart(REF, AT, { dryRun: false })).toMatchObject({
       kind: "restarted",
       generation: 2,
     });
@@ -214,7 +219,10 @@ describe("a restart", () => {
       expect(lines.find((l) => l.level === "WARN")?.msg).toContain("credentials");
       // Once the token is good again, the same restart goes through.
       writeFileSync(join(dir, "token"), "current-token");
-      expect(await patcher.restart(REF, AT, { dryRun: false })).toEqual({ kind: "restarted", generation: 2 });
+      expect(await patcher.restart(REF, AT, { dryRun: false })).toMatchObject({
+        kind: "restarted",
+        generation: 2,
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

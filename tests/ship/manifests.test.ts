@@ -222,7 +222,7 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
     expect(problems).toEqual([]);
   });
 
-  test("grant the worker exactly get, list, watch and patch on exactly the workloads of its WORKLOAD_KINDS (Argo Rollouts with argo-rollouts), and at most create on events", () => {
+  test("grant the worker exactly get, list, watch and patch on exactly the workloads of its WORKLOAD_KINDS (Argo Rollouts with argo-rollouts), and create on events exactly when AUDIT_EVENTS is on", () => {
     const objects = objectsOf(path);
     const clients = clusterClients(objects);
     expect(clients.length).toBeGreaterThan(0);
@@ -248,10 +248,14 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
             })),
           ),
         );
-        // audit-events: create only, on events.k8s.io Events (AUDIT_EVENTS).
+        // audit-events: create only, on events.k8s.io Events, granted exactly when AUDIT_EVENTS is on
+        // (so a default install never warns that it may not record them).
         const EVENTS = "events.k8s.io/events";
-        for (const grant of granted.filter((g: K8sObject) => g.target === EVENTS))
-          expect(grant.verbs, grant.target).toEqual(["create"]);
+        const events = granted.filter((g: K8sObject) => g.target === EVENTS);
+        expect(events.length > 0, `${placed.where}: events rule iff AUDIT_EVENTS`).toBe(
+          config.worker.auditEvents,
+        );
+        for (const grant of events) expect(grant.verbs, grant.target).toEqual(["create"]);
         const workloads = granted.filter((g: K8sObject) => g.target !== EVENTS);
         // argo-rollouts adds rollouts to both WORKLOAD_KINDS and the rule.
         const expected = config.worker.workloadResources.map(

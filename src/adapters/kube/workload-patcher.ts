@@ -7,6 +7,7 @@ import type { Logger } from "../../log.ts";
 import type { WorkloadPatcher } from "../../worker/ports.ts";
 import { type KubeClient, resourcePath } from "./kube-client.ts";
 import type { KubeStatus } from "./kube-errors.ts";
+import { reduceWorkload } from "./reduce-workload.ts";
 
 /** The field manager our patches are recorded under. */
 export const FIELD_MANAGER = "kuberollouttrigger";
@@ -41,17 +42,23 @@ type Attempt =
   | { readonly retry: "network"; readonly reason: string }
   | { readonly retry: "status"; readonly status: KubeStatus };
 
-/** The `restarted` outcome of a PATCH answer: with the object's new `metadata.generation`, when it has one. */
+/**
+ * The `restarted` outcome of a PATCH answer: with the object's new `metadata.generation` and its
+ * rollout summary, when it has them.
+ */
 function restartedWith(text: string): RestartOutcome {
-  let generation: unknown;
+  let object: unknown;
   try {
-    generation = (JSON.parse(text) as { metadata?: { generation?: unknown } } | null)?.metadata?.generation;
+    object = JSON.parse(text);
   } catch {
-    generation = undefined;
+    return { kind: "restarted" };
   }
-  return typeof generation === "number" && Number.isSafeInteger(generation)
+  const generation = (object as { metadata?: { generation?: unknown } } | null)?.metadata?.generation;
+  if (typeof generation !== "number" || !Number.isSafeInteger(generation)) return { kind: "restarted" };
+  const rollout = reduceWorkload(object)?.rollout;
+  return rollout === undefined
     ? { kind: "restarted", generation }
-    : { kind: "restarted" };
+    : { kind: "restarted", generation, rollout };
 }
 
 const describe = (status: KubeStatus) => `${status.code} ${status.reason}: ${status.message}`;

@@ -56,7 +56,9 @@ describe("loading configuration", () => {
     expect(level("Debug")).toEqual({ level: "debug", warnings: [] });
     expect(level("loud")).toEqual({
       level: "info",
-      warnings: ['LOG_LEVEL / --log-level: "loud" is not one of debug, info, warn, error; using info'],
+      warnings: [
+        'LOG_LEVEL / --log-level: "loud" is not one of debug, info, warn, error (or warning, err, information, trace); using info',
+      ],
     });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parsePolicyFile, readPolicyFile } from "../../../src/config/read-policy-file.ts";
@@ -73,12 +73,16 @@ describe("parsePolicyFile", () => {
 describe("readPolicyFile", () => {
   test("reads a file, and says so when there is none", () => {
     const dir = mkdtempSync(join(tmpdir(), "krt-policy-"));
-    writeFileSync(join(dir, "policy.yaml"), "rules:\n  - repository: acme/*\n");
-    const read = readPolicyFile(join(dir, "policy.yaml"));
-    expect(read.ok && read.value.rules).toHaveLength(1);
-    expect(readPolicyFile(join(dir, "missing.yaml"))).toEqual({
-      ok: false,
-      reason: `cannot read "${join(dir, "missing.yaml")}": no such file`,
-    });
+    try {
+      writeFileSync(join(dir, "policy.yaml"), "rules:\n  - repository: acme/*\n");
+      const read = readPolicyFile(join(dir, "policy.yaml"));
+      expect(read.ok && read.value.rules).toHaveLength(1);
+      expect(readPolicyFile(join(dir, "missing.yaml"))).toEqual({
+        ok: false,
+        reason: `cannot read "${join(dir, "missing.yaml")}": no such file`,
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -76,6 +76,23 @@ test("a watch event that overtakes the PATCH answer is kept and decides once the
   expect(changes.map((c) => c.state)).toEqual(["complete"]);
 });
 
+test("a PATCH that changed nothing (no watch event follows) is decided from the rollout in its answer", () => {
+  const { follow, changes, advance } = follower();
+  follow.expect("1-0", REF);
+  follow.patched("1-0", REF, 1, { ...OLD_DONE, generation: 1, observedGeneration: 1 });
+  expect(changes.map((c) => c.state)).toEqual(["complete"]);
+  advance(5000);
+  expect(changes.map((c) => c.state)).toEqual(["complete"]);
+});
+
+test("the PATCH answer's rollout does not replace a watch event that came after it was expected", () => {
+  const { follow, changes } = follower();
+  follow.expect("1-0", REF);
+  follow.observe("deployments", "MODIFIED", listed({ ...OLD_DONE, observedGeneration: 2 }));
+  follow.patched("1-0", REF, 2, OLD_DONE);
+  expect(changes.map((c) => c.state)).toEqual(["complete"]);
+});
+
 test("workloads it does not follow are ignored and cost no state", () => {
   const { follow, changes } = follower();
   follow.observe("deployments", "MODIFIED", listed(OLD_DONE, "other"));
