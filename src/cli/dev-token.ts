@@ -3,32 +3,49 @@ import { SETTINGS, type Setting } from "../config/settings.ts";
 import { commandUsage } from "./help.ts";
 import { type CommandIo, EXIT, refuseCommandLine, wantsHelp } from "./io.ts";
 
-/** The claims of a development token: what the web checks in DEV_MODE. */
+/** The claims of a development token: what the web checks in DEV_MODE, and what a claim policy reads. */
 export interface DevTokenClaims {
   readonly issuer: string;
   readonly audience: string;
   readonly org: string;
   readonly nowSeconds: number;
   readonly lifetimeSeconds?: number;
+  /** `repository_owner_id` (`GITHUB_ALLOWED_ORG_ID`); absent from the token when not set. */
+  readonly orgId?: string;
+  /** `owner/name`; `<org>/dev-repository` by default. */
+  readonly repository?: string;
+  /** `refs/heads/main` by default. */
+  readonly ref?: string;
+  /** `workflow_dispatch` by default. */
+  readonly eventName?: string;
+  /** The deployment environment of the job; absent by default. */
+  readonly environment?: string;
 }
 
 const base64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString("base64url");
 
 /**
  * Builds an unsigned (`alg: none`) token with the configured issuer, audience and org, valid for a few
- * minutes. Only a web in DEV_MODE accepts it; a production web rejects it like any unsigned token.
+ * minutes, with the claims a GitHub-hosted workflow run's token carries. Only a web in DEV_MODE accepts
+ * it; a production web rejects it like any unsigned token.
  */
 export function makeDevToken(claims: DevTokenClaims): string {
   const { issuer, audience, org, nowSeconds, lifetimeSeconds = 300 } = claims;
-  const repository = `${org}/dev-repository`;
+  const repository = claims.repository ?? `${org}/dev-repository`;
+  const ref = claims.ref ?? "refs/heads/main";
   const payload = {
     iss: issuer,
     aud: audience,
-    sub: `repo:${repository}:ref:refs/heads/main`,
+    sub: `repo:${repository}:ref:${ref}`,
     repository,
     repository_owner: org,
-    ref: "refs/heads/main",
-    event_name: "workflow_dispatch",
+    ...(claims.orgId === undefined ? {} : { repository_owner_id: claims.orgId }),
+    ref,
+    event_name: claims.eventName ?? "workflow_dispatch",
+    ...(claims.environment === undefined ? {} : { environment: claims.environment }),
+    job_workflow_ref: `${repository}/.github/workflows/dev.yml@${ref}`,
+    runner_environment: "github-hosted",
+    actor: "dev-token",
     jti: crypto.randomUUID(),
     iat: nowSeconds,
     nbf: nowSeconds,
@@ -37,13 +54,48 @@ export function makeDevToken(claims: DevTokenClaims): string {
   return `${base64url({ alg: "none", typ: "JWT" })}.${base64url(payload)}.`;
 }
 
-/** The web settings a development token is made from, and DEV_MODE for the warning. */
-const DEV_TOKEN_SETTINGS = SETTINGS.filter((s) =>
-  ["GITHUB_OIDC_ISSUER", "GITHUB_OIDC_AUDIENCE", "GITHUB_ALLOWED_ORG", "DEV_MODE"].includes(s.env),
+/**
+ * The web settings a development token is made from, and DEV_MODE, which here only silences the
+ * warning that the token needs a web in DEV_MODE.
+ */
+const DEV_TOKEN_SETTINGS: readonly Setting[] = SETTINGS.filter((s) =>
+  [
+    "GITHUB_OIDC_ISSUER",
+    "GITHUB_OIDC_AUDIENCE",
+    "GITHUB_ALLOWED_ORG",
+    "GITHUB_ALLOWED_ORG_ID",
+    "DEV_MODE",
+  ].includes(s.env),
+).map((s) =>
+  s.env === "DEV_MODE"
+    ? { ...s, description: "Say that the web runs in DEV_MODE: only silences the warning that it must." }
+    : s.env === "GITHUB_ALLOWED_ORG_ID"
+      ? {
+          ...s,
+          description:
+            "The repository_owner_id claim, as the web's GITHUB_ALLOWED_ORG_ID wants it (default none).",
+        }
+      : s,
 );
 const required = (s: Setting) => s.env === "GITHUB_OIDC_AUDIENCE" || s.env === "GITHUB_ALLOWED_ORG";
 
-/** `kuberollouttrigger dev-token`: prints a token for a web in DEV_MODE with the same settings. */
+/** The claims a claim policy reads, as flags of their own (they are not web settings). */
+const CLAIM_FLAGS = [
+  {
+    usage: "--repository OWNER/NAME",
+    description:
+      "The repository claim (default <GITHUB_ALLOWED_ORG>/dev-repository); its owner must be the org.",
+  },
+  { usage: "--ref REF", description: "The ref claim (default refs/heads/main)." },
+  { usage: "--event-name NAME", description: "The event_name claim (default workflow_dispatch)." },
+  { usage: "--environment NAME", description: "The environment claim (default none)." },
+];
+
+/**
+ * `kuberollouttrigger dev-token`: prints a token for a web in DEV_MODE with the same settings, with
+ * `repository_owner_id` from `GITHUB_ALLOWED_ORG_ID` and the claims of the flags, so it passes (or,
+ * on purpose, fails) the web's claim policy.
+ */
 export function runDevToken(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
@@ -51,20 +103,38 @@ export function runDevToken(
   now: () => number = Date.now,
 ): number {
   if (wantsHelp(argv)) {
-    io.print(commandUsage("dev-token", DEV_TOKEN_SETTINGS, required));
+    io.print(commandUsage("dev-token", DEV_TOKEN_SETTINGS, required, CLAIM_FLAGS));
     return EXIT.ok;
   }
-  const loaded = loadSettings(DEV_TOKEN_SETTINGS, argv, env, required);
+  const loaded = loadSettings(DEV_TOKEN_SETTINGS, argv, env, required, {
+    values: ["repository", "ref", "event-name", "environment"],
+  });
   if (refuseCommandLine(loaded, "dev-token", io) || !loaded.ok) return EXIT.usage;
   const value = (name: string) => String(loaded.values.get(name) ?? "");
+  const flag = (name: string) => loaded.extraFlags.get(name) || undefined;
+  const org = value("GITHUB_ALLOWED_ORG");
+  const repository = flag("repository");
+  if (repository !== undefined && repository.split("/")[0]?.toLowerCase() !== org.toLowerCase()) {
+    io.printError(`error: --repository: "${repository}" is not a repository of GITHUB_ALLOWED_ORG "${org}"`);
+    return EXIT.usage;
+  }
   if (loaded.values.get("DEV_MODE") !== true)
     io.printError("warning: this unsigned token is accepted only by a web running with DEV_MODE=true");
+  const orgId = value("GITHUB_ALLOWED_ORG_ID");
   const token = makeDevToken({
     issuer: value("GITHUB_OIDC_ISSUER"),
     audience: value("GITHUB_OIDC_AUDIENCE"),
-    org: value("GITHUB_ALLOWED_ORG"),
+    org,
     nowSeconds: Math.floor(now() / 1000),
+    ...(orgId === "" ? {} : { orgId }),
+    ...(repository === undefined ? {} : { repository }),
+    ...optional("ref", flag("ref")),
+    ...optional("eventName", flag("event-name")),
+    ...optional("environment", flag("environment")),
   });
   io.print(`${token}\n`);
   return EXIT.ok;
 }
+
+const optional = <K extends string>(key: K, value: string | undefined) =>
+  (value === undefined ? {} : { [key]: value }) as Partial<Record<K, string>>;

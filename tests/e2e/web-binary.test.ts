@@ -181,6 +181,51 @@ describe("the compiled web binary", () => {
     30_000,
   );
 
+  test.skipIf(!hasValkey)(
+    "dev-token makes the claims a claim policy reads, so a DEV_MODE web with the recommended policy takes it or names the rule it breaks",
+    async () => {
+      await using valkey = await startValkey();
+      const env = envFor(valkey, {
+        DEV_MODE: "true",
+        GITHUB_ALLOWED_ORG_ID: "4242",
+        ALLOWED_REFS: "refs/heads/main",
+        ALLOWED_EVENTS: "push",
+      });
+      const token = async (...flags: string[]) => {
+        const made = await runBinary(["dev-token", ...flags], env);
+        expect(made.exitCode).toBe(0);
+        return made.stdout.trim();
+      };
+      const { web, base } = await startBinary(env);
+      try {
+        await waitReady(base);
+        expect((await postEvent(base, await token("--event-name", "push"))).status).toBe(202);
+        const refused = await postEvent(
+          base,
+          await token("--event-name", "push", "--ref", "refs/heads/feature"),
+        );
+        expect(refused.status).toBe(403);
+        expect(await refused.json()).toMatchObject({ reason: "ref" });
+        const wrongEvent = await postEvent(base, await token());
+        expect(await wrongEvent.json()).toMatchObject({ reason: "event_name" });
+        const otherOrg = await runBinary(["dev-token", "--repository", "elsewhere/app"], env);
+        expect(otherOrg.exitCode).toBe(2);
+        expect(otherOrg.stderr).toContain("--repository");
+      } finally {
+        expect(await web.stop()).toBe(0);
+      }
+      const withoutId = await runBinary(["dev-token", "--event-name", "push"], {
+        ...env,
+        GITHUB_ALLOWED_ORG_ID: "",
+      });
+      const payload = JSON.parse(
+        Buffer.from(withoutId.stdout.trim().split(".")[1] ?? "", "base64url").toString(),
+      );
+      expect(payload.repository_owner_id).toBeUndefined();
+    },
+    30_000,
+  );
+
   test("without DEV_MODE the output of dev-token is refused with 401", async () => {
     const env = envFor({ addr: "127.0.0.1:1" });
     const token = (await runBinary(["dev-token"], env)).stdout.trim();
