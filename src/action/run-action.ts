@@ -1,7 +1,7 @@
 import { summaryMarkdown, workloadsOf } from "../client/report.ts";
 import { type SendOptions, sendEvent } from "../client/send-event.ts";
 import { actionsTokenSource } from "../client/token-source.ts";
-import { parseDuration } from "../core/duration.ts";
+import { parseSecondsOrDuration } from "../core/duration.ts";
 import { expandVersions, parseTagList } from "../core/tag-list.ts";
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -33,7 +33,7 @@ function booleanInput(env: Env, name: string, fallback: boolean): boolean {
 /** A count of seconds (`600`) or a duration (`10m`), in ms. */
 function durationInput(env: Env, name: string, fallback: string): number {
   const text = input(env, name) || fallback;
-  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : parseDuration(text);
+  const ms = parseSecondsOrDuration(text);
   if (ms === undefined || ms <= 0) throw new TypeError(`input ${name}: "${text}" is not a positive duration`);
   return ms;
 }

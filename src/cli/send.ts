@@ -1,7 +1,7 @@
 import { type SendDeps, type SendOptions, sendEvent } from "../client/send-event.ts";
 import { actionsTokenSource, fixedTokenSource, type TokenSource } from "../client/token-source.ts";
 import { parseFlags } from "../config/parse-flags.ts";
-import { parseDuration } from "../core/duration.ts";
+import { parseSecondsOrDuration } from "../core/duration.ts";
 import { expandVersions, parseTagList } from "../core/tag-list.ts";
 import { commandUsage, type ExtraFlagHelp } from "./help.ts";
 import { type CommandIo, EXIT, helpHint, wantsHelp } from "./io.ts";
@@ -34,8 +34,25 @@ export const SEND_FLAGS: readonly ExtraFlagHelp[] = [
     usage: "--wait",
     description: "Wait until every matched workload's rollout ended (not with Pub/Sub delivery).",
   },
-  { usage: "--timeout DURATION", description: "The longest wait with --wait; default 10m." },
+  {
+    usage: "--timeout DURATION",
+    description: "The longest wait with --wait, in seconds or as a duration such as 10m; default 10m.",
+  },
+  {
+    usage: "--request-timeout DURATION",
+    description:
+      "The time allowed for each HTTP request (a long poll gets it on top of its wait), in seconds or as a duration; default 10s.",
+  },
 ];
+
+/** What `send` exits with, as `--help` says it. */
+const SEND_EXIT_CODES = `Exit codes:
+  0  accepted; with --wait, every rollout finished (complete, or restarted where rollouts are not
+     followed; a workload opted out with the skip annotation counts as finished)
+  1  refused by the web, not sent, or with --wait: a rollout failed, timed out or was not restarted,
+     nothing matched, or the wait ran out
+  2  a usage error, or --wait against a web with Pub/Sub delivery
+`;
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 /** Time allowed for one request, beyond a long poll. */
@@ -56,7 +73,7 @@ const isHttpUrl = (text: string): boolean => URL.canParse(text) && /^https?:$/.t
 
 /** Reads `send`'s command line and the Actions runtime's variables; checks everything before any request. */
 export function readSendCommand(argv: readonly string[], env: Env): SendCommand {
-  const values = ["url", "image", "tags", "audience", "token", "timeout"];
+  const values = ["url", "image", "tags", "audience", "token", "timeout", "request-timeout"];
   const parsed = parseFlags(argv, new Set(["wait", "expand-versions"]), new Set(values));
   const refuse = (message: string): SendCommand => ({ ok: false, message: `error: ${message}` });
   if (parsed.errors.length > 0) return refuse(`${parsed.errors.join("; ")} (${helpHint("send")})`);
@@ -76,10 +93,14 @@ export function readSendCommand(argv: readonly string[], env: Env): SendCommand 
   let tags = parseTagList(flag("tags") ?? "");
   if (tags.length === 0) return refuse("--tags: no tag given");
   if (booleans.get("expand-versions")) tags = expandVersions(tags);
-  const timeout = flag("timeout");
-  const waitTimeoutMs = timeout === undefined ? DEFAULT_TIMEOUT_MS : parseDuration(timeout);
-  if (waitTimeoutMs === undefined || waitTimeoutMs <= 0)
-    return refuse(`--timeout: "${timeout}" is not a positive duration such as 10m`);
+  const waitTimeoutMs = readTimeout(flag("timeout"), DEFAULT_TIMEOUT_MS);
+  if (waitTimeoutMs === undefined)
+    return refuse(`--timeout: "${flag("timeout")}" is not a positive duration such as 600 or 10m`);
+  const requestTimeoutMs = readTimeout(flag("request-timeout"), REQUEST_TIMEOUT_MS);
+  if (requestTimeoutMs === undefined)
+    return refuse(
+      `--request-timeout: "${flag("request-timeout")}" is not a positive duration such as 10 or 10s`,
+    );
   const tokens = chooseTokens(flag("token"), flag("audience"), env);
   if (typeof tokens === "string") return refuse(tokens);
   const options: SendOptions = {
@@ -88,9 +109,16 @@ export function readSendCommand(argv: readonly string[], env: Env): SendCommand 
     tags,
     wait: booleans.get("wait") === true,
     waitTimeoutMs,
-    requestTimeoutMs: REQUEST_TIMEOUT_MS,
+    requestTimeoutMs,
   };
   return { ok: true, options, tokens };
+}
+
+/** A positive timeout flag in milliseconds, `fallback` when not given; undefined when it is not one. */
+function readTimeout(text: string | undefined, fallback: number): number | undefined {
+  if (text === undefined) return fallback;
+  const ms = parseSecondsOrDuration(text);
+  return ms !== undefined && ms > 0 ? ms : undefined;
 }
 
 /** Where the tokens come from: `--token`, else the Actions runtime with `--audience`; or why neither. */
@@ -124,7 +152,7 @@ export async function runSend(
   deps: Partial<Omit<SendDeps, "tokens" | "print">> = {},
 ): Promise<number> {
   if (wantsHelp(argv)) {
-    io.print(commandUsage("send", [], () => false, SEND_FLAGS));
+    io.print(`${commandUsage("send", [], () => false, SEND_FLAGS)}\n${SEND_EXIT_CODES}`);
     return EXIT.ok;
   }
   const command = readSendCommand(argv, env);

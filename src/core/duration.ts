@@ -30,6 +30,14 @@ export function parseDuration(text: string): number | undefined {
   return Number.isFinite(total) ? total : undefined;
 }
 
+/**
+ * Parses a timeout as CI inputs give it: whole seconds (`600`) or a Go-style duration (`10m`), into
+ * milliseconds; undefined for anything else.
+ */
+export function parseSecondsOrDuration(text: string): number | undefined {
+  return /^\d+$/.test(text) ? Number(text) * 1000 : parseDuration(text);
+}
+
 /** Formats milliseconds the way Go prints a duration, for log lines and the configuration summary. */
 export function formatDuration(ms: number): string {
   if (ms === 0) return "0s";

@@ -30,6 +30,23 @@ describe("readSendCommand", () => {
     );
   });
 
+  test("takes --timeout and --request-timeout in whole seconds too, as the Action's inputs do", () => {
+    const read = readSendCommand(
+      [...BASE, "--tags", "dev", "--token", "t", "--timeout", "600", "--request-timeout", "3"],
+      {},
+    );
+    expect(read.ok && [read.options.waitTimeoutMs, read.options.requestTimeoutMs]).toEqual([600_000, 3_000]);
+    const plain = readSendCommand([...BASE, "--tags", "dev", "--token", "t"], {});
+    expect(plain.ok && plain.options.requestTimeoutMs).toBe(10_000);
+    for (const bad of ["0", "-5", "soon"]) {
+      const refused = readSendCommand(
+        [...BASE, "--tags", "dev", "--token", "t", "--request-timeout", bad],
+        {},
+      );
+      expect(!refused.ok && refused.message, bad).toContain("--request-timeout");
+    }
+  });
+
   test("inside GitHub Actions needs --audience, and a --token wins over the runtime", () => {
     const noAudience = readSendCommand([...BASE, "--tags", "dev"], ACTIONS);
     expect(!noAudience.ok && noAudience.message).toContain("--audience is required");
