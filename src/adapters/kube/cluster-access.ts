@@ -152,9 +152,17 @@ export async function loadClusterAccess(options: LoadClusterAccessOptions): Prom
     summary: {
       source: paths.length > 0 ? `kubeconfig ${paths.join(delimiter)}` : "in-cluster service account",
       server: spec.server,
-      ca: ca === undefined ? "system roots" : "cluster CA",
-      tls_verify: spec.insecureSkipTlsVerify ? "off (insecure-skip-tls-verify)" : "on",
+      ...tlsSummary(spec.server, ca !== undefined, spec.insecureSkipTlsVerify),
       auth: authMethod(spec),
     },
+  };
+}
+
+/** What the `cluster access loaded` line says of TLS: nothing to verify on plain http. */
+function tlsSummary(server: string, hasCa: boolean, insecure: boolean): { ca: string; tls_verify: string } {
+  if (server.startsWith("http://")) return { ca: "none (http)", tls_verify: "none (http)" };
+  return {
+    ca: hasCa ? "cluster CA" : "system roots",
+    tls_verify: insecure ? "off (insecure-skip-tls-verify)" : "on",
   };
 }
