@@ -150,6 +150,16 @@ async function redrive(
   return code;
 }
 
+/** A flag written after the command word (`list --valkey-addr …`), which Go-style parsing never reads. */
+function lateFlag(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): string | undefined {
+  const lenient = loadSettings(DEAD_LETTER_SETTINGS, argv, env, () => false);
+  if (!lenient.ok) return undefined;
+  return lenient.positional.find((arg) => arg.startsWith("-") && arg !== "-")?.split("=")[0];
+}
+
 /**
  * `kuberollouttrigger dead-letters [flags] list | redrive <dead-id> | redrive all`: reads the Valkey
  * settings, connects through `open`, and lists or re-drives the dead letters of `VALKEY_CHANNEL`. Exits
@@ -164,6 +174,13 @@ export async function runDeadLetters(
   if (wantsHelp(argv)) {
     io.print(commandUsage("dead-letters", DEAD_LETTER_SETTINGS, required, [], OPERANDS));
     return EXIT.ok;
+  }
+  const late = lateFlag(argv, env);
+  if (late !== undefined) {
+    io.printError(
+      `error: ${late} comes after the command; flags go before it: kuberollouttrigger dead-letters ${late} … list (${helpHint("dead-letters")})`,
+    );
+    return EXIT.usage;
   }
   const loaded = loadSettings(DEAD_LETTER_SETTINGS, argv, env, required);
   if (!loaded.ok) {

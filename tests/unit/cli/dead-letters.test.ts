@@ -168,6 +168,14 @@ describe("kuberollouttrigger dead-letters", () => {
     });
   });
 
+  test("a flag after the command is named, with where it belongs, before any connection", async () => {
+    const result = await run(["list", "--valkey-addr", "127.0.0.1:7000"], fakeStore([]).store, {
+      VALKEY_ADDR: "",
+    });
+    expect(result).toMatchObject({ code: 2, targets: [] });
+    expect(result.stderr[0]).toStartWith("error: --valkey-addr comes after the command; flags go before it");
+  });
+
   test("a bad command line exits 2 before connecting", async () => {
     for (const [argv, env] of [
       [["show"], {}],
