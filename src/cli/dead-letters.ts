@@ -205,7 +205,12 @@ export async function runDeadLetters(
     return await redrive(store, command.ids, deadKey, io);
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    io.printError(`error: Valkey at ${formatHostPort(target.addr.host, target.addr.port)}: ${reason}`);
+    // Bun's client says only "Connection closed" when nothing listens or the handshake is refused.
+    const hint =
+      reason === "Connection closed"
+        ? " (nothing listening there, or it refused the connection: check VALKEY_ADDR, VALKEY_TLS_ENABLED and the password)"
+        : "";
+    io.printError(`error: Valkey at ${formatHostPort(target.addr.host, target.addr.port)}: ${reason}${hint}`);
     return EXIT.failure;
   } finally {
     store?.close();

@@ -5,9 +5,16 @@ import { commandUsage } from "./help.ts";
 import { type CommandIo, EXIT, refuseCommandLine, wantsHelp } from "./io.ts";
 
 /** The settings healthcheck reads: where the web and the worker's health server listen. */
+/** The two listen addresses, described as what the probe takes from them: the port. */
 const HEALTHCHECK_SETTINGS = SETTINGS.filter(
   (s) => s.env === "WEB_LISTEN_ADDR" || s.env === "WORKER_HEALTH_ADDR",
-);
+).map((s) => ({
+  ...s,
+  description:
+    s.env === "WEB_LISTEN_ADDR"
+      ? "The web's listen address; the probe asks 127.0.0.1 on its port."
+      : "The worker's health address; with --worker the probe asks 127.0.0.1 on its port.",
+}));
 
 const EXTRA_FLAGS = [
   {

@@ -14,11 +14,12 @@ const entry = (id: string, originalId: string, extra: string[] = []): StoredDead
 });
 
 /** A store over an array, recording what was re-driven; `failing` makes every call reject. */
-function fakeStore(entries: StoredDeadLetter[], failing = false) {
+function fakeStore(entries: StoredDeadLetter[], failing: boolean | string = false) {
   const redriven: { id: string; fields: readonly string[] }[] = [];
   let closed = false;
   const store: DeadLetterStore = {
     async list() {
+      if (typeof failing === "string") throw new Error(failing);
       if (failing) throw new Error("Valkey did not answer XRANGE within 5000 ms");
       return [...entries];
     },
@@ -174,6 +175,14 @@ describe("kuberollouttrigger dead-letters", () => {
     });
     expect(result).toMatchObject({ code: 2, targets: [] });
     expect(result.stderr[0]).toStartWith("error: --valkey-addr comes after the command; flags go before it");
+  });
+
+  test("Bun's bare 'Connection closed' comes with what to check", async () => {
+    const result = await run(["list"], fakeStore([], "Connection closed").store);
+    expect(result.code).toBe(1);
+    expect(result.stderr[0]).toStartWith(
+      "error: Valkey at 127.0.0.1:6379: Connection closed (nothing listening there",
+    );
   });
 
   test("a bad command line exits 2 before connecting", async () => {
