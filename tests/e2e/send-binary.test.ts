@@ -140,6 +140,7 @@ describe.skipIf(!requireBinary())("kuberollouttrigger send's command line", () =
       "audience",
       "expand-versions",
       "image",
+      "request-timeout",
       "tags",
       "timeout",
       "token",
