@@ -150,14 +150,22 @@ async function redrive(
   return code;
 }
 
-/** A flag written after the command word (`list --valkey-addr …`), which Go-style parsing never reads. */
+/**
+ * A known flag written after the command word (`list --valkey-addr …`), which Go-style parsing never
+ * reads, with the command word it followed.
+ */
 function lateFlag(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-): string | undefined {
+): { readonly flag: string; readonly command: string } | undefined {
   const lenient = loadSettings(DEAD_LETTER_SETTINGS, argv, env, () => false);
   if (!lenient.ok) return undefined;
-  return lenient.positional.find((arg) => arg.startsWith("-") && arg !== "-")?.split("=")[0];
+  const known = (arg: string) =>
+    DEAD_LETTER_SETTINGS.some((s) => arg.replace(/^--?/, "").split("=")[0] === s.flag);
+  const flag = lenient.positional.find((arg) => arg.startsWith("-") && known(arg));
+  return flag === undefined
+    ? undefined
+    : { flag: flag.split("=")[0] ?? flag, command: lenient.positional[0] ?? "" };
 }
 
 /**
@@ -178,7 +186,7 @@ export async function runDeadLetters(
   const late = lateFlag(argv, env);
   if (late !== undefined) {
     io.printError(
-      `error: ${late} comes after the command; flags go before it: kuberollouttrigger dead-letters ${late} … list (${helpHint("dead-letters")})`,
+      `error: ${late.flag} comes after the command; flags go before it: kuberollouttrigger dead-letters ${late.flag} … ${late.command} (${helpHint("dead-letters")})`,
     );
     return EXIT.usage;
   }

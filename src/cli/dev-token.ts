@@ -14,6 +14,8 @@ export interface DevTokenClaims {
   readonly orgId?: string;
   /** `owner/name`; `<org>/dev-repository` by default. */
   readonly repository?: string;
+  /** `repository_id`; absent by default. */
+  readonly repositoryId?: string;
   /** `refs/heads/main` by default. */
   readonly ref?: string;
   /** `workflow_dispatch` by default. */
@@ -38,6 +40,7 @@ export function makeDevToken(claims: DevTokenClaims): string {
     aud: audience,
     sub: `repo:${repository}:ref:${ref}`,
     repository,
+    ...(claims.repositoryId === undefined ? {} : { repository_id: claims.repositoryId }),
     repository_owner: org,
     ...(claims.orgId === undefined ? {} : { repository_owner_id: claims.orgId }),
     ref,
@@ -86,10 +89,19 @@ const CLAIM_FLAGS = [
     description:
       "The repository claim (default <GITHUB_ALLOWED_ORG>/dev-repository); its owner must be the org.",
   },
+  { usage: "--repository-id ID", description: "The repository_id claim (default none)." },
   { usage: "--ref REF", description: "The ref claim (default refs/heads/main)." },
   { usage: "--event-name NAME", description: "The event_name claim (default workflow_dispatch)." },
   { usage: "--environment NAME", description: "The environment claim (default none)." },
 ];
+
+const CLAIM_FLAG_NAMES = ["repository", "repository-id", "ref", "event-name", "environment"] as const;
+
+/** Whether `repository` is `owner/name` with `org` (any case) as its owner. */
+const isRepositoryOf = (repository: string, org: string): boolean => {
+  const [owner, name, ...rest] = repository.split("/");
+  return rest.length === 0 && !!name && owner?.toLowerCase() === org.toLowerCase();
+};
 
 /**
  * `kuberollouttrigger dev-token`: prints a token for a web in DEV_MODE with the same settings, with
@@ -107,15 +119,22 @@ export function runDevToken(
     return EXIT.ok;
   }
   const loaded = loadSettings(DEV_TOKEN_SETTINGS, argv, env, required, {
-    values: ["repository", "ref", "event-name", "environment"],
+    values: [...CLAIM_FLAG_NAMES],
   });
   if (refuseCommandLine(loaded, "dev-token", io) || !loaded.ok) return EXIT.usage;
   const value = (name: string) => String(loaded.values.get(name) ?? "");
-  const flag = (name: string) => loaded.extraFlags.get(name) || undefined;
+  const flag = (name: string) => loaded.extraFlags.get(name);
+  const empty = CLAIM_FLAG_NAMES.find((name) => flag(name) === "");
+  if (empty !== undefined) {
+    io.printError(`error: --${empty}: empty; leave the flag out for its default`);
+    return EXIT.usage;
+  }
   const org = value("GITHUB_ALLOWED_ORG");
   const repository = flag("repository");
-  if (repository !== undefined && repository.split("/")[0]?.toLowerCase() !== org.toLowerCase()) {
-    io.printError(`error: --repository: "${repository}" is not a repository of GITHUB_ALLOWED_ORG "${org}"`);
+  if (repository !== undefined && !isRepositoryOf(repository, org)) {
+    io.printError(
+      `error: --repository: "${repository}" is not OWNER/NAME with GITHUB_ALLOWED_ORG "${org}" as owner`,
+    );
     return EXIT.usage;
   }
   if (loaded.values.get("DEV_MODE") !== true)
@@ -128,6 +147,7 @@ export function runDevToken(
     nowSeconds: Math.floor(now() / 1000),
     ...(orgId === "" ? {} : { orgId }),
     ...(repository === undefined ? {} : { repository }),
+    ...optional("repositoryId", flag("repository-id")),
     ...optional("ref", flag("ref")),
     ...optional("eventName", flag("event-name")),
     ...optional("environment", flag("environment")),

@@ -4,7 +4,6 @@ import type { Address } from "../core/address.ts";
 import { commandUsage } from "./help.ts";
 import { type CommandIo, EXIT, refuseCommandLine, wantsHelp } from "./io.ts";
 
-/** The settings healthcheck reads: where the web and the worker's health server listen. */
 /** The two listen addresses, described as what the probe takes from them: the port. */
 const HEALTHCHECK_SETTINGS = SETTINGS.filter(
   (s) => s.env === "WEB_LISTEN_ADDR" || s.env === "WORKER_HEALTH_ADDR",

@@ -101,7 +101,7 @@ export function readSendCommand(argv: readonly string[], env: Env): SendCommand 
     return refuse(
       `--request-timeout: "${flag("request-timeout")}" is not a positive duration such as 10 or 10s`,
     );
-  const tokens = chooseTokens(flag("token"), flag("audience"), env);
+  const tokens = chooseTokens(flag("token"), flag("audience"), env, requestTimeoutMs);
   if (typeof tokens === "string") return refuse(tokens);
   const options: SendOptions = {
     url,
@@ -126,6 +126,7 @@ function chooseTokens(
   token: string | undefined,
   audience: string | undefined,
   env: Env,
+  timeoutMs: number,
 ): string | ((fetcher: typeof fetch) => TokenSource) {
   if (token !== undefined) {
     if (token === "") return "--token: empty";
@@ -137,8 +138,7 @@ function chooseTokens(
     return "no token: pass --token, or run inside GitHub Actions with permissions id-token: write";
   if (!audience) return "--audience is required to request an OIDC token inside GitHub Actions";
   if (!URL.canParse(requestUrl)) return "ACTIONS_ID_TOKEN_REQUEST_URL is not a URL";
-  return (fetcher) =>
-    actionsTokenSource({ requestUrl, requestToken, audience, fetch: fetcher, timeoutMs: REQUEST_TIMEOUT_MS });
+  return (fetcher) => actionsTokenSource({ requestUrl, requestToken, audience, fetch: fetcher, timeoutMs });
 }
 
 /**

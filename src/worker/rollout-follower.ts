@@ -82,8 +82,9 @@ export class RolloutFollower {
 
   /**
    * The PATCH of `ref` for `eventId` answered `generation` (and the rollout as the answer shows it):
-   * follow its rollout from here. The answer's rollout counts only when no watch event came since
-   * {@link expect}: a PATCH that changed nothing brings no watch event, and would otherwise time out.
+   * follow its rollout from here. The answer's rollout is kept only when nothing is known of the
+   * workload yet (no watch event, and no other event's answer, since it was first expected): a PATCH
+   * that changed nothing brings no watch event, and would otherwise time out.
    */
   patched(eventId: string, ref: WorkloadRef, generation: number, answered?: RolloutSummary): void {
     const key = workloadKey(ref.resource, ref.namespace, ref.name);

@@ -175,6 +175,12 @@ describe("kuberollouttrigger dead-letters", () => {
     });
     expect(result).toMatchObject({ code: 2, targets: [] });
     expect(result.stderr[0]).toStartWith("error: --valkey-addr comes after the command; flags go before it");
+    const redrive = await run(["redrive", "all", "--valkey-channel=x"], fakeStore([]).store);
+    expect(redrive.stderr[0]).toContain("dead-letters --valkey-channel … redrive");
+    // A flag that does not exist is not advised to move.
+    const unknown = await run(["list", "--nonsense"], fakeStore([]).store);
+    expect(unknown).toMatchObject({ code: 2, targets: [] });
+    expect(unknown.stderr[0]).not.toContain("comes after the command");
   });
 
   test("Bun's bare 'Connection closed' comes with what to check", async () => {

@@ -47,6 +47,24 @@ describe("readSendCommand", () => {
     }
   });
 
+  test("--request-timeout bounds the ID token request too, as the Action's timeout-seconds does", async () => {
+    const read = readSendCommand(
+      [...BASE, "--tags", "dev", "--audience", "a", "--request-timeout", "1ms"],
+      ACTIONS,
+    );
+    if (!read.ok) throw new Error(read.message);
+    // A token endpoint that never answers: only the request's own timeout ends the wait.
+    const hanging = ((_url: unknown, init?: RequestInit) =>
+      new Promise<Response>((_resolve, reject) =>
+        init?.signal?.addEventListener("abort", () => reject(init.signal?.reason)),
+      )) as unknown as typeof fetch;
+    const failure = await read
+      .tokens(hanging)
+      .next()
+      .catch((error: unknown) => String(error));
+    expect(failure).toContain("the ID token request failed");
+  });
+
   test("inside GitHub Actions needs --audience, and a --token wins over the runtime", () => {
     const noAudience = readSendCommand([...BASE, "--tags", "dev"], ACTIONS);
     expect(!noAudience.ok && noAudience.message).toContain("--audience is required");

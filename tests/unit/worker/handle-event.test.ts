@@ -568,6 +568,24 @@ describe("recording the event's status", () => {
     expect(lines.some((l) => l.msg === "rollout complete" && l.event_id === "1700000000000-0")).toBe(true);
   });
 
+  test("a PATCH that changed nothing, so no watch event follows, is complete from the rollout its answer shows", async () => {
+    const settled = {
+      generation: 3,
+      observedGeneration: 3,
+      desired: 1,
+      current: 1,
+      updated: 1,
+      ready: 1,
+      available: 1,
+    };
+    const fake = scriptedPatcher(() => ({ kind: "restarted", generation: 3, rollout: settled }));
+    const { handle, follower, last } = recording([workload("app", [])], fake.patcher);
+    await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { entryId: "1700000000000-1" }));
+    await waitFor(() => last()?.status.state === "complete", "the rollout's write");
+    expect(last()?.status.workloads[0]?.state).toBe("complete");
+    expect(follower.size).toBe(0);
+  });
+
   test("records the status of an in-process event under the event ID its queue hands over", async () => {
     const { handle, last } = recording([workload("app", [])], scriptedPatcher().patcher);
     await handle(delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { eventId: "1700000000000-4" }));
