@@ -21,7 +21,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       valkey = await startValkey();
       server = await startKubeApiServer();
       server.setRolloutDelay(300);
-      for (const name of ["ok", "broken", "stuck"])
+      for (const name of ["ok", "broken", "stuck", "polled"])
         server.create(
           "deployments",
           makeDeployment({ namespace: "a", name, images: [`ghcr.io/acme/${name}:dev`] }),
@@ -81,6 +81,35 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       const result = await send("ghcr.io/acme/stuck");
       expect(result.exitCode).toBe(1);
       expect(result.stdout).toContain("Deployment a/stuck: timed_out");
+    }, 45_000);
+
+    test("a long poll under way answers when the status changes, not when its wait ends", async () => {
+      server.setRolloutOutcome("deployments", "a", "polled", "hang");
+      const posted = await fetch(url, {
+        method: "POST",
+        headers: { authorization: `Bearer ${unsignedToken()}`, "content-type": "application/json" },
+        body: JSON.stringify({ image: "ghcr.io/acme/polled", tags: ["dev"] }),
+      });
+      const { event_id: eventId } = (await posted.json()) as { event_id: string };
+      const read = async (query = "") => {
+        const response = await fetch(`${url}/${eventId}${query}`, {
+          headers: { authorization: `Bearer ${unsignedToken()}` },
+        });
+        return (await response.json()) as { state: string; clusters?: { workloads: { state: string }[] }[] };
+      };
+      const workloadState = (status: Awaited<ReturnType<typeof read>>) =>
+        status.clusters?.[0]?.workloads[0]?.state;
+      // The rollout hangs, so the status stays progressing until the worker's ROLLOUT_TIMEOUT (2 s).
+      for (let tries = 0; workloadState(await read()) !== "progressing"; tries++) {
+        if (tries > 200) throw new Error("the workload never became progressing");
+        await Bun.sleep(10);
+      }
+      const started = performance.now();
+      const answered = await read("?wait=60s");
+      expect(workloadState(answered)).toBe("timed_out");
+      expect(answered.state).toBe("failed");
+      // Well inside the 60 s asked for: the answer came with the change, not at the end of the wait.
+      expect(performance.now() - started).toBeLessThan(30_000);
     }, 45_000);
 
     test("another repository's token gets 403 on the status, and an unknown id 404", async () => {
