@@ -12,7 +12,7 @@ import { join, resolve } from "node:path";
 import { makeDeployment, startKubeApiServer } from "../tests/support/kube-api-server.ts";
 import { sandboxKubeconfig } from "../tests/support/sandbox-cluster.ts";
 import { startValkey } from "../tests/support/valkey-server.ts";
-import { followLog, vmHwmKiB } from "./worker.ts";
+import { followLog, spawnBenchWorker, vmHwmKiB } from "./worker.ts";
 
 /** `BENCH_BINARY` measures another build (an older one, say) against the same seeded server. */
 const BINARY = process.env.BENCH_BINARY ?? resolve(import.meta.dir, "../dist/kuberollouttrigger");
@@ -43,18 +43,7 @@ interface Round {
 /** Starts one worker on the seeded server, waits until it is ready, reads its peak RSS, kills it. */
 async function measureRound(valkeyAddr: string, kubeconfig: string): Promise<Round> {
   const started = performance.now();
-  const worker = Bun.spawn([BINARY, "worker"], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      VALKEY_ADDR: valkeyAddr,
-      ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/",
-      KUBECONFIG: kubeconfig,
-      WORKER_HEALTH_ADDR: "127.0.0.1:0",
-      LOG_LEVEL: "info",
-    },
-    stdout: "pipe",
-    stderr: "inherit",
-  });
+  const worker = spawnBenchWorker(BINARY, valkeyAddr, kubeconfig);
   try {
     const log = followLog(worker.stdout);
     const listening = await log.waitForLine("worker health listening", READY_DEADLINE_MS);

@@ -44,6 +44,22 @@ export async function vmHwmKiB(pid: number): Promise<number> {
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? Number.NaN);
 }
 
+/** Starts `binary worker` against `valkeyAddr` and the cluster of `kubeconfig`, its log on a pipe. */
+export function spawnBenchWorker(binary: string, valkeyAddr: string, kubeconfig: string) {
+  return Bun.spawn([binary, "worker"], {
+    env: {
+      PATH: process.env.PATH ?? "",
+      VALKEY_ADDR: valkeyAddr,
+      ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/",
+      KUBECONFIG: kubeconfig,
+      WORKER_HEALTH_ADDR: "127.0.0.1:0",
+      LOG_LEVEL: "info",
+    },
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+}
+
 /** Reads a child's JSON log lines; `waitFor` polls them with a deadline. */
 export function followLog(stream: ReadableStream<Uint8Array>) {
   const lines: { at: number; line: Record<string, unknown> }[] = [];
@@ -106,18 +122,7 @@ async function measureLatencies(server: KubeApiServer, client: RedisClient, stre
 
 async function runOurs(server: KubeApiServer, valkeyAddr: string, kubeconfig: string, client: RedisClient) {
   const started = performance.now();
-  const worker = Bun.spawn([BINARY, "worker"], {
-    env: {
-      PATH: process.env.PATH ?? "",
-      VALKEY_ADDR: valkeyAddr,
-      ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/",
-      KUBECONFIG: kubeconfig,
-      WORKER_HEALTH_ADDR: "127.0.0.1:0",
-      LOG_LEVEL: "info",
-    },
-    stdout: "pipe",
-    stderr: "inherit",
-  });
+  const worker = spawnBenchWorker(BINARY, valkeyAddr, kubeconfig);
   try {
     const log = followLog(worker.stdout);
     const syncedAt = await log.waitFor("workload index synced", SYNC_DEADLINE_MS);

@@ -2,7 +2,7 @@ import { loadSettings } from "../config/load-config.ts";
 import { SETTINGS } from "../config/settings.ts";
 import type { Address } from "../core/address.ts";
 import { commandUsage } from "./help.ts";
-import { type CommandIo, EXIT, refuseCommandLine, wantsHelp } from "./io.ts";
+import { type CommandIo, EXIT, isHttpUrl, refuseCommandLine, wantsHelp } from "./io.ts";
 
 /** The two listen addresses, described as what the probe takes from them: the port. */
 const HEALTHCHECK_SETTINGS = SETTINGS.filter(
@@ -48,8 +48,6 @@ export async function probeHealth(url: string, timeoutMs = 3000): Promise<string
 }
 
 /** Whether `text` is an http or https URL. */
-const isHttpUrl = (text: string): boolean => URL.canParse(text) && /^https?:$/.test(new URL(text).protocol);
-
 /**
  * `kuberollouttrigger healthcheck [--worker] [--url URL]`: exits 0 when the probed `/healthz` answers
  * 200; otherwise 1, saying why on standard error. A bad command line exits 2.

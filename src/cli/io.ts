@@ -7,6 +7,10 @@ export interface CommandIo {
 /** Exit codes: 0 clean shutdown or success, 1 runtime failure, 2 usage or configuration error. */
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
+/** Whether `text` is an http or https URL (for `--url` flags). */
+export const isHttpUrl = (text: string): boolean =>
+  URL.canParse(text) && /^https?:$/.test(new URL(text).protocol);
+
 /** Whether a command line asks for help (`--help`, `-h`, `-help`). */
 export function wantsHelp(argv: readonly string[]): boolean {
   return argv.some((arg) => /^--?(help|h)$/.test(arg));

@@ -4,7 +4,7 @@ import { parseFlags } from "../config/parse-flags.ts";
 import { parseSecondsOrDuration } from "../core/duration.ts";
 import { expandVersions, parseTagList } from "../core/tag-list.ts";
 import { commandUsage, type ExtraFlagHelp } from "./help.ts";
-import { type CommandIo, EXIT, helpHint, wantsHelp } from "./io.ts";
+import { type CommandIo, EXIT, helpHint, isHttpUrl, wantsHelp } from "./io.ts";
 
 /** The flags of `send`, as `--help` lists them. */
 export const SEND_FLAGS: readonly ExtraFlagHelp[] = [
@@ -68,8 +68,6 @@ export type SendCommand =
       readonly tokens: (fetcher: typeof fetch) => TokenSource;
     }
   | { readonly ok: false; readonly message: string };
-
-const isHttpUrl = (text: string): boolean => URL.canParse(text) && /^https?:$/.test(new URL(text).protocol);
 
 /** Reads `send`'s command line and the Actions runtime's variables; checks everything before any request. */
 export function readSendCommand(argv: readonly string[], env: Env): SendCommand {

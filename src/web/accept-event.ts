@@ -1,22 +1,16 @@
 import { newEnvelope } from "../core/envelope.ts";
 import { type RolloutEvent, serializeEvent } from "../core/event.ts";
-import { decideClaims, decideEvent, type Policy } from "../core/policy.ts";
+import { decideEvent } from "../core/policy.ts";
 import type { Logger } from "../log.ts";
+import { authenticateCaller, type CallerCheck } from "./authenticate-caller.ts";
 import { PolicyRefusedError, RateLimitedError, TokenReusedError } from "./http-errors.ts";
 import type { EventPublisher } from "./ports.ts";
-import { decodeEventBody, readBearerToken, readBodyCapped, requireJsonContentType } from "./read-request.ts";
+import { decodeEventBody, readBodyCapped, requireJsonContentType } from "./read-request.ts";
 import { CLOCK_TOLERANCE_SECONDS } from "./token/claims.ts";
-import type { ExpectedClaims } from "./token/diagnostics.ts";
-import type { TokenVerifier } from "./token/verify-token.ts";
 
 /** What {@link acceptEvent} needs. */
-export interface AcceptEventDeps {
+export interface AcceptEventDeps extends CallerCheck {
   readonly allowedImagePrefix: string;
-  /** Who may send events, and which images a repository may name. */
-  readonly policy: Policy;
-  /** The expected token values, for the log line of a request without a usable token. */
-  readonly expected: ExpectedClaims;
-  readonly verifier: TokenVerifier;
   readonly publisher: EventPublisher;
   readonly log: Logger;
   readonly now: () => Date;
@@ -46,12 +40,7 @@ export async function acceptEvent(
   progress: EventProgress,
   deps: AcceptEventDeps,
 ): Promise<void> {
-  const token = readBearerToken(request.headers.get("authorization"), deps.expected);
-  const caller = await deps.verifier.verify(token);
-  progress.repository = caller.repository;
-  // Rules on the claims alone come before the body: a refused caller cannot make us read it.
-  const byClaims = decideClaims(deps.policy, caller.caller);
-  if (byClaims !== undefined) throw new PolicyRefusedError(byClaims, caller.caller);
+  const caller = await authenticateCaller(request, progress, deps);
   requireJsonContentType(request.headers.get("content-type"));
   const body = await readBodyCapped(request);
   progress.bodyRead = true;

@@ -1,26 +1,14 @@
 import { parseDuration } from "../core/duration.ts";
-import { isEventId } from "../core/event-status.ts";
-import { decideClaims, type Policy } from "../core/policy.ts";
 import { isFinalState, type StatusView, sameRepository, toStatusView } from "../core/status-view.ts";
-import {
-  EventNotFoundError,
-  InvalidQueryError,
-  OtherRepositoryError,
-  PolicyRefusedError,
-} from "./http-errors.ts";
+import { authenticateCaller, type CallerCheck } from "./authenticate-caller.ts";
+import { EventNotFoundError, InvalidQueryError, OtherRepositoryError } from "./http-errors.ts";
 import type { StatusReader } from "./ports.ts";
-import { readBearerToken } from "./read-request.ts";
-import type { ExpectedClaims } from "./token/diagnostics.ts";
-import type { TokenVerifier } from "./token/verify-token.ts";
 
 /** The longest `?wait=` a request may ask for. */
 export const MAX_WAIT_MS = 60_000;
 
 /** What {@link readEventStatus} needs. */
-export interface ReadStatusDeps {
-  readonly policy: Policy;
-  readonly expected: ExpectedClaims;
-  readonly verifier: TokenVerifier;
+export interface ReadStatusDeps extends CallerCheck {
   /** Absent where no status is kept (Pub/Sub delivery): every id is then 404. */
   readonly statusReader: StatusReader | undefined;
   /** How often a long poll reads the status again. */
@@ -58,12 +46,7 @@ export async function readEventStatus(
   deps: ReadStatusDeps,
   extendIdle: (seconds: number) => void,
 ): Promise<StatusView> {
-  if (!isEventId(eventId)) throw new EventNotFoundError(`"${eventId}" is not an event id`);
-  const token = readBearerToken(request.headers.get("authorization"), deps.expected);
-  const caller = await deps.verifier.verify(token);
-  progress.repository = caller.repository;
-  const byClaims = decideClaims(deps.policy, caller.caller);
-  if (byClaims !== undefined) throw new PolicyRefusedError(byClaims, caller.caller);
+  const caller = await authenticateCaller(request, progress, deps);
   const waitMs = readWait(new URL(request.url));
   const reader = deps.statusReader;
   if (!reader) throw new EventNotFoundError("no status is kept in this delivery mode");

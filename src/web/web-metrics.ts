@@ -1,17 +1,10 @@
 import type { Counter, Gauge, Histogram, MetricsRegistry } from "../core/metrics.ts";
 import { REJECT_LABELS } from "./error-answer.ts";
 
-/** The route label: one of the routes, or `other`, never the raw path. */
-export type RouteLabel = "/event" | "/event/{id}" | "/healthz" | "/readyz" | "/metrics" | "other";
+const ROUTE_LABELS = ["/event", "/event/{id}", "/healthz", "/readyz", "/metrics", "other"] as const;
 
-const ROUTE_LABELS: readonly RouteLabel[] = [
-  "/event",
-  "/event/{id}",
-  "/healthz",
-  "/readyz",
-  "/metrics",
-  "other",
-];
+/** The route label: one of the routes, or `other`, never the raw path. */
+export type RouteLabel = (typeof ROUTE_LABELS)[number];
 
 /** The web's metrics, with the fixed names of the contract. */
 export interface WebMetrics {

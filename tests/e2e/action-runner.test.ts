@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { type ActionsRuntime, startActionsRuntime } from "../support/actions-runtime.ts";
-import { TEST_CHANNEL, workload, writeEventStatus } from "../support/event-status-hash.ts";
+import { onlyEntryId, TEST_CHANNEL, workload, writeEventStatus } from "../support/event-status-hash.ts";
 import { baseUrlOf, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
 import { TEST_AUDIENCE } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
@@ -44,17 +44,6 @@ async function runAction(runtime: ActionsRuntime, inputs: Record<string, string>
 }
 
 const INPUTS = { audience: TEST_AUDIENCE, image: "ghcr.io/acme/app", tags: "v1.2.3, dev" };
-
-/** The ID of the one stream entry, once the web has added it. */
-async function onlyEntryId(valkey: TestValkey): Promise<string> {
-  const client = await valkey.client();
-  await waitFor(
-    async () => Number(await client.send("XLEN", [TEST_CHANNEL])) === 1,
-    "the event's stream entry",
-  );
-  const entries = (await client.send("XRANGE", [TEST_CHANNEL, "-", "+"])) as [string, string[]][];
-  return entries[0]?.[0] ?? "";
-}
 
 describe.skipIf(!run)("the Action's bundle in a simulated runner", () => {
   test("without wait it sends the event with a requested token and sets event-id, status accepted and no workloads", async () => {

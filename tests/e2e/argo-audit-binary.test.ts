@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type BinaryPair, startBinaryPair } from "../support/binary-pair.ts";
+import { type BinaryPair, sendAndWait, startBinaryPair } from "../support/binary-pair.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
-import { requireBinary, runBinary } from "../support/spawn-binary.ts";
+import { requireBinary } from "../support/spawn-binary.ts";
 import { TEST_ORG, unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
@@ -48,24 +48,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
         job_workflow_ref: `${TEST_ORG}/app/.github/workflows/build.yml@refs/heads/main`,
       };
       const token = unsignedToken({ claims });
-      const result = await runBinary(
-        [
-          "send",
-          "--url",
-          url,
-          "--image",
-          "ghcr.io/acme/app",
-          "--tags",
-          "dev",
-          "--token",
-          token,
-          "--wait",
-          "--timeout",
-          "30s",
-        ],
-        {},
-        40_000,
-      );
+      const result = await sendAndWait(url, "ghcr.io/acme/app", token);
       expect(result.exitCode).toBe(0);
       expect(result.stdout).toContain("Rollout shop/api: complete");
       expect(result.stdout).toContain("Deployment shop/web: complete");

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { TEST_CHANNEL, workload, writeEventStatus } from "../support/event-status-hash.ts";
+import { onlyEntryId, workload, writeEventStatus } from "../support/event-status-hash.ts";
 import { baseUrlOf, binaryPath, requireBinary, runBinary, spawnBinary } from "../support/spawn-binary.ts";
 import { unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
@@ -27,16 +27,6 @@ function startSend(args: readonly string[]) {
   return Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]).then(
     ([stdout, stderr, exitCode]) => ({ stdout, stderr, exitCode }),
   );
-}
-
-async function onlyEntryId(valkey: TestValkey): Promise<string> {
-  const client = await valkey.client();
-  await waitFor(
-    async () => Number(await client.send("XLEN", [TEST_CHANNEL])) === 1,
-    "the event's stream entry",
-  );
-  const entries = (await client.send("XRANGE", [TEST_CHANNEL, "-", "+"])) as [string, string[]][];
-  return entries[0]?.[0] ?? "";
 }
 
 const EVENT = ["--image", "ghcr.io/acme/app", "--tags", "dev"];

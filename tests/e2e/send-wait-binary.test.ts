@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { type BinaryPair, startBinaryPair } from "../support/binary-pair.ts";
+import { type BinaryPair, sendAndWait, startBinaryPair } from "../support/binary-pair.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
-import { requireBinary, runBinary } from "../support/spawn-binary.ts";
+import { requireBinary } from "../support/spawn-binary.ts";
 import { TEST_ORG, unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
 
@@ -40,25 +40,7 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       await valkey[Symbol.asyncDispose]();
     });
 
-    const send = (image: string, token = unsignedToken()) =>
-      runBinary(
-        [
-          "send",
-          "--url",
-          url,
-          "--image",
-          image,
-          "--tags",
-          "dev",
-          "--token",
-          token,
-          "--wait",
-          "--timeout",
-          "30s",
-        ],
-        {},
-        40_000,
-      );
+    const send = (image: string, token = unsignedToken()) => sendAndWait(url, image, token);
 
     test("exits 0 once the rollout completed, not when the old generation's complete status is still shown", async () => {
       const result = await send("ghcr.io/acme/ok");

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sandboxKubeconfig } from "./sandbox-cluster.ts";
-import { baseUrlOf, type SpawnedBinary, spawnBinary, workerHealthUrl } from "./spawn-binary.ts";
+import { baseUrlOf, runBinary, type SpawnedBinary, spawnBinary, workerHealthUrl } from "./spawn-binary.ts";
 import { TEST_AUDIENCE, TEST_ORG } from "./tokens.ts";
 import { waitFor } from "./wait-for.ts";
 
@@ -75,4 +75,10 @@ export async function startBinaryPair(options: BinaryPairOptions): Promise<Binar
     await dispose();
     throw error;
   }
+}
+
+/** Runs `send --wait --timeout 30s` for `image:dev` against `eventUrl` with `token`; its exit and output. */
+export function sendAndWait(eventUrl: string, image: string, token: string) {
+  const argv = ["send", "--url", eventUrl, "--image", image, "--tags", "dev", "--token", token];
+  return runBinary([...argv, "--wait", "--timeout", "30s"], {}, 40_000);
 }

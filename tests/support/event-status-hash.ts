@@ -7,6 +7,8 @@ import {
   eventStatusKey,
   type WorkloadStatus,
 } from "../../src/core/event-status.ts";
+import type { TestValkey } from "./valkey-server.ts";
+import { waitFor } from "./wait-for.ts";
 
 /** The stream and channel every test web uses. */
 export const TEST_CHANNEL = "kuberollouttrigger";
@@ -44,4 +46,15 @@ export async function writeEventStatus(
     fields.push(clusterField(cluster), JSON.stringify(status));
   }
   await client.send("HSET", [eventStatusKey(channel, event.eventId), ...fields]);
+}
+
+/** The ID of the one entry in the test stream, once the web has added it. */
+export async function onlyEntryId(valkey: TestValkey): Promise<string> {
+  const client = await valkey.client();
+  await waitFor(
+    async () => Number(await client.send("XLEN", [TEST_CHANNEL])) === 1,
+    "the event's stream entry",
+  );
+  const entries = (await client.send("XRANGE", [TEST_CHANNEL, "-", "+"])) as [string, string[]][];
+  return entries[0]?.[0] ?? "";
 }
