@@ -170,7 +170,14 @@ export function imagePath(image: string): string {
   return hasHost ? rest.join("/") : image;
 }
 
-const foldAscii = (value: string) => value.replace(/[A-Z]/g, (letter) => letter.toLowerCase());
+const NON_ASCII = /[\u0080-\uffff]/;
+
+/**
+ * Lowercases ASCII letters only, so that no Unicode folding (the Kelvin sign → "k") can forge a match;
+ * on an all-ASCII string that is exactly what toLowerCase does, and that faster path is taken.
+ */
+export const foldAscii = (value: string): string =>
+  NON_ASCII.test(value) ? value.replace(/[A-Z]/g, (letter) => letter.toLowerCase()) : value.toLowerCase();
 
 /**
  * Whether `repository` may name `image` under `IMAGE_REPOSITORY_BINDING`: the image's path after the

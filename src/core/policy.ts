@@ -22,17 +22,28 @@ export function decideClaims(policy: Policy, claims: CallerClaims): PolicyReason
   );
 }
 
-/** The policy's rules on the claims and the event: the web applies them once the body is valid. */
-export function decideEvent(
+/**
+ * The policy's rules that read the event too, for a caller whose claims {@link decideClaims} already
+ * admitted: the web applies them once the body is valid.
+ */
+export function decideEventRules(
   policy: Policy,
   claims: CallerClaims,
   event: RolloutEvent,
 ): PolicyReason | undefined {
   return (
-    decideClaims(policy, claims) ??
     checkEventRules(policy.rules, claims, event) ??
     (policy.file ? checkPolicyEvent(policy.file, claims, event) : undefined)
   );
+}
+
+/** The policy's rules on the claims and the event, in that order. */
+export function decideEvent(
+  policy: Policy,
+  claims: CallerClaims,
+  event: RolloutEvent,
+): PolicyReason | undefined {
+  return decideClaims(policy, claims) ?? decideEventRules(policy, claims, event);
 }
 
 /**

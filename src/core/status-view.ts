@@ -1,3 +1,4 @@
+import { foldAscii } from "./claim-policy.ts";
 import {
   type ClusterStatus,
   clusterState,
@@ -171,6 +172,5 @@ export function toStatusView(record: EventStatusRecord): StatusView {
 
 /** Whether two repository names are the same, ignoring ASCII case (GitHub's names are case-insensitive). */
 export function sameRepository(a: string, b: string): boolean {
-  const lower = (text: string) => text.replace(/[A-Z]/g, (c) => c.toLowerCase());
-  return lower(a) === lower(b);
+  return foldAscii(a) === foldAscii(b);
 }

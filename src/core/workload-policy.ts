@@ -1,6 +1,7 @@
 import { type CallerClaims, type ClaimRules, compileGlob } from "./claim-policy.ts";
 import type { RolloutEvent } from "./event.ts";
 import { decideNamespace, type Policy } from "./policy.ts";
+import { parseTagList } from "./tag-list.ts";
 
 /** The annotation by which a workload's owner says which repositories may restart it. */
 export const ALLOWED_REPOSITORIES_ANNOTATION = "kuberollouttrigger.io/allowed-repositories";
@@ -47,11 +48,7 @@ export function isOpenPolicy(rules: ClaimRules): boolean {
 
 /** Reads the annotation's value: a comma-separated list of repository globs, blanks dropped. */
 export function readAllowedRepositories(value: unknown): readonly string[] | undefined {
-  if (typeof value !== "string") return undefined;
-  return value
-    .split(",")
-    .map((entry) => entry.trim())
-    .filter((entry) => entry !== "");
+  return typeof value === "string" ? parseTagList(value) : undefined;
 }
 
 /** What the worker knows of a matched workload that the decision reads. */

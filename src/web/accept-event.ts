@@ -1,6 +1,6 @@
 import { newEnvelope } from "../core/envelope.ts";
 import { type RolloutEvent, serializeEvent } from "../core/event.ts";
-import { decideEvent } from "../core/policy.ts";
+import { decideEventRules } from "../core/policy.ts";
 import type { Logger } from "../log.ts";
 import { authenticateCaller, type CallerCheck } from "./authenticate-caller.ts";
 import { PolicyRefusedError, RateLimitedError, TokenReusedError } from "./http-errors.ts";
@@ -45,7 +45,7 @@ export async function acceptEvent(
   const body = await readBodyCapped(request);
   progress.bodyRead = true;
   const event = decodeEventBody(body, deps.allowedImagePrefix);
-  const byEvent = decideEvent(deps.policy, caller.caller, event);
+  const byEvent = decideEventRules(deps.policy, caller.caller, event);
   if (byEvent !== undefined) throw new PolicyRefusedError(byEvent, caller.caller);
   const envelope = newEnvelope(serializeEvent(event), deps.now(), {
     requestId,

@@ -1,3 +1,4 @@
+import { foldAscii } from "../../core/claim-policy.ts";
 import type { RejectReason } from "./errors.ts";
 
 /** The clock skew tolerated on `exp`, `nbf` and `iat`, in seconds: the most the contract allows. */
@@ -15,15 +16,6 @@ export interface ClaimPolicy {
 
 const isNumericDate = (value: unknown): value is number =>
   typeof value === "number" && Number.isFinite(value);
-
-const NON_ASCII = /[\u0080-\uffff]/;
-
-/**
- * Lowercases ASCII letters only, so that no Unicode folding (the Kelvin sign → "k") can forge a match;
- * on an all-ASCII string that is exactly what toLowerCase does.
- */
-const foldAscii = (value: string): string =>
-  NON_ASCII.test(value) ? value.replace(/[A-Z]/g, (letter) => letter.toLowerCase()) : value.toLowerCase();
 
 /** Whether `owner` names `allowedOrg`, compared case-insensitively (ASCII). */
 export function isAllowedOrg(owner: unknown, allowedOrg: string): boolean {
