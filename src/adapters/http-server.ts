@@ -3,7 +3,7 @@ import { type Address, formatHostPort } from "../core/address.ts";
 import type { Logger } from "../log.ts";
 
 /** Seconds a connection may stay silent before Bun closes it. */
-export const IDLE_TIMEOUT_SECONDS = 10;
+const IDLE_TIMEOUT_SECONDS = 10;
 
 /** Answers one request; `server` tells where it came from. */
 export type Handler = (request: Request, server: Server<undefined>) => Response | Promise<Response>;

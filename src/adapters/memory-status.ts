@@ -32,7 +32,7 @@ interface Entry {
   expiresAt: number;
 }
 
-export const DEFAULT_MAX_EVENTS = 10_000;
+const DEFAULT_MAX_EVENTS = 10_000;
 
 const byCluster = (a: ClusterStatus, b: ClusterStatus) =>
   a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0;

@@ -28,7 +28,7 @@ const EXTRA_FLAGS = [
 ];
 
 /** The probe URL for a listen address: loopback on the same port. */
-export function healthUrlFor(listen: Address): string {
+function healthUrlFor(listen: Address): string {
   return `http://127.0.0.1:${listen.port}/healthz`;
 }
 

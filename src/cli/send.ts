@@ -7,7 +7,7 @@ import { commandUsage, type ExtraFlagHelp } from "./help.ts";
 import { type CommandIo, EXIT, helpHint, isHttpUrl, wantsHelp } from "./io.ts";
 
 /** The flags of `send`, as `--help` lists them. */
-export const SEND_FLAGS: readonly ExtraFlagHelp[] = [
+const SEND_FLAGS: readonly ExtraFlagHelp[] = [
   {
     usage: "--url URL",
     description: "The web's /event URL, e.g. https://rollout.example.com/event (required).",
@@ -56,7 +56,7 @@ const SEND_EXIT_CODES = `Exit codes:
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 /** Time allowed for one request, beyond a long poll. */
-export const REQUEST_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 10_000;
 
 type Env = Readonly<Record<string, string | undefined>>;
 

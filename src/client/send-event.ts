@@ -89,7 +89,7 @@ async function waitForRollouts(statusUrl: string, options: SendOptions, deps: Se
 }
 
 /** The status URL of an event: the `/event` URL with `/<event_id>` appended to its path. */
-export function statusUrlOf(eventUrl: string, eventId: string): string {
+function statusUrlOf(eventUrl: string, eventId: string): string {
   const url = new URL(eventUrl);
   url.pathname = `${url.pathname.replace(/\/+$/, "")}/${eventId}`;
   return url.toString();

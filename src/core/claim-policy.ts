@@ -102,29 +102,7 @@ export const OPEN_RULES: ClaimRules = {
   imageRepositoryBinding: false,
 };
 
-/**
- * Why a policy refused an event: a closed set naming the rule, safe to answer with (it never carries
- * the configured values).
- */
-export type PolicyReason =
-  | "org_id"
-  | "repository"
-  | "repository_id"
-  | "ref"
-  | "event_name"
-  | "environment"
-  | "workflow"
-  | "self_hosted_runner"
-  | "image_binding"
-  | "policy_repository"
-  | "policy_ref"
-  | "policy_workflow"
-  | "policy_environment"
-  | "policy_image"
-  | "policy_namespace";
-
-/** Every value of {@link PolicyReason}, for the docs and metrics. */
-export const POLICY_REASONS: readonly PolicyReason[] = [
+const POLICY_REASONS = [
   "org_id",
   "repository",
   "repository_id",
@@ -140,7 +118,13 @@ export const POLICY_REASONS: readonly PolicyReason[] = [
   "policy_environment",
   "policy_image",
   "policy_namespace",
-];
+] as const;
+
+/**
+ * Why a policy refused an event: a closed set naming the rule, safe to answer with (it never carries
+ * the configured values).
+ */
+export type PolicyReason = (typeof POLICY_REASONS)[number];
 
 const anyMatches = (globs: readonly Glob[], value: string) => globs.some((glob) => glob.matches(value));
 

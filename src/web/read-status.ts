@@ -5,7 +5,7 @@ import { EventNotFoundError, InvalidQueryError, OtherRepositoryError } from "./h
 import type { StatusReader } from "./ports.ts";
 
 /** The longest `?wait=` a request may ask for. */
-export const MAX_WAIT_MS = 60_000;
+const MAX_WAIT_MS = 60_000;
 
 /** What {@link readEventStatus} needs. */
 export interface ReadStatusDeps extends CallerCheck {
@@ -23,7 +23,7 @@ export interface StatusProgress {
 }
 
 /** The `wait` query parameter in ms: 0 when absent; refuses anything but a duration up to 60 s. */
-export function readWait(url: URL): number {
+function readWait(url: URL): number {
   const text = url.searchParams.get("wait");
   if (text === null) return 0;
   const ms = parseDuration(text);

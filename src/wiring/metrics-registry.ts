@@ -9,7 +9,7 @@ export interface BuildInfo {
 }
 
 /** This build: the version of package.json and the Bun runtime compiled in. */
-export const THIS_BUILD: BuildInfo = { version: packageJson.version, bunVersion: Bun.version };
+const THIS_BUILD: BuildInfo = { version: packageJson.version, bunVersion: Bun.version };
 
 /**
  * A registry with what every process exports once, whatever its mode:

@@ -16,7 +16,7 @@ import { createPublisher, createStatusReader, type PublisherTimings } from "./va
  * request id, no JSON, and before authentication. So it sits far above the 1 MiB the handler enforces on
  * every body (declared or chunked), as a backstop only.
  */
-export const BODY_LIMIT_BACKSTOP_BYTES = Number.MAX_SAFE_INTEGER;
+const BODY_LIMIT_BACKSTOP_BYTES = Number.MAX_SAFE_INTEGER;
 
 /** Options of {@link serveWeb}. */
 export interface ServeWebOptions {

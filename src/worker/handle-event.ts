@@ -23,7 +23,7 @@ import type { AuditTrail, EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
 import type { RolloutFollower } from "./rollout-follower.ts";
 import { runWithLimit } from "./run-with-limit.ts";
-import type { WorkerMetrics } from "./worker-metrics.ts";
+import type { RestartMetricOutcome, WorkerMetrics } from "./worker-metrics.ts";
 import type { WorkloadIndex } from "./workload-index.ts";
 
 /** At most this many patches of one event are in flight at once. */
@@ -73,7 +73,7 @@ const METRIC_OUTCOME = {
   forbidden: "forbidden",
   failed: "failed",
   unreachable: "failed",
-} as const satisfies Record<RestartOutcome["kind"], string>;
+} as const satisfies Record<RestartOutcome["kind"], RestartMetricOutcome>;
 
 type Settled = { readonly workload: IndexedWorkload; readonly outcome: RestartOutcome };
 
@@ -159,20 +159,15 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   /** Records how the restart went; with a follower, hands it the rollout or lets it go. */
   const recordRestart = (eventId: string, workload: IndexedWorkload, outcome: RestartOutcome) => {
     const follower = deps.status?.follower;
-    const generation = outcome.kind === "restarted" ? outcome.generation : undefined;
-    const following = follower !== undefined && generation !== undefined;
+    const patched = outcome.kind === "restarted" && outcome.generation !== undefined ? outcome : undefined;
+    const following = follower !== undefined && patched !== undefined;
     deps.status?.recorder.update(
       eventId,
       [statusOf(workload, restartWorkloadState(outcome, following))],
       false,
     );
-    if (generation !== undefined)
-      follower?.patched(
-        eventId,
-        workload,
-        generation,
-        outcome.kind === "restarted" ? outcome.rollout : undefined,
-      );
+    if (patched?.generation !== undefined)
+      follower?.patched(eventId, workload, patched.generation, patched.rollout);
     else follower?.cancel(eventId, workload);
   };
 

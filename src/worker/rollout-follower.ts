@@ -21,7 +21,6 @@ interface Follow {
   generation: number | undefined;
   /** When it times out (`timers.now()`); set by the PATCH. */
   deadline: number;
-  reported: WorkloadState;
 }
 
 /** What the follower keeps of one workload it follows: its last summary and who follows it. */
@@ -73,11 +72,7 @@ export class RolloutFollower {
       followed = { ref, last: undefined, follows: new Map() };
       this.#followed.set(key, followed);
     }
-    followed.follows.set(eventId, {
-      generation: undefined,
-      deadline: Number.POSITIVE_INFINITY,
-      reported: "pending",
-    });
+    followed.follows.set(eventId, { generation: undefined, deadline: Number.POSITIVE_INFINITY });
   }
 
   /**
@@ -94,7 +89,6 @@ export class RolloutFollower {
     if (followed.last === undefined && answered !== undefined) followed.last = answered;
     follow.generation = generation;
     follow.deadline = this.#options.timers.now() + this.#options.timeoutMs;
-    follow.reported = "progressing";
     this.#evaluate(key, followed);
     this.#arm();
   }

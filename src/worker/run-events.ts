@@ -27,8 +27,6 @@ export interface RunEventsDeps {
 
 /** The running event side: the index following the cluster, and the source feeding the handler. */
 export interface RunningEvents {
-  /** Whether the index has synced (events are read only from then on). */
-  readonly synced: boolean;
   /** The index's kinds still syncing and forbidden ones. */
   status(): IndexStatus;
   /** Stops reading, finishes the event in flight, stops the index. */
@@ -68,9 +66,6 @@ export function runEvents(deps: RunEventsDeps): RunningEvents {
     },
   );
   return {
-    get synced() {
-      return index.synced;
-    },
     status: () => index.status(),
     async stop() {
       stopping.abort(new Error("stopping"));

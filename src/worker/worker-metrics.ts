@@ -3,22 +3,15 @@ import type { Counter, Gauge, MetricsRegistry } from "../core/metrics.ts";
 import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
 import { WORKLOAD_REFUSALS } from "../core/workload-policy.ts";
 
-/** The outcome label of `kuberollouttrigger_worker_restarts_total`: a closed set. */
-export type RestartMetricOutcome = "ok" | "skipped" | "not_found" | "forbidden" | "failed" | "dry_run";
+const RESTART_OUTCOMES = ["ok", "skipped", "not_found", "forbidden", "failed", "dry_run"] as const;
 
-const RESTART_OUTCOMES: readonly RestartMetricOutcome[] = [
-  "ok",
-  "skipped",
-  "not_found",
-  "forbidden",
-  "failed",
-  "dry_run",
-];
+/** The outcome label of `kuberollouttrigger_worker_restarts_total`: a closed set. */
+export type RestartMetricOutcome = (typeof RESTART_OUTCOMES)[number];
+
+const ROLLOUT_OUTCOMES = ["complete", "failed", "timed_out", "not_followed"] as const;
 
 /** How a followed rollout ended, as the `outcome` label of `kuberollouttrigger_worker_rollouts_total`. */
-export type RolloutMetricOutcome = "complete" | "failed" | "timed_out" | "not_followed";
-
-const ROLLOUT_OUTCOMES: readonly RolloutMetricOutcome[] = ["complete", "failed", "timed_out", "not_followed"];
+export type RolloutMetricOutcome = (typeof ROLLOUT_OUTCOMES)[number];
 
 /** The event-side metrics of the worker. */
 export interface WorkerMetrics {

@@ -10,7 +10,7 @@ import { type StatusReader, StatusUnavailableError } from "../../web/ports.ts";
  *
  * KEYS: the status hash, the stream. ARGV: the event ID, the consumer group.
  */
-export const STATUS_SCRIPT = `
+const STATUS_SCRIPT = `
 local h = redis.call('HGETALL', KEYS[1])
 if #h > 0 then return {'status', unpack(h)} end
 local e = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
