@@ -8,7 +8,6 @@ import type { Logger } from "../log.ts";
 import type { EventPublisher, StatusReader } from "../web/ports.ts";
 import { describeReadiness } from "../worker/health-routes.ts";
 import type { EventSource } from "../worker/ports.ts";
-import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, openCluster, startEvents } from "./cluster.ts";
 import { createEventStatus, recordEventStatus } from "./event-status.ts";
@@ -46,8 +45,7 @@ function chooseQueue(
     return { publisher, source: queue, delivery: "in-process", statusReader: memoryStatus?.reader };
   }
   const publisher = createPublisher(config, log);
-  const backlog = config.valkey.delivery === "stream" ? registerStreamMetrics(registry) : undefined;
-  const source = createValkeySource(config.valkey, log, metrics, backlog);
+  const source = createValkeySource(config.valkey, log, metrics, registry);
   return {
     publisher,
     source,

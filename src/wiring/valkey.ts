@@ -8,9 +8,11 @@ import { createValkeyStatusReader } from "../adapters/valkey/status-reader.ts";
 import { ValkeyStreamConsumer } from "../adapters/valkey/stream-consumer.ts";
 import { ValkeySubscriber } from "../adapters/valkey/subscriber.ts";
 import type { Config } from "../config/config.ts";
+import type { MetricsRegistry } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { StatusReader } from "../web/ports.ts";
-import type { BacklogReporter, EventSource } from "../worker/ports.ts";
+import type { EventSource } from "../worker/ports.ts";
+import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import type { WorkerMetrics } from "../worker/worker-metrics.ts";
 
 /** The client URL and TLS options of the configured Valkey; it must have an address. */
@@ -60,19 +62,20 @@ export function createStatusReader(
 
 /**
  * The worker's Valkey source for `VALKEY_DELIVERY`: a consumer group on the stream, or a Pub/Sub
- * subscription. A stream consumer reports the stream's backlog to `backlog`, when given.
+ * subscription. A stream consumer reports the stream's backlog to gauges it declares on `registry`.
  */
 export function createValkeySource(
   valkey: Config["valkey"],
   log: Logger,
   metrics: WorkerMetrics,
-  backlog?: BacklogReporter,
+  registry: MetricsRegistry,
 ): EventSource {
   const endpoint = endpointOf(valkey);
   const acked = metrics.eventsAcked;
   if (valkey.delivery === "pubsub") {
     return new ValkeySubscriber({ ...endpoint, channel: valkey.channel, log, acked });
   }
+  const backlog = registerStreamMetrics(registry);
   return new ValkeyStreamConsumer({
     ...endpoint,
     stream: valkey.channel,
@@ -84,6 +87,6 @@ export function createValkeySource(
     log,
     acked,
     deadLetters: metrics.deadLetters,
-    ...(backlog ? { backlog } : {}),
+    backlog,
   });
 }

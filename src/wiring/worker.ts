@@ -3,7 +3,6 @@ import type { Config } from "../config/config.ts";
 import type { RunningService } from "../core/service.ts";
 import type { Logger } from "../log.ts";
 import { answerHealth } from "../worker/health-routes.ts";
-import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import { createValkeyConnectedGauge, createWorkerMetrics } from "../worker/worker-metrics.ts";
 import { connectCluster, openCluster, startEvents } from "./cluster.ts";
 import { createEventStatus } from "./event-status.ts";
@@ -21,8 +20,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningS
   const connected = createValkeyConnectedGauge(registry);
   const eventStatus = createEventStatus(config, log, metrics);
   const cluster = connectCluster(opened, config, log, registry, eventStatus?.observe);
-  const backlog = config.valkey.delivery === "stream" ? registerStreamMetrics(registry) : undefined;
-  const source = createValkeySource(config.valkey, log, metrics, backlog);
+  const source = createValkeySource(config.valkey, log, metrics, registry);
   const routes = {
     readiness: () => {
       const { syncing, forbidden } = cluster.index.status();

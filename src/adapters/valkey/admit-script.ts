@@ -1,4 +1,5 @@
 import type { PublishResult } from "../../web/ports.ts";
+import { replyText } from "./stream-replies.ts";
 
 /**
  * Admits one event atomically, on Valkey's own clock:
@@ -54,12 +55,9 @@ export class AdmissionLateError extends Error {
   readonly code = "ERR_ADMISSION_LATE";
 }
 
-const text = (value: unknown): string =>
-  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value ?? "");
-
 /** Reads the script's reply; `late` throws {@link AdmissionLateError}. */
 export function readAdmitReply(reply: unknown): PublishResult {
-  const [kind, value] = Array.isArray(reply) ? reply.map(text) : [];
+  const [kind, value] = Array.isArray(reply) ? reply.map(replyText) : [];
   const eventId = value === undefined || value === "" ? undefined : value;
   switch (kind) {
     case "accepted":

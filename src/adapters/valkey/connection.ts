@@ -7,6 +7,11 @@ import { diagnoseTls } from "./tls-diagnosis.ts";
 /** TLS to Valkey: `false` for plain TCP; else TLS that always verifies the certificate, against `ca` when given. */
 export type ValkeyTlsOptions = false | { readonly ca: string | undefined };
 
+/** Bun's `tls` option of a RedisClient for these options: off, the system roots, or the given CA. */
+export function bunTlsOption(tls: ValkeyTlsOptions): boolean | { ca: string } {
+  return tls === false ? false : tls.ca !== undefined ? { ca: tls.ca } : true;
+}
+
 /** Raised when Valkey cannot take a command now: not connected, or no answer within the timeout. */
 export class ValkeyUnavailableError extends Error {
   readonly code = "ERR_VALKEY_UNAVAILABLE";
@@ -221,7 +226,7 @@ export class ValkeyConnection {
       autoReconnect: false,
       enableOfflineQueue: false,
       connectionTimeout: connectTimeoutMs,
-      tls: tls === false ? false : tls.ca !== undefined ? { ca: tls.ca } : true,
+      tls: bunTlsOption(tls),
     });
     this.client = client;
     client.onclose = () => this.handleClose(client);

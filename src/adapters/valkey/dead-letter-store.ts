@@ -1,9 +1,10 @@
 import { RedisClient } from "bun";
 import type { DeadLetterStore, RedriveResult, StoredDeadLetter } from "../../cli/ports.ts";
 import { deadLetterKey, redriveFields } from "../../core/dead-letter.ts";
-import type { ValkeyTlsOptions } from "./connection.ts";
+import { withTimeout } from "../../timers.ts";
+import { bunTlsOption, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
-import { parseEntries } from "./stream-replies.ts";
+import { parseEntries, replyText } from "./stream-replies.ts";
 
 /** Options of {@link openDeadLetterStore}. */
 export interface DeadLetterStoreOptions {
@@ -34,9 +35,6 @@ return id
 /** Dead entries read per `XRANGE`. */
 const PAGE = 500;
 
-const text = (value: unknown): string =>
-  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value);
-
 /**
  * Connects once (no reconnecting: a command line reports a failure and exits) to the dead letter stream
  * of `channel`. Rejects when Valkey cannot be reached within the timeout.
@@ -48,18 +46,14 @@ export async function openDeadLetterStore(options: DeadLetterStoreOptions): Prom
     autoReconnect: false,
     enableOfflineQueue: false,
     connectionTimeout: timeoutMs,
-    tls: tls === false ? false : tls.ca !== undefined ? { ca: tls.ca } : true,
+    tls: bunTlsOption(tls),
   });
-  const send = (command: string, args: string[]): Promise<unknown> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Valkey did not answer ${command} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    return Promise.race([client.send(command, args), late]).finally(() => clearTimeout(timer));
-  };
+  const send = (command: string, args: string[]): Promise<unknown> =>
+    withTimeout(
+      client.send(command, args),
+      timeoutMs,
+      `Valkey did not answer ${command} within ${timeoutMs} ms`,
+    );
   try {
     await client.connect();
   } catch (error) {
@@ -98,7 +92,7 @@ export async function openDeadLetterStore(options: DeadLetterStoreOptions): Prom
     await makeGroup();
     const reply = await send("EVAL", [REDRIVE_SCRIPT, "2", deadKey, channel, id, ...fields]);
     if (reply === null || reply === undefined) return { kind: "missing" };
-    return { kind: "redriven", id: text(reply), redrivenFrom: fields.at(-1) ?? "" };
+    return { kind: "redriven", id: replyText(reply), redrivenFrom: fields.at(-1) ?? "" };
   }
 
   return { list, redrive, close: () => client.close() };

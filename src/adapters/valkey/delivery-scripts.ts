@@ -1,5 +1,6 @@
 import type { ValkeyConnection } from "./connection.ts";
 import type { ConsumerIdentity } from "./stream-claims.ts";
+import { replyText } from "./stream-replies.ts";
 
 const COMMAND_TIMEOUT_MS = 5000;
 
@@ -46,9 +47,6 @@ export type MoveResult =
   | { readonly kind: "kept"; readonly deliveries: number }
   | { readonly kind: "moved"; readonly deadId: string; readonly deliveries: number };
 
-const text = (value: unknown): string =>
-  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value ?? "");
-
 /**
  * Moves the pending entry `id` of `who` to `deadKey` with `fields` and acknowledges it, when its
  * delivery counter has reached `limit` (0: always); see {@link MOVE_SCRIPT}.
@@ -71,8 +69,9 @@ export async function moveToDeadLetters(
     COMMAND_TIMEOUT_MS,
   );
   const [kind, first, second] = Array.isArray(reply) ? reply : [];
-  if (text(kind) === "moved") return { kind: "moved", deadId: text(first), deliveries: Number(second) };
-  if (text(kind) === "kept") return { kind: "kept", deliveries: Number(first) };
+  if (replyText(kind) === "moved")
+    return { kind: "moved", deadId: replyText(first), deliveries: Number(second) };
+  if (replyText(kind) === "kept") return { kind: "kept", deliveries: Number(first) };
   return { kind: "gone" };
 }
 

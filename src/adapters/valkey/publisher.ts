@@ -1,6 +1,7 @@
 import type { RedisClient } from "bun";
 import { type EventEnvelope, envelopeToStreamFields } from "../../core/envelope.ts";
 import type { Logger } from "../../log.ts";
+import { withTimeout } from "../../timers.ts";
 import {
   type Admission,
   type EventPublisher,
@@ -69,16 +70,8 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   /** The script's deadline leaves this much of the hand-off for the reply to come back. */
   const replyMarginMs = Math.min(500, timeoutMs / 4);
 
-  const bounded = <T>(work: Promise<T>, what: string): Promise<T> => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`Valkey did not answer ${what} within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-    });
-    return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
-  };
+  const bounded = <T>(work: Promise<T>, what: string): Promise<T> =>
+    withTimeout(work, timeoutMs, `Valkey did not answer ${what} within ${timeoutMs} ms`);
 
   const warnAtCap = (length: unknown) => warnIfAtCap(log, channel, length, streamMaxLen);
 

@@ -1,6 +1,7 @@
 import { eventStatusKey } from "../../core/event-status.ts";
 import { type EventStatusRecord, readQueuedEntry, readStatusHash } from "../../core/status-view.ts";
 import { type StatusReader, StatusUnavailableError } from "../../web/ports.ts";
+import { replyText } from "./stream-replies.ts";
 
 /**
  * Reads an event's status in one atomic step: the status hash when a worker wrote it (`status`, then
@@ -52,13 +53,10 @@ export interface ValkeyStatusReaderOptions {
   readonly consumerGroup: string;
 }
 
-const text = (value: unknown): string =>
-  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value ?? "");
-
 /** Field-value pairs of a flat reply, from `start`. */
 function pairs(reply: readonly unknown[], start: number): Record<string, string> {
   const fields: Record<string, string> = {};
-  for (let i = start; i + 1 < reply.length; i += 2) fields[text(reply[i])] = text(reply[i + 1]);
+  for (let i = start; i + 1 < reply.length; i += 2) fields[replyText(reply[i])] = replyText(reply[i + 1]);
   return fields;
 }
 
@@ -79,7 +77,7 @@ export function createValkeyStatusReader(options: ValkeyStatusReaderOptions): St
       });
     }
     const list = Array.isArray(reply) ? reply : [];
-    const kind = text(list[0]);
+    const kind = replyText(list[0]);
     if (kind === "status") return readStatusHash(pairs(list, 1));
     if (kind === "queued") return readQueuedEntry(eventId, pairs(list, 1), timeOfId(eventId));
     return undefined;

@@ -3,16 +3,14 @@ import { sleepUnlessAborted } from "../../timers.ts";
 import type { BacklogReporter, StreamBacklog, StreamGroupBacklog } from "../../worker/ports.ts";
 import type { ValkeyConnection } from "./connection.ts";
 import { isReplyError, type SendCommand } from "./consumer-group.ts";
-
-const text = (value: unknown): string =>
-  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value);
+import { replyText } from "./stream-replies.ts";
 
 /** The fields of a map reply, in any shape: RESP3's object or Map (Bun's client), or RESP2's flat list. */
 function fieldsOf(reply: unknown): Map<string, unknown> {
-  if (reply instanceof Map) return new Map([...reply].map(([k, v]) => [text(k), v]));
+  if (reply instanceof Map) return new Map([...reply].map(([k, v]) => [replyText(k), v]));
   if (Array.isArray(reply)) {
     const fields = new Map<string, unknown>();
-    for (let i = 0; i + 1 < reply.length; i += 2) fields.set(text(reply[i]), reply[i + 1]);
+    for (let i = 0; i + 1 < reply.length; i += 2) fields.set(replyText(reply[i]), reply[i + 1]);
     return fields;
   }
   if (reply !== null && typeof reply === "object") return new Map(Object.entries(reply));
@@ -25,12 +23,12 @@ const count = (value: unknown): number => (value === null || value === undefined
 async function oldestPendingId(send: SendCommand, key: string, group: string): Promise<string | undefined> {
   const reply = await send("XPENDING", [key, group]);
   const smallest = Array.isArray(reply) ? reply[1] : undefined;
-  return smallest === null || smallest === undefined ? undefined : text(smallest);
+  return smallest === null || smallest === undefined ? undefined : replyText(smallest);
 }
 
 async function groupBacklog(send: SendCommand, key: string, raw: unknown): Promise<StreamGroupBacklog> {
   const fields = fieldsOf(raw);
-  const group = text(fields.get("name"));
+  const group = replyText(fields.get("name"));
   const pending = count(fields.get("pending"));
   const lag = fields.get("lag");
   return {

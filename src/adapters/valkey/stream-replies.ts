@@ -11,19 +11,20 @@ export interface AutoClaimReply {
   readonly deleted: string[];
 }
 
-const text = (value: unknown): string =>
-  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value);
+/** A reply value as text: bytes decoded as UTF-8, anything else through String (nil as ""). */
+export const replyText = (value: unknown): string =>
+  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value ?? "");
 
 function parseEntry(raw: unknown): StreamEntry | undefined {
   if (!Array.isArray(raw) || raw.length < 1) return undefined;
   const [id, fields] = raw as [unknown, unknown];
   if (id === null || id === undefined) return undefined;
-  if (Array.isArray(fields)) return { id: text(id), fields: fields.map(text) };
+  if (Array.isArray(fields)) return { id: replyText(id), fields: fields.map(replyText) };
   if (fields !== null && typeof fields === "object") {
     // Some RESP3 clients turn the field list into a map.
-    return { id: text(id), fields: Object.entries(fields).flatMap(([k, v]) => [k, text(v)]) };
+    return { id: replyText(id), fields: Object.entries(fields).flatMap(([k, v]) => [k, replyText(v)]) };
   }
-  return { id: text(id), fields: null };
+  return { id: replyText(id), fields: null };
 }
 
 /** Reads a list of stream entries (`XRANGE`'s reply, or one stream's part of an `XREADGROUP` reply). */
@@ -42,7 +43,7 @@ export function parseStreamRead(reply: unknown, key: string): StreamEntry[] {
   if (reply instanceof Map) return parseEntries(reply.get(key));
   if (Array.isArray(reply)) {
     for (const pair of reply) {
-      if (Array.isArray(pair) && text(pair[0]) === key) return parseEntries(pair[1]);
+      if (Array.isArray(pair) && replyText(pair[0]) === key) return parseEntries(pair[1]);
     }
     return [];
   }
@@ -55,8 +56,8 @@ export function parseAutoClaim(reply: unknown): AutoClaimReply {
   if (!Array.isArray(reply)) return { cursor: "0-0", entries: [], deleted: [] };
   const [cursor, entries, deleted] = reply as [unknown, unknown, unknown];
   return {
-    cursor: cursor === null || cursor === undefined ? "0-0" : text(cursor),
+    cursor: cursor === null || cursor === undefined ? "0-0" : replyText(cursor),
     entries: parseEntries(entries),
-    deleted: Array.isArray(deleted) ? deleted.map(text) : [],
+    deleted: Array.isArray(deleted) ? deleted.map(replyText) : [],
   };
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "../../log.ts";
 import type { ValkeyConnection } from "./connection.ts";
 import { warnIfAtCap } from "./stream-cap.ts";
+import { replyText } from "./stream-replies.ts";
 
 /**
  * Trims the stream atomically below the oldest entry that some group has not acknowledged. For each
@@ -73,9 +74,6 @@ export interface TrimResult {
   readonly idleGroups: readonly string[];
 }
 
-const text = (value: unknown): string =>
-  value instanceof Uint8Array ? new TextDecoder().decode(value) : String(value);
-
 /** Trims `key` below its oldest unacknowledged entry (see {@link TRIM_SCRIPT}). */
 export async function trimAcknowledged(
   connection: ValkeyConnection,
@@ -88,7 +86,7 @@ export async function trimAcknowledged(
     trimmed: Number(trimmed ?? 0),
     minId: typeof minId === "string" ? minId : undefined,
     length: Number(length ?? 0),
-    idleGroups: Array.isArray(idle) ? idle.map(text) : [],
+    idleGroups: Array.isArray(idle) ? idle.map(replyText) : [],
   };
 }
 
