@@ -456,7 +456,7 @@ describe.skipIf(!requireValkey())("trimming the stream", () => {
     const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
     const connection = new ValkeyConnection({ url: valkey.url, tls: false, log, name: "test" });
     await connection.start();
-    const trimmer = createStreamTrimmer(connection, KEY, 100_000, log);
+    const trimmer = createStreamTrimmer({ connection, stream: KEY, maxLen: 100_000, log });
     try {
       expect(await trimmer.trim()).toMatchObject({ trimmed: 0, length: 3 });
       expect(await trimmer.trim()).toMatchObject({ trimmed: 0, length: 3 });

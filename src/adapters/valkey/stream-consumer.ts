@@ -7,13 +7,14 @@ import {
   deadLetterReason,
 } from "../../core/dead-letter.ts";
 import { type EventEnvelope, envelopeFromStreamFields } from "../../core/envelope.ts";
-import type { Counter } from "../../core/metrics.ts";
+import type { Counter, Gauge } from "../../core/metrics.ts";
 import type { EventOutcome } from "../../core/restart.ts";
 import type { Logger } from "../../log.ts";
 import { sleepUnlessAborted } from "../../timers.ts";
 import type { BacklogReporter, EventHandler, EventSource } from "../../worker/ports.ts";
 import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
+import { DEFAULT_CONSUMER_REAP_AFTER_MS, reapAndReport } from "./consumer-reaper.ts";
 import { moveToDeadLetters, uncountDelivery } from "./delivery-scripts.ts";
 import { reportStreamBacklog } from "./stream-backlog.ts";
 import { type ConsumerIdentity, claimIdleEntries, keepEntryAlive } from "./stream-claims.ts";
@@ -55,6 +56,16 @@ export interface StreamConsumerOptions {
   readonly backlog?: BacklogReporter;
   /** Default 15 s. */
   readonly backlogIntervalMs?: number;
+  /** `VALKEY_GROUP_STALE_AFTER`: a group that has not read this long stops holding back trims. */
+  readonly groupStaleAfterMs?: number;
+  /** Receives the number of stale groups after each trim. */
+  readonly staleGroups?: Pick<Gauge, "set">;
+  /** `VALKEY_CONSUMER_REAP_AFTER`: other consumers of the group idle this long and holding nothing are removed. */
+  readonly consumerReapAfterMs?: number;
+  /** Default half of `consumerReapAfterMs`, at least 100 ms and at most a minute. */
+  readonly reapIntervalMs?: number;
+  /** Counts the consumers removed. */
+  readonly consumersReaped?: Pick<Counter, "inc">;
 }
 
 /** An envelope that fails validation in the handler, for an entry without an `event` field. */
@@ -103,6 +114,7 @@ export class ValkeyStreamConsumer implements EventSource {
   #retryAt: number | undefined;
   #nextClaimAt = 0;
   #nextTrimAt = 0;
+  #nextReapAt = 0;
 
   constructor(private readonly options: StreamConsumerOptions) {
     const { url, tls, log, maxBackoffMs } = options;
@@ -130,7 +142,15 @@ export class ValkeyStreamConsumer implements EventSource {
       name: "stream-control",
       onConnect: (client) => this.#createGroup((command, args) => client.send(command, args)),
     });
-    this.#trimmer = createStreamTrimmer(this.#control, this.#key, options.streamMaxLen, log);
+    this.#trimmer = createStreamTrimmer({
+      connection: this.#control,
+      stream: this.#key,
+      maxLen: options.streamMaxLen,
+      staleAfterMs: options.groupStaleAfterMs,
+      ownGroup: this.#group,
+      log,
+      staleGroups: options.staleGroups,
+    });
   }
 
   get connected(): boolean {
@@ -366,7 +386,7 @@ export class ValkeyStreamConsumer implements EventSource {
     }
   }
 
-  /** Claims idle entries of dead consumers and trims, each when due. */
+  /** Claims idle entries of dead consumers, trims, and reaps gone consumers, each when due. */
   async #maintain(handler: EventHandler): Promise<void> {
     const now = Date.now();
     const { claimIdleMs, log, trimIntervalMs = 30_000 } = this.options;
@@ -381,6 +401,19 @@ export class ValkeyStreamConsumer implements EventSource {
         log.warn("stream trim failed", { stream: this.#key, error });
       });
     }
+    if (now >= this.#nextReapAt) await this.#reap(now);
+  }
+
+  async #reap(now: number): Promise<void> {
+    const { log, consumersReaped, consumerReapAfterMs = DEFAULT_CONSUMER_REAP_AFTER_MS } = this.options;
+    const interval = this.options.reapIntervalMs ?? Math.min(60_000, Math.max(100, consumerReapAfterMs / 2));
+    this.#nextReapAt = now + interval;
+    await reapAndReport(this.#control, this.#who, consumerReapAfterMs, log, consumersReaped).catch(
+      (error: unknown) => {
+        if (isReplyError(error, "NOGROUP")) throw error;
+        log.warn("consumer reaping failed", { stream: this.#key, group: this.#group, error });
+      },
+    );
   }
 
   async #claimIdle(handler: EventHandler): Promise<void> {

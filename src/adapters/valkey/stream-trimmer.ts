@@ -1,7 +1,16 @@
+import type { Gauge } from "../../core/metrics.ts";
 import type { Logger } from "../../log.ts";
 import type { ValkeyConnection } from "./connection.ts";
 import { warnIfAtCap } from "./stream-cap.ts";
 import { replyText } from "./stream-replies.ts";
+
+/** The hash that remembers, per consumer group without consumers, when the trimmer first saw it so (ms). */
+export function groupIdleSinceKey(stream: string): string {
+  return `{${stream}}:group-idle-since`;
+}
+
+/** `VALKEY_GROUP_STALE_AFTER`'s default: a day. */
+export const DEFAULT_GROUP_STALE_AFTER_MS = 24 * 3_600_000;
 
 /**
  * Trims the stream atomically below the oldest entry that some group has not acknowledged. For each
@@ -11,16 +20,32 @@ import { replyText } from "./stream-replies.ts";
  * again). The lowest of these is the `MINID`. Without any group nothing is trimmed (the web's
  * `XADD MAXLEN ~` cap still applies).
  *
- * A group that has read nothing (last-delivered `0-0`) and has no consumers is still respected (its
- * bound trims nothing), but is reported, so the caller can say which group holds trimming back.
+ * A stale group does not count: one that has not read for longer than ARGV[1] ms, by Valkey's clock
+ * (`TIME`). A group's last read is that of its most recently active consumer: the least `idle` of
+ * `XINFO CONSUMERS`, the time since the consumer's last read attempt (a live worker blocks in
+ * `XREADGROUP` every few seconds, so a quiet stream does not make it stale; `inactive`, the time since
+ * a read that returned entries, would). A group without consumers (made by the web for a cluster whose
+ * worker has not started yet) has no read time: the script records when it first saw it so in the hash
+ * KEYS[2] (same hash tag, same slot) and counts from then; the field goes once the group has consumers
+ * again or is gone. ARGV[2], the caller's own group, is never stale: it is reading now.
  *
- * Runs as one script so no group can deliver or acknowledge between the reading and the trimming. IDs
- * are compared and incremented as decimal strings: both parts are 64-bit, beyond a Lua number.
- * Returns `{trimmed, minid, length, {idle group names…}}`.
+ * A group that has read nothing (last-delivered `0-0`) and has no consumers, and is not stale yet, is
+ * respected (its bound trims nothing) but reported, so the caller can say which group holds trimming back.
+ *
+ * Runs as one script so no group can deliver, acknowledge or gain a consumer between the reading and
+ * the trimming. IDs are compared and incremented as decimal strings: both parts are 64-bit, beyond a
+ * Lua number; milliseconds since the epoch are exact in one.
+ * Returns `{trimmed, minid, length, {held-back group names…}, {{stale group name, ms since it read}…}}`.
  */
 const TRIM_SCRIPT = `
 local key = KEYS[1]
-if redis.call('EXISTS', key) == 0 then return {0, false, 0, {}} end
+local since_key = KEYS[2]
+local stale_after = tonumber(ARGV[1])
+local own_group = ARGV[2]
+if redis.call('EXISTS', key) == 0 then
+  redis.call('DEL', since_key)
+  return {0, false, 0, {}, {}}
+end
 local function less_num(a, b)
   if #a ~= #b then return #a < #b end
   return a < b
@@ -42,27 +67,66 @@ local function next_id(id)
   if seq == '18446744073709551615' then return incr(ms) .. '-0' end
   return ms .. '-' .. incr(seq)
 end
-local groups = redis.call('XINFO', 'GROUPS', key)
-local minid = false
-local idle = {}
-for _, g in ipairs(groups) do
-  local name, pending, last, consumers
-  for i = 1, #g, 2 do
-    if g[i] == 'name' then name = g[i + 1]
-    elseif g[i] == 'pending' then pending = g[i + 1]
-    elseif g[i] == 'consumers' then consumers = g[i + 1]
-    elseif g[i] == 'last-delivered-id' then last = g[i + 1] end
+local function field(list, name)
+  for i = 1, #list, 2 do if list[i] == name then return list[i + 1] end end
+end
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local since = {}
+local recorded = redis.call('HGETALL', since_key)
+for i = 1, #recorded, 2 do since[recorded[i]] = tonumber(recorded[i + 1]) end
+-- Milliseconds since the group last read: its most recently active consumer's idle time, or, without
+-- consumers, the time since the trimmer first saw it without any.
+local function quiet_for(name, consumers)
+  if consumers == 0 then
+    if since[name] == nil then
+      redis.call('HSETNX', since_key, name, now)
+      since[name] = now
+    end
+    return now - since[name]
   end
-  local candidate
-  if pending > 0 then candidate = redis.call('XPENDING', key, name)[2]
-  else candidate = next_id(last) end
-  if last == '0-0' and consumers == 0 then table.insert(idle, name) end
-  if minid == false or less(candidate, minid) then minid = candidate end
+  local least = false
+  for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', key, name)) do
+    local idle = field(c, 'idle')
+    if least == false or idle < least then least = idle end
+  end
+  return least
+end
+local minid = false
+local held_back = {}
+local stale = {}
+local present = {}
+for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
+  local name = field(g, 'name')
+  local pending = field(g, 'pending')
+  local consumers = field(g, 'consumers')
+  local last = field(g, 'last-delivered-id')
+  present[name] = true
+  local quiet = quiet_for(name, consumers)
+  if consumers > 0 and since[name] ~= nil then redis.call('HDEL', since_key, name) end
+  if name ~= own_group and quiet > stale_after then
+    table.insert(stale, {name, quiet})
+  else
+    local candidate
+    if pending > 0 then candidate = redis.call('XPENDING', key, name)[2]
+    else candidate = next_id(last) end
+    if last == '0-0' and consumers == 0 then table.insert(held_back, name) end
+    if minid == false or less(candidate, minid) then minid = candidate end
+  end
+end
+for name in pairs(since) do
+  if not present[name] then redis.call('HDEL', since_key, name) end
 end
 local trimmed = 0
 if minid ~= false then trimmed = redis.call('XTRIM', key, 'MINID', minid) end
-return {trimmed, minid, redis.call('XLEN', key), idle}
+return {trimmed, minid, redis.call('XLEN', key), held_back, stale}
 `;
+
+/** A consumer group that stopped holding back trims: it has not read for `quietMs`. */
+export interface StaleGroup {
+  readonly group: string;
+  readonly quietMs: number;
+}
 
 /** What one trim did. */
 export interface TrimResult {
@@ -70,23 +134,45 @@ export interface TrimResult {
   /** The `MINID` trimmed below (entries from it on are kept), or undefined when there was no group to go by. */
   readonly minId: string | undefined;
   readonly length: number;
-  /** Groups that have read nothing and have no consumers: they keep every entry in the stream. */
+  /** Groups that have read nothing and have no consumers, not stale yet: they keep every entry in the stream. */
   readonly idleGroups: readonly string[];
+  /** Groups that have not read for longer than the stale limit: trimming went on without them. */
+  readonly staleGroups: readonly StaleGroup[];
 }
 
-/** Trims `key` below its oldest unacknowledged entry (see {@link TRIM_SCRIPT}). */
+/** How {@link trimAcknowledged} treats groups that stopped reading. */
+export interface TrimOptions {
+  /** A group that has not read for longer than this stops holding back trims (`VALKEY_GROUP_STALE_AFTER`). */
+  readonly staleAfterMs?: number;
+  /** The caller's own group, never stale. */
+  readonly ownGroup?: string;
+  readonly timeoutMs?: number;
+}
+
+const parseStale = (raw: unknown): StaleGroup[] =>
+  Array.isArray(raw)
+    ? raw.map((pair) => {
+        const [group, quiet] = Array.isArray(pair) ? pair : [];
+        return { group: replyText(group), quietMs: Number(quiet ?? 0) };
+      })
+    : [];
+
+/** Trims `key` below its oldest unacknowledged entry of a group that is not stale (see {@link TRIM_SCRIPT}). */
 export async function trimAcknowledged(
   connection: ValkeyConnection,
   key: string,
-  timeoutMs = 5000,
+  options: TrimOptions = {},
 ): Promise<TrimResult> {
-  const reply = (await connection.send("EVAL", [TRIM_SCRIPT, "1", key], timeoutMs)) as unknown[];
-  const [trimmed, minId, length, idle] = reply;
+  const { staleAfterMs = DEFAULT_GROUP_STALE_AFTER_MS, ownGroup = "", timeoutMs = 5000 } = options;
+  const args = [TRIM_SCRIPT, "2", key, groupIdleSinceKey(key), String(Math.floor(staleAfterMs)), ownGroup];
+  const reply = (await connection.send("EVAL", args, timeoutMs)) as unknown[];
+  const [trimmed, minId, length, idle, stale] = reply;
   return {
     trimmed: Number(trimmed ?? 0),
     minId: typeof minId === "string" ? minId : undefined,
     length: Number(length ?? 0),
     idleGroups: Array.isArray(idle) ? idle.map(replyText) : [],
+    staleGroups: parseStale(stale),
   };
 }
 
@@ -96,33 +182,72 @@ export interface StreamTrimmer {
   trim(): Promise<TrimResult>;
 }
 
+/** Options of {@link createStreamTrimmer}. */
+export interface StreamTrimmerOptions {
+  readonly connection: ValkeyConnection;
+  readonly stream: string;
+  /** The stream's hard cap, for the warning when it is reached. */
+  readonly maxLen: number;
+  /** `VALKEY_GROUP_STALE_AFTER`; default {@link DEFAULT_GROUP_STALE_AFTER_MS}. */
+  readonly staleAfterMs?: number;
+  /** The worker's own group, never stale. */
+  readonly ownGroup?: string;
+  readonly log: Logger;
+  /** Receives the number of stale groups after each trim. */
+  readonly staleGroups?: Pick<Gauge, "set">;
+}
+
+/** Which groups turned stale since the last trim, and which are stale no longer. */
+export function staleChanges(
+  before: ReadonlySet<string>,
+  now: readonly StaleGroup[],
+): { readonly turned: StaleGroup[]; readonly recovered: string[] } {
+  const names = new Set(now.map((g) => g.group));
+  return {
+    turned: now.filter((g) => !before.has(g.group)),
+    recovered: [...before].filter((name) => !names.has(name)),
+  };
+}
+
 /**
  * A trimmer of `stream`. Each {@link StreamTrimmer.trim} trims once and reports: a debug line when
- * entries were removed, the cap warning when the stream has reached `maxLen`, and a warning, once per
- * trimmer and group, for a group without consumers that has read nothing (e.g. made by a web configured
- * with another group name) while the stream holds entries: it is respected, so nothing is trimmed until
- * it reads them or is destroyed.
+ * entries were removed, the cap warning when the stream has reached `maxLen`; a warning, once per
+ * trimmer and group, for a group without consumers that has read nothing (e.g. made by the web for a
+ * cluster whose worker has not started) while the stream holds entries: it is respected, so nothing is
+ * trimmed until it reads them, is destroyed, or turns stale; a warning when a group turns stale (with
+ * how long it has not read) and an info line when it is stale no longer; and the number of stale groups.
  */
-export function createStreamTrimmer(
-  connection: ValkeyConnection,
-  stream: string,
-  maxLen: number,
-  log: Logger,
-): StreamTrimmer {
+export function createStreamTrimmer(options: StreamTrimmerOptions): StreamTrimmer {
+  const { connection, stream, maxLen, staleAfterMs, ownGroup, log, staleGroups } = options;
   const warnedIdleGroups = new Set<string>();
+  let stale = new Set<string>();
+  const report = (result: TrimResult) => {
+    for (const group of result.length > 0 ? result.idleGroups : []) {
+      if (warnedIdleGroups.has(group)) continue;
+      warnedIdleGroups.add(group);
+      log.warn(`stream trimming held back by consumer group ${group} that has no consumers`, {
+        stream,
+        group,
+        length: result.length,
+        hint: "the group has read nothing; start its worker, or destroy it (XGROUP DESTROY) if no worker uses it; it stops holding trims back once stale (VALKEY_GROUP_STALE_AFTER)",
+      });
+    }
+    const { turned, recovered } = staleChanges(stale, result.staleGroups);
+    for (const { group, quietMs } of turned)
+      log.warn("consumer group is stale; trimming no longer waits for it", {
+        stream,
+        group,
+        not_read_for_s: Math.round(quietMs / 1000),
+        hint: "its worker has not read for longer than VALKEY_GROUP_STALE_AFTER; entries it has not read may be trimmed; if its cluster is gone, destroy the group (XGROUP DESTROY)",
+      });
+    for (const group of recovered) log.info("consumer group is no longer stale", { stream, group });
+    stale = new Set(result.staleGroups.map((g) => g.group));
+    staleGroups?.set(stale.size);
+  };
   return {
     async trim() {
-      const result = await trimAcknowledged(connection, stream);
-      for (const group of result.length > 0 ? result.idleGroups : []) {
-        if (warnedIdleGroups.has(group)) continue;
-        warnedIdleGroups.add(group);
-        log.warn(`stream trimming held back by consumer group ${group} that has no consumers`, {
-          stream,
-          group,
-          length: result.length,
-          hint: "the group has read nothing; destroy it (XGROUP DESTROY) if no worker uses it, or the stream grows to its cap",
-        });
-      }
+      const result = await trimAcknowledged(connection, stream, { staleAfterMs, ownGroup });
+      report(result);
       if (result.trimmed > 0)
         log.debug("stream trimmed", { stream, trimmed: result.trimmed, length: result.length });
       warnIfAtCap(log, stream, result.length, maxLen);
