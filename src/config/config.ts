@@ -31,6 +31,10 @@ export interface Config {
     readonly consumerGroup: string;
     readonly consumerName: string;
     readonly claimIdleMs: number;
+    /** `VALKEY_GROUP_STALE_AFTER`: a group that has not read this long stops holding back trims. */
+    readonly groupStaleAfterMs: number;
+    /** `VALKEY_CONSUMER_REAP_AFTER`: gone consumers holding nothing are removed after this long. */
+    readonly consumerReapAfterMs: number;
     readonly streamMaxLen: number;
     /** `MAX_DELIVERIES`: on which delivery a poison stream entry moves to the dead letters. */
     readonly maxDeliveries: number;

@@ -200,6 +200,8 @@ function buildConfig(
       consumerName:
         get<string | undefined>("VALKEY_CONSUMER_NAME") ?? `${hostname()}-${crypto.randomUUID().slice(0, 8)}`,
       claimIdleMs: get<number | undefined>("VALKEY_CLAIM_IDLE") ?? 30_000,
+      groupStaleAfterMs: get<number | undefined>("VALKEY_GROUP_STALE_AFTER") ?? 86_400_000,
+      consumerReapAfterMs: get<number | undefined>("VALKEY_CONSUMER_REAP_AFTER") ?? 3_600_000,
       streamMaxLen: get("VALKEY_STREAM_MAXLEN"),
       maxDeliveries: get<number | undefined>("MAX_DELIVERIES") ?? 5,
     },

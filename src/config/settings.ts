@@ -321,6 +321,24 @@ export const SETTINGS: readonly Setting[] = [
     description: "Entries pending longer than this on a silent consumer are claimed by another worker.",
   },
   {
+    env: "VALKEY_GROUP_STALE_AFTER",
+    flag: "valkey-group-stale-after",
+    kind: "duration",
+    default: "24h",
+    modes: WORKER,
+    description:
+      "A consumer group of the stream that has not read for longer than this (a group without consumers: since the worker first saw it so) is reported and no longer holds back trimming; the stream's hard cap still bounds it.",
+  },
+  {
+    env: "VALKEY_CONSUMER_REAP_AFTER",
+    flag: "valkey-consumer-reap-after",
+    kind: "duration",
+    default: "1h",
+    modes: WORKER,
+    description:
+      "A consumer of the worker's group (another worker's, gone) that holds no pending entry and has not read for longer than this is removed from the group.",
+  },
+  {
     env: "MAX_DELIVERIES",
     flag: "max-deliveries",
     kind: "count",

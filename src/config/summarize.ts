@@ -45,6 +45,8 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     health_addr: address(worker.healthListen),
     valkey_consumer_name: valkey.consumerName,
     valkey_claim_idle: formatDuration(valkey.claimIdleMs),
+    valkey_group_stale_after: formatDuration(valkey.groupStaleAfterMs),
+    valkey_consumer_reap_after: formatDuration(valkey.consumerReapAfterMs),
     max_deliveries: valkey.maxDeliveries,
     workload_kinds: worker.workloadResources.join(","),
     watch_namespaces: worker.watchNamespaces.join(","),

@@ -12,6 +12,7 @@ import type { MetricsRegistry } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { StatusReader } from "../web/ports.ts";
 import type { EventSource } from "../worker/ports.ts";
+import { registerStreamGroupMetrics } from "../worker/stream-group-metrics.ts";
 import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import type { WorkerMetrics } from "../worker/worker-metrics.ts";
 
@@ -62,7 +63,8 @@ export function createStatusReader(
 
 /**
  * The worker's Valkey source for `VALKEY_DELIVERY`: a consumer group on the stream, or a Pub/Sub
- * subscription. A stream consumer reports the stream's backlog to gauges it declares on `registry`.
+ * subscription. A stream consumer reports the stream's backlog, its stale groups and the consumers it
+ * reaped to metrics it declares on `registry`.
  */
 export function createValkeySource(
   valkey: Config["valkey"],
@@ -76,6 +78,7 @@ export function createValkeySource(
     return new ValkeySubscriber({ ...endpoint, channel: valkey.channel, log, acked });
   }
   const backlog = registerStreamMetrics(registry);
+  const { staleGroups, consumersReaped } = registerStreamGroupMetrics(registry);
   return new ValkeyStreamConsumer({
     ...endpoint,
     stream: valkey.channel,
@@ -88,5 +91,9 @@ export function createValkeySource(
     acked,
     deadLetters: metrics.deadLetters,
     backlog,
+    groupStaleAfterMs: valkey.groupStaleAfterMs,
+    staleGroups,
+    consumerReapAfterMs: valkey.consumerReapAfterMs,
+    consumersReaped,
   });
 }

@@ -9,6 +9,7 @@ import { createLogger } from "../../src/log.ts";
 import { createWebMetrics } from "../../src/web/web-metrics.ts";
 import { createMetricsRegistry } from "../../src/wiring/metrics-registry.ts";
 import { registerIndexMetrics } from "../../src/worker/index-metrics.ts";
+import { registerStreamGroupMetrics } from "../../src/worker/stream-group-metrics.ts";
 import { registerStreamMetrics } from "../../src/worker/stream-metrics.ts";
 import { createValkeyConnectedGauge, createWorkerMetrics } from "../../src/worker/worker-metrics.ts";
 import { type DocumentedMetric, documentedMetrics } from "../support/prometheus-text.ts";
@@ -69,6 +70,7 @@ function declaredMetrics(): Record<"every" | "web" | "worker", MetricDescription
   const request = async () => ({ ok: true as const, status: 200, text: "{}" });
   createWorkloadPatcher({ client: { request }, log: createLogger({ write: () => {} }), registry: worker });
   registerStreamMetrics(worker);
+  registerStreamGroupMetrics(worker);
   const own = (registry: typeof web) => registry.describe().slice(every.length);
   return { every, web: own(web), worker: own(worker) };
 }

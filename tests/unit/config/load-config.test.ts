@@ -110,6 +110,8 @@ describe("loading configuration", () => {
     expect(config.worker.kubeconfig).toBeUndefined();
     expect(config.valkey.consumerGroup).toBe("kuberollouttrigger");
     expect(config.valkey.claimIdleMs).toBe(30_000);
+    expect(config.valkey.groupStaleAfterMs).toBe(86_400_000);
+    expect(config.valkey.consumerReapAfterMs).toBe(3_600_000);
     expect(config.valkey.maxDeliveries).toBe(5);
     expect(config.worker.clusterName).toBe("default");
     expect(config.worker.eventStatusTtlMs).toBe(3_600_000);
@@ -320,6 +322,25 @@ describe("loading configuration", () => {
       "VALKEY_CLAIM_IDLE",
     );
   });
+
+  test("the stale group and consumer reaping limits are read, as environment variables or flags", () => {
+    const env = { ...WEB_ENV, VALKEY_GROUP_STALE_AFTER: "36h", VALKEY_CONSUMER_REAP_AFTER: "15m" };
+    const config = expectConfig(loadConfig("worker", [], env));
+    expect(config.valkey.groupStaleAfterMs).toBe(129_600_000);
+    expect(config.valkey.consumerReapAfterMs).toBe(900_000);
+    const flags = ["--valkey-group-stale-after=2h", "--valkey-consumer-reap-after", "90s"];
+    const fromFlags = expectConfig(loadConfig("worker", flags, WEB_ENV));
+    expect(fromFlags.valkey.groupStaleAfterMs).toBe(7_200_000);
+    expect(fromFlags.valkey.consumerReapAfterMs).toBe(90_000);
+  });
+
+  test.each(["VALKEY_GROUP_STALE_AFTER", "VALKEY_CONSUMER_REAP_AFTER"])(
+    "%p of zero or no duration is refused: a group or consumer would count as gone at once",
+    (name) => {
+      for (const text of ["0", "0s", "24", "1d"])
+        expect(expectError(loadConfig("worker", [], { ...WEB_ENV, [name]: text }))).toContain(name);
+    },
+  );
 
   test.each(["0", "-1", "2.5", "ten"])(
     "MAX_DELIVERIES %p is refused: an entry is delivered at least once",

@@ -1,0 +1,83 @@
+import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { ValkeyStreamConsumer } from "../../src/adapters/valkey/stream-consumer.ts";
+import { groupIdleSinceKey } from "../../src/adapters/valkey/stream-trimmer.ts";
+import { MetricsRegistry } from "../../src/core/metrics.ts";
+import { createLogger } from "../../src/log.ts";
+import { requireValkey, startValkey } from "../support/valkey-server.ts";
+import { waitFor } from "../support/wait-for.ts";
+
+const CHANNEL = "kuberollouttrigger";
+
+/**
+ * The worker's ACL rules as docs/deployment.md lists them (the bullet that starts with "- worker:"):
+ * its key patterns and commands, with `<channel>` filled in.
+ */
+async function documentedWorkerRules(): Promise<string[]> {
+  const text = await Bun.file(join(import.meta.dir, "../../docs/deployment.md")).text();
+  const start = text.indexOf("\n- worker: ");
+  const bullet = text.slice(start + 1, text.indexOf("\n- ", start + 1));
+  const quoted = [...bullet.matchAll(/`([^`]+)`/g)].map(([, code]) => code ?? "");
+  const required = quoted.slice(
+    0,
+    quoted.findIndex((code) => code.startsWith("+xinfo|stream")),
+  );
+  return required
+    .flatMap((code) => code.split(/\s+/))
+    .filter((rule) => rule.startsWith("~") || rule.startsWith("+"))
+    .map((rule) => rule.replaceAll("<channel>", CHANNEL));
+}
+
+describe.skipIf(!requireValkey())("the worker as a least-privilege Valkey user", () => {
+  test("with the rights docs/deployment.md lists, the worker trims past a stale group and reaps a gone consumer", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    const rules = await documentedWorkerRules();
+    expect(rules).toContain(`~{${CHANNEL}}:group-idle-since`);
+    await admin.send("ACL", ["SETUSER", "workeronly", "on", ">worker-secret", ...rules]);
+    await admin.send("XGROUP", ["CREATE", CHANNEL, "workers", "0", "MKSTREAM"]);
+    // A group of another cluster that never got a consumer, and a consumer of a gone worker.
+    await admin.send("XGROUP", ["CREATE", CHANNEL, "expected", "0"]);
+    await admin.send("XGROUP", ["CREATECONSUMER", CHANNEL, "workers", "gone"]);
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+    const registry = new MetricsRegistry();
+    const reaped = registry.counter("reaped_under_test", "Consumers reaped in this test.");
+    const stale = registry.gauge("stale_under_test", "Stale groups in this test.");
+    const consumer = new ValkeyStreamConsumer({
+      url: `redis://workeronly:worker-secret@${valkey.addr}`,
+      tls: false,
+      stream: CHANNEL,
+      group: "workers",
+      consumer: "me",
+      claimIdleMs: 30_000,
+      streamMaxLen: 100_000,
+      maxDeliveries: 5,
+      log,
+      blockMs: 50,
+      trimIntervalMs: 50,
+      groupStaleAfterMs: 200,
+      staleGroups: stale,
+      consumerReapAfterMs: 200,
+      reapIntervalMs: 50,
+      consumersReaped: reaped,
+    });
+    let handled = 0;
+    consumer.start(async () => {
+      handled++;
+      return { kind: "done" };
+    });
+    try {
+      for (let i = 0; i < 3; i++) await admin.send("XADD", [CHANNEL, "*", "event", "{}"]);
+      await waitFor(() => handled === 3, "the worker to handle the entries");
+      await waitFor(() => reaped.get() === 1, "the gone consumer to be reaped");
+      await waitFor(() => stale.get() === 1, "the group without consumers to turn stale");
+      await waitFor(async () => Number(await admin.send("XLEN", [CHANNEL])) === 0, "the trim");
+      expect(await admin.send("HEXISTS", [groupIdleSinceKey(CHANNEL), "expected"])).toBe(1);
+      const failures = lines.filter((l) => String(l.msg).endsWith("failed") || l.level === "ERROR");
+      expect(failures).toEqual([]);
+    } finally {
+      await consumer.stop();
+    }
+  });
+});
