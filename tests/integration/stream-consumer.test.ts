@@ -5,7 +5,8 @@ import {
   type StreamConsumerOptions,
   ValkeyStreamConsumer,
 } from "../../src/adapters/valkey/stream-consumer.ts";
-import { createStreamTrimmer, trimAcknowledged } from "../../src/adapters/valkey/stream-trimmer.ts";
+import { createStreamTrimmer } from "../../src/adapters/valkey/stream-trimmer.ts";
+import { trimAcknowledged } from "../../src/adapters/valkey/trim-script.ts";
 import { envelopeToStreamFields } from "../../src/core/envelope.ts";
 import type { EventOutcome } from "../../src/core/restart.ts";
 import { createLogger } from "../../src/log.ts";

@@ -1,11 +1,8 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { RedisClient } from "bun";
 import { ValkeyConnection } from "../../src/adapters/valkey/connection.ts";
-import {
-  createStreamTrimmer,
-  groupIdleSinceKey,
-  trimAcknowledged,
-} from "../../src/adapters/valkey/stream-trimmer.ts";
+import { createStreamTrimmer } from "../../src/adapters/valkey/stream-trimmer.ts";
+import { groupIdleSinceKey, trimAcknowledged } from "../../src/adapters/valkey/trim-script.ts";
 import { MetricsRegistry } from "../../src/core/metrics.ts";
 import { createLogger } from "../../src/log.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";

@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { ValkeyStreamConsumer } from "../../src/adapters/valkey/stream-consumer.ts";
-import { groupIdleSinceKey } from "../../src/adapters/valkey/stream-trimmer.ts";
+import { groupIdleSinceKey } from "../../src/adapters/valkey/trim-script.ts";
 import { MetricsRegistry } from "../../src/core/metrics.ts";
 import { createLogger } from "../../src/log.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
