@@ -9,12 +9,18 @@ import type { Mode } from "./settings.ts";
 
 const IMAGE_PREFIX = /^[a-z0-9][a-z0-9._\-/:]*$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+/**
+ * The shortest `VALKEY_GROUP_STALE_AFTER`: a live worker does not read while it handles an event (patch
+ * retries alone take up to a minute), and a shorter limit would let other clusters trim what it has not read.
+ */
+const MIN_GROUP_STALE_AFTER_MS = 600_000;
 /** A cluster's name in an event's status: a short, printable token. */
 const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /**
  * Checks that go beyond one setting's syntax: the image prefix, the Valkey host, the token settings,
- * the workload kinds, namespaces and cluster name, and the Valkey CA file (read here, so a bad file stops the start).
+ * the workload kinds, namespaces and cluster name, the stale group limit, and the Valkey CA file (read
+ * here, so a bad file stops the start).
  */
 export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[] {
   const problems: string[] = [];
@@ -47,6 +53,11 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
       );
     }
     problems.push(...checkKubeconfig(values.get("KUBECONFIG")));
+    const staleAfter = values.get("VALKEY_GROUP_STALE_AFTER");
+    if (typeof staleAfter === "number" && staleAfter < MIN_GROUP_STALE_AFTER_MS)
+      problems.push(
+        "VALKEY_GROUP_STALE_AFTER / --valkey-group-stale-after: at least 10m, or a live worker busy with a slow event would count as gone and other clusters would trim what it has not read",
+      );
     const cluster = values.get("CLUSTER_NAME");
     if (typeof cluster === "string" && !CLUSTER_NAME.test(cluster))
       problems.push(

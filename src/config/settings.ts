@@ -327,7 +327,7 @@ export const SETTINGS: readonly Setting[] = [
     default: "24h",
     modes: WORKER,
     description:
-      "A consumer group of the stream that has not read for longer than this (a group without consumers: since the worker first saw it so) is reported and no longer holds back trimming; the stream's hard cap still bounds it.",
+      "A consumer group of the stream that has not read for longer than this (a group without consumers: since the worker first saw it so) is reported and no longer holds back trimming; the stream's hard cap still bounds it. At least 10m.",
   },
   {
     env: "VALKEY_CONSUMER_REAP_AFTER",

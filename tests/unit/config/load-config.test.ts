@@ -334,6 +334,14 @@ describe("loading configuration", () => {
     expect(fromFlags.valkey.consumerReapAfterMs).toBe(90_000);
   });
 
+  test("a stale group limit under 10 minutes is refused: a live worker busy with a slow event is not gone", () => {
+    const error = expectError(loadConfig("worker", [], { ...WEB_ENV, VALKEY_GROUP_STALE_AFTER: "9m59s" }));
+    expect(error).toContain("VALKEY_GROUP_STALE_AFTER");
+    expect(error).toContain("at least 10m");
+    const config = expectConfig(loadConfig("worker", [], { ...WEB_ENV, VALKEY_GROUP_STALE_AFTER: "10m" }));
+    expect(config.valkey.groupStaleAfterMs).toBe(600_000);
+  });
+
   test.each(["VALKEY_GROUP_STALE_AFTER", "VALKEY_CONSUMER_REAP_AFTER"])(
     "%p of zero or no duration is refused: a group or consumer would count as gone at once",
     (name) => {
