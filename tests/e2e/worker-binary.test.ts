@@ -348,6 +348,29 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       expect(values[0]).toBe(String(processed([second], requestId)[0]?.restarted_at));
     }, 30_000);
 
+    test("a worker removes the consumer a gone worker left once it held nothing for VALKEY_CONSUMER_REAP_AFTER, and counts it", async () => {
+      const client = await valkey.client();
+      await client.send("XGROUP", ["CREATE", "kuberollouttrigger", "kuberollouttrigger", "0", "MKSTREAM"]);
+      await client.send("XGROUP", ["CREATECONSUMER", "kuberollouttrigger", "kuberollouttrigger", "gone"]);
+      const worker = await startWorker("survivor", "stream", { VALKEY_CONSUMER_REAP_AFTER: "1s" });
+      const line = await worker.waitForLog((l) => l.msg === "removed a gone consumer from the group", 20_000);
+      expect(line).toMatchObject({
+        consumer: "gone",
+        group: "kuberollouttrigger",
+        stream: "kuberollouttrigger",
+      });
+      const consumers = (await client.send("XINFO", [
+        "CONSUMERS",
+        "kuberollouttrigger",
+        "kuberollouttrigger",
+      ])) as Record<string, unknown>[];
+      expect(consumers.map((c) => c.name)).toEqual(["survivor"]);
+      const health = portOf(await worker.waitForLog((l) => l.msg === "worker health listening", 20_000));
+      const metrics = await (await fetch(`http://127.0.0.1:${health}/metrics`)).text();
+      expect(metrics).toContain("\nkuberollouttrigger_stream_consumers_reaped_total 1\n");
+      expect(metrics).toContain("\nkuberollouttrigger_stream_stale_groups 0\n");
+    }, 30_000);
+
     test("follows the cluster by watching again, with no LIST, as the API server ends its watches after its index synced, an event included", async () => {
       // The server ends every watch within 300 ms (a real one ends them at its own timeout, minutes
       // apart), and sends a bookmark every 100 ms so that each ends with something received.
