@@ -1,4 +1,4 @@
-import type { IndexedWorkload } from "../core/workload.ts";
+import type { IndexedWorkload, WorkloadRef } from "../core/workload.ts";
 import { WorkloadImageMap } from "../core/workload-image-map.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
@@ -32,6 +32,14 @@ export interface WorkloadIndex {
   status(): IndexStatus;
   /** Workloads using any of these exact image references, each workload once, in a stable order. */
   findByImages(images: readonly string[]): IndexedWorkload[];
+  /**
+   * The latest `restartedAt` seen on the workload (pod template annotation, or a Rollout's
+   * `spec.restartAt`), in ms since the epoch, from the list, the watch, or a PATCH answer noted with
+   * {@link noteRestartedAt}; undefined when none was seen.
+   */
+  restartedAtOf(ref: WorkloadRef): number | undefined;
+  /** Records a `restartedAt` a PATCH answer showed on the workload; an older one than seen is ignored. */
+  noteRestartedAt(ref: WorkloadRef, ms: number): void;
   /** Number of indexed workloads. */
   readonly size: number;
   /** Stops every watch. */
@@ -170,6 +178,8 @@ export function createWorkloadIndex(options: WorkloadIndexOptions): WorkloadInde
     findByImages(images: readonly string[]): IndexedWorkload[] {
       return map.find(images);
     },
+    restartedAtOf: (ref) => map.restartedAtOf(ref),
+    noteRestartedAt: (ref, ms) => map.noteRestartedAt(ref, ms),
     get size() {
       return map.size;
     },
