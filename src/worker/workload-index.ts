@@ -57,6 +57,11 @@ export interface WorkloadIndexOptions {
   readonly metrics?: IndexMetrics;
   readonly timers?: IndexTimers;
   readonly settings?: Partial<IndexSettings>;
+  /**
+   * Called once, when the index first synced: the wiring collects the garbage of the sync's LIST pages
+   * there at once rather than whenever the collector gets to it.
+   */
+  readonly onSynced?: () => void;
   /** Sees every workload listed or watched, with its rollout summary (the rollout follower); none when omitted. */
   readonly observe?: WorkloadObserver;
 }
@@ -130,6 +135,7 @@ export function createWorkloadIndex(options: WorkloadIndexOptions): WorkloadInde
       streams: streams.length,
       ...(forbidden.length > 0 ? { forbidden } : {}),
     });
+    options.onSynced?.();
     for (const wake of [...waiters]) wake();
   };
   const deps = {
