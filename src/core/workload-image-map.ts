@@ -34,6 +34,9 @@ export class WorkloadImageMap {
   readonly #byImage = new Map<string, Users>();
   readonly #streamIds = new Map<string, number>();
   readonly #listEpochs: number[] = [];
+  /** Per stream: how many slots it owns, and how many of them its current list has seen. */
+  readonly #ownedCount: number[] = [];
+  readonly #listedCount: number[] = [];
   readonly #countByKind = KIND_ORDER.map(() => 0);
   readonly #free: number[] = [];
   #names: (string | undefined)[] = [];
@@ -72,6 +75,7 @@ export class WorkloadImageMap {
       byNamespace.set(workload.namespace, namespace);
     }
     let slot = namespace.slots.get(workload.name);
+    const fresh = slot === undefined;
     if (slot === undefined) {
       slot = this.#allocate();
       namespace.slots.set(workload.name, slot);
@@ -88,8 +92,12 @@ export class WorkloadImageMap {
     if (workload.allowedRepositories === undefined) this.#allowed.delete(slot);
     else this.#allowed.set(slot, workload.allowedRepositories);
     const streamId = this.#streamId(stream);
-    this.#stream[slot] = streamId;
-    this.#listed[slot] = this.#listEpochs[streamId] ?? 0;
+    const epoch = this.#listEpochs[streamId] ?? 0;
+    if (fresh) this.#own(slot, streamId, epoch);
+    else if (this.#stream[slot] !== streamId || this.#listed[slot] !== epoch) {
+      this.#disown(slot);
+      this.#own(slot, streamId, epoch);
+    }
     if (restartedAtMs !== undefined) this.noteRestartedAt(workload, restartedAtMs);
   }
 
@@ -103,12 +111,15 @@ export class WorkloadImageMap {
   beginList(stream: string): void {
     const id = this.#streamId(stream);
     this.#listEpochs[id] = ((this.#listEpochs[id] ?? 0) + 1) >>> 0;
+    this.#listedCount[id] = 0;
   }
 
   /** Removes every workload of `stream` its current list did not add (all of them with `all`); returns how many. */
   dropUnlisted(stream: string, all = false): number {
     const id = this.#streamId(stream);
     const epoch = this.#listEpochs[id] ?? 0;
+    // Most lists drop nothing (a first list always): then no slot need be looked at.
+    if ((all ? 0 : (this.#listedCount[id] ?? 0)) === (this.#ownedCount[id] ?? 0)) return 0;
     let removed = 0;
     for (let slot = 0; slot < this.#slotCount; slot++) {
       if (this.#names[slot] === undefined || this.#stream[slot] !== id) continue;
@@ -229,7 +240,24 @@ export class WorkloadImageMap {
     return slot;
   }
 
+  /** Gives `slot` to stream `id`, seen by its list `epoch`. */
+  #own(slot: number, id: number, epoch: number): void {
+    this.#stream[slot] = id;
+    this.#listed[slot] = epoch;
+    this.#ownedCount[id] = (this.#ownedCount[id] ?? 0) + 1;
+    if (epoch === (this.#listEpochs[id] ?? 0)) this.#listedCount[id] = (this.#listedCount[id] ?? 0) + 1;
+  }
+
+  /** Takes `slot` from its stream's counts. */
+  #disown(slot: number): void {
+    const id = this.#stream[slot] ?? 0;
+    this.#ownedCount[id] = (this.#ownedCount[id] ?? 1) - 1;
+    if (this.#listed[slot] === (this.#listEpochs[id] ?? 0))
+      this.#listedCount[id] = (this.#listedCount[id] ?? 1) - 1;
+  }
+
   #release(slot: number): void {
+    this.#disown(slot);
     const kind = this.#kind[slot] ?? 0;
     const namespace = this.#namespaces[slot] ?? "";
     const byNamespace = this.#byKind[kind];

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import fc from "fast-check";
 import { WorkloadImageMap } from "../../../src/core/workload-image-map.ts";
 
 describe("WorkloadImageMap", () => {
@@ -113,5 +114,66 @@ describe("WorkloadImageMap", () => {
     map.remove(ref);
     map.upsert("s", workload);
     expect(map.restartedAtOf(ref)).toBeUndefined();
+  });
+});
+
+describe("WorkloadImageMap against a plain model", () => {
+  type Op =
+    | { op: "upsert"; stream: number; ns: number; name: number; images: number[] }
+    | { op: "remove"; ns: number; name: number }
+    | { op: "list"; stream: number }
+    | { op: "drop"; stream: number; all: boolean };
+  const op: fc.Arbitrary<Op> = fc.oneof(
+    fc.record({
+      op: fc.constant("upsert" as const),
+      stream: fc.nat(1),
+      ns: fc.nat(2),
+      name: fc.nat(4),
+      images: fc.uniqueArray(fc.nat(3), { maxLength: 3 }),
+    }),
+    fc.record({ op: fc.constant("remove" as const), ns: fc.nat(2), name: fc.nat(4) }),
+    fc.record({ op: fc.constant("list" as const), stream: fc.nat(1) }),
+    fc.record({ op: fc.constant("drop" as const), stream: fc.nat(1), all: fc.boolean() }),
+  );
+
+  test("finds, counts and drops what a map of keys to workloads would, after any sequence of changes", () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
+        const map = new WorkloadImageMap();
+        // The model: key → workload, its stream and whether the stream's current list saw it.
+        const model = new Map<string, { images: string[]; stream: number; listed: boolean }>();
+        for (const o of ops) {
+          const key = `n${"ns" in o ? o.ns : 0}/w${"name" in o ? o.name : 0}`;
+          const ref = {
+            resource: "deployments" as const,
+            namespace: `n${"ns" in o ? o.ns : 0}`,
+            name: `w${"name" in o ? o.name : 0}`,
+          };
+          if (o.op === "upsert") {
+            const images = o.images.map((i) => `img${i}:1`);
+            map.upsert(`s${o.stream}`, { ...ref, images, notPulled: 0, skip: false });
+            model.set(key, { images, stream: o.stream, listed: true });
+          } else if (o.op === "remove") {
+            map.remove(ref);
+            model.delete(key);
+          } else if (o.op === "list") {
+            map.beginList(`s${o.stream}`);
+            for (const entry of model.values()) if (entry.stream === o.stream) entry.listed = false;
+          } else {
+            const doomed = [...model].filter(([, e]) => e.stream === o.stream && (o.all || !e.listed));
+            expect(map.dropUnlisted(`s${o.stream}`, o.all)).toBe(doomed.length);
+            for (const [k] of doomed) model.delete(k);
+          }
+          expect(map.size).toBe(model.size);
+        }
+        for (let i = 0; i < 4; i++) {
+          const expected = [...model]
+            .filter(([, e]) => e.images.includes(`img${i}:1`))
+            .map(([k]) => k)
+            .sort();
+          expect(map.find([`img${i}:1`]).map((w) => `${w.namespace}/${w.name}`)).toEqual(expected);
+        }
+      }),
+    );
   });
 });
