@@ -33,7 +33,7 @@ interface Figures {
   listsPerEvent: number;
 }
 
-function quantile(values: readonly number[], q: number): number {
+export function quantile(values: readonly number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 }
@@ -93,19 +93,36 @@ export function followLog(stream: ReadableStream<Uint8Array>) {
   };
 }
 
-/** XADDs events for different Deployments one at a time and measures until each PATCH arrives. */
-async function measureLatencies(server: KubeApiServer, client: RedisClient, stream: string, count: number) {
+/** What the `n`-th measured event asks for: its image (tag `dev`) and the Deployment it must patch. */
+export type EventTarget = (n: number) => { readonly image: string; readonly name: string };
+
+const TARGET_OF_10K: EventTarget = (n) => {
+  const i = (n * 197) % DEPLOYMENTS;
+  return { image: imageOf(i), name: nameOf(i) };
+};
+
+/**
+ * XADDs `count` events one at a time and measures until each PATCH arrives; also the LIST requests
+ * the server saw per event meanwhile.
+ */
+export async function measureLatencies(
+  server: KubeApiServer,
+  client: RedisClient,
+  stream: string,
+  count: number,
+  target: EventTarget = TARGET_OF_10K,
+) {
   const latencies: number[] = [];
   const listsBefore = server.count({ verb: "list" });
   for (let n = 0; n < count; n++) {
-    const i = (n * 197) % DEPLOYMENTS;
+    const { image, name } = target(n);
     const cursor = server.requests.length;
-    const event = JSON.stringify({ image: imageOf(i), tags: ["dev"] });
+    const event = JSON.stringify({ image, tags: ["dev"] });
     const sent = performance.now();
     await client.send("XADD", [stream, "*", "event", event, "accepted_at", new Date().toISOString()]);
     const deadline = sent + EVENT_DEADLINE_MS;
     for (;;) {
-      const patch = server.requests.slice(cursor).find((r) => r.method === "PATCH" && r.name === nameOf(i));
+      const patch = server.requests.slice(cursor).find((r) => r.method === "PATCH" && r.name === name);
       if (patch) {
         latencies.push(patch.at - sent);
         break;

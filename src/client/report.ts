@@ -11,8 +11,11 @@ export function workloadsOf(view: StatusView): ReportedWorkload[] {
   return view.clusters.flatMap((c) => c.workloads.map((w) => ({ cluster: c.cluster, ...w })));
 }
 
-/** States in which the workload's rollout happened and finished. */
-const FINISHED: ReadonlySet<string> = new Set(["complete", "restarted"]);
+/**
+ * States in which the workload's rollout happened and finished; `superseded`: a later restart than the
+ * event's, made after its image was pushed, is already on the workload.
+ */
+const FINISHED: ReadonlySet<string> = new Set(["complete", "restarted", "superseded"]);
 
 /** Whether nothing is left to wait for: the rollout finished, or the workload's skip annotation opted it out. */
 const isFinished = (w: WorkloadView): boolean =>

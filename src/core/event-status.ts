@@ -26,7 +26,9 @@ export type WorkloadState =
   /** The rollout did not complete within `ROLLOUT_TIMEOUT`. */
   | "timed_out"
   /** Not restarted: the skip annotation, the policy, a 404, a 403, or a patch that failed for good. */
-  | "not_restarted";
+  | "not_restarted"
+  /** Not patched: the workload already carries a later restart (another event's), which it keeps. */
+  | "superseded";
 
 /**
  * The `reason` of a workload left alone by its `kuberollouttrigger/skip` annotation: its operator opted
@@ -41,6 +43,7 @@ export const FINAL_WORKLOAD_STATES: ReadonlySet<WorkloadState> = new Set([
   "failed",
   "timed_out",
   "not_restarted",
+  "superseded",
 ]);
 
 /** One matched workload in an event's status. */
@@ -51,7 +54,7 @@ export interface WorkloadStatus {
   readonly name: string;
   readonly state: WorkloadState;
   /**
-   * Why, for `failed`, `timed_out` and `not_restarted` (the reason the worker logged); also on
+   * Why, for `failed`, `timed_out`, `not_restarted` and `superseded` (the reason the worker logged); also on
    * `restarted` for a dry run or an `OnDelete` strategy, and on `pending` while the cluster is unreachable.
    */
   readonly reason?: string;
@@ -145,5 +148,7 @@ export function restartWorkloadState(
       return { state: "not_restarted", reason: outcome.reason };
     case "unreachable":
       return { state: "pending", reason: `cluster unreachable, will retry: ${outcome.reason}` };
+    case "superseded":
+      return { state: "superseded", reason: `a later restart (${outcome.newer}) is already on the workload` };
   }
 }

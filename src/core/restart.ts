@@ -90,14 +90,22 @@ export type RestartOutcome =
    * `rollout` is the rollout as the answer shows it, the follower's start when no watch event follows
    * (a PATCH that changed nothing is not watched).
    */
-  | { readonly kind: "restarted"; readonly generation?: number; readonly rollout?: RolloutSummary }
+  | {
+      readonly kind: "restarted";
+      readonly generation?: number;
+      readonly rollout?: RolloutSummary;
+      /** The `restartedAt` the answer shows on the workload, in ms since the epoch, when it shows one. */
+      readonly restartedAtMs?: number;
+    }
   | { readonly kind: "dry_run" }
   | { readonly kind: "not_found" }
   | { readonly kind: "forbidden"; readonly missingRule: string }
   /** Failed for good (retries exhausted or an error that retrying cannot fix). */
   | { readonly kind: "failed"; readonly reason: string }
   /** The cluster could not be reached: the event must stay pending and be retried later. */
-  | { readonly kind: "unreachable"; readonly reason: string };
+  | { readonly kind: "unreachable"; readonly reason: string }
+  /** Not patched: the workload already carries a later restart, `newer` (RFC 3339), which it keeps. */
+  | { readonly kind: "superseded"; readonly newer: string };
 
 /**
  * A `retry`: keep the event and hand it over again after `afterMs`. `poison` says whose fault it was:

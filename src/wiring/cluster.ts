@@ -104,6 +104,8 @@ export function connectCluster(
     namespaces: worker.watchNamespaces,
     log,
     metrics: registerIndexMetrics(registry, resources),
+    // The sync's LIST pages leave tens of MiB of garbage at 100,000 workloads: return it now.
+    onSynced: () => Bun.gc(true),
     ...(observe ? { observe } : {}),
   });
   const patcher = createWorkloadPatcher({ client, log, registry, resources });

@@ -1,5 +1,5 @@
 import type { IndexedWorkload } from "../core/workload.ts";
-import { type WorkloadImageMap, workloadKey } from "../core/workload-image-map.ts";
+import type { WorkloadImageMap } from "../core/workload-image-map.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 import type { ListedWorkload, WorkloadWatchEvent } from "./ports.ts";
 
@@ -16,6 +16,16 @@ export function toIndexed(resource: WorkloadResource, listed: ListedWorkload): I
   };
 }
 
+/** Adds or replaces a listed or watched workload in the map, with the `restartedAt` it carries. */
+export function upsertListed(
+  map: WorkloadImageMap,
+  stream: string,
+  resource: WorkloadResource,
+  listed: ListedWorkload,
+): void {
+  map.upsert(stream, toIndexed(resource, listed), listed.restartedAtMs);
+}
+
 /** Applies one watch event to the map; returns the resourceVersion it carries ("" when none). */
 export function applyWatchEvent(
   map: WorkloadImageMap,
@@ -25,7 +35,7 @@ export function applyWatchEvent(
 ): string {
   if (event.type === "BOOKMARK") return event.resourceVersion;
   const { workload } = event;
-  if (event.type === "DELETED") map.remove(workloadKey(resource, workload.namespace, workload.name));
-  else map.upsert(stream, toIndexed(resource, workload));
+  if (event.type === "DELETED") map.remove({ resource, namespace: workload.namespace, name: workload.name });
+  else upsertListed(map, stream, resource, workload);
   return workload.resourceVersion;
 }

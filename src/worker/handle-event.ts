@@ -14,6 +14,7 @@ import {
   type RestartOutcome,
   retryAfter,
 } from "../core/restart.ts";
+import { isSupersededRestart } from "../core/superseded-restart.ts";
 import type { IndexedWorkload } from "../core/workload.ts";
 import { WORKLOAD_KINDS } from "../core/workload-kind.ts";
 import { decideWorkload, type WorkloadSelection } from "../core/workload-policy.ts";
@@ -38,6 +39,11 @@ export interface EventHandlerDeps {
   readonly selection?: WorkloadSelection;
   readonly dryRun: boolean;
   readonly index: Pick<WorkloadIndex, "findByImages">;
+  /**
+   * The latest `restartedAt` seen on each workload (the index): a restart older than it is skipped as
+   * superseded, and each PATCH answer's is recorded. Without it no restart is checked.
+   */
+  readonly restartsSeen?: Pick<WorkloadIndex, "restartedAtOf" | "noteRestartedAt">;
   readonly patcher: WorkloadPatcher;
   readonly metrics: WorkerMetrics;
   readonly log: Logger;
@@ -65,7 +71,10 @@ const statusOf = (
   ...state,
 });
 
-/** The label `outcome` of `kuberollouttrigger_worker_restarts_total` for a restart outcome. */
+/**
+ * The label `outcome` of `kuberollouttrigger_worker_restarts_total` for a restart outcome; a superseded
+ * one is counted in `kuberollouttrigger_worker_restarts_superseded_total` instead.
+ */
 const METRIC_OUTCOME = {
   restarted: "ok",
   dry_run: "dry_run",
@@ -73,7 +82,7 @@ const METRIC_OUTCOME = {
   forbidden: "forbidden",
   failed: "failed",
   unreachable: "failed",
-} as const satisfies Record<RestartOutcome["kind"], RestartMetricOutcome>;
+} as const satisfies Record<Exclude<RestartOutcome["kind"], "superseded">, RestartMetricOutcome>;
 
 type Settled = { readonly workload: IndexedWorkload; readonly outcome: RestartOutcome };
 
@@ -139,6 +148,12 @@ function logRestart(log: Logger, settled: Settled, restartedAt: string): void {
   else if (outcome.kind === "failed") log.warn("restart failed", { ...fields, reason: outcome.reason });
   else if (outcome.kind === "unreachable")
     log.warn("cluster unreachable; event stays pending", { ...fields, reason: outcome.reason });
+  else if (outcome.kind === "superseded")
+    log.info("restart superseded: the workload already carries a later restart, which it keeps", {
+      ...fields,
+      restarted_at: restartedAt,
+      newer_restarted_at: outcome.newer,
+    });
 }
 
 /**
@@ -171,6 +186,27 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     else follower?.cancel(eventId, workload);
   };
 
+  /** Skips a restart older than the one the workload carries: a final state, never a failure. */
+  const supersede = (
+    workload: IndexedWorkload,
+    newer: string,
+    eventLog: Logger,
+    eventId: string | undefined,
+    restartedAt: string,
+  ): Settled => {
+    const outcome: RestartOutcome = { kind: "superseded", newer };
+    if (eventId !== undefined)
+      deps.status?.recorder.update(
+        eventId,
+        [statusOf(workload, restartWorkloadState(outcome, false))],
+        false,
+      );
+    metrics.restartsSuperseded.inc({ kind: WORKLOAD_KINDS[workload.resource].kind });
+    const settled = { workload, outcome };
+    logRestart(eventLog, settled, restartedAt);
+    return settled;
+  };
+
   const restartOne = async (
     workload: IndexedWorkload,
     facts: AuditFacts,
@@ -178,6 +214,9 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     eventId: string | undefined,
   ): Promise<Settled> => {
     const { restartedAt } = facts;
+    const seen = deps.restartsSeen?.restartedAtOf(workload);
+    if (seen !== undefined && isSupersededRestart(seen, restartedAt))
+      return supersede(workload, new Date(seen).toISOString(), eventLog, eventId, restartedAt);
     // Before the PATCH: a watch event that overtakes the PATCH answer is kept, not missed.
     if (eventId !== undefined) deps.status?.follower?.expect(eventId, workload);
     let outcome: RestartOutcome;
@@ -187,9 +226,12 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       outcome = { kind: "unreachable", reason: error instanceof Error ? error.message : String(error) };
     }
     if (eventId !== undefined) recordRestart(eventId, workload, outcome);
-    if (outcome.kind === "restarted") deps.audit?.restarted(workload, facts);
+    if (outcome.kind === "restarted") {
+      deps.restartsSeen?.noteRestartedAt(workload, outcome.restartedAtMs ?? Date.parse(restartedAt));
+      deps.audit?.restarted(workload, facts);
+    }
     const kind = WORKLOAD_KINDS[workload.resource].kind;
-    metrics.restarts.inc({ kind, outcome: METRIC_OUTCOME[outcome.kind] });
+    if (outcome.kind !== "superseded") metrics.restarts.inc({ kind, outcome: METRIC_OUTCOME[outcome.kind] });
     const settled = { workload, outcome };
     logRestart(eventLog, settled, restartedAt);
     return settled;
@@ -278,6 +320,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         skipped: skipped.map(describeWorkload),
         refused: [...refused.keys()].map(describeWorkload),
         not_found: named("not_found"),
+        superseded: named("superseded"),
         failed: named("forbidden", "failed", "unreachable"),
         outcome: outcome.kind,
         ...(outcome.kind === "retry" ? { retry_in_ms: outcome.afterMs, attempt: delivered.attempt } : {}),

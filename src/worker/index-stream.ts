@@ -2,7 +2,7 @@ import { type BackoffPolicy, backoffDelay } from "../core/backoff.ts";
 import type { WorkloadImageMap } from "../core/workload-image-map.ts";
 import { WORKLOAD_KINDS, type WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
-import { applyWatchEvent, toIndexed } from "./apply-watch-event.ts";
+import { applyWatchEvent, upsertListed } from "./apply-watch-event.ts";
 import type { IndexMetrics, KindState } from "./index-metrics.ts";
 import type { IndexTimers } from "./index-timers.ts";
 import { apiStatusCode, type ListedWorkload, type WorkloadSource } from "./ports.ts";
@@ -136,7 +136,7 @@ export class IndexStream {
       });
     }
     // What we may not see we must not act on: drop what an earlier, allowed list put in.
-    this.deps.map.retainOnly(this.key, new Set());
+    this.deps.map.dropUnlisted(this.key, true);
     this.deps.metrics.setSize(this.resource, this.deps.map.sizeOf(this.resource));
     this.#resourceVersion = undefined;
     this.#setState("forbidden");
@@ -161,8 +161,9 @@ export class IndexStream {
   async #list(signal: AbortSignal): Promise<string> {
     const { source, map, settings, metrics } = this.deps;
     for (let attempt = 1; ; attempt++) {
-      const seen = new Set<string>();
       let next: string | undefined;
+      let listed = 0;
+      map.beginList(this.key);
       try {
         let resourceVersion = "";
         do {
@@ -172,16 +173,17 @@ export class IndexStream {
             signal,
           });
           for (const item of page.items) {
-            seen.add(map.upsert(this.key, toIndexed(this.resource, item)));
+            upsertListed(map, this.key, this.resource, item);
+            listed++;
             this.deps.observe?.(this.resource, "ADDED", item);
           }
           next = page.continue;
           resourceVersion = page.resourceVersion;
         } while (next !== undefined);
-        const removed = map.retainOnly(this.key, seen);
+        const removed = map.dropUnlisted(this.key);
         metrics.setSize(this.resource, map.sizeOf(this.resource));
         this.#granted("list");
-        this.#log.debug("listed", { workloads: seen.size, removed, resource_version: resourceVersion });
+        this.#log.debug("listed", { workloads: listed, removed, resource_version: resourceVersion });
         // While the watch is still refused the list's workloads are about to be dropped again: stay forbidden.
         if (this.#forbidden !== "watch") this.#setState("synced");
         return resourceVersion;

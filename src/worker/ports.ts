@@ -63,6 +63,11 @@ export interface ListedWorkload {
   readonly skip: boolean;
   /** The globs of its allowed-repositories annotation, when it carries one. */
   readonly allowedRepositories?: readonly string[];
+  /**
+   * Its pod template's `kubectl.kubernetes.io/restartedAt` annotation (a Rollout's `spec.restartAt`), in
+   * ms since the epoch, when it carries one that parses.
+   */
+  readonly restartedAtMs?: number;
   /** Where its rollout stands; handed to the rollout follower, never kept in the index. */
   readonly rollout?: RolloutSummary;
 }

@@ -45,6 +45,7 @@ export function runEvents(deps: RunEventsDeps): RunningEvents {
     selection: deps.selection,
     dryRun: deps.dryRun,
     index,
+    restartsSeen: index,
     patcher: deps.patcher,
     metrics: deps.metrics,
     log,

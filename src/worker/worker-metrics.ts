@@ -21,6 +21,8 @@ export interface WorkerMetrics {
   readonly workloadsMatched: Counter;
   /** Labels `kind` (Deployment, StatefulSet, DaemonSet, Rollout) and `outcome` ({@link RestartMetricOutcome}). */
   readonly restarts: Counter;
+  /** Restarts skipped because the workload already carries a later one (label `kind`, as above). */
+  readonly restartsSuperseded: Counter;
   /** Restarted workloads with a matched container that will not pull the new image (label `kind`, as above). */
   readonly restartsWithoutPull: Counter;
   /** Matched workloads the policy left alone (label `reason`: {@link WORKLOAD_REFUSALS}). */
@@ -64,6 +66,11 @@ export function createWorkerMetrics(
       "Restart attempts per workload, by kind (Deployment, StatefulSet, DaemonSet, Rollout) and outcome (ok, skipped, not_found, forbidden, failed, dry_run).",
       ["kind", "outcome"],
     ),
+    restartsSuperseded: registry.counter(
+      "kuberollouttrigger_worker_restarts_superseded_total",
+      "Restarts skipped because the workload already carries a later restartedAt (another event's), by kind; never a failure.",
+      ["kind"],
+    ),
     restartsWithoutPull: registry.counter(
       "kuberollouttrigger_worker_restarts_without_pull_total",
       "Workloads restarted whose matched container's imagePullPolicy is not Always, so the node may start the cached image, by kind.",
@@ -98,6 +105,7 @@ export function createWorkerMetrics(
     const kind = WORKLOAD_KINDS[resource].kind;
     for (const outcome of RESTART_OUTCOMES) metrics.restarts.inc({ kind, outcome }, 0);
     metrics.restartsWithoutPull.inc({ kind }, 0);
+    metrics.restartsSuperseded.inc({ kind }, 0);
     for (const outcome of ROLLOUT_OUTCOMES) metrics.rollouts.inc({ kind, outcome }, 0);
   }
   return metrics;

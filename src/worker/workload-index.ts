@@ -1,4 +1,4 @@
-import type { IndexedWorkload } from "../core/workload.ts";
+import type { IndexedWorkload, WorkloadRef } from "../core/workload.ts";
 import { WorkloadImageMap } from "../core/workload-image-map.ts";
 import type { WorkloadResource } from "../core/workload-kind.ts";
 import type { Logger } from "../log.ts";
@@ -32,6 +32,14 @@ export interface WorkloadIndex {
   status(): IndexStatus;
   /** Workloads using any of these exact image references, each workload once, in a stable order. */
   findByImages(images: readonly string[]): IndexedWorkload[];
+  /**
+   * The latest `restartedAt` seen on the workload (pod template annotation, or a Rollout's
+   * `spec.restartAt`), in ms since the epoch, from the list, the watch, or a PATCH answer noted with
+   * {@link noteRestartedAt}; undefined when none was seen.
+   */
+  restartedAtOf(ref: WorkloadRef): number | undefined;
+  /** Records a `restartedAt` a PATCH answer showed on the workload; an older one than seen is ignored. */
+  noteRestartedAt(ref: WorkloadRef, ms: number): void;
   /** Number of indexed workloads. */
   readonly size: number;
   /** Stops every watch. */
@@ -49,6 +57,11 @@ export interface WorkloadIndexOptions {
   readonly metrics?: IndexMetrics;
   readonly timers?: IndexTimers;
   readonly settings?: Partial<IndexSettings>;
+  /**
+   * Called once, when the index first synced: the wiring collects the garbage of the sync's LIST pages
+   * there at once rather than whenever the collector gets to it.
+   */
+  readonly onSynced?: () => void;
   /** Sees every workload listed or watched, with its rollout summary (the rollout follower); none when omitted. */
   readonly observe?: WorkloadObserver;
 }
@@ -122,6 +135,7 @@ export function createWorkloadIndex(options: WorkloadIndexOptions): WorkloadInde
       streams: streams.length,
       ...(forbidden.length > 0 ? { forbidden } : {}),
     });
+    options.onSynced?.();
     for (const wake of [...waiters]) wake();
   };
   const deps = {
@@ -170,6 +184,8 @@ export function createWorkloadIndex(options: WorkloadIndexOptions): WorkloadInde
     findByImages(images: readonly string[]): IndexedWorkload[] {
       return map.find(images);
     },
+    restartedAtOf: (ref) => map.restartedAtOf(ref),
+    noteRestartedAt: (ref, ms) => map.noteRestartedAt(ref, ms),
     get size() {
       return map.size;
     },

@@ -183,6 +183,7 @@ describe.skipIf(!requireValkey() || !requireBinary())("/metrics of the web and w
       "kuberollouttrigger_worker_index_workloads",
       "kuberollouttrigger_worker_kind_state",
       "kuberollouttrigger_worker_patch_duration_seconds",
+      "kuberollouttrigger_worker_restarts_superseded_total",
       "kuberollouttrigger_worker_restarts_total",
       "kuberollouttrigger_worker_restarts_without_pull_total",
       "kuberollouttrigger_worker_rollouts_total",

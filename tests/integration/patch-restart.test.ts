@@ -59,11 +59,13 @@ describe("a restart", () => {
   test("it is one strategic merge patch of the restartedAt annotation, with our field manager", async () => {
     await using server = await serverWithApi();
     const { patcher, registry } = patcherFor(server.url);
-    // The answer carries the new generation and the rollout as it stands (the old one still observed).
+    // The answer carries the new generation, the rollout as it stands (the old one still observed) and
+    // the restartedAt now on the workload, which the index remembers.
     expect(await patcher.restart(REF, AT, { dryRun: false })).toEqual({
       kind: "restarted",
       generation: 2,
       rollout: expect.objectContaining({ generation: 2, observedGeneration: 1 }),
+      restartedAtMs: Date.parse(AT),
     });
     const [patch] = patches(server);
     expect(patches(server)).toHaveLength(1);

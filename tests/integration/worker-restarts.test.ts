@@ -13,16 +13,17 @@ import { createWorkerMetrics } from "../../src/worker/worker-metrics.ts";
 import type { WorkloadIndex } from "../../src/worker/workload-index.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
 import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
+import { waitFor } from "../support/wait-for.ts";
 
 const ACCEPTED_AT = "2025-06-07T08:09:10.111Z";
 const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
 
-function event(image: string, tags: string[]): DeliveredEvent {
+function event(image: string, tags: string[], acceptedAt = ACCEPTED_AT): DeliveredEvent {
   return {
     attempt: 1,
     envelope: {
       payload: JSON.stringify({ image, tags }),
-      acceptedAt: ACCEPTED_AT,
+      acceptedAt,
       requestId: crypto.randomUUID(),
       repository: "acme/app",
     },
@@ -63,6 +64,7 @@ describe("restarting workloads of a real-protocol API server through the index",
       allowedImagePrefix: loaded.config.allowedImagePrefix,
       dryRun: loaded.config.worker.dryRun,
       index,
+      restartsSeen: index,
       patcher: cluster.patcher,
       metrics: createWorkerMetrics(registry),
       log,
@@ -194,5 +196,46 @@ describe("restarting workloads of a real-protocol API server through the index",
       "Deployment/a/app-two-containers",
       "StatefulSet/b/app-sts",
     ]);
+  });
+
+  describe("an event older than the restart a workload carries", () => {
+    const NEWER = "2025-06-07T08:09:11.000Z";
+    const patchedNames = () =>
+      server.requests
+        .filter((r) => r.method === "PATCH")
+        .map((r) => r.name)
+        .sort();
+
+    test("two events handled in reverse order: the older is skipped as superseded, the workload keeps the newer", async () => {
+      await startWorkerSide();
+      expect(await handle(event("ghcr.io/acme/app", ["dev"], NEWER))).toEqual({ kind: "done" });
+      expect(patchedNames()).toEqual(["app-dev", "app-sts", "app-two-containers"]);
+      server.resetCounters();
+      expect(await handle(event("ghcr.io/acme/app", ["dev"]))).toEqual({ kind: "done" });
+      expect(server.count({ method: "PATCH" })).toBe(0);
+      expect(templateAnnotations(server.get("deployments", "a", "app-dev"))?.[RESTARTED_AT]).toBe(NEWER);
+      expect(templateAnnotations(server.get("statefulsets", "b", "app-sts"))?.[RESTARTED_AT]).toBe(NEWER);
+      expect(lines.filter((l) => l.msg === "event processed").at(-1)).toMatchObject({
+        restarted_at: ACCEPTED_AT,
+        superseded: ["Deployment/a/app-dev", "Deployment/a/app-two-containers", "StatefulSet/b/app-sts"],
+        restarted: [],
+        failed: [],
+        outcome: "done",
+      });
+    });
+
+    test("a later restart made elsewhere and seen by the watch supersedes it on that workload only", async () => {
+      await startWorkerSide();
+      server.update("deployments", "a", "app-dev", (obj) => {
+        const template = (obj.spec as { template: { metadata: { annotations?: Record<string, string> } } })
+          .template;
+        template.metadata.annotations = { ...template.metadata.annotations, [RESTARTED_AT]: NEWER };
+      });
+      const ref = { resource: "deployments", namespace: "a", name: "app-dev" } as const;
+      await waitFor(() => index.restartedAtOf(ref) === Date.parse(NEWER), "the watch's restartedAt");
+      expect(await handle(event("ghcr.io/acme/app", ["dev"]))).toEqual({ kind: "done" });
+      expect(patchedNames()).toEqual(["app-sts", "app-two-containers"]);
+      expect(templateAnnotations(server.get("deployments", "a", "app-dev"))?.[RESTARTED_AT]).toBe(NEWER);
+    });
   });
 });

@@ -1,6 +1,7 @@
 import { PullCollector } from "../../core/pull-policy.ts";
 import { isSkipAnnotated } from "../../core/restart.ts";
 import type { RolloutSummary } from "../../core/rollout-progress.ts";
+import { RESTARTED_AT_ANNOTATION } from "../../core/workload-kind.ts";
 import { ALLOWED_REPOSITORIES_ANNOTATION, readAllowedRepositories } from "../../core/workload-policy.ts";
 import type { ListedWorkload } from "../../worker/ports.ts";
 
@@ -59,6 +60,18 @@ function argoFields(spec: Obj | undefined, status: Obj | undefined): Partial<Rol
 }
 
 /**
+ * The latest restart written on the workload, in ms since the epoch: its pod template's `restartedAt`
+ * annotation (`kubectl rollout restart`, our patch) or a Rollout's `spec.restartAt`, whichever is later.
+ */
+function readRestartedAtMs(spec: Obj | undefined, podTemplate: Obj | undefined): number | undefined {
+  const annotations = obj(obj(podTemplate?.metadata)?.annotations);
+  const times = [annotations?.[RESTARTED_AT_ANNOTATION], spec?.restartAt]
+    .map((value) => (typeof value === "string" ? Date.parse(value) : Number.NaN))
+    .filter((ms) => !Number.isNaN(ms));
+  return times.length === 0 ? undefined : Math.max(...times);
+}
+
+/**
  * The {@link RolloutSummary} of a Deployment, StatefulSet, DaemonSet or Argo Rollout object: Deployment and
  * StatefulSet counts (`replicas`, `updatedReplicas`…) or, without them, a DaemonSet's
  * (`desiredNumberScheduled`, `updatedNumberScheduled`…). Absent fields read 0 (`spec.replicas` 1).
@@ -103,7 +116,8 @@ export function reduceWorkload(object: unknown): ListedWorkload | undefined {
   const name = metadata?.name;
   if (typeof namespace !== "string" || typeof name !== "string") return undefined;
   const spec = obj(obj(object)?.spec);
-  const podSpec = obj(obj(spec?.template)?.spec);
+  const podTemplate = obj(spec?.template);
+  const podSpec = obj(podTemplate?.spec);
   const containers = new PullCollector();
   addContainers(containers, podSpec?.containers);
   addContainers(containers, podSpec?.initContainers);
@@ -111,6 +125,7 @@ export function reduceWorkload(object: unknown): ListedWorkload | undefined {
   const rv = metadata?.resourceVersion;
   const annotations = obj(metadata?.annotations);
   const allowedRepositories = readAllowedRepositories(annotations?.[ALLOWED_REPOSITORIES_ANNOTATION]);
+  const restartedAtMs = readRestartedAtMs(spec, podTemplate);
   return {
     namespace,
     name,
@@ -119,6 +134,7 @@ export function reduceWorkload(object: unknown): ListedWorkload | undefined {
     notPulled,
     skip: isSkipAnnotated(annotations),
     ...(allowedRepositories === undefined ? {} : { allowedRepositories }),
+    ...(restartedAtMs === undefined ? {} : { restartedAtMs }),
     rollout: readRolloutSummary(metadata, spec, obj(obj(object)?.status)),
   };
 }

@@ -43,8 +43,8 @@ type Attempt =
   | { readonly retry: "status"; readonly status: KubeStatus };
 
 /**
- * The `restarted` outcome of a PATCH answer: with the object's new `metadata.generation` and its
- * rollout summary, when it has them.
+ * The `restarted` outcome of a PATCH answer: with the object's new `metadata.generation`, its rollout
+ * summary and the `restartedAt` it now carries, when it has them.
  */
 function restartedWith(text: string): RestartOutcome {
   let object: unknown;
@@ -55,10 +55,13 @@ function restartedWith(text: string): RestartOutcome {
   }
   const generation = (object as { metadata?: { generation?: unknown } } | null)?.metadata?.generation;
   if (typeof generation !== "number" || !Number.isSafeInteger(generation)) return { kind: "restarted" };
-  const rollout = reduceWorkload(object)?.rollout;
-  return rollout === undefined
-    ? { kind: "restarted", generation }
-    : { kind: "restarted", generation, rollout };
+  const reduced = reduceWorkload(object);
+  return {
+    kind: "restarted",
+    generation,
+    ...(reduced?.rollout === undefined ? {} : { rollout: reduced.rollout }),
+    ...(reduced?.restartedAtMs === undefined ? {} : { restartedAtMs: reduced.restartedAtMs }),
+  };
 }
 
 const describe = (status: KubeStatus) => `${status.code} ${status.reason}: ${status.message}`;

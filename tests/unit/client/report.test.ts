@@ -46,6 +46,15 @@ describe("the report of a final status", () => {
     expect(failureOf(view([]))).toBe("no workload runs ghcr.io/acme/app with the tags dev");
   });
 
+  test("a workload superseded by a later restart is finished, not a failure", () => {
+    const superseded = {
+      ...app,
+      state: "superseded",
+      reason: "a later restart (x) is already on the workload",
+    } as const;
+    expect(failureOf(view([{ ...app, state: "complete" }, superseded]))).toBeUndefined();
+  });
+
   test("summarizes as a Markdown table whose cells cannot break the table", () => {
     const text = summaryMarkdown(
       { image: "ghcr.io/acme/app", tags: ["dev"], eventId: "1-0" },

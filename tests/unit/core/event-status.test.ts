@@ -44,6 +44,7 @@ test("the cluster is complete when every workload is final and none failed, fail
   expect(clusterState([app("complete"), { ...db, state: "timed_out" }])).toBe("failed");
   expect(clusterState([app("failed", "x")])).toBe("failed");
   expect(clusterState([])).toBe("complete");
+  expect(clusterState([app("complete"), { ...db, state: "superseded", reason: "x" }])).toBe("complete");
 });
 
 test("a restart's outcome gives its workload's state: progressing only when its rollout is followed", () => {
@@ -56,4 +57,8 @@ test("a restart's outcome gives its workload's state: progressing only when its 
     reason: "forbidden: patch deployments.apps",
   });
   expect(restartWorkloadState({ kind: "unreachable", reason: "ECONNREFUSED" }, true).state).toBe("pending");
+  expect(restartWorkloadState({ kind: "superseded", newer: "2026-11-28T10:00:00.000Z" }, true)).toEqual({
+    state: "superseded",
+    reason: "a later restart (2026-11-28T10:00:00.000Z) is already on the workload",
+  });
 });

@@ -5,6 +5,7 @@ import { MetricsRegistry } from "../../../src/core/metrics.ts";
 import type { Policy } from "../../../src/core/policy.ts";
 import type { RestartOutcome } from "../../../src/core/restart.ts";
 import type { IndexedWorkload, WorkloadRef } from "../../../src/core/workload.ts";
+import { WorkloadImageMap } from "../../../src/core/workload-image-map.ts";
 import type { WorkloadSelection } from "../../../src/core/workload-policy.ts";
 import { createLogger } from "../../../src/log.ts";
 import { EventStatusRecorder } from "../../../src/worker/event-status-recorder.ts";
@@ -601,5 +602,90 @@ describe("recording the event's status", () => {
     await new Promise((resolve) => setImmediate(resolve));
     expect(writes).toEqual([]);
     expect(follower.size).toBe(0);
+  });
+});
+
+describe("a restart older than the one the workload carries", () => {
+  const OLDER = "2025-03-04T05:06:07.000Z";
+  const NEWER = "2025-03-04T05:06:08.000Z";
+  /** The event for `app`, accepted at `acceptedAt`, as stream entry `entryId`. */
+  const at = (acceptedAt: string, entryId: string): DeliveredEvent => {
+    const sent = delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { entryId });
+    return { ...sent, envelope: { ...sent.envelope, acceptedAt } };
+  };
+
+  /** A handler over a real index map, recording statuses in memory. */
+  function superseding() {
+    const map = new WorkloadImageMap();
+    map.upsert("s", workload("app", ["ghcr.io/acme/app:dev"]));
+    const writes: { eventId: string; status: ClusterStatus }[] = [];
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+    const recorder = new EventStatusRecorder({
+      store: { write: async (eventId, _summary, status) => void writes.push({ eventId, status }) },
+      cluster: "eu",
+      log,
+      forgetAfterMs: 60_000,
+    });
+    const fake = scriptedPatcher();
+    const metrics = createWorkerMetrics(new MetricsRegistry());
+    const handle = createEventHandler({
+      allowedImagePrefix: PREFIX,
+      dryRun: false,
+      index: { findByImages: (images) => map.find(images) },
+      restartsSeen: map,
+      patcher: fake.patcher,
+      metrics,
+      log,
+      status: { recorder },
+    });
+    const statusOf = (eventId: string) => writes.filter((w) => w.eventId === eventId).at(-1)?.status;
+    return { map, handle, fake, metrics, lines, statusOf };
+  }
+
+  test("is skipped, logged, counted and recorded as superseded, and the event is done", async () => {
+    const h = superseding();
+    expect(await h.handle(at(NEWER, "1741064768000-0"))).toEqual({ kind: "done" });
+    expect(await h.handle(at(OLDER, "1741064767000-0"))).toEqual({ kind: "done" });
+    expect(h.fake.calls.map((c) => c.restartedAt)).toEqual([NEWER]);
+    expect(h.map.restartedAtOf(workload("app", []))).toBe(Date.parse(NEWER));
+    expect(h.metrics.restartsSuperseded.get({ kind: "Deployment" })).toBe(1);
+    expect(h.metrics.restarts.get({ kind: "Deployment", outcome: "ok" })).toBe(1);
+    expect(h.metrics.restarts.get({ kind: "Deployment", outcome: "failed" })).toBe(0);
+    expect(h.lines.find((l) => l.msg?.toString().startsWith("restart superseded"))).toMatchObject({
+      name: "app",
+      restarted_at: OLDER,
+      newer_restarted_at: NEWER,
+    });
+    expect(h.lines.filter((l) => l.msg === "event processed").at(-1)).toMatchObject({
+      superseded: ["Deployment/apps/app"],
+      failed: [],
+    });
+    await waitFor(() => h.statusOf("1741064767000-0")?.state === "complete", "the superseded event's status");
+    expect(h.statusOf("1741064767000-0")?.workloads).toEqual([
+      {
+        kind: "Deployment",
+        namespace: "apps",
+        name: "app",
+        state: "superseded",
+        reason: `a later restart (${NEWER}) is already on the workload`,
+      },
+    ]);
+  });
+
+  test("the same value again is patched: a redelivery stays idempotent, not superseded", async () => {
+    const h = superseding();
+    await h.handle(at(NEWER, "1741064768000-0"));
+    await h.handle(at(NEWER, "1741064768000-0"));
+    expect(h.fake.calls.map((c) => c.restartedAt)).toEqual([NEWER, NEWER]);
+    expect(h.metrics.restartsSuperseded.get({ kind: "Deployment" })).toBe(0);
+  });
+
+  test("a later restart seen on the workload by the watch supersedes the event too", async () => {
+    const h = superseding();
+    h.map.noteRestartedAt(workload("app", []), Date.parse(NEWER));
+    await h.handle(at(OLDER, "1741064767000-0"));
+    expect(h.fake.calls).toEqual([]);
+    expect(h.metrics.restartsSuperseded.get({ kind: "Deployment" })).toBe(1);
   });
 });

@@ -227,3 +227,29 @@ test("waitUntilSynced rejects when its signal aborts before the sync", async () 
   controller.abort(new Error("shutting down"));
   await expect(waiting).rejects.toThrow("shutting down");
 });
+
+test("onSynced is called once, when every kind first synced, and the listed restartedAt is remembered", async () => {
+  const ref = { resource: "deployments", namespace: "a", name: "one" } as const;
+  const synced: number[] = [];
+  const source: WorkloadSource = {
+    async list() {
+      return { items: [{ ...item("one"), restartedAtMs: 1234 }], resourceVersion: "5", continue: undefined };
+    },
+    watch: (_r, _n, _rv, { signal }) => silentUntilAborted(signal),
+  };
+  const index = createWorkloadIndex({
+    source,
+    resources: ["deployments", "statefulsets"],
+    namespaces: [],
+    log: createLogger({ write: () => {} }),
+    timers: instantTimers(),
+    onSynced: () => synced.push(index.size),
+  });
+  index.start();
+  await index.waitUntilSynced();
+  expect(synced).toEqual([2]);
+  expect(index.restartedAtOf(ref)).toBe(1234);
+  index.noteRestartedAt(ref, 1000);
+  expect(index.restartedAtOf(ref)).toBe(1234);
+  await index.stop();
+});

@@ -115,6 +115,43 @@ test("keeps the allowed-repositories annotation's globs, and nothing for a workl
   expect(reduceWorkload(object)).not.toHaveProperty("allowedRepositories");
 });
 
+test("the restartedAt of the pod template or a Rollout's spec.restartAt is read in ms, the later of the two", () => {
+  const at = (value: string) => ({ "kubectl.kubernetes.io/restartedAt": value });
+  const deployment = makeDeployment({
+    namespace: "a",
+    name: "d",
+    images: ["i:1"],
+    templateAnnotations: at("2026-11-28T10:00:00.250Z"),
+  });
+  expect(reduceWorkload(deployment)?.restartedAtMs).toBe(Date.parse("2026-11-28T10:00:00.250Z"));
+  const rollout = makeDeployment({ kind: "Rollout", namespace: "a", name: "r", images: ["i:1"] });
+  const spec = (rollout as { spec: Record<string, unknown> }).spec;
+  expect(
+    reduceWorkload({ ...rollout, spec: { ...spec, restartAt: "2026-11-28T11:00:00Z" } })?.restartedAtMs,
+  ).toBe(Date.parse("2026-11-28T11:00:00Z"));
+  const both = makeDeployment({
+    kind: "Rollout",
+    namespace: "a",
+    name: "r",
+    images: ["i:1"],
+    templateAnnotations: at("2026-11-28T12:00:00Z"),
+  });
+  const bothSpec = (both as { spec: Record<string, unknown> }).spec;
+  expect(
+    reduceWorkload({ ...both, spec: { ...bothSpec, restartAt: "2026-11-28T11:00:00Z" } })?.restartedAtMs,
+  ).toBe(Date.parse("2026-11-28T12:00:00Z"));
+  const unreadable = makeDeployment({
+    namespace: "a",
+    name: "x",
+    images: ["i:1"],
+    templateAnnotations: at("soon"),
+  });
+  expect(reduceWorkload(unreadable)).not.toHaveProperty("restartedAtMs");
+  expect(reduceWorkload(makeDeployment({ namespace: "a", name: "n", images: ["i:1"] }))).not.toHaveProperty(
+    "restartedAtMs",
+  );
+});
+
 test("a Deployment's rollout summary carries its generations, replica counts and Progressing reason", () => {
   const reduced = reduceWorkload({
     metadata: { namespace: "a", name: "b", generation: 4 },
