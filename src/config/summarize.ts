@@ -46,6 +46,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     valkey_consumer_name: valkey.consumerName,
     valkey_claim_idle: formatDuration(valkey.claimIdleMs),
     max_deliveries: valkey.maxDeliveries,
+    worker_concurrency: worker.concurrency,
     workload_kinds: worker.workloadResources.join(","),
     watch_namespaces: worker.watchNamespaces.join(","),
     dry_run: worker.dryRun,

@@ -62,18 +62,20 @@ export function createStatusReader(
 
 /**
  * The worker's Valkey source for `VALKEY_DELIVERY`: a consumer group on the stream, or a Pub/Sub
- * subscription. A stream consumer reports the stream's backlog to gauges it declares on `registry`.
+ * subscription, handling up to `concurrency` events at once (`WORKER_CONCURRENCY`). A stream consumer
+ * reports the stream's backlog to gauges it declares on `registry`.
  */
 export function createValkeySource(
   valkey: Config["valkey"],
   log: Logger,
   metrics: WorkerMetrics,
   registry: MetricsRegistry,
+  concurrency = 1,
 ): EventSource {
   const endpoint = endpointOf(valkey);
   const acked = metrics.eventsAcked;
   if (valkey.delivery === "pubsub") {
-    return new ValkeySubscriber({ ...endpoint, channel: valkey.channel, log, acked });
+    return new ValkeySubscriber({ ...endpoint, channel: valkey.channel, log, acked, concurrency });
   }
   const backlog = registerStreamMetrics(registry);
   return new ValkeyStreamConsumer({
@@ -88,5 +90,6 @@ export function createValkeySource(
     acked,
     deadLetters: metrics.deadLetters,
     backlog,
+    concurrency,
   });
 }
