@@ -73,6 +73,8 @@ export interface Config {
     readonly rolloutWatch: boolean;
     /** `AUDIT_EVENTS`: an `events.k8s.io/v1` Event on each restarted workload. */
     readonly auditEvents: boolean;
+    /** `WORKER_CONCURRENCY`: events handled at once. */
+    readonly concurrency: number;
     /** `ROLLOUT_TIMEOUT`: how long a followed rollout may take before it is `timed_out`. */
     readonly rolloutTimeoutMs: number;
     /**

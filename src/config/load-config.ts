@@ -231,6 +231,7 @@ function buildConfig(
       rolloutWatch: get<boolean | undefined>("ROLLOUT_WATCH") ?? true,
       auditEvents: get<boolean | undefined>("AUDIT_EVENTS") ?? true,
       rolloutTimeoutMs: get<number | undefined>("ROLLOUT_TIMEOUT") ?? 600_000,
+      concurrency: get<number | undefined>("WORKER_CONCURRENCY") ?? 16,
       processEnv: withoutSecrets(env),
     },
   };

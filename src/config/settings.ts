@@ -348,6 +348,15 @@ export const SETTINGS: readonly Setting[] = [
       "On which delivery a stream entry whose handling keeps failing for a reason of its own moves to the dead letter stream (see operations); an unreachable cluster never counts.",
   },
   {
+    env: "WORKER_CONCURRENCY",
+    flag: "worker-concurrency",
+    kind: "count",
+    default: "16",
+    modes: WORKER,
+    description:
+      "Events one worker handles at once, so one whose patches are throttled does not hold back the rest; each keeps up to 8 patches in flight, and one workload is patched by one event at a time.",
+  },
+  {
     env: "VALKEY_STREAM_MAXLEN",
     flag: "valkey-stream-maxlen",
     kind: "count",

@@ -48,6 +48,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     valkey_group_stale_after: formatDuration(valkey.groupStaleAfterMs),
     valkey_consumer_reap_after: formatDuration(valkey.consumerReapAfterMs),
     max_deliveries: valkey.maxDeliveries,
+    worker_concurrency: worker.concurrency,
     workload_kinds: worker.workloadResources.join(","),
     watch_namespaces: worker.watchNamespaces.join(","),
     dry_run: worker.dryRun,

@@ -36,7 +36,11 @@ function chooseQueue(
   memoryStatus: MemoryStatus | undefined,
 ): Queue {
   if (!config.valkey.addr) {
-    const queue = new MemoryQueue({ log, acked: metrics.eventsAcked });
+    const queue = new MemoryQueue({
+      log,
+      acked: metrics.eventsAcked,
+      concurrency: config.worker.concurrency,
+    });
     const publisher = createMemoryPublisher({
       queue,
       ratePerMinute: config.web.ratePerMinute,
@@ -45,7 +49,7 @@ function chooseQueue(
     return { publisher, source: queue, delivery: "in-process", statusReader: memoryStatus?.reader };
   }
   const publisher = createPublisher(config, log);
-  const source = createValkeySource(config.valkey, log, metrics, registry);
+  const source = createValkeySource(config.valkey, log, metrics, registry, config.worker.concurrency);
   return {
     publisher,
     source,

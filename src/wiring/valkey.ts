@@ -63,19 +63,21 @@ export function createStatusReader(
 
 /**
  * The worker's Valkey source for `VALKEY_DELIVERY`: a consumer group on the stream, or a Pub/Sub
- * subscription. A stream consumer reports the stream's backlog, its stale groups and the consumers it
- * reaped to metrics it declares on `registry`.
+ * subscription, handling up to `concurrency` events at once (`WORKER_CONCURRENCY`). A stream consumer
+ * reports the stream's backlog, its stale groups and the consumers it reaped to metrics it declares on
+ * `registry`.
  */
 export function createValkeySource(
   valkey: Config["valkey"],
   log: Logger,
   metrics: WorkerMetrics,
   registry: MetricsRegistry,
+  concurrency = 1,
 ): EventSource {
   const endpoint = endpointOf(valkey);
   const acked = metrics.eventsAcked;
   if (valkey.delivery === "pubsub") {
-    return new ValkeySubscriber({ ...endpoint, channel: valkey.channel, log, acked });
+    return new ValkeySubscriber({ ...endpoint, channel: valkey.channel, log, acked, concurrency });
   }
   const backlog = registerStreamMetrics(registry);
   const { staleGroups, consumersReaped } = registerStreamGroupMetrics(registry);
@@ -95,5 +97,6 @@ export function createValkeySource(
     staleGroups,
     consumerReapAfterMs: valkey.consumerReapAfterMs,
     consumersReaped,
+    concurrency,
   });
 }

@@ -20,10 +20,10 @@ import { WORKLOAD_KINDS } from "../core/workload-kind.ts";
 import { decideWorkload, type WorkloadSelection } from "../core/workload-policy.ts";
 import type { Logger } from "../log.ts";
 import type { EventStatusRecorder } from "./event-status-recorder.ts";
+import { KeyedLock, runInTurn } from "./keyed-lock.ts";
 import type { AuditTrail, EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
 import type { RolloutFollower } from "./rollout-follower.ts";
-import { runWithLimit } from "./run-with-limit.ts";
 import type { RestartMetricOutcome, WorkerMetrics } from "./worker-metrics.ts";
 import type { WorkloadIndex } from "./workload-index.ts";
 
@@ -170,6 +170,8 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   const backoff = deps.retryBackoff ?? EVENT_RETRY_BACKOFF;
   const policy = deps.policy ?? { rules: OPEN_RULES, file: undefined };
   const selection = deps.selection ?? "all";
+  /** Restarts of one workload run one event at a time, in the order the events reached the handler. */
+  const workloadLock = new KeyedLock();
 
   /** Records how the restart went; with a follower, hands it the rollout or lets it go. */
   const recordRestart = (eventId: string, workload: IndexedWorkload, outcome: RestartOutcome) => {
@@ -298,7 +300,9 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         claims: envelope.claims,
         repository: envelope.repository,
       };
-      const results = await runWithLimit(allowed, limit, (w) => restartOne(w, facts, eventLog, eventId));
+      const results = await runInTurn(workloadLock, allowed, describeWorkload, limit, (w) =>
+        restartOne(w, facts, eventLog, eventId),
+      );
       if (eventId !== undefined) deps.status?.recorder.flush(eventId);
       const outcome = decideEventOutcome(
         results.map((r) => r.outcome),

@@ -2,7 +2,7 @@ import type { Policy } from "../core/policy.ts";
 import type { WorkloadSelection } from "../core/workload-policy.ts";
 import type { Logger } from "../log.ts";
 import { createEventHandler, type EventHandlerDeps } from "./handle-event.ts";
-import type { EventSource, WorkloadPatcher } from "./ports.ts";
+import type { EventHandler, EventSource, WorkloadPatcher } from "./ports.ts";
 import type { WorkerMetrics } from "./worker-metrics.ts";
 import type { IndexStatus, WorkloadIndex } from "./workload-index.ts";
 
@@ -52,6 +52,7 @@ export function runEvents(deps: RunEventsDeps): RunningEvents {
     ...(deps.status ? { status: deps.status } : {}),
     ...(deps.audit ? { audit: deps.audit } : {}),
   });
+  const counted = countInFlight(handler, deps.metrics);
   const stopping = new AbortController();
   let started = false;
   index.start();
@@ -59,7 +60,7 @@ export function runEvents(deps: RunEventsDeps): RunningEvents {
     () => {
       if (stopping.signal.aborted) return;
       log.info("reading events", { delivery: deps.delivery });
-      source.start(handler);
+      source.start(counted);
       started = true;
     },
     (error: unknown) => {
@@ -74,5 +75,18 @@ export function runEvents(deps: RunEventsDeps): RunningEvents {
       if (started) await source.stop();
       await index.stop();
     },
+  };
+}
+
+/** `handler`, keeping `kuberollouttrigger_worker_events_in_flight` at the number of its calls under way. */
+function countInFlight(handler: EventHandler, metrics: WorkerMetrics): EventHandler {
+  let inFlight = 0;
+  return async (event) => {
+    metrics.eventsInFlight.set(++inFlight);
+    try {
+      return await handler(event);
+    } finally {
+      metrics.eventsInFlight.set(--inFlight);
+    }
   };
 }

@@ -33,6 +33,8 @@ export interface WorkerMetrics {
   readonly rollouts: Counter;
   /** Writes of an event's status that Valkey did not take. */
   readonly statusWriteFailures: Counter;
+  /** Events being handled now, at most `WORKER_CONCURRENCY`. */
+  readonly eventsInFlight: Gauge;
 }
 
 /**
@@ -95,11 +97,16 @@ export function createWorkerMetrics(
       "kuberollouttrigger_worker_status_write_failures_total",
       "Writes of an event's status to Valkey that failed; the events went on.",
     ),
+    eventsInFlight: registry.gauge(
+      "kuberollouttrigger_worker_events_in_flight",
+      "Events being handled now, at most WORKER_CONCURRENCY; one whose patches are being retried stays in flight.",
+    ),
   };
   for (const reason of WORKLOAD_REFUSALS) metrics.workloadsRefused.inc({ reason }, 0);
   const { eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched } = metrics;
   for (const counter of [eventsConsumed, eventsInvalid, eventsAcked, workloadsMatched]) counter.inc({}, 0);
   metrics.statusWriteFailures.inc({}, 0);
+  metrics.eventsInFlight.set(0);
   for (const reason of DEAD_LETTER_CAUSES) metrics.deadLetters.inc({ reason }, 0);
   for (const resource of resources) {
     const kind = WORKLOAD_KINDS[resource].kind;

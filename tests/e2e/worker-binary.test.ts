@@ -371,6 +371,44 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       expect(metrics).toContain("\nkuberollouttrigger_stream_stale_groups 0\n");
     }, 30_000);
 
+    test("a workload answering 429 holds back no other event, and its event, still in flight at SIGTERM, stays pending and is finished by the next worker", async () => {
+      const port = await startWeb();
+      const first = await startWorker("draining", "stream", { VALKEY_CLAIM_IDLE: "1s" });
+      // The patcher waits out Retry-After: 20 s, longer than the worker's shutdown bound.
+      const lift = server.failUntilLifted(
+        { verb: "patch", name: "svc-0" },
+        { status: 429, retryAfterSeconds: 20 },
+      );
+      const stuck = await post(port, "ghcr.io/acme/svc-0", ["dev"]);
+      await waitFor(
+        () => server.count({ verb: "patch", name: "svc-0" }) === 1,
+        "the throttled patch",
+        20_000,
+      );
+      const others: string[] = [];
+      for (let i = 1; i < 6; i++) others.push(await post(port, `ghcr.io/acme/svc-${i}`, ["dev"]));
+      await waitFor(
+        () => others.every((id) => processed([first], id).length === 1),
+        "the other events, behind the throttled one",
+        20_000,
+      );
+      expect(processed([first], stuck)).toHaveLength(0);
+      expect(await first.stop("SIGTERM", 20_000)).toBe(0);
+      expect(first.lines.some((l) => l.msg === "shutdown did not finish in time; exiting")).toBe(true);
+      const client = await valkey.client();
+      const pending = async () =>
+        Number(
+          ((await client.send("XPENDING", ["kuberollouttrigger", "kuberollouttrigger"])) as [number])[0],
+        );
+      expect(await pending()).toBe(1);
+      lift();
+      const second = await startWorker("rescuer", "stream", { VALKEY_CLAIM_IDLE: "1s" });
+      await waitFor(() => processed([second], stuck).length === 1, "the next worker to finish it", 20_000);
+      await waitFor(async () => (await pending()) === 0, "the acknowledgement", 20_000);
+      expect(annotationsOf(server.get("deployments", "many", "svc-0"))[RESTARTED_AT]).toBeDefined();
+      for (let i = 1; i < 6; i++) expect(server.count({ verb: "patch", name: `svc-${i}` })).toBe(1);
+    }, 60_000);
+
     test("follows the cluster by watching again, with no LIST, as the API server ends its watches after its index synced, an event included", async () => {
       // The server ends every watch within 300 ms (a real one ends them at its own timeout, minutes
       // apart), and sends a bookmark every 100 ms so that each ends with something received.

@@ -29,6 +29,8 @@ function consumerOptions(url: string, consumer: string, extra: Partial<StreamCon
     claimIdleMs: 30_000,
     streamMaxLen: 100_000,
     maxDeliveries: 5,
+    // Several at once, as in production: every guarantee below holds with entries handled concurrently.
+    concurrency: 4,
     ...extra,
   } as const;
 }
@@ -67,6 +69,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
   const consumers: ValkeyStreamConsumer[] = [];
+  const releaseAll: (() => void)[] = [];
 
   function consumer(
     name: string,
@@ -86,6 +89,7 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
   });
 
   afterEach(async () => {
+    for (const free of releaseAll.splice(0)) free();
     for (const c of consumers.splice(0)) await c.stop();
     await valkey[Symbol.asyncDispose]();
   });
@@ -331,6 +335,149 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     });
     await waitFor(() => seen.length === 1, "the own pending entry");
     await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+  });
+
+  /** A handler that holds every entry until the test releases it, recording how many it held at once. */
+  function heldHandler() {
+    const held = new Map<string, (outcome: EventOutcome) => void>();
+    const state = { started: [] as string[], maxHeld: 0 };
+    const handler = (d: DeliveredEvent) =>
+      new Promise<EventOutcome>((resolve) => {
+        const id = d.envelope.requestId ?? "";
+        state.started.push(id);
+        held.set(id, resolve);
+        state.maxHeld = Math.max(state.maxHeld, held.size);
+      });
+    const release = (id: string, outcome: EventOutcome = DONE) => {
+      held.get(id)?.(outcome);
+      held.delete(id);
+    };
+    // A failed test must not leave the consumer's stop waiting on entries no one releases.
+    releaseAll.push(() => {
+      for (const id of [...held.keys()]) release(id);
+    });
+    return { handler, state, held, release };
+  }
+
+  async function deliveriesOf(id: string): Promise<number> {
+    const [row] = (await client.send("XPENDING", [KEY, GROUP, id, id, "1"])) as [
+      unknown,
+      unknown,
+      unknown,
+      number,
+    ][];
+    return Number(row?.[3] ?? 0);
+  }
+
+  test("an entry held up does not hold back the entries behind it, which are handled and acknowledged meanwhile", async () => {
+    const seen: string[] = [];
+    let releaseSlow: (outcome: EventOutcome) => void = () => {};
+    consumer("c1", (d) => {
+      seen.push(d.envelope.requestId ?? "");
+      if (d.envelope.requestId !== "r1") return Promise.resolve(DONE);
+      return new Promise<EventOutcome>((resolve) => {
+        releaseSlow = resolve;
+      });
+    });
+    const slowId = String(await client.send("XADD", [KEY, "*", ...entry(1)]));
+    for (let n = 2; n <= 6; n++) await client.send("XADD", [KEY, "*", ...entry(n)]);
+    await waitFor(
+      async () => (await pendingCount(client)) === 1 && seen.length === 6,
+      "the others acknowledged",
+    );
+    const [pending] = (await client.send("XPENDING", [KEY, GROUP, "-", "+", "10"])) as [string][];
+    expect(pending?.[0]).toBe(slowId);
+    releaseSlow(DONE);
+    await waitFor(async () => (await pendingCount(client)) === 0, "the slow entry acknowledged");
+    expect(seen.toSorted()).toEqual(["r1", "r2", "r3", "r4", "r5", "r6"]);
+  });
+
+  test("never has more entries in flight, or fetched, than its concurrency", async () => {
+    const held = heldHandler();
+    consumer("c1", held.handler, { concurrency: 3 });
+    for (let n = 1; n <= 8; n++) await client.send("XADD", [KEY, "*", ...entry(n)]);
+    for (let released = 0; released < 8; released++) {
+      const inFlight = Math.min(3, 8 - released);
+      await waitFor(
+        async () =>
+          held.held.size === inFlight &&
+          held.state.started.length === released + inFlight &&
+          // Once nothing is left to start, the last acknowledgement is awaited here.
+          (inFlight === 3 || (await pendingCount(client)) === inFlight),
+        "the next entries to start",
+      );
+      // While entries wait, one starts only once the one before it was acknowledged, so every pending
+      // entry is held here; one fetched beyond the limit would show as one more.
+      expect(await pendingCount(client)).toBe(inFlight);
+      const [first] = held.held.keys();
+      held.release(first ?? "");
+    }
+    await waitFor(async () => (await pendingCount(client)) === 0, "the last acknowledgement");
+    expect(held.state.started.toSorted()).toEqual(["r1", "r2", "r3", "r4", "r5", "r6", "r7", "r8"]);
+    expect(held.state.maxHeld).toBe(3);
+  });
+
+  test("a scan of its own pending list, brought on by a retry, neither hands over again nor counts again an entry still in flight", async () => {
+    const held = heldHandler();
+    let retries = 0;
+    consumer("c1", (d) => {
+      if (d.envelope.requestId === "r2") return Promise.resolve(++retries < 4 ? RETRY : DONE);
+      return held.handler(d);
+    });
+    const heldId = String(await client.send("XADD", [KEY, "*", ...entry(1)]));
+    await waitFor(() => held.held.size === 1, "the held entry");
+    await client.send("XADD", [KEY, "*", ...entry(2)]);
+    await waitFor(() => retries === 4, "three scans of the pending list and the last try");
+    expect(held.state.started).toEqual(["r1"]);
+    expect(await deliveriesOf(heldId)).toBe(1);
+    held.release("r1");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgements");
+  });
+
+  test("an entry in flight that its own claim round takes over (its keep-alive fell silent) is not handed over twice, nor counted twice", async () => {
+    const held = heldHandler();
+    consumer("c1", held.handler, { claimIdleMs: 300 });
+    const id = String(await client.send("XADD", [KEY, "*", ...entry(1)]));
+    await waitFor(() => held.held.size === 1, "the entry in flight");
+    const message = "claimed an entry this worker is still handling; not handling it twice";
+    // Makes the entry look idle for long, as when the keep-alive could not reach Valkey, until a claim
+    // round of the consumer itself takes it over.
+    await waitFor(async () => {
+      await client.send("XCLAIM", [KEY, GROUP, "c1", "0", id, "IDLE", "600000", "JUSTID"]);
+      return lines.some((l) => l.msg === message);
+    }, "a claim round to take over the entry in flight");
+    expect(held.state.started).toEqual(["r1"]);
+    await waitFor(async () => (await deliveriesOf(id)) === 1, "the claim's delivery taken back off");
+    held.release("r1");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+    expect(held.state.started).toEqual(["r1"]);
+  });
+
+  test("when stopped with several entries in flight, acknowledges each once it is done and leaves the unread ones for the next start", async () => {
+    const held = heldHandler();
+    const c = consumer("same", held.handler, { concurrency: 3 });
+    for (let n = 1; n <= 5; n++) await client.send("XADD", [KEY, "*", ...entry(n)]);
+    await waitFor(() => held.held.size === 3, "three entries in flight");
+    const stopped = c.stop();
+    consumers.splice(consumers.indexOf(c), 1);
+    let done = false;
+    void stopped.then(() => {
+      done = true;
+    });
+    for (const id of [...held.held.keys()]) {
+      expect(done).toBe(false);
+      expect(await pendingCount(client)).toBeGreaterThan(0);
+      held.release(id);
+    }
+    await stopped;
+    expect(await pendingCount(client)).toBe(0);
+    const rest: string[] = [];
+    consumer("same", async (d) => {
+      rest.push(d.envelope.requestId ?? "");
+      return DONE;
+    });
+    await waitFor(() => rest.length === 2, "the two unread entries after the restart");
+    expect([...held.state.started, ...rest].toSorted()).toEqual(["r1", "r2", "r3", "r4", "r5"]);
   });
 
   test("resumes after valkey-server restarts", async () => {

@@ -420,10 +420,25 @@ describe("patch", () => {
     );
     expect(results.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
     expect(server.patchesInFlightMax).toBe(5);
+    expect(server.patchesInFlightMaxPerObject).toBe(1);
     expect(server.count({ verb: "patch", namespace: "alpha" })).toBe(5);
     server.resetCounters();
     expect(server.patchesInFlightMax).toBe(0);
+    expect(server.patchesInFlightMaxPerObject).toBe(0);
     expect(server.requests).toEqual([]);
+  });
+
+  test("patches of one object in flight at once are measured per object", async () => {
+    await using server = await startKubeApiServer();
+    seed(server, 2, ["alpha"]);
+    server.setPatchDelay(100);
+    const path = (name: string) => `/apis/apps/v1/namespaces/alpha/deployments/${name}`;
+    const sent = ["app-0", "app-0", "app-0", "app-1"].map((name) =>
+      patch(server, path(name), SMP, { spec: { replicas: 2 } }),
+    );
+    expect((await Promise.all(sent)).map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(server.patchesInFlightMax).toBe(4);
+    expect(server.patchesInFlightMaxPerObject).toBe(3);
   });
 });
 
@@ -523,6 +538,25 @@ describe("errors", () => {
     });
     expect((await patch(server, path, SMP, { spec: { replicas: 3 } })).status).toBe(200);
     expect(spec(server.get("deployments", "alpha", "app-0")).replicas).toBe(3);
+  });
+
+  test("a fault until lifted answers every matching request, others not at all, until it is lifted", async () => {
+    await using server = await startKubeApiServer();
+    seed(server, 2, ["alpha"]);
+    const lift = server.failUntilLifted(
+      { verb: "patch", name: "app-0" },
+      { status: 429, retryAfterSeconds: 1 },
+    );
+    const path = (name: string) => `/apis/apps/v1/namespaces/alpha/deployments/${name}`;
+    for (let i = 0; i < 5; i++) {
+      const answer = await patch(server, path("app-0"), SMP, { spec: { replicas: 2 } });
+      expect(answer.status).toBe(429);
+      expect(answer.headers.get("retry-after")).toBe("1");
+    }
+    expect((await patch(server, path("app-1"), SMP, { spec: { replicas: 2 } })).status).toBe(200);
+    lift();
+    expect((await patch(server, path("app-0"), SMP, { spec: { replicas: 2 } })).status).toBe(200);
+    expect(spec(server.get("deployments", "alpha", "app-0")).replicas).toBe(2);
   });
 });
 

@@ -52,6 +52,7 @@ function matchesFilter(request: RecordedRequest, filter: RequestFilter): boolean
 class TestKubeApiServer implements KubeApiServer {
   readonly requests: RecordedRequest[] = [];
   patchesInFlightMax = 0;
+  patchesInFlightMaxPerObject = 0;
   readonly #store: ObjectStore;
   readonly #policy: RequestPolicy;
   readonly #control: WatchControl = { frozen: false, lifetimeMs: undefined };
@@ -59,6 +60,7 @@ class TestKubeApiServer implements KubeApiServer {
   readonly #rollouts: RolloutSimulator;
   readonly #events = new EventStore();
   #patchesInFlight = 0;
+  readonly #patchesInFlightByPath = new Map<string, number>();
   #patchDelayMs = 0;
   #bookmarkIntervalMs: number | undefined;
   #server: Server<undefined> | undefined;
@@ -147,10 +149,15 @@ class TestKubeApiServer implements KubeApiServer {
   resetCounters(): void {
     this.requests.length = 0;
     this.patchesInFlightMax = this.#patchesInFlight;
+    this.patchesInFlightMaxPerObject = Math.max(0, ...this.#patchesInFlightByPath.values());
   }
 
   failNext(match: FaultMatch, response: FaultResponse): void {
     this.#policy.failNext(match, response);
+  }
+
+  failUntilLifted(match: FaultMatch, response: Omit<FaultResponse, "times">): () => void {
+    return this.#policy.failUntilLifted(match, response);
   }
 
   setPatchDelay(ms: number): void {
@@ -235,11 +242,17 @@ class TestKubeApiServer implements KubeApiServer {
     if (request.method !== "PATCH") return this.#dispatch(request, url, target, body);
     this.#patchesInFlight++;
     this.patchesInFlightMax = Math.max(this.patchesInFlightMax, this.#patchesInFlight);
+    const onObject = (this.#patchesInFlightByPath.get(url.pathname) ?? 0) + 1;
+    this.#patchesInFlightByPath.set(url.pathname, onObject);
+    this.patchesInFlightMaxPerObject = Math.max(this.patchesInFlightMaxPerObject, onObject);
     try {
       if (this.#patchDelayMs > 0) await Bun.sleep(this.#patchDelayMs);
       return this.#dispatch(request, url, target, body);
     } finally {
       this.#patchesInFlight--;
+      const left = (this.#patchesInFlightByPath.get(url.pathname) ?? 1) - 1;
+      if (left === 0) this.#patchesInFlightByPath.delete(url.pathname);
+      else this.#patchesInFlightByPath.set(url.pathname, left);
     }
   }
 

@@ -1,6 +1,6 @@
 import type { Logger } from "../../log.ts";
 import type { ValkeyConnection } from "./connection.ts";
-import { parseAutoClaim, type StreamEntry } from "./stream-replies.ts";
+import { parseAutoClaim, parseEntries, replyText, type StreamEntry } from "./stream-replies.ts";
 
 /** Which consumer of which group of which stream. */
 export interface ConsumerIdentity {
@@ -67,4 +67,44 @@ export function keepEntryAlive(
     Math.max(50, claimIdleMs / 3),
   );
   return () => clearInterval(timer);
+}
+
+/**
+ * Fetches, atomically, the first entry of our own pending list after `cursor` whose ID is not in
+ * `skip` (the entries this process is handling now), with `XCLAIM` for ourselves: that raises its
+ * delivery counter and resets its idle time, as a re-read with `XREADGROUP` does. Entries in `skip` are
+ * listed with `XPENDING`, which changes nothing, so an entry in flight is never fetched again.
+ * KEYS: the stream. ARGV: group, consumer, cursor (exclusive), then the IDs to skip. Returns `{}` when
+ * no such entry is left, else `{id, claimed}`: `claimed` is empty when the entry no longer exists
+ * (Valkey then drops it from the pending list itself).
+ */
+const FETCH_OWN_PENDING_SCRIPT = `
+local skip = {}
+for i = 4, #ARGV do skip[ARGV[i]] = true end
+local p = redis.call('XPENDING', KEYS[1], ARGV[1], '(' .. ARGV[3], '+', #ARGV - 2, ARGV[2])
+for _, e in ipairs(p) do
+  if not skip[e[1]] then
+    return {e[1], redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], '0', e[1])}
+  end
+end
+return {}
+`;
+
+/**
+ * The next entry of our own pending list after `cursor` (`0-0` for the start) that is not in `skip`,
+ * fetched for us (see {@link FETCH_OWN_PENDING_SCRIPT}); its `fields` are null when it no longer
+ * exists. Undefined when none is left.
+ */
+export async function fetchOwnPending(
+  connection: ValkeyConnection,
+  who: ConsumerIdentity,
+  cursor: string,
+  skip: Iterable<string>,
+): Promise<StreamEntry | undefined> {
+  const args = [FETCH_OWN_PENDING_SCRIPT, "1", who.key, who.group, who.consumer, cursor, ...skip];
+  const reply = await connection.send("EVAL", args, COMMAND_TIMEOUT_MS);
+  if (!Array.isArray(reply) || reply.length === 0) return undefined;
+  const [id, claimed] = reply as [unknown, unknown];
+  const [entry] = parseEntries(claimed);
+  return entry ?? { id: replyText(id), fields: null };
 }

@@ -17,7 +17,7 @@ import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
 import { DEFAULT_CONSUMER_REAP_AFTER_MS, reapAndReport } from "./consumer-reaper.ts";
 import { moveToDeadLetters, uncountDelivery } from "./delivery-scripts.ts";
 import { reportStreamBacklog } from "./stream-backlog.ts";
-import { type ConsumerIdentity, claimIdleEntries, keepEntryAlive } from "./stream-claims.ts";
+import { type ConsumerIdentity, claimIdleEntries, fetchOwnPending, keepEntryAlive } from "./stream-claims.ts";
 import { parseStreamRead, type StreamEntry } from "./stream-replies.ts";
 import { createStreamTrimmer, type StreamTrimmer } from "./stream-trimmer.ts";
 
@@ -66,6 +66,8 @@ export interface StreamConsumerOptions {
   readonly reapIntervalMs?: number;
   /** Counts the consumers removed. */
   readonly consumersReaped?: Pick<Counter, "inc">;
+  /** How many entries are handled at once (`WORKER_CONCURRENCY`); default 1. */
+  readonly concurrency?: number;
 }
 
 /** An envelope that fails validation in the handler, for an entry without an `event` field. */
@@ -78,6 +80,11 @@ const EMPTY_ENVELOPE: EventEnvelope = {
 const COMMAND_TIMEOUT_MS = 5000;
 /** Own pending entries re-handled per scan; the rest wait for the next scan. */
 const MAX_PENDING_PER_SCAN = 1000;
+/**
+ * The longest a read blocks while entries are in flight: one of them may end asking for a retry, or
+ * for a scan of the pending list, and that should not wait out a whole `blockMs`.
+ */
+const BUSY_BLOCK_MS = 250;
 
 /**
  * Consumes the event stream with a consumer group: created from ID 0 with MKSTREAM (and again after
@@ -91,10 +98,13 @@ const MAX_PENDING_PER_SCAN = 1000;
  * entries left idle longer than `VALKEY_CLAIM_IDLE` by a dead consumer (`XAUTOCLAIM`), and it periodically
  * trims the stream below the oldest unacknowledged entry. Both connections reconnect forever.
  *
- * Every read, re-read and claim fetches ONE entry (`COUNT 1`), which resets that entry's idle time, and
- * the entry is handled (and kept alive) before the next one is fetched. A batch would leave fetched
- * entries waiting, unrefreshed, behind a slow one (patch retries take up to a minute), long enough for
- * another worker to claim them too, and both would act on them.
+ * Up to `concurrency` entries are handled at once, so one slow event (patches meeting 429 for a minute)
+ * does not hold back the events behind it. Every read, re-read and claim still fetches ONE entry
+ * (`COUNT 1`), which resets that entry's idle time; its keep-alive and handling start at once, and the
+ * next entry is fetched only while fewer than `concurrency` are in flight. A batch would leave fetched
+ * entries waiting, unrefreshed, behind slow ones, long enough for another worker to claim them too, and
+ * both would act on them. An entry in flight here is never fetched or handled a second time: the scan
+ * of the own pending list skips it without touching it, and a claim that takes it back is let go.
  */
 export class ValkeyStreamConsumer implements EventSource {
   readonly #reader: ValkeyConnection;
@@ -108,6 +118,9 @@ export class ValkeyStreamConsumer implements EventSource {
   readonly #trimmer: StreamTrimmer;
   /** How many times each entry still pending here has been handed over, for the worker's backoff. */
   readonly #attempts = new Map<string, number>();
+  /** The entries being handled now, by ID, each until its outcome has been carried out. */
+  readonly #inFlight = new Map<string, Promise<void>>();
+  readonly #limit: number;
   #loop: Promise<void> | undefined;
   #backlogLoop: Promise<void> | undefined;
   #scanPending = true;
@@ -123,6 +136,8 @@ export class ValkeyStreamConsumer implements EventSource {
     this.#group = options.group;
     this.#consumer = options.consumer;
     this.#who = { key: this.#key, group: this.#group, consumer: this.#consumer };
+    this.#limit = options.concurrency ?? 1;
+    if (!Number.isInteger(this.#limit) || this.#limit < 1) throw new Error("concurrency must be ≥ 1");
     this.#reader = new ValkeyConnection({
       url,
       tls,
@@ -162,9 +177,15 @@ export class ValkeyStreamConsumer implements EventSource {
     this.#loop = this.#run(handler);
   }
 
+  /** Entries being handled now. */
+  get inFlight(): number {
+    return this.#inFlight.size;
+  }
+
   async stop(): Promise<void> {
     this.#stopping.abort();
-    // Closing the reader ends a blocking XREADGROUP at once; the control connection stays for the last XACK.
+    // Closing the reader ends a blocking XREADGROUP at once; the control connection stays for the last
+    // XACKs of the entries still in flight, which the loop waits for before it ends.
     this.#reader.close();
     await this.#loop;
     await this.#backlogLoop;
@@ -190,7 +211,9 @@ export class ValkeyStreamConsumer implements EventSource {
       try {
         await this.#maintain(handler);
         const now = Date.now();
-        if (this.#scanPending || (this.#retryAt !== undefined && this.#retryAt <= now)) {
+        if (this.#inFlight.size >= this.#limit) {
+          await this.#waitForSlot();
+        } else if (this.#scanPending || (this.#retryAt !== undefined && this.#retryAt <= now)) {
           await this.#handlePending(handler);
         } else {
           await this.#readNew(handler, now);
@@ -222,12 +245,51 @@ export class ValkeyStreamConsumer implements EventSource {
         await sleepUnlessAborted(delay, signal);
       }
     }
+    await Promise.all(this.#inFlight.values());
+  }
+
+  /**
+   * Resolves once fewer than `concurrency` entries are in flight, on stop, or after `blockMs` at most
+   * (so claims and trims still come round while every slot is busy).
+   */
+  async #waitForSlot(): Promise<void> {
+    const signal = this.#stopping.signal;
+    if (this.#inFlight.size < this.#limit || signal.aborted) return;
+    const waited = new AbortController();
+    const late = sleepUnlessAborted(this.options.blockMs ?? 5000, AbortSignal.any([signal, waited.signal]));
+    const timedOut = late.then(() => "late" as const);
+    try {
+      while (this.#inFlight.size >= this.#limit && !signal.aborted)
+        if ((await Promise.race([timedOut, ...this.#inFlight.values()])) === "late") return;
+    } finally {
+      waited.abort();
+    }
+  }
+
+  /** Starts handling `entry` without waiting for it; its keep-alive starts at once. */
+  #start(entry: StreamEntry, handler: EventHandler): void {
+    const handling = this.#handleEntry(entry, handler).then(
+      (outcome) => this.#scheduleRetry(outcome),
+      (error: unknown) => {
+        // Not expected (every step catches its own failures): the entry stays pending, and is seen again.
+        this.options.log.error("handling a stream entry failed; it stays pending", {
+          entry_id: entry.id,
+          error,
+        });
+        this.#scanPending = true;
+      },
+    );
+    this.#inFlight.set(
+      entry.id,
+      handling.finally(() => this.#inFlight.delete(entry.id)),
+    );
   }
 
   async #readNew(handler: EventHandler, now: number): Promise<void> {
     const { blockMs = 5000 } = this.options;
     const due = [this.#nextClaimAt, this.#nextTrimAt, this.#retryAt ?? Number.POSITIVE_INFINITY];
-    const block = Math.max(1, Math.min(blockMs, ...due.map((at) => at - now)));
+    const longest = this.#inFlight.size > 0 ? Math.min(blockMs, BUSY_BLOCK_MS) : blockMs;
+    const block = Math.max(1, Math.min(longest, ...due.map((at) => at - now)));
     const args = ["GROUP", this.#group, this.#consumer, "COUNT", "1", "BLOCK", String(block)];
     const reply = await this.#reader.send(
       "XREADGROUP",
@@ -236,35 +298,39 @@ export class ValkeyStreamConsumer implements EventSource {
     );
     for (const entry of parseStreamRead(reply, this.#key)) {
       if (this.#stopping.signal.aborted) return;
-      this.#scheduleRetry(await this.#handleEntry(entry, handler));
+      this.#start(entry, handler);
     }
   }
 
   /**
-   * Re-handles every entry in our own pending list (IDs from 0), fetching the next one only once the
-   * previous one is handled: the fetch resets the entry's idle time, so no other worker claims it
-   * between the fetch and the keep-alive; entries further on that another worker claims meanwhile leave
-   * our list and are not fetched at all.
+   * Re-handles every entry in our own pending list that is not in flight here, fetching the next one
+   * only while a slot is free: the fetch resets the entry's idle time and its keep-alive starts at once,
+   * so no other worker claims it between the fetch and the keep-alive; entries further on that another
+   * worker claims meanwhile leave our list and are not fetched at all.
    */
   async #handlePending(handler: EventHandler): Promise<void> {
     this.#scanPending = false;
     this.#retryAt = undefined;
-    let cursor = "0";
+    let cursor = "0-0";
+    const signal = this.#stopping.signal;
     const seen = new Set<string>();
-    for (let n = 0; n < MAX_PENDING_PER_SCAN && !this.#stopping.signal.aborted; n++) {
-      const args = ["GROUP", this.#group, this.#consumer, "COUNT", "1", "STREAMS", this.#key, cursor];
-      const [entry] = parseStreamRead(
-        await this.#reader.send("XREADGROUP", args, COMMAND_TIMEOUT_MS),
-        this.#key,
-      );
-      if (entry === undefined) {
-        // The whole list was seen: entries no longer in it (claimed by another worker) need no count.
-        for (const id of this.#attempts.keys()) if (!seen.has(id)) this.#attempts.delete(id);
+    for (let n = 0; n < MAX_PENDING_PER_SCAN && !signal.aborted; n++) {
+      await this.#waitForSlot();
+      if (signal.aborted) break;
+      if (this.#inFlight.size >= this.#limit) {
+        // Every slot stayed busy: the scan starts again from the top once one is free.
+        this.#scanPending = true;
         break;
       }
-      if (this.#stopping.signal.aborted) break;
+      const entry = await fetchOwnPending(this.#reader, this.#who, cursor, this.#inFlight.keys());
+      if (entry === undefined) {
+        // The whole list was seen: entries no longer in it (claimed by another worker) need no count.
+        for (const id of this.#attempts.keys())
+          if (!seen.has(id) && !this.#inFlight.has(id)) this.#attempts.delete(id);
+        break;
+      }
       seen.add(entry.id);
-      this.#scheduleRetry(await this.#handleEntry(entry, handler));
+      this.#start(entry, handler);
       cursor = entry.id;
     }
   }
@@ -416,11 +482,28 @@ export class ValkeyStreamConsumer implements EventSource {
     );
   }
 
+  /**
+   * Claims idle entries one at a time, each only while a slot is free. An entry in flight here that
+   * was claimed anyway (its keep-alive could not reach Valkey for a while) is not handled twice; the
+   * claim's delivery is taken back off its counter.
+   */
   async #claimIdle(handler: EventHandler): Promise<void> {
     const { claimIdleMs, log } = this.options;
+    const signal = this.#stopping.signal;
+    if (this.#inFlight.size >= this.#limit) return;
     for await (const entry of claimIdleEntries(this.#control, this.#who, claimIdleMs, log)) {
-      this.#scheduleRetry(await this.#handleEntry(entry, handler));
-      if (this.#stopping.signal.aborted) return;
+      if (this.#inFlight.has(entry.id)) {
+        log.warn("claimed an entry this worker is still handling; not handling it twice", {
+          entry_id: entry.id,
+        });
+        await uncountDelivery(this.#control, this.#who, entry.id).catch((error: unknown) => {
+          log.warn("delivery counter not corrected", { entry_id: entry.id, error });
+        });
+      } else {
+        this.#start(entry, handler);
+      }
+      await this.#waitForSlot();
+      if (signal.aborted || this.#inFlight.size >= this.#limit) return;
     }
   }
 }

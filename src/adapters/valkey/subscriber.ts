@@ -18,6 +18,8 @@ export interface SubscriberOptions {
   readonly now?: () => Date;
   /** Longest wait between reconnect attempts; default that of {@link ValkeyConnection}. */
   readonly maxBackoffMs?: number;
+  /** Messages handled at once (`WORKER_CONCURRENCY`); default 1. */
+  readonly concurrency?: number;
 }
 
 /**
@@ -33,7 +35,11 @@ export class ValkeySubscriber implements EventSource {
   constructor(options: SubscriberOptions) {
     const { url, tls, log, channel } = options;
     const now = options.now ?? (() => new Date());
-    this.#queue = new MemoryQueue({ log, ...(options.acked ? { acked: options.acked } : {}) });
+    this.#queue = new MemoryQueue({
+      log,
+      ...(options.acked ? { acked: options.acked } : {}),
+      ...(options.concurrency ? { concurrency: options.concurrency } : {}),
+    });
     this.#connection = new ValkeyConnection({
       url,
       tls,

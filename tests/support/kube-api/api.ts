@@ -74,10 +74,17 @@ export interface KubeApiServer extends AsyncDisposable {
   count(filter: RequestFilter): number;
   /** The highest number of PATCH requests handled at once (a patch is in flight while delayed). */
   readonly patchesInFlightMax: number;
-  /** Clears {@link requests} and {@link patchesInFlightMax}. */
+  /** The highest number of PATCH requests handled at once on one and the same object (by path). */
+  readonly patchesInFlightMaxPerObject: number;
+  /** Clears {@link requests}, {@link patchesInFlightMax} and {@link patchesInFlightMaxPerObject}. */
   resetCounters(): void;
   /** Answers the next matching request(s) with this Status instead; faults are consumed in order. */
   failNext(match: FaultMatch, response: FaultResponse): void;
+  /**
+   * Answers every matching request with this Status (a 429 that lasts, say) until the returned
+   * function is called; queued with, and in the order of, the {@link failNext} faults.
+   */
+  failUntilLifted(match: FaultMatch, response: Omit<FaultResponse, "times">): () => void;
   /** Every PATCH waits this long before it is applied and answered. */
   setPatchDelay(ms: number): void;
   /**

@@ -69,6 +69,15 @@ export class RequestPolicy {
     this.#faults.push({ match, response, remaining: response.times ?? 1 });
   }
 
+  /** Queues a fault that answers every matching request until the returned function lifts it. */
+  failUntilLifted(match: FaultMatch, response: Omit<FaultResponse, "times">): () => void {
+    const fault: Fault = { match, response, remaining: Number.POSITIVE_INFINITY };
+    this.#faults.push(fault);
+    return () => {
+      this.#faults = this.#faults.filter((f) => f !== fault);
+    };
+  }
+
   /** Adds an RBAC denial. */
   forbid(rule: ForbidRule): void {
     this.#rules.push(rule);

@@ -125,4 +125,65 @@ describe("the in-process queue", () => {
     expect(seen).toEqual(["r1", "r2"]);
     await queue.stop();
   });
+
+  test("with a concurrency above one, an event held up holds back none of the events behind it", async () => {
+    const queue = new MemoryQueue({ log, concurrency: 2 });
+    const done: string[] = [];
+    let releaseSlow: () => void = () => {};
+    queue.start(async (d) => {
+      if (d.envelope.requestId === "r1")
+        await new Promise<void>((resolve) => {
+          releaseSlow = resolve;
+        });
+      done.push(d.envelope.requestId ?? "");
+      return DONE;
+    });
+    for (let i = 1; i <= 4; i++) queue.enqueue(envelope(i));
+    await waitFor(() => done.length === 3, "the three events behind the slow one", 5000);
+    expect(done).toEqual(["r2", "r3", "r4"]);
+    releaseSlow();
+    await waitFor(() => done.length === 4, "the slow event", 5000);
+    await queue.stop();
+  });
+
+  test("an event waiting to be retried keeps its place, and the others go on in the rest", async () => {
+    const queue = new MemoryQueue({ log, concurrency: 2 });
+    const seen: string[] = [];
+    let failures = 1;
+    queue.start(async (d): Promise<EventOutcome> => {
+      seen.push(`${d.envelope.requestId}#${d.attempt}`);
+      if (d.envelope.requestId === "r1" && failures-- > 0)
+        return { kind: "retry", afterMs: 50, reason: "the test asks for a retry", poison: false };
+      return DONE;
+    });
+    for (let i = 1; i <= 3; i++) queue.enqueue(envelope(i));
+    await waitFor(() => seen.includes("r1#2"), "the retry", 5000);
+    expect(seen.indexOf("r3#1")).toBeLessThan(seen.indexOf("r1#2"));
+    await queue.stop();
+  });
+
+  test("hands over at most its concurrency at once, and counts those in flight against its capacity", async () => {
+    const queue = new MemoryQueue({ log, concurrency: 2, capacity: 3 });
+    const held: (() => void)[] = [];
+    let running = 0;
+    let most = 0;
+    queue.start(async () => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise<void>((resolve) => held.push(resolve));
+      running--;
+      return DONE;
+    });
+    for (let i = 1; i <= 3; i++) queue.enqueue(envelope(i));
+    await waitFor(() => held.length === 2, "two events in flight", 5000);
+    expect(queue.length).toBe(3);
+    expect(() => queue.enqueue(envelope(4))).toThrow(PublishFailedError);
+    for (let n = 0; n < 3; n++) {
+      await waitFor(() => held.length > 0, "an event in flight", 5000);
+      held.shift()?.();
+    }
+    await waitFor(() => queue.length === 0, "every event done", 5000);
+    expect(most).toBe(2);
+    await queue.stop();
+  });
 });

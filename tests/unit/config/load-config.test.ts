@@ -359,6 +359,21 @@ describe("loading configuration", () => {
     },
   );
 
+  test.each(["0", "-1", "2.5", "ten"])(
+    "WORKER_CONCURRENCY %p is refused: a worker handles at least one event at a time",
+    (text) => {
+      expect(expectError(loadConfig("worker", [], { ...WEB_ENV, WORKER_CONCURRENCY: text }))).toContain(
+        "WORKER_CONCURRENCY",
+      );
+    },
+  );
+
+  test("WORKER_CONCURRENCY is 16 unless set, and is read from its flag too", () => {
+    expect(expectConfig(loadConfig("worker", [], WEB_ENV)).worker.concurrency).toBe(16);
+    const flagged = expectConfig(loadConfig("standalone", ["--worker-concurrency", "3"], WEB_ENV));
+    expect(flagged.worker.concurrency).toBe(3);
+  });
+
   test("MAX_DELIVERIES is read from its flag too", () => {
     expect(expectConfig(loadConfig("worker", ["--max-deliveries", "2"], WEB_ENV)).valkey.maxDeliveries).toBe(
       2,

@@ -361,6 +361,51 @@ describe("handling one event", () => {
   });
 });
 
+describe("events handled at the same time", () => {
+  test("two events for the same workload patch it one after the other, the one handed over first first", async () => {
+    const fake = scriptedPatcher(undefined, { hold: true });
+    const { handle } = setup([workload("shared", ["ghcr.io/acme/app:dev"])], fake.patcher);
+    const event = (acceptedAt: string) => {
+      const d = delivery({ image: "ghcr.io/acme/app", tags: ["dev"] });
+      return { ...d, envelope: { ...d.envelope, acceptedAt } };
+    };
+    const first = handle(event("2025-01-01T00:00:01.000Z"));
+    const second = handle(event("2025-01-01T00:00:02.000Z"));
+    await waitFor(() => fake.held.length === 1, "the first patch", 5000);
+    fake.release();
+    await waitFor(() => fake.calls.length === 2 && fake.held.length === 1, "the second patch", 5000);
+    fake.release();
+    expect(await Promise.all([first, second])).toEqual([{ kind: "done" }, { kind: "done" }]);
+    // Without the lock per workload both patches would have been held at once.
+    expect(fake.state.inFlightMax).toBe(1);
+    expect(fake.calls.map((c) => c.restartedAt)).toEqual([
+      "2025-01-01T00:00:01.000Z",
+      "2025-01-01T00:00:02.000Z",
+    ]);
+  });
+
+  test("an event whose patch of one workload hangs holds back no event for other workloads", async () => {
+    const held: (() => void)[] = [];
+    const patched: string[] = [];
+    const patcher: WorkloadPatcher = {
+      async restart(ref) {
+        if (ref.name === "stuck") await new Promise<void>((resolve) => held.push(resolve));
+        patched.push(ref.name);
+        return { kind: "restarted" };
+      },
+    };
+    const { handle } = setup(
+      [workload("stuck", ["ghcr.io/acme/stuck:dev"]), workload("free", ["ghcr.io/acme/free:dev"])],
+      patcher,
+    );
+    const stuck = handle(delivery({ image: "ghcr.io/acme/stuck", tags: ["dev"] }));
+    expect(await handle(delivery({ image: "ghcr.io/acme/free", tags: ["dev"] }))).toEqual({ kind: "done" });
+    expect(patched).toEqual(["free"]);
+    for (const resolve of held) resolve();
+    expect(await stuck).toEqual({ kind: "done" });
+  });
+});
+
 describe("the worker's own say on each matched workload", () => {
   const claims = readCallerClaims({ repository: "acme/app", repository_id: "101", ref: "refs/heads/main" });
   const withClaims = (payload: unknown) => {

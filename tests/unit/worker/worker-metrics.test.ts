@@ -11,6 +11,7 @@ test("every counter of the worker is exported at 0 before the first event, per k
   for (const name of ["consumed", "invalid", "acked"])
     expect(text).toContain(`kuberollouttrigger_worker_events_${name}_total 0`);
   expect(text).toContain("kuberollouttrigger_worker_workloads_matched_total 0");
+  expect(text).toContain("kuberollouttrigger_worker_events_in_flight 0");
   for (const reason of ["invalid", "poison"])
     expect(text).toContain(`kuberollouttrigger_worker_dead_letters_total{reason="${reason}"} 0`);
   for (const kind of ["Deployment", "StatefulSet"]) {

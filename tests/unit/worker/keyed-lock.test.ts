@@ -1,0 +1,162 @@
+import { describe, expect, test } from "bun:test";
+import { KeyedLock, runInTurn } from "../../../src/worker/keyed-lock.ts";
+
+/** Whether `promise` has settled once the promises already queued have run. */
+async function settled(promise: Promise<unknown>): Promise<boolean> {
+  let done = false;
+  void promise.then(() => {
+    done = true;
+  });
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  return done;
+}
+
+describe("a lock per key", () => {
+  test("the first place of a key is ready at once", async () => {
+    const lock = new KeyedLock();
+    expect(await settled(lock.reserve("a").ready)).toBe(true);
+  });
+
+  test("a later place of the same key is ready only once the earlier one is released", async () => {
+    const lock = new KeyedLock();
+    const first = lock.reserve("a");
+    const second = lock.reserve("a");
+    expect(await settled(second.ready)).toBe(false);
+    first.release();
+    expect(await settled(second.ready)).toBe(true);
+  });
+
+  test("places of different keys do not wait on each other", async () => {
+    const lock = new KeyedLock();
+    lock.reserve("a");
+    expect(await settled(lock.reserve("b").ready)).toBe(true);
+  });
+
+  test("serves the places of one key in the order they were reserved, whatever order they are awaited in", async () => {
+    const lock = new KeyedLock();
+    const order: number[] = [];
+    const turns = [0, 1, 2, 3].map((n) => ({ n, turn: lock.reserve("a") }));
+    const runs = [...turns].reverse().map(async ({ n, turn }) => {
+      await turn.ready;
+      order.push(n);
+      await Promise.resolve();
+      turn.release();
+    });
+    await Promise.all(runs);
+    expect(order).toEqual([0, 1, 2, 3]);
+  });
+
+  test("runs the work of one key one at a time", async () => {
+    const lock = new KeyedLock();
+    let running = 0;
+    let most = 0;
+    await Promise.all(
+      Array.from({ length: 5 }, async () => {
+        const turn = lock.reserve("a");
+        await turn.ready;
+        running++;
+        most = Math.max(most, running);
+        for (let i = 0; i < 3; i++) await Promise.resolve();
+        running--;
+        turn.release();
+      }),
+    );
+    expect(most).toBe(1);
+  });
+
+  test("a place given up before its turn lets the next one go once the places before it are released", async () => {
+    const lock = new KeyedLock();
+    const first = lock.reserve("a");
+    const givenUp = lock.reserve("a");
+    const third = lock.reserve("a");
+    givenUp.release();
+    expect(await settled(third.ready)).toBe(false);
+    first.release();
+    expect(await settled(third.ready)).toBe(true);
+  });
+
+  test("releasing twice frees the place once", async () => {
+    const lock = new KeyedLock();
+    const first = lock.reserve("a");
+    const second = lock.reserve("a");
+    first.release();
+    first.release();
+    expect(lock.size).toBe(1);
+    second.release();
+    expect(lock.size).toBe(0);
+  });
+
+  test("forgets a key once every place of it is released, and a new place of it is ready at once", async () => {
+    const lock = new KeyedLock();
+    const turns = [lock.reserve("a"), lock.reserve("a"), lock.reserve("b")];
+    expect(lock.size).toBe(2);
+    for (const turn of turns) turn.release();
+    expect(lock.size).toBe(0);
+    expect(await settled(lock.reserve("a").ready)).toBe(true);
+  });
+});
+
+describe("running work in turn", () => {
+  test("two runs over the same keys never overlap on a key, and the earlier run's work on a key comes first", async () => {
+    const lock = new KeyedLock();
+    const running = new Set<string>();
+    const order: string[] = [];
+    let overlaps = 0;
+    const task = (run: string) => async (key: string) => {
+      if (running.has(key)) overlaps++;
+      running.add(key);
+      // The later run's tasks get ahead on the event loop: they must still wait for the earlier ones.
+      for (let i = 0; i < (run === "early" ? 5 : 0); i++) await Promise.resolve();
+      order.push(`${run}:${key}`);
+      running.delete(key);
+      return key;
+    };
+    const early = runInTurn(lock, ["a", "b", "c"], (k) => k, 1, task("early"));
+    const late = runInTurn(lock, ["c", "b", "a"], (k) => k, 3, task("late"));
+    expect(await Promise.all([early, late])).toEqual([
+      ["a", "b", "c"],
+      ["c", "b", "a"],
+    ]);
+    expect(overlaps).toBe(0);
+    for (const key of ["a", "b", "c"])
+      expect(order.indexOf(`early:${key}`)).toBeLessThan(order.indexOf(`late:${key}`));
+  });
+
+  test("work on other keys does not wait for a key that is held", async () => {
+    const lock = new KeyedLock();
+    const held = lock.reserve("stuck");
+    const done = await runInTurn(
+      lock,
+      ["a", "b"],
+      (k) => k,
+      2,
+      async (k) => k,
+    );
+    expect(done).toEqual(["a", "b"]);
+    held.release();
+  });
+
+  test("releases every place of a run whose task fails, so the key's next run goes ahead", async () => {
+    const lock = new KeyedLock();
+    const failing = runInTurn(
+      lock,
+      ["a", "b", "c"],
+      (k) => k,
+      1,
+      async (k) => {
+        if (k === "a") throw new Error("boom");
+        return k;
+      },
+    );
+    const next = runInTurn(
+      lock,
+      ["c"],
+      (k) => k,
+      1,
+      async (k) => k,
+    );
+    await expect(failing).rejects.toThrow("boom");
+    expect(await next).toEqual(["c"]);
+    expect(lock.size).toBe(0);
+  });
+});
