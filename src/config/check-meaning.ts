@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { delimiter } from "node:path";
 import type { Address } from "../core/address.ts";
+import { isClusterName } from "../core/cluster.ts";
 import { resolveWorkloadResource } from "../core/workload-kind.ts";
 import { readCaFile } from "./read-ca-file.ts";
 import { readPolicyFile } from "./read-policy-file.ts";
@@ -9,8 +10,6 @@ import type { Mode } from "./settings.ts";
 
 const IMAGE_PREFIX = /^[a-z0-9][a-z0-9._\-/:]*$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-/** A cluster's name in an event's status: a short, printable token. */
-const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /**
  * Checks that go beyond one setting's syntax: the image prefix, the Valkey host, the token settings,
@@ -28,6 +27,13 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
   if (mode !== "worker") problems.push(...checkTokenSettings(values));
   problems.push(...checkIds(values));
   problems.push(...readValkeyCa(values), ...readPolicy(values));
+  const badClusters = ((values.get("EXPECTED_CLUSTERS") as string[] | undefined) ?? []).filter(
+    (name) => !isClusterName(name),
+  );
+  if (badClusters.length > 0)
+    problems.push(
+      `EXPECTED_CLUSTERS / --expected-clusters: ${badClusters.map((n) => `"${n}"`).join(", ")} is not a cluster name (1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit)`,
+    );
   if (mode !== "web") {
     const kinds = (values.get("WORKLOAD_KINDS") as string[] | undefined) ?? [];
     const unknown = kinds.filter((kind) => resolveWorkloadResource(kind) === undefined);
@@ -48,7 +54,7 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
     }
     problems.push(...checkKubeconfig(values.get("KUBECONFIG")));
     const cluster = values.get("CLUSTER_NAME");
-    if (typeof cluster === "string" && !CLUSTER_NAME.test(cluster))
+    if (typeof cluster === "string" && !isClusterName(cluster))
       problems.push(
         `CLUSTER_NAME / --cluster-name: "${cluster}" is not 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit`,
       );

@@ -1,3 +1,5 @@
+import { replyText } from "./stream-replies.ts";
+
 /** Sends one command and resolves its reply. */
 export type SendCommand = (command: string, args: string[]) => Promise<unknown>;
 
@@ -7,20 +9,63 @@ export function isReplyError(error: unknown, code: string): boolean {
 }
 
 /**
- * Creates the consumer group `group` on `stream` from ID 0, creating the stream too (`MKSTREAM`), so a
- * group made before the first event still sees it. Resolves true when it made the group, false when
- * the group was already there; any other refusal rejects.
+ * Creates consumer groups on a stream, in one step, with one rule: on a stream that does not exist yet
+ * a group starts at `0` and makes the stream (`MKSTREAM`), so events accepted before any worker read
+ * are delivered; on a stream that exists a group starts at `$`, so a cluster added later never replays
+ * the entries the stream retains (up to `VALKEY_STREAM_MAXLEN`). With ARGV[1] not empty, every group
+ * starts there instead (a group created again after `NOGROUP`). A group already there is left alone.
+ *
+ * `$` is tried first: `XGROUP CREATE` without `MKSTREAM` fails on a missing key, and only then is the
+ * stream made. That needs no right beyond `+xgroup|create` (and `+eval`), which the web and worker
+ * already have. KEYS: the stream. ARGV: the start ID or "", then the group names. Returns the names of
+ * the groups it created.
+ */
+const CREATE_GROUPS_SCRIPT = `
+local created = {}
+for i = 2, #ARGV do
+  local r
+  if ARGV[1] ~= '' then
+    r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], ARGV[1], 'MKSTREAM')
+  else
+    r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '$')
+    if type(r) == 'table' and r.err and string.find(r.err, 'requires the key to exist', 1, true) then
+      r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '0', 'MKSTREAM')
+    end
+  end
+  if type(r) == 'table' and r.err then
+    if string.sub(r.err, 1, 9) ~= 'BUSYGROUP' then return redis.error_reply(r.err) end
+  else
+    created[#created + 1] = ARGV[i]
+  end
+end
+return created
+`;
+
+/**
+ * Creates `groups` on `stream` by {@link CREATE_GROUPS_SCRIPT}'s rule (`0` with `MKSTREAM` for a new
+ * stream, `$` for an existing one), or all from `from` when given. Resolves the names it created;
+ * groups already there are left as they are. Any other refusal (an ACL) rejects.
+ */
+export async function createConsumerGroups(
+  send: SendCommand,
+  stream: string,
+  groups: readonly string[],
+  from?: string,
+): Promise<string[]> {
+  if (groups.length === 0) return [];
+  const reply = await send("EVAL", [CREATE_GROUPS_SCRIPT, "1", stream, from ?? "", ...groups]);
+  return Array.isArray(reply) ? reply.map(replyText) : [];
+}
+
+/**
+ * Creates the consumer group `group` on `stream` by the rule of {@link createConsumerGroups}. Resolves
+ * true when it made the group, false when the group was already there; any other refusal rejects.
  */
 export async function createConsumerGroup(
   send: SendCommand,
   stream: string,
   group: string,
+  from?: string,
 ): Promise<boolean> {
-  try {
-    await send("XGROUP", ["CREATE", stream, group, "0", "MKSTREAM"]);
-    return true;
-  } catch (error) {
-    if (isReplyError(error, "BUSYGROUP")) return false;
-    throw error;
-  }
+  return (await createConsumerGroups(send, stream, [group], from)).length > 0;
 }

@@ -9,6 +9,9 @@ const view = (workloads: StatusView["clusters"][number]["workloads"]): StatusVie
   tags: ["dev"],
   repository: "acme/app",
   accepted_at: "2024-01-01T00:00:00Z",
+  expected_clusters: [],
+  clusters_final: 1,
+  clusters_total: 1,
   clusters: [{ cluster: "prod", state: "complete", updated_at: "2024-01-01T00:00:01Z", workloads }],
 });
 

@@ -80,6 +80,9 @@ describe("readQueuedEntry", () => {
       tags: ["dev"],
       repository: "acme/app",
       accepted_at: "2023-11-14T22:13:20.000Z",
+      expected_clusters: [],
+      clusters_final: 0,
+      clusters_total: 0,
       clusters: [],
     });
   });
