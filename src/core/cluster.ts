@@ -36,20 +36,18 @@ export function expectedGroups(base: string, expectedClusters: readonly string[]
  * The ID a consumer group lost to `NOGROUP` is created again from (entries after it are delivered):
  * just below the oldest entry this worker still held pending (the group's pending list went with it,
  * so that entry must come again), else the last entry it acknowledged, so nothing after it is lost and
- * nothing before it is replayed. Undefined when this worker has handled nothing yet: then the group is
- * created as any new group is (`0` on a new stream, `$` on one that holds entries).
+ * nothing before it is replayed. `0` when this worker has handled nothing since it started: it cannot
+ * tell how far the lost group had read, and an accepted event must not be lost (`$` would drop those
+ * added while the group was missing); a redelivered event sets the `restartedAt` it set before.
  */
-export function recreateGroupFrom(
-  lastAcked: string | undefined,
-  pending: Iterable<string>,
-): string | undefined {
+export function recreateGroupFrom(lastAcked: string | undefined, pending: Iterable<string>): string {
   let oldest: string | undefined;
   for (const id of pending) if (oldest === undefined || compareEntryIds(id, oldest) < 0) oldest = id;
   if (oldest !== undefined) {
     const before = previousEntryId(oldest);
     return lastAcked !== undefined && compareEntryIds(lastAcked, before) < 0 ? lastAcked : before;
   }
-  return lastAcked;
+  return lastAcked ?? "0";
 }
 
 /** Orders two stream entry IDs (`<ms>-<seq>`, both parts unsigned 64-bit). */

@@ -9,28 +9,38 @@ export function isReplyError(error: unknown, code: string): boolean {
 }
 
 /**
- * Creates consumer groups on a stream, in one step, with one rule: on a stream that does not exist yet
- * a group starts at `0` and makes the stream (`MKSTREAM`), so events accepted before any worker read
- * are delivered; on a stream that exists a group starts at `$`, so a cluster added later never replays
- * the entries the stream retains (up to `VALKEY_STREAM_MAXLEN`). With ARGV[1] not empty, every group
- * starts there instead (a group created again after `NOGROUP`). A group already there is left alone.
+ * Creates consumer groups on a stream, in one step, with one rule: on a brand-new stream (none yet, or
+ * one without any group, whose entries no worker has read) a group starts at `0`, making the stream
+ * (`MKSTREAM`), so events accepted before any worker ran are delivered; on a stream that already has a
+ * group a new group starts at `$`, so a cluster added later never replays the entries the stream
+ * retains (up to `VALKEY_STREAM_MAXLEN`). The groups of one call all start alike. With ARGV[1] not
+ * empty, every group starts there instead (a group created again after `NOGROUP`). A group already
+ * there is left alone.
  *
- * `$` is tried first: `XGROUP CREATE` without `MKSTREAM` fails on a missing key, and only then is the
- * stream made. That needs no right beyond `+xgroup|create` (and `+eval`), which the web and worker
- * already have. KEYS: the stream. ARGV: the start ID or "", then the group names. Returns the names of
- * the groups it created.
+ * Without the right to `XINFO GROUPS` (an ACL), a stream that exists counts as one with a group (`$`;
+ * `XGROUP CREATE … $` fails on a missing key, and only then is the stream made from `0`).
+ * KEYS: the stream. ARGV: the start ID or "", then the group names. Returns the names of the groups
+ * it created.
  */
 const CREATE_GROUPS_SCRIPT = `
+local start = ARGV[1]
+local guess = false
+if start == '' then
+  local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])
+  if type(groups) == 'table' and groups.err then
+    if string.find(groups.err, 'no such key', 1, true) then start = '0' else start = '$'; guess = true end
+  elseif #groups > 0 then start = '$' else start = '0' end
+end
 local created = {}
 for i = 2, #ARGV do
   local r
-  if ARGV[1] ~= '' then
-    r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], ARGV[1], 'MKSTREAM')
-  else
+  if guess then
     r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '$')
     if type(r) == 'table' and r.err and string.find(r.err, 'requires the key to exist', 1, true) then
       r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '0', 'MKSTREAM')
     end
+  else
+    r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], start, 'MKSTREAM')
   end
   if type(r) == 'table' and r.err then
     if string.sub(r.err, 1, 9) ~= 'BUSYGROUP' then return redis.error_reply(r.err) end
@@ -43,7 +53,7 @@ return created
 
 /**
  * Creates `groups` on `stream` by {@link CREATE_GROUPS_SCRIPT}'s rule (`0` with `MKSTREAM` for a new
- * stream, `$` for an existing one), or all from `from` when given. Resolves the names it created;
+ * stream or one without groups, `$` for one that has a group), or all from `from` when given. Resolves the names it created;
  * groups already there are left as they are. Any other refusal (an ACL) rejects.
  */
 export async function createConsumerGroups(

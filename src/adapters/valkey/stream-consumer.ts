@@ -71,8 +71,9 @@ const MAX_PENDING_PER_SCAN = 1000;
 
 /**
  * Consumes the event stream with its cluster's consumer group: created from ID 0 with MKSTREAM on a new
- * stream, from `$` on an existing one (a cluster added later replays nothing), and after `NOGROUP` again
- * from just after what this worker last acknowledged (see `recreateGroupFrom`); on start and after every reconnect it first re-handles its own pending entries; then it
+ * stream or one without groups, from `$` on one that already has a group (a cluster added later replays nothing), and after
+ * `NOGROUP` again from just after what this worker last acknowledged, else from 0 (see
+ * `recreateGroupFrom`); on start and after every reconnect it first re-handles its own pending entries; then it
  * blocks in `XREADGROUP … >` on a connection of its own. An entry is acknowledged only when the handler
  * says `done`; one left pending (`retry`) is re-handled with backoff. A `terminal` entry, and a poison
  * `retry` on its `maxDeliveries`-th delivery, moves to the dead letters, `{<stream>}:dead`, and is

@@ -60,8 +60,8 @@ describe("entry IDs", () => {
 });
 
 describe("recreateGroupFrom", () => {
-  test("is undefined for a worker that handled nothing: the group is made as any new one", () => {
-    expect(recreateGroupFrom(undefined, [])).toBeUndefined();
+  test("is 0 for a worker that handled nothing yet, which cannot tell how far the lost group had read", () => {
+    expect(recreateGroupFrom(undefined, [])).toBe("0");
   });
 
   test("starts after the last entry acknowledged, so nothing after it is lost and nothing before replayed", () => {
