@@ -260,7 +260,7 @@ export const SETTINGS: readonly Setting[] = [
     default: "",
     modes: ALL,
     description:
-      "YAML file of rules per repository (images, namespaces, refs, workflows, environments); a repository no rule names may send nothing. Web and worker read the same file.",
+      "YAML file of rules per repository (images, namespaces, clusters, refs, workflows, environments); a repository no rule names may send nothing. Web and worker read the same file.",
   },
   {
     env: "RATE_LIMIT_PER_REPOSITORY",
