@@ -56,7 +56,9 @@ describe.skipIf(!requireValkey() || !requireBinary())("one web, many clusters, o
   });
 
   const server = (cluster: string) => servers.get(cluster) as KubeApiServer;
-  const common = () => ({ VALKEY_ADDR: valkey.addr, ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/" });
+  /** Settings every process reads; the last test adds a policy file. */
+  let extra: Record<string, string> = {};
+  const common = () => ({ VALKEY_ADDR: valkey.addr, ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/", ...extra });
 
   /** PATCHes of the Deployment that runs `tag`, in `cluster`. */
   const patches = (cluster: string, tag: string) =>
@@ -203,5 +205,26 @@ describe.skipIf(!requireValkey() || !requireBinary())("one web, many clusters, o
       expect(waited.stdout).toContain(`[${cluster}] Deployment apps/on-e3: complete`);
       expect(patches(cluster, "e3")).toBe(2);
     }
+  }, 60_000);
+
+  test("a cluster the policy does not let the repository restart in restarts nothing and is counted as skipped", async () => {
+    for (const process of running.splice(0)) await process.stop();
+    writeFileSync(join(dir, "policy.yaml"), `rules:\n  - repository: ${TEST_ORG}/app\n    clusters: [a]\n`);
+    extra = { POLICY_FILE: join(dir, "policy.yaml") };
+    await startWeb("a,b");
+    const b = await startWorker("b");
+    await startWorker("a");
+    const [beforeA, beforeB] = [patches("a", "e1"), patches("b", "e1")];
+    const argv = ["send", "--url", eventUrl, "--image", "ghcr.io/acme/app", "--tags", "e1"];
+    const waited = await runBinary(
+      [...argv, "--token", unsignedToken(), "--wait", "--timeout", "30s"],
+      {},
+      40_000,
+    );
+    expect(waited.exitCode).toBe(0);
+    expect(waited.stdout).toContain("1 of 2 clusters rolled out, 1 skipped by policy");
+    expect(waited.stdout).toContain("[b] skipped (policy:");
+    expect([patches("a", "e1"), patches("b", "e1")]).toEqual([beforeA + 1, beforeB]);
+    await b.waitForLog((l) => l.msg === "event left alone in this cluster by policy" && l.cluster === "b");
   }, 60_000);
 });
