@@ -99,6 +99,30 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     expect(await readNew(admin, "g:late")).toEqual([]);
   });
 
+  test("a user without the right to create groups is refused with NOPERM, as XGROUP itself refuses it", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    await admin.send("ACL", [
+      "SETUSER",
+      "web",
+      "on",
+      ">pw",
+      "~*",
+      "+eval",
+      "+xinfo|groups",
+      "+hello",
+      "+auth",
+    ]);
+    const limited = await valkey.client();
+    await limited.send("AUTH", ["web", "pw"]);
+    const refusal = await createConsumerGroups(send(limited), STREAM, ["g"]).then(
+      () => "created",
+      (error: Error) => error.message,
+    );
+    expect(refusal).toStartWith("NOPERM ");
+    expect(refusal).toContain("xgroup|create");
+  });
+
   test("the web makes the group of every expected cluster and writes the list into each entry", async () => {
     await using valkey = await startValkey();
     const captured = captureLog();

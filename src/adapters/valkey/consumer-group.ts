@@ -19,8 +19,9 @@ export function isReplyError(error: unknown, code: string): boolean {
  *
  * Without the right to `XINFO GROUPS` (an ACL), a stream that exists counts as one with a group (`$`;
  * `XGROUP CREATE … $` fails on a missing key, and only then is the stream made from `0`).
- * KEYS: the stream. ARGV: the start ID or "", then the group names. Returns the names of the groups
- * it created.
+ * A refusal by the user's rights is answered as `NOPERM …`, as `XGROUP` itself answers it outside a
+ * script. KEYS: the stream. ARGV: the start ID or "", then the group names. Returns the names of the
+ * groups it created.
  */
 const CREATE_GROUPS_SCRIPT = `
 local start = ARGV[1]
@@ -43,6 +44,9 @@ for i = 2, #ARGV do
     r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], start, 'MKSTREAM')
   end
   if type(r) == 'table' and r.err then
+    if string.find(r.err, 'ACL failure', 1, true) then
+      return redis.error_reply('NOPERM ' .. (string.gsub(r.err, '^ERR ', '')))
+    end
     if string.sub(r.err, 1, 9) ~= 'BUSYGROUP' then return redis.error_reply(r.err) end
   else
     created[#created + 1] = ARGV[i]
