@@ -38,7 +38,10 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
   test("groups made for a stream that does not exist start at 0, together, and make the stream", async () => {
     await using valkey = await startValkey();
     const client = await valkey.client();
-    expect(await createConsumerGroups(send(client), STREAM, ["g:a", "g:b"])).toEqual(["g:a", "g:b"]);
+    expect(await createConsumerGroups(send(client), STREAM, ["g:a", "g:b"])).toEqual({
+      from: "0",
+      created: ["g:a", "g:b"],
+    });
     await client.send("XADD", [STREAM, "*", ...fields(1)]);
     expect(await readNew(client, "g:a")).toEqual(["r1"]);
     expect(await readNew(client, "g:b")).toEqual(["r1"]);
@@ -57,7 +60,10 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     const client = await valkey.client();
     await createConsumerGroups(send(client), STREAM, ["g"]);
     for (let n = 1; n <= 3; n++) await client.send("XADD", [STREAM, "*", ...fields(n)]);
-    expect(await createConsumerGroups(send(client), STREAM, ["g:c"])).toEqual(["g:c"]);
+    expect(await createConsumerGroups(send(client), STREAM, ["g:c"])).toEqual({
+      from: "$",
+      created: ["g:c"],
+    });
     expect(await readNew(client, "g:c")).toEqual([]);
     await client.send("XADD", [STREAM, "*", ...fields(4)]);
     expect(await readNew(client, "g:c")).toEqual(["r4"]);
@@ -70,8 +76,11 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     await createConsumerGroups(send(client), STREAM, ["g"]);
     const first = String(await client.send("XADD", [STREAM, "*", ...fields(1)]));
     await client.send("XADD", [STREAM, "*", ...fields(2)]);
-    expect(await createConsumerGroups(send(client), STREAM, ["g"])).toEqual([]);
-    expect(await createConsumerGroups(send(client), STREAM, ["g:x"], first)).toEqual(["g:x"]);
+    expect((await createConsumerGroups(send(client), STREAM, ["g"])).created).toEqual([]);
+    expect(await createConsumerGroups(send(client), STREAM, ["g:x"], first)).toEqual({
+      from: first,
+      created: ["g:x"],
+    });
     expect(await readNew(client, "g:x")).toEqual(["r2"]);
     expect(await readNew(client, "g")).toEqual(["r1", "r2"]);
   });
@@ -92,10 +101,10 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     ]);
     const limited = await valkey.client();
     await limited.send("AUTH", ["web", "pw"]);
-    expect(await createConsumerGroups(send(limited), STREAM, ["g"])).toEqual(["g"]);
+    expect(await createConsumerGroups(send(limited), STREAM, ["g"])).toEqual({ from: "0", created: ["g"] });
     await admin.send("XADD", [STREAM, "*", ...fields(1)]);
     expect(await readNew(admin, "g")).toEqual(["r1"]);
-    await createConsumerGroups(send(limited), STREAM, ["g:late"]);
+    expect((await createConsumerGroups(send(limited), STREAM, ["g:late"])).from).toBe("$");
     expect(await readNew(admin, "g:late")).toEqual([]);
   });
 

@@ -20,8 +20,8 @@ export function isReplyError(error: unknown, code: string): boolean {
  * Without the right to `XINFO GROUPS` (an ACL), a stream that exists counts as one with a group (`$`;
  * `XGROUP CREATE … $` fails on a missing key, and only then is the stream made from `0`).
  * A refusal by the user's rights is answered as `NOPERM …`, as `XGROUP` itself answers it outside a
- * script. KEYS: the stream. ARGV: the start ID or "", then the group names. Returns the names of the
- * groups it created.
+ * script. KEYS: the stream. ARGV: the start ID or "", then the group names. Returns the start (`$`,
+ * `0` or the one given) and the names of the groups it created.
  */
 const CREATE_GROUPS_SCRIPT = `
 local start = ARGV[1]
@@ -36,9 +36,11 @@ local created = {}
 for i = 2, #ARGV do
   local r
   if guess then
+    guess = false
     r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '$')
     if type(r) == 'table' and r.err and string.find(r.err, 'requires the key to exist', 1, true) then
-      r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], '0', 'MKSTREAM')
+      start = '0'
+      r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], start, 'MKSTREAM')
     end
   else
     r = redis.pcall('XGROUP', 'CREATE', KEYS[1], ARGV[i], start, 'MKSTREAM')
@@ -52,34 +54,44 @@ for i = 2, #ARGV do
     created[#created + 1] = ARGV[i]
   end
 end
-return created
+return {start, created}
 `;
+
+/** What {@link createConsumerGroups} did. */
+export interface GroupsCreated {
+  /** Where the groups it created start: `0`, `$`, or the ID given. */
+  readonly from: string;
+  /** The groups it created; those already there are left out. */
+  readonly created: readonly string[];
+}
 
 /**
  * Creates `groups` on `stream` by {@link CREATE_GROUPS_SCRIPT}'s rule (`0` with `MKSTREAM` for a new
- * stream or one without groups, `$` for one that has a group), or all from `from` when given. Resolves the names it created;
- * groups already there are left as they are. Any other refusal (an ACL) rejects.
+ * stream or one without groups, `$` for one that has a group), or all from `from` when given; groups
+ * already there are left as they are. A refusal (`NOPERM` for the user's rights) rejects.
  */
 export async function createConsumerGroups(
   send: SendCommand,
   stream: string,
   groups: readonly string[],
   from?: string,
-): Promise<string[]> {
-  if (groups.length === 0) return [];
+): Promise<GroupsCreated> {
+  if (groups.length === 0) return { from: from ?? "", created: [] };
   const reply = await send("EVAL", [CREATE_GROUPS_SCRIPT, "1", stream, from ?? "", ...groups]);
-  return Array.isArray(reply) ? reply.map(replyText) : [];
+  const [start, created] = Array.isArray(reply) ? reply : [];
+  return { from: replyText(start), created: Array.isArray(created) ? created.map(replyText) : [] };
 }
 
 /**
  * Creates the consumer group `group` on `stream` by the rule of {@link createConsumerGroups}. Resolves
- * true when it made the group, false when the group was already there; any other refusal rejects.
+ * where it starts when it made the group, undefined when the group was already there; a refusal rejects.
  */
 export async function createConsumerGroup(
   send: SendCommand,
   stream: string,
   group: string,
   from?: string,
-): Promise<boolean> {
-  return (await createConsumerGroups(send, stream, [group], from)).length > 0;
+): Promise<string | undefined> {
+  const made = await createConsumerGroups(send, stream, [group], from);
+  return made.created.length > 0 ? made.from : undefined;
 }

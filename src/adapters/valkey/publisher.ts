@@ -97,8 +97,8 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   async function prepareStream(client: RedisClient): Promise<void> {
     const send = (command: string, args: string[]) => bounded(client.send(command, args), command);
     try {
-      const created = await createConsumerGroups(send, channel, options.consumerGroups);
-      for (const group of created) log.info("consumer group created", { stream: channel, group });
+      const { from, created } = await createConsumerGroups(send, channel, options.consumerGroups);
+      for (const group of created) log.info("consumer group created", { stream: channel, group, from });
     } catch (error) {
       if (!isReplyError(error, "NOPERM")) throw error;
       log.warn("valkey consumer group not created", { stream: channel, error });

@@ -71,8 +71,8 @@ const MAX_PENDING_PER_SCAN = 1000;
 
 /**
  * Consumes the event stream with its cluster's consumer group: created from ID 0 with MKSTREAM on a new
- * stream or one without groups, from `$` on one that already has a group (a cluster added later replays nothing), and after
- * `NOGROUP` again from just after what this worker last acknowledged, else from 0 (see
+ * stream or one without groups, from `$` on one that has a group (a cluster added later replays
+ * nothing), and after `NOGROUP` again just after what this worker last acknowledged, else from 0 (see
  * `recreateGroupFrom`); on start and after every reconnect it first re-handles its own pending entries; then it
  * blocks in `XREADGROUP … >` on a connection of its own. An entry is acknowledged only when the handler
  * says `done`; one left pending (`retry`) is re-handled with backoff. A `terminal` entry, and a poison
@@ -160,12 +160,9 @@ export class ValkeyStreamConsumer implements EventSource {
     send: (command: string, args: string[]) => Promise<unknown>,
     from?: string,
   ): Promise<void> {
-    if (await createConsumerGroup(send, this.#key, this.#group, from))
-      this.options.log.info("consumer group created", {
-        stream: this.#key,
-        group: this.#group,
-        from: from ?? "0 on a new stream, else $",
-      });
+    const start = await createConsumerGroup(send, this.#key, this.#group, from);
+    if (start !== undefined)
+      this.options.log.info("consumer group created", { stream: this.#key, group: this.#group, from: start });
   }
 
   async #run(handler: EventHandler): Promise<void> {
