@@ -36,10 +36,41 @@ export function workloadLines(view: StatusView): string[] {
  */
 export function failureOf(view: StatusView): string | undefined {
   const workloads = workloadsOf(view);
+  if (view.clusters.length > 0 && view.clusters.every((c) => c.state === "skipped"))
+    return "the policy lets this repository restart nothing in any cluster that reported";
   if (workloads.length === 0) return `no workload runs ${view.image} with the tags ${view.tags.join(", ")}`;
   const unfinished = workloads.filter((w) => !isFinished(w));
   if (unfinished.length === 0) return undefined;
   return `${unfinished.length} of ${workloads.length} rollouts did not finish`;
+}
+
+/** What each cluster state adds to the count line, past those rolled out. */
+const CLUSTER_NOTES: readonly (readonly [string, string])[] = [
+  ["failed", "failed"],
+  ["skipped", "skipped by policy"],
+  ["processing", "rolling out"],
+  ["pending", "not heard from yet"],
+];
+
+/**
+ * How the clusters stand, in one line: `3 of 3 clusters rolled out`, or `1 of 3 clusters rolled out,
+ * 1 rolling out, 1 not heard from yet`. Undefined while no cluster is known (a queued single-cluster event).
+ */
+export function clusterCountLine(view: StatusView): string | undefined {
+  const total = view.clusters.length;
+  if (total === 0) return undefined;
+  const count = (state: string) => view.clusters.filter((c) => c.state === state).length;
+  const notes = CLUSTER_NOTES.map(([state, note]) => [count(state), note] as const)
+    .filter(([n]) => n > 0)
+    .map(([n, note]) => `, ${n} ${note}`);
+  return `${count("complete")} of ${total} cluster${total === 1 ? "" : "s"} rolled out${notes.join("")}`;
+}
+
+/** One line per skipped cluster: `[prod] skipped (policy: …)`. */
+export function skippedClusterLines(view: StatusView): string[] {
+  return view.clusters
+    .filter((c) => c.state === "skipped")
+    .map((c) => `[${c.cluster}] skipped${c.reason ? ` (${c.reason})` : ""}`);
 }
 
 const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
@@ -61,6 +92,8 @@ export function summaryMarkdown(
     `\`${cell(event.image)}\` (${tags}) sent${id}: ${outcome}`,
     "",
   ];
+  const clusters = view ? clusterCountLine(view) : undefined;
+  if (clusters && view && view.clusters.length > 1) lines.push(`${clusters}.`, "");
   if (view) {
     const workloads = workloadsOf(view);
     if (workloads.length === 0) lines.push("No workload matched.", "");

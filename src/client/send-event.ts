@@ -1,6 +1,6 @@
 import { isFinalState, type StatusView } from "../core/status-view.ts";
 import { getStatus, postEvent, SendFailedError } from "./event-api.ts";
-import { failureOf, workloadLines } from "./report.ts";
+import { clusterCountLine, failureOf, skippedClusterLines, workloadLines } from "./report.ts";
 import { IdTokenError, type TokenSource } from "./token-source.ts";
 
 /** Exit codes of `send`: every rollout finished, one did not (or a failure), a usage error. */
@@ -82,8 +82,10 @@ async function waitForRollouts(statusUrl: string, options: SendOptions, deps: Se
       continue;
     }
     view = answer.view;
-    if (view.state !== printed) deps.print(`event ${view.event_id}: ${view.state}`);
-    printed = view.state;
+    const clusters = clusterCountLine(view);
+    const progress = `event ${view.event_id}: ${view.state}${clusters ? ` (${clusters})` : ""}`;
+    if (progress !== printed) deps.print(progress);
+    printed = progress;
     if (isFinalState(view.state)) return { view, failure: failureOf(view) };
   }
 }
@@ -96,7 +98,8 @@ function statusUrlOf(eventUrl: string, eventId: string): string {
 }
 
 /**
- * Sends one event and, with `wait`, follows it until every matched workload's rollout ended: the POST
+ * Sends one event and, with `wait`, follows it until every matched workload's rollout ended in every
+ * expected cluster (the web holds the state until each has reported), printing how many have: the POST
  * (retried with the same token), then long polls of `GET <url>/<event_id>`, each with a token of its
  * own inside GitHub Actions. Prints one line per workload at the end. Exit 0 when sent (and, waiting,
  * every rollout finished); 1 when the web refused, a rollout failed or timed out, nothing matched, or
@@ -132,7 +135,11 @@ export async function sendEvent(options: SendOptions, deps: SendDeps): Promise<S
     };
   const statusUrl = statusUrlOf(options.url, eventId);
   const end = await waitForRollouts(statusUrl, options, deps);
-  if (end.view) for (const line of workloadLines(end.view)) deps.print(line);
+  if (end.view) {
+    for (const line of [...workloadLines(end.view), ...skippedClusterLines(end.view)]) deps.print(line);
+    const clusters = clusterCountLine(end.view);
+    if (clusters) deps.print(clusters);
+  }
   if (end.failure) return { exitCode: SEND_EXIT.failure, eventId, view: end.view, message: end.failure };
   return { exitCode: SEND_EXIT.ok, eventId, view: end.view, message: "every rollout finished" };
 }

@@ -1,6 +1,7 @@
 import { readFileSync, statSync } from "node:fs";
 import { delimiter } from "node:path";
 import type { Address } from "../core/address.ts";
+import { isClusterName } from "../core/cluster.ts";
 import { resolveWorkloadResource } from "../core/workload-kind.ts";
 import { readCaFile } from "./read-ca-file.ts";
 import { readPolicyFile } from "./read-policy-file.ts";
@@ -14,8 +15,6 @@ const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
  * retries alone take up to a minute), and a shorter limit would let other clusters trim what it has not read.
  */
 const MIN_GROUP_STALE_AFTER_MS = 600_000;
-/** A cluster's name in an event's status: a short, printable token. */
-const CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 /**
  * Checks that go beyond one setting's syntax: the image prefix, the Valkey host, the token settings,
@@ -34,6 +33,13 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
   if (mode !== "worker") problems.push(...checkTokenSettings(values));
   problems.push(...checkIds(values));
   problems.push(...readValkeyCa(values), ...readPolicy(values));
+  const badClusters = ((values.get("EXPECTED_CLUSTERS") as string[] | undefined) ?? []).filter(
+    (name) => !isClusterName(name),
+  );
+  if (badClusters.length > 0)
+    problems.push(
+      `EXPECTED_CLUSTERS / --expected-clusters: ${badClusters.map((n) => `"${n}"`).join(", ")} is not a cluster name (1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit)`,
+    );
   if (mode !== "web") {
     const kinds = (values.get("WORKLOAD_KINDS") as string[] | undefined) ?? [];
     const unknown = kinds.filter((kind) => resolveWorkloadResource(kind) === undefined);
@@ -59,7 +65,7 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
         "VALKEY_GROUP_STALE_AFTER / --valkey-group-stale-after: at least 10m, or a live worker busy with a slow event would count as gone and other clusters would trim what it has not read",
       );
     const cluster = values.get("CLUSTER_NAME");
-    if (typeof cluster === "string" && !CLUSTER_NAME.test(cluster))
+    if (typeof cluster === "string" && !isClusterName(cluster))
       problems.push(
         `CLUSTER_NAME / --cluster-name: "${cluster}" is not 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit`,
       );

@@ -53,6 +53,8 @@ export interface Config {
     readonly ratePerMinute: number;
     /** `POST /event` requests in flight per process; 0: no limit. */
     readonly maxInFlight: number;
+    /** `EXPECTED_CLUSTERS`: the clusters whose workers act on every event; empty: one cluster, as before. */
+    readonly expectedClusters: readonly string[];
   };
   readonly worker: {
     readonly kubeconfig: string | undefined;

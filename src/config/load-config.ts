@@ -217,6 +217,7 @@ function buildConfig(
       devMode: get<boolean | undefined>("DEV_MODE") ?? false,
       ratePerMinute: get<number | undefined>("RATE_LIMIT_PER_REPOSITORY") ?? 0,
       maxInFlight: get<number | undefined>("MAX_IN_FLIGHT") ?? 256,
+      expectedClusters: [...new Set(get<string[] | undefined>("EXPECTED_CLUSTERS") ?? [])],
     },
     worker: {
       kubeconfig: get("KUBECONFIG"),

@@ -13,6 +13,7 @@ const RULE_KEYS = {
   environments: "text",
   images: "glob",
   namespaces: "glob",
+  clusters: "glob",
 } as const;
 
 type RuleKey = keyof typeof RULE_KEYS;
@@ -67,12 +68,13 @@ function readRule(node: unknown, index: number): PolicyRule {
     environments: values.get("environments"),
     images: globs("images"),
     namespaces: globs("namespaces"),
+    clusters: globs("clusters"),
   };
 }
 
 /**
  * Reads `POLICY_FILE` (YAML): `rules:`, a list of mappings with `repository` (globs) and/or
- * `repository_id`, and optional `refs`, `workflows`, `environments`, `images`, `namespaces`. Fails with
+ * `repository_id`, and optional `refs`, `workflows`, `environments`, `images`, `namespaces`, `clusters`. Fails with
  * the file, the line and the reason: a syntax error, a duplicate key, an unknown key, a wrong type.
  */
 export function parsePolicyFile(text: string, path: string): Read<PolicyFile> {

@@ -260,7 +260,7 @@ export const SETTINGS: readonly Setting[] = [
     default: "",
     modes: ALL,
     description:
-      "YAML file of rules per repository (images, namespaces, refs, workflows, environments); a repository no rule names may send nothing. Web and worker read the same file.",
+      "YAML file of rules per repository (images, namespaces, clusters, refs, workflows, environments); a repository no rule names may send nothing. Web and worker read the same file.",
   },
   {
     env: "RATE_LIMIT_PER_REPOSITORY",
@@ -302,7 +302,7 @@ export const SETTINGS: readonly Setting[] = [
     default: "kuberollouttrigger",
     modes: ALL,
     description:
-      "Consumer group the workers share (stream delivery); the web creates it, so set the same value on both.",
+      "Consumer group the workers share (stream delivery), or the base of each cluster's group (<group>:<CLUSTER_NAME>); the web creates them, so set the same value on both.",
   },
   {
     env: "VALKEY_CONSUMER_NAME",
@@ -407,7 +407,16 @@ export const SETTINGS: readonly Setting[] = [
     default: "default",
     modes: WORKER,
     description:
-      "Names this worker's cluster in each event's status (field cluster:<name>); letters, digits, '.', '_' and '-'.",
+      "Names this worker's cluster in each event's status (field cluster:<name>) and its consumer group (VALKEY_CONSUMER_GROUP for default, else <group>:<name>); letters, digits, '.', '_' and '-'.",
+  },
+  {
+    env: "EXPECTED_CLUSTERS",
+    flag: "expected-clusters",
+    kind: "list",
+    default: "",
+    modes: WEB,
+    description:
+      "Comma-separated CLUSTER_NAMEs whose workers act on every event: the web creates each one's consumer group and an event's status is final only once all of them are; empty means one cluster, as before.",
   },
   {
     env: "EVENT_STATUS_TTL",

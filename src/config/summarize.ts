@@ -1,4 +1,5 @@
 import { type Address, formatHostPort } from "../core/address.ts";
+import { consumerGroupFor } from "../core/cluster.ts";
 import { formatDuration } from "../core/duration.ts";
 import type { Config } from "./config.ts";
 
@@ -39,6 +40,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     image_repository_binding: config.policy.rules.imageRepositoryBinding,
     rate_limit_per_repository: web.ratePerMinute,
     max_in_flight: web.maxInFlight,
+    expected_clusters: web.expectedClusters.join(","),
   };
   const workerFields = {
     kubeconfig: worker.kubeconfig ?? "(in-cluster)",
@@ -54,6 +56,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     dry_run: worker.dryRun,
     workload_selection: worker.workloadSelection,
     cluster_name: worker.clusterName,
+    cluster_consumer_group: consumerGroupFor(valkey.consumerGroup, worker.clusterName),
     event_status_ttl: formatDuration(worker.eventStatusTtlMs),
     rollout_watch: worker.rolloutWatch,
     rollout_timeout: formatDuration(worker.rolloutTimeoutMs),

@@ -118,6 +118,7 @@ const POLICY_REASONS = [
   "policy_environment",
   "policy_image",
   "policy_namespace",
+  "policy_cluster",
 ] as const;
 
 /**

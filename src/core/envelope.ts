@@ -19,6 +19,11 @@ export interface EventEnvelope {
    * stands in for the entry's own when its `restartedAt` is chosen. Absent otherwise.
    */
   readonly redrivenFrom?: string;
+  /**
+   * The clusters the web expected to act on the event (`EXPECTED_CLUSTERS` when it accepted it), which
+   * the event's status waits for; absent when it expected none in particular.
+   */
+  readonly expectedClusters?: readonly string[];
 }
 
 /** Field names of a stream entry; shared by the web that writes and the worker that reads. */
@@ -28,6 +33,7 @@ export const STREAM_FIELD = {
   requestId: "request_id",
   repository: "repository",
   redrivenFrom: "redriven_from",
+  expectedClusters: "expected_clusters",
 } as const;
 
 /** The flat field/value list of an `XADD` for an envelope; absent values are left out. */
@@ -41,6 +47,8 @@ export function envelopeToStreamFields(envelope: EventEnvelope): string[] {
     if (value && name !== STREAM_FIELD.repository) fields.push(`claim_${name}`, value);
   }
   if (envelope.redrivenFrom) fields.push(STREAM_FIELD.redrivenFrom, envelope.redrivenFrom);
+  if (envelope.expectedClusters?.length)
+    fields.push(STREAM_FIELD.expectedClusters, envelope.expectedClusters.join(","));
   return fields;
 }
 
@@ -63,6 +71,10 @@ export function envelopeFromStreamFields(fields: readonly string[]): EventEnvelo
   const payload = map.get(STREAM_FIELD.event);
   if (payload === undefined) return undefined;
   const redrivenFrom = map.get(STREAM_FIELD.redrivenFrom);
+  const expectedClusters = (map.get(STREAM_FIELD.expectedClusters) ?? "")
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
   return {
     payload,
     acceptedAt: map.get(STREAM_FIELD.acceptedAt),
@@ -70,6 +82,7 @@ export function envelopeFromStreamFields(fields: readonly string[]): EventEnvelo
     repository: map.get(STREAM_FIELD.repository),
     claims: claimsFromFields(map),
     ...(redrivenFrom ? { redrivenFrom } : {}),
+    ...(expectedClusters.length > 0 ? { expectedClusters } : {}),
   };
 }
 

@@ -63,9 +63,14 @@ export interface WorkloadStatus {
 /** How an event stands in one cluster. */
 export interface ClusterStatus {
   readonly cluster: string;
-  /** `processing` until every workload's state is final; then `complete` or `failed`. */
-  readonly state: "processing" | "complete" | "failed";
+  /**
+   * `processing` until every workload's state is final; then `complete` or `failed`. `skipped`: the
+   * policy does not let the sending repository restart anything in this cluster (final, no workloads).
+   */
+  readonly state: "processing" | "complete" | "failed" | "skipped";
   readonly workloads: readonly WorkloadStatus[];
+  /** Why, for `skipped`. */
+  readonly reason?: string;
   /** RFC 3339 UTC of the last change. */
   readonly updatedAt: string;
 }
@@ -78,6 +83,11 @@ export interface EventSummary {
   /** The sending repository, whose tokens may read the status. */
   readonly repository: string;
   readonly acceptedAt: string;
+  /**
+   * `EXPECTED_CLUSTERS` as the web had it when it accepted the event (carried in the stream entry), so
+   * a later change of the setting does not change what an old event waits for. Absent: none expected.
+   */
+  readonly expectedClusters?: readonly string[];
 }
 
 /** The Valkey key of an event's status hash. */
@@ -113,6 +123,11 @@ export function makeClusterStatus(
   return { cluster, state: clusterState(workloads), workloads, updatedAt: now.toISOString() };
 }
 
+/** A cluster's status when the policy lets the event restart nothing there: final, with the reason. */
+export function skippedClusterStatus(cluster: string, reason: string, now: Date): ClusterStatus {
+  return { cluster, state: "skipped", workloads: [], reason, updatedAt: now.toISOString() };
+}
+
 /**
  * `status` with each of `changes` replacing the entry of the same workload (workloads it does not list
  * are ignored), at `now`. A final state stays: a late `progressing` never undoes `complete`.
@@ -127,6 +142,7 @@ export function updateClusterStatus(
     if (change === undefined || FINAL_WORKLOAD_STATES.has(current.state)) return current;
     return change;
   });
+  if (status.state === "skipped") return status;
   return makeClusterStatus(status.cluster, workloads, now);
 }
 

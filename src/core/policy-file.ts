@@ -18,6 +18,8 @@ export interface PolicyRule {
   readonly images: readonly Glob[] | undefined;
   /** Globs over the namespaces whose workloads the event may restart (the worker checks them). */
   readonly namespaces: readonly Glob[] | undefined;
+  /** Globs over the cluster names (`CLUSTER_NAME`) the event may restart in (the worker checks them). */
+  readonly clusters: readonly Glob[] | undefined;
 }
 
 /** The rules of `POLICY_FILE`; a repository no rule names may send nothing. */
@@ -86,16 +88,36 @@ export function checkPolicyEvent(
 }
 
 /**
- * Whether the event may restart a workload in `namespace`: some rule that admits the caller and the
- * image admits the namespace. The worker asks this of every matched workload.
+ * Whether the event may restart a workload in `namespace` of the cluster `cluster` (undefined: any):
+ * some rule that admits the caller, the image and the cluster admits the namespace. The worker asks
+ * this of every matched workload.
  */
 export function checkPolicyNamespace(
   policy: PolicyFile,
   claims: CallerClaims,
   event: RolloutEvent,
   namespace: string,
+  cluster?: string,
 ): PolicyFileReason | undefined {
   const rules = rulesForEvent(policy, claims, event);
   if (typeof rules === "string") return rules;
-  return rules.some((rule) => admits(rule.namespaces, namespace)) ? undefined : "policy_namespace";
+  const inCluster = cluster === undefined ? rules : rules.filter((rule) => admits(rule.clusters, cluster));
+  if (inCluster.length === 0) return "policy_cluster";
+  return inCluster.some((rule) => admits(rule.namespaces, namespace)) ? undefined : "policy_namespace";
+}
+
+/**
+ * Whether the event may restart anything in the cluster `cluster`: some rule that admits the caller
+ * and the image admits the cluster. Undefined too when the caller or the image is refused: that
+ * refusal is another rule's, decided per workload.
+ */
+export function checkPolicyCluster(
+  policy: PolicyFile,
+  claims: CallerClaims,
+  event: RolloutEvent,
+  cluster: string,
+): PolicyFileReason | undefined {
+  const rules = rulesForEvent(policy, claims, event);
+  if (typeof rules === "string") return undefined;
+  return rules.some((rule) => admits(rule.clusters, cluster)) ? undefined : "policy_cluster";
 }

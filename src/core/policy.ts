@@ -6,12 +6,23 @@ import {
   type PolicyReason,
 } from "./claim-policy.ts";
 import type { RolloutEvent } from "./event.ts";
-import { checkPolicyClaims, checkPolicyEvent, checkPolicyNamespace, type PolicyFile } from "./policy-file.ts";
+import {
+  checkPolicyClaims,
+  checkPolicyCluster,
+  checkPolicyEvent,
+  checkPolicyNamespace,
+  type PolicyFile,
+} from "./policy-file.ts";
 
 /** Everything that decides who may restart what: the claim settings and, when given, `POLICY_FILE`. */
 export interface Policy {
   readonly rules: ClaimRules;
   readonly file: PolicyFile | undefined;
+  /**
+   * The worker's `CLUSTER_NAME`, which the file's `clusters` are held to; absent in the web, which
+   * cannot know where an event will be acted on (it then ignores `clusters`).
+   */
+  readonly cluster?: string;
 }
 
 /** The policy's rules on the claims alone: the web applies them before it reads the body. */
@@ -58,5 +69,22 @@ export function decideNamespace(
 ): PolicyReason | undefined {
   const byEvent = decideEvent(policy, claims, event);
   if (byEvent !== undefined) return byEvent;
-  return policy.file ? checkPolicyNamespace(policy.file, claims, event, namespace) : undefined;
+  return policy.file
+    ? checkPolicyNamespace(policy.file, claims, event, namespace, policy.cluster)
+    : undefined;
+}
+
+/**
+ * Whether the event may restart anything in the worker's cluster (`policy.cluster`): `policy_cluster`
+ * when the policy file's rules that admit the caller and the image name other clusters only. Undefined
+ * without a cluster, without claims, or when another rule refuses (decided per workload, as before).
+ */
+export function decideCluster(
+  policy: Policy,
+  claims: CallerClaims | undefined,
+  event: RolloutEvent,
+): PolicyReason | undefined {
+  if (!policy.file || policy.cluster === undefined || claims === undefined) return undefined;
+  if (decideEvent(policy, claims, event) !== undefined) return undefined;
+  return checkPolicyCluster(policy.file, claims, event, policy.cluster);
 }

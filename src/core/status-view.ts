@@ -10,8 +10,9 @@ import {
 
 /**
  * How an event stands as `GET /event/{event_id}` answers it and the clients read it: `queued` while no
- * worker has read it, `processing` while a cluster has a workload whose state is not final, then
- * `failed` when a workload failed or timed out in any cluster, else `complete`.
+ * worker has read it, `processing` while a cluster has a workload whose state is not final or an
+ * expected cluster has not reported, then `failed` when a workload failed or timed out in any cluster,
+ * else `complete` (a cluster the policy skipped counts as finished).
  */
 export type EventState = "queued" | "processing" | "complete" | "failed";
 
@@ -24,11 +25,13 @@ export interface WorkloadView {
   readonly reason?: string;
 }
 
-/** One cluster of the answer. */
+/** One cluster of the answer; `pending`: an expected cluster that has not reported yet (no `updated_at`). */
 export interface ClusterView {
   readonly cluster: string;
-  readonly state: ClusterStatus["state"];
-  readonly updated_at: string;
+  readonly state: ClusterStatus["state"] | "pending";
+  readonly updated_at?: string;
+  /** Why, for `skipped`. */
+  readonly reason?: string;
   readonly workloads: readonly WorkloadView[];
 }
 
@@ -40,6 +43,12 @@ export interface StatusView {
   readonly tags: readonly string[];
   readonly repository: string;
   readonly accepted_at: string;
+  /** `EXPECTED_CLUSTERS` when the web accepted the event; empty: the clusters that report are all. */
+  readonly expected_clusters: readonly string[];
+  /** How many of `clusters` are final (`complete`, `failed` or `skipped`): "2 of 3 clusters". */
+  readonly clusters_final: number;
+  /** How many clusters there are: the expected ones and any other that reported. */
+  readonly clusters_total: number;
   readonly clusters: readonly ClusterView[];
 }
 
@@ -52,7 +61,9 @@ export interface EventStatusRecord {
 }
 
 const WORKLOAD_STATES: ReadonlySet<string> = new Set([...FINAL_WORKLOAD_STATES, "pending", "progressing"]);
-const CLUSTER_STATES: ReadonlySet<string> = new Set(["processing", "complete", "failed"]);
+const CLUSTER_STATES: ReadonlySet<string> = new Set(["processing", "complete", "failed", "skipped"]);
+/** Cluster states after which nothing changes for the cluster. */
+const FINAL_CLUSTER_STATES: ReadonlySet<string> = new Set(["complete", "failed", "skipped"]);
 
 type Json = Record<string, unknown>;
 
@@ -90,8 +101,26 @@ function readCluster(text: string): ClusterStatus | undefined {
     cluster: c.cluster,
     state: state as ClusterStatus["state"],
     workloads: read,
+    ...(isText(c.reason) ? { reason: c.reason } : {}),
     updatedAt: c.updatedAt,
   };
+}
+
+/** A list of cluster names: the JSON array of a summary, or the comma-separated stream field. */
+function readClusterNames(value: unknown): string[] | undefined {
+  if (isTextList(value)) return value.length > 0 ? value : undefined;
+  if (!isText(value)) return undefined;
+  const names = value
+    .split(",")
+    .map((name) => name.trim())
+    .filter((name) => name !== "");
+  return names.length > 0 ? names : undefined;
+}
+
+/** `summary` with its expected clusters, when there are any. */
+function withExpected(summary: EventSummary, value: unknown): EventSummary {
+  const expectedClusters = readClusterNames(value);
+  return expectedClusters ? { ...summary, expectedClusters } : summary;
 }
 
 /**
@@ -103,13 +132,10 @@ export function readStatusHash(fields: Readonly<Record<string, string>>): EventS
   const s = parseObject(fields.event);
   if (!s || !isText(s.eventId) || !isText(s.image) || !isTextList(s.tags)) return undefined;
   if (!isText(s.repository) || !isText(s.acceptedAt)) return undefined;
-  const summary: EventSummary = {
-    eventId: s.eventId,
-    image: s.image,
-    tags: s.tags,
-    repository: s.repository,
-    acceptedAt: s.acceptedAt,
-  };
+  const summary = withExpected(
+    { eventId: s.eventId, image: s.image, tags: s.tags, repository: s.repository, acceptedAt: s.acceptedAt },
+    s.expectedClusters,
+  );
   const clusters = Object.entries(fields)
     .filter(([name]) => name.startsWith("cluster:"))
     .map(([, text]) => readCluster(text))
@@ -130,14 +156,23 @@ export function readQueuedEntry(
   const event = parseObject(fields.event);
   if (!event || !isText(event.image) || !isTextList(event.tags) || !isText(fields.repository))
     return undefined;
-  const summary: EventSummary = {
-    eventId,
-    image: event.image,
-    tags: event.tags,
-    repository: fields.repository,
-    acceptedAt: fields.accepted_at ?? acceptedAtFallback,
-  };
+  const summary = withExpected(
+    {
+      eventId,
+      image: event.image,
+      tags: event.tags,
+      repository: fields.repository,
+      acceptedAt: fields.accepted_at ?? acceptedAtFallback,
+    },
+    fields.expected_clusters,
+  );
   return { summary, clusters: [], queued: true };
+}
+
+/** The expected clusters that have not reported, in the order the web listed them. */
+function missingClusters(record: EventStatusRecord): string[] {
+  const reported = new Set(record.clusters.map((c) => c.cluster));
+  return (record.summary.expectedClusters ?? []).filter((name) => !reported.has(name));
 }
 
 /** The overall state of a record: see {@link EventState}. */
@@ -145,15 +180,31 @@ export function eventState(record: EventStatusRecord): EventState {
   if (record.queued) return "queued";
   if (record.clusters.length === 0 || record.clusters.some((c) => c.state === "processing"))
     return "processing";
+  if (missingClusters(record).length > 0) return "processing";
   return record.clusters.some((c) => c.state === "failed") ? "failed" : "complete";
 }
 
-/** Whether nothing more will change for the event (every cluster that reported is final). */
+/** Whether nothing more will change for the event (every expected cluster and every one that reported is final). */
 export const isFinalState = (state: EventState): boolean => state === "complete" || state === "failed";
 
 /** The answer of `GET /event/{event_id}` for a record. */
 export function toStatusView(record: EventStatusRecord): StatusView {
   const { summary } = record;
+  const reported: ClusterView[] = record.clusters.map((c) => ({
+    cluster: c.cluster,
+    state: c.state,
+    updated_at: c.updatedAt,
+    ...(c.reason !== undefined ? { reason: c.reason } : {}),
+    workloads: c.workloads.map((w) => ({ ...w })),
+  }));
+  const pending: ClusterView[] = missingClusters(record).map((cluster) => ({
+    cluster,
+    state: "pending",
+    workloads: [],
+  }));
+  const clusters = [...reported, ...pending].sort((a, b) =>
+    a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0,
+  );
   return {
     event_id: summary.eventId,
     state: eventState(record),
@@ -161,12 +212,10 @@ export function toStatusView(record: EventStatusRecord): StatusView {
     tags: summary.tags,
     repository: summary.repository,
     accepted_at: summary.acceptedAt,
-    clusters: record.clusters.map((c) => ({
-      cluster: c.cluster,
-      state: c.state,
-      updated_at: c.updatedAt,
-      workloads: c.workloads.map((w) => ({ ...w })),
-    })),
+    expected_clusters: summary.expectedClusters ?? [],
+    clusters_final: clusters.filter((c) => FINAL_CLUSTER_STATES.has(c.state)).length,
+    clusters_total: clusters.length,
+    clusters,
   };
 }
 

@@ -17,6 +17,8 @@ export type WorkloadRefusal =
   | "not_annotated"
   /** No rule of the policy that admits the event admits the workload's namespace. */
   | "namespace"
+  /** No rule of the policy that admits the event admits the worker's cluster (`CLUSTER_NAME`). */
+  | "cluster"
   /**
    * The event breaks the policy the worker holds (claims that the web would have refused), or the policy
    * file has rules and the event carries no claims to decide them with.
@@ -28,6 +30,7 @@ export const WORKLOAD_REFUSALS: readonly WorkloadRefusal[] = [
   "annotation",
   "not_annotated",
   "namespace",
+  "cluster",
   "policy",
 ];
 
@@ -83,5 +86,6 @@ export function decideWorkload(
     return policy.file === undefined && isOpenPolicy(policy.rules) ? undefined : "policy";
   const reason = decideNamespace(policy, claims, event, workload.namespace);
   if (reason === undefined) return undefined;
-  return reason === "policy_namespace" ? "namespace" : "policy";
+  if (reason === "policy_namespace") return "namespace";
+  return reason === "policy_cluster" ? "cluster" : "policy";
 }

@@ -154,7 +154,8 @@ export function startEvents(
   if (queue.delivery === "pubsub") warnOfPubSubLimits(config, log);
   return runEvents({
     allowedImagePrefix: config.allowedImagePrefix,
-    policy: config.policy,
+    // The worker holds the policy file's `clusters` to its own cluster; the web cannot know it.
+    policy: { ...config.policy, cluster: config.worker.clusterName },
     selection: config.worker.workloadSelection,
     dryRun: config.worker.dryRun,
     delivery: queue.delivery,

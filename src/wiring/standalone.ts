@@ -49,13 +49,20 @@ function chooseQueue(
     return { publisher, source: queue, delivery: "in-process", statusReader: memoryStatus?.reader };
   }
   const publisher = createPublisher(config, log);
-  const source = createValkeySource(config.valkey, log, metrics, registry, config.worker.concurrency);
+  const source = createValkeySource(
+    config.valkey,
+    config.worker.clusterName,
+    log,
+    metrics,
+    registry,
+    config.worker.concurrency,
+  );
   return {
     publisher,
     source,
     delivery: config.valkey.delivery,
     connect: () => publisher.start(),
-    statusReader: createStatusReader(config.valkey, publisher),
+    statusReader: createStatusReader(config, publisher),
     valkeyConnected: () => publisher.ready() && source.connected,
   };
 }

@@ -8,6 +8,7 @@ import { createValkeyStatusReader } from "../adapters/valkey/status-reader.ts";
 import { ValkeyStreamConsumer } from "../adapters/valkey/stream-consumer.ts";
 import { ValkeySubscriber } from "../adapters/valkey/subscriber.ts";
 import type { Config } from "../config/config.ts";
+import { consumerGroupFor, DEFAULT_CLUSTER, expectedGroups } from "../core/cluster.ts";
 import type { MetricsRegistry } from "../core/metrics.ts";
 import type { Logger } from "../log.ts";
 import type { StatusReader } from "../web/ports.ts";
@@ -26,19 +27,31 @@ export function endpointOf(valkey: Config["valkey"]) {
 /** The publisher's pacing, shortened by tests; production uses the defaults. */
 export type PublisherTimings = Pick<ValkeyPublisherOptions, "maxBackoffMs" | "capCheckIntervalMs">;
 
-/** The web's Valkey publisher for `VALKEY_DELIVERY`. */
+/**
+ * The clusters the web expects: `EXPECTED_CLUSTERS`; standalone, which runs a worker itself, expects
+ * its own cluster when none is given (so it makes no group that no worker reads).
+ */
+function expectedClustersOf(config: Pick<Config, "mode" | "web" | "worker">): readonly string[] {
+  const { expectedClusters } = config.web;
+  if (expectedClusters.length > 0 || config.mode !== "standalone") return expectedClusters;
+  return config.worker.clusterName === DEFAULT_CLUSTER ? [] : [config.worker.clusterName];
+}
+
+/** The web's Valkey publisher for `VALKEY_DELIVERY`, which makes the group of every expected cluster. */
 export function createPublisher(
-  config: Pick<Config, "valkey" | "web">,
+  config: Pick<Config, "mode" | "valkey" | "web" | "worker">,
   log: Logger,
   timings: PublisherTimings = {},
 ): ValkeyPublisher {
   const { valkey } = config;
+  const expectedClusters = expectedClustersOf(config);
   return createValkeyPublisher({
     ratePerMinute: config.web.ratePerMinute,
     ...endpointOf(valkey),
     channel: valkey.channel,
     delivery: valkey.delivery,
-    consumerGroup: valkey.consumerGroup,
+    consumerGroups: expectedGroups(valkey.consumerGroup, expectedClusters),
+    expectedClusters,
     streamMaxLen: valkey.streamMaxLen,
     log,
     ...timings,
@@ -50,25 +63,28 @@ export function createPublisher(
  * delivery, which keeps no status.
  */
 export function createStatusReader(
-  valkey: Config["valkey"],
+  config: Pick<Config, "mode" | "valkey" | "web" | "worker">,
   publisher: ValkeyPublisher,
 ): StatusReader | undefined {
+  const { valkey } = config;
   if (valkey.delivery !== "stream") return undefined;
   return createValkeyStatusReader({
     send: (command, args) => publisher.command(command, args),
     channel: valkey.channel,
     consumerGroup: valkey.consumerGroup,
+    defaultGroups: expectedGroups(valkey.consumerGroup, expectedClustersOf(config)),
   });
 }
 
 /**
- * The worker's Valkey source for `VALKEY_DELIVERY`: a consumer group on the stream, or a Pub/Sub
- * subscription, handling up to `concurrency` events at once (`WORKER_CONCURRENCY`). A stream consumer
- * reports the stream's backlog, its stale groups and the consumers it reaped to metrics it declares on
- * `registry`.
+ * The worker's Valkey source for `VALKEY_DELIVERY`: its cluster's consumer group on the stream, or a
+ * Pub/Sub subscription, handling up to `concurrency` events at once (`WORKER_CONCURRENCY`). A stream
+ * consumer reports the stream's backlog, its stale groups and the consumers it reaped to metrics it
+ * declares on `registry`.
  */
 export function createValkeySource(
   valkey: Config["valkey"],
+  clusterName: string,
   log: Logger,
   metrics: WorkerMetrics,
   registry: MetricsRegistry,
@@ -84,7 +100,7 @@ export function createValkeySource(
   return new ValkeyStreamConsumer({
     ...endpoint,
     stream: valkey.channel,
-    group: valkey.consumerGroup,
+    group: consumerGroupFor(valkey.consumerGroup, clusterName),
     consumer: valkey.consumerName,
     claimIdleMs: valkey.claimIdleMs,
     streamMaxLen: valkey.streamMaxLen,

@@ -130,7 +130,7 @@ export async function startWeb(
   options: { readonly timings?: PublisherTimings; readonly registry?: MetricsRegistry } = {},
 ): Promise<RunningWeb> {
   const publisher = createPublisher(config, log, options.timings);
-  const statusReader = createStatusReader(config.valkey, publisher);
+  const statusReader = createStatusReader(config, publisher);
   const server = await serveWeb({
     config,
     log,

@@ -2,6 +2,7 @@ import {
   type ClusterStatus,
   type EventSummary,
   makeClusterStatus,
+  skippedClusterStatus,
   updateClusterStatus,
   type WorkloadState,
   type WorkloadStatus,
@@ -78,6 +79,18 @@ export class EventStatusRecorder {
     const now = this.#now();
     this.#forgetStale(now.getTime());
     const status = makeClusterStatus(this.#options.cluster, workloads, now);
+    this.#tracked.set(eventId, { status, summary, scheduled: false, changedAt: now.getTime() });
+    this.#schedule(eventId);
+  }
+
+  /**
+   * The policy lets the event restart nothing in this cluster: records the cluster as `skipped` with
+   * `reason` (final, so a client waiting on the event stops waiting for this cluster).
+   */
+  skip(eventId: string, summary: EventSummary, reason: string): void {
+    const now = this.#now();
+    this.#forgetStale(now.getTime());
+    const status = skippedClusterStatus(this.#options.cluster, reason, now);
     this.#tracked.set(eventId, { status, summary, scheduled: false, changedAt: now.getTime() });
     this.#schedule(eventId);
   }

@@ -3,7 +3,7 @@ import type { BackoffPolicy } from "../core/backoff.ts";
 import { type CallerClaims, OPEN_RULES } from "../core/claim-policy.ts";
 import { parseEvent, type RolloutEvent } from "../core/event.ts";
 import { restartWorkloadState, SKIP_REASON, type WorkloadStatus } from "../core/event-status.ts";
-import type { Policy } from "../core/policy.ts";
+import { decideCluster, type Policy } from "../core/policy.ts";
 import {
   chooseRestartedAt,
   decideEventOutcome,
@@ -24,6 +24,7 @@ import { KeyedLock, runInTurn } from "./keyed-lock.ts";
 import type { AuditTrail, EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
 import type { RolloutFollower } from "./rollout-follower.ts";
+import { skipCluster } from "./skip-cluster.ts";
 import type { RestartMetricOutcome, WorkerMetrics } from "./worker-metrics.ts";
 import type { WorkloadIndex } from "./workload-index.ts";
 
@@ -261,12 +262,6 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       for (const workload of skipped) {
         metrics.restarts.inc({ kind: WORKLOAD_KINDS[workload.resource].kind, outcome: "skipped" });
       }
-      const { allowed, refused } = selectAllowed(
-        matched.filter((w) => !w.skip),
-        { policy, selection, claims: envelope.claims, event: checked.event },
-        metrics,
-        eventLog,
-      );
       const chosen = chooseRestartedAt(envelope.acceptedAt, delivered.entryId, now(), envelope.redrivenFrom);
       const restartedAt = chosen.value;
       if (chosen.distrusted !== undefined)
@@ -275,16 +270,30 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
           restarted_at: restartedAt,
         });
       const eventId = deps.status === undefined ? undefined : (delivered.eventId ?? delivered.entryId);
+      const repository = envelope.claims?.repository ?? envelope.repository ?? "";
+      const summary = {
+        eventId: eventId ?? "",
+        image,
+        tags,
+        repository,
+        acceptedAt: envelope.acceptedAt ?? restartedAt,
+        ...(envelope.expectedClusters ? { expectedClusters: envelope.expectedClusters } : {}),
+      };
+      const clusterRefusal = decideCluster(policy, envelope.claims, checked.event);
+      if (clusterRefusal !== undefined) {
+        const skip = { cluster: policy.cluster ?? "", reason: clusterRefusal, repository, matched, eventId };
+        return skipCluster({ ...skip, summary }, { log: eventLog, metrics, recorder: deps.status?.recorder });
+      }
+      const { allowed, refused } = selectAllowed(
+        matched.filter((w) => !w.skip),
+        { policy, selection, claims: envelope.claims, event: checked.event },
+        metrics,
+        eventLog,
+      );
       if (eventId !== undefined)
         deps.status?.recorder.begin(
           eventId,
-          {
-            eventId,
-            image,
-            tags,
-            repository: envelope.claims?.repository ?? envelope.repository ?? "",
-            acceptedAt: envelope.acceptedAt ?? restartedAt,
-          },
+          summary,
           matched.map((w) => {
             const refusal = refused.get(w);
             if (w.skip) return statusOf(w, { state: "not_restarted", reason: SKIP_REASON });

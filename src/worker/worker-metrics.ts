@@ -80,7 +80,7 @@ export function createWorkerMetrics(
     ),
     workloadsRefused: registry.counter(
       "kuberollouttrigger_worker_workloads_refused_total",
-      "Matched workloads left alone by the policy, by reason (annotation, not_annotated, namespace, policy).",
+      "Matched workloads left alone by the policy, by reason (annotation, not_annotated, namespace, cluster, policy).",
       ["reason"],
     ),
     deadLetters: registry.counter(

@@ -44,6 +44,9 @@ describe.skipIf(!run)("GET /event/{event_id} with Valkey stream delivery", () =>
       tags: ["v1.0.0", "latest"],
       repository: "acme/app",
       accepted_at: expect.stringMatching(/Z$/),
+      expected_clusters: [],
+      clusters_final: 0,
+      clusters_total: 0,
       clusters: [],
       request_id: expect.any(String),
     });

@@ -89,7 +89,14 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
       log,
       index: cluster.index,
       patcher,
-      source: createValkeySource(config.valkey, log, recorded.metrics, registry, config.worker.concurrency),
+      source: createValkeySource(
+        config.valkey,
+        config.worker.clusterName,
+        log,
+        recorded.metrics,
+        registry,
+        config.worker.concurrency,
+      ),
       metrics: recorded.metrics,
     });
     running.push(events);

@@ -29,5 +29,6 @@ export const policyRule = (overrides: Partial<PolicyRule> = {}): PolicyRule => (
   environments: undefined,
   images: undefined,
   namespaces: undefined,
+  clusters: undefined,
   ...overrides,
 });

@@ -10,7 +10,7 @@ import {
 } from "../../web/ports.ts";
 import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitKeys, readAdmitReply } from "./admit-script.ts";
 import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
-import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
+import { createConsumerGroups, isReplyError } from "./consumer-group.ts";
 import { warnIfAtCap } from "./stream-cap.ts";
 
 /** The longest a request waits for Valkey to take an event (the Action gives up after 10 s). */
@@ -24,8 +24,13 @@ export interface ValkeyPublisherOptions {
   /** The stream key (stream delivery) or Pub/Sub channel. */
   readonly channel: string;
   readonly delivery: "stream" | "pubsub";
-  /** The group the workers read with, made on every connect in stream delivery. */
-  readonly consumerGroup: string;
+  /**
+   * The groups the workers read with (one per expected cluster), made on every connect in stream
+   * delivery: from `0` on a new stream, from `$` on an existing one.
+   */
+  readonly consumerGroups: readonly string[];
+  /** `EXPECTED_CLUSTERS`, written into every stream entry (`expected_clusters`) for its status to wait on. */
+  readonly expectedClusters: readonly string[];
   /** The stream's hard cap (`XADD MAXLEN ~`). */
   readonly streamMaxLen: number;
   /** Events accepted per minute per repository, counted in Valkey across web replicas; 0: no limit. */
@@ -53,7 +58,7 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
 
 /**
  * Creates the web's Valkey publisher. `stream`: `XADD <channel> MAXLEN ~ <cap> * event … accepted_at …`,
- * with the consumer group made (from ID 0, `MKSTREAM`) on every connect; `pubsub`: `PUBLISH <channel>
+ * with the consumer groups made on every connect (see `createConsumerGroups`); `pubsub`: `PUBLISH <channel>
  * <json>`. A publish fails at once while Valkey is down and after the hand-off timeout when it is silent,
  * always as {@link PublishFailedError}. On connect in stream mode it warns about Pub/Sub subscribers of the
  * channel (old workers that will never see stream entries); it warns when the stream reaches its cap.
@@ -92,7 +97,8 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   async function prepareStream(client: RedisClient): Promise<void> {
     const send = (command: string, args: string[]) => bounded(client.send(command, args), command);
     try {
-      await createConsumerGroup(send, channel, options.consumerGroup);
+      const { from, created } = await createConsumerGroups(send, channel, options.consumerGroups);
+      for (const group of created) log.info("consumer group created", { stream: channel, group, from });
     } catch (error) {
       if (!isReplyError(error, "NOPERM")) throw error;
       log.warn("valkey consumer group not created", { stream: channel, error });
@@ -145,7 +151,10 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
     const sentAt = now();
     const deadline = Math.floor(sentAt + clockOffsetMs + timeoutMs - replyMarginMs);
     const ttl = Math.max(1000, Math.ceil(admission.rememberUntilMs - sentAt));
-    const fields = streamMode ? envelopeToStreamFields(envelope) : [];
+    const { expectedClusters } = options;
+    const fields = streamMode
+      ? envelopeToStreamFields(expectedClusters.length > 0 ? { ...envelope, expectedClusters } : envelope)
+      : [];
     return [
       ...admitKeys(channel, admission.jti, admission.repository),
       options.delivery,

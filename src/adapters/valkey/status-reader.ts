@@ -1,3 +1,4 @@
+import { DEFAULT_CLUSTER } from "../../core/cluster.ts";
 import { eventStatusKey } from "../../core/event-status.ts";
 import { type EventStatusRecord, readQueuedEntry, readStatusHash } from "../../core/status-view.ts";
 import { type StatusReader, StatusUnavailableError } from "../../web/ports.ts";
@@ -5,42 +6,61 @@ import { replyText } from "./stream-replies.ts";
 
 /**
  * Reads an event's status in one atomic step: the status hash when a worker wrote it (`status`, then
- * its fields); else the stream entry while no worker is done with it, that is while it is pending in
- * the group or not yet delivered to it (`queued`, then the entry's fields); else `none` (unknown, or
- * its status expired).
+ * its fields); else the stream entry while some cluster's group is not done with it, that is while it
+ * is pending in that group or not yet delivered to it, or the group does not exist yet (`queued`, then
+ * the entry's fields); else `none` (unknown, or its status expired).
  *
- * KEYS: the status hash, the stream. ARGV: the event ID, the consumer group.
+ * The groups are those of the entry's `expected_clusters`, named as `consumerGroupFor` names them
+ * (ARGV[2] for the cluster `default`, else `ARGV[2]:<cluster>`); for an entry without that field, the
+ * groups given from ARGV[3] on.
+ *
+ * KEYS: the status hash, the stream. ARGV: the event ID, the base consumer group, the default groups.
  */
 const STATUS_SCRIPT = `
 local h = redis.call('HGETALL', KEYS[1])
 if #h > 0 then return {'status', unpack(h)} end
 local e = redis.call('XRANGE', KEYS[2], ARGV[1], ARGV[1])
 if #e == 0 then return {'none'} end
-local queued = {'queued', unpack(e[1][2])}
-local ok, p = pcall(redis.call, 'XPENDING', KEYS[2], ARGV[2], ARGV[1], ARGV[1], 1)
-if not ok then
-  local message = type(p) == 'table' and p.err or tostring(p)
-  -- No group yet: no worker has read anything. Any other refusal (an ACL) is an error, not a status.
-  if string.find(message, 'NOGROUP', 1, true) then return queued end
-  return redis.error_reply(message)
+local fields = e[1][2]
+local queued = {'queued', unpack(fields)}
+local groups = {}
+for i = 1, #fields, 2 do
+  if fields[i] == 'expected_clusters' then
+    for name in string.gmatch(fields[i + 1], '[^,]+') do
+      if name == '${DEFAULT_CLUSTER}' then groups[#groups + 1] = ARGV[2]
+      else groups[#groups + 1] = ARGV[2] .. ':' .. name end
+    end
+  end
 end
-if #p > 0 then return queued end
+if #groups == 0 then for i = 3, #ARGV do groups[#groups + 1] = ARGV[i] end end
 local function parts(id)
   local sep = string.find(id, '-', 1, true)
   return tonumber(string.sub(id, 1, sep - 1)), tonumber(string.sub(id, sep + 1))
 end
-local groups = redis.call('XINFO', 'GROUPS', KEYS[2])
-for _, g in ipairs(groups) do
-  local f = {}
-  for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
-  if f['name'] == ARGV[2] then
-    local ems, eseq = parts(ARGV[1])
-    local lms, lseq = parts(f['last-delivered-id'])
-    if ems > lms or (ems == lms and eseq > lseq) then return queued end
-    return {'none'}
+local ems, eseq = parts(ARGV[1])
+local info = nil
+for _, group in ipairs(groups) do
+  local ok, p = pcall(redis.call, 'XPENDING', KEYS[2], group, ARGV[1], ARGV[1], 1)
+  if not ok then
+    local message = type(p) == 'table' and p.err or tostring(p)
+    -- No group yet: that cluster has read nothing. Any other refusal (an ACL) is an error, not a status.
+    if string.find(message, 'NOGROUP', 1, true) then return queued end
+    return redis.error_reply(message)
   end
+  if #p > 0 then return queued end
+  info = info or redis.call('XINFO', 'GROUPS', KEYS[2])
+  local delivered = false
+  for _, g in ipairs(info) do
+    local f = {}
+    for i = 1, #g, 2 do f[g[i]] = g[i + 1] end
+    if f['name'] == group then
+      local lms, lseq = parts(f['last-delivered-id'])
+      delivered = ems < lms or (ems == lms and eseq <= lseq)
+    end
+  end
+  if not delivered then return queued end
 end
-return queued
+return {'none'}
 `;
 
 /** Options of {@link createValkeyStatusReader}. */
@@ -49,8 +69,10 @@ export interface ValkeyStatusReaderOptions {
   readonly send: (command: string, args: string[]) => Promise<unknown>;
   /** The stream (`VALKEY_CHANNEL`). */
   readonly channel: string;
-  /** The group the workers read with. */
+  /** `VALKEY_CONSUMER_GROUP`: the base of each cluster's group. */
   readonly consumerGroup: string;
+  /** The groups of an entry that names no expected clusters (the web's own, by `expectedGroups`). */
+  readonly defaultGroups: readonly string[];
 }
 
 /** Field-value pairs of a flat reply, from `start`. */
@@ -70,7 +92,8 @@ export function createValkeyStatusReader(options: ValkeyStatusReaderOptions): St
     const keys = [eventStatusKey(channel, eventId), channel];
     let reply: unknown;
     try {
-      reply = await options.send("EVAL", [STATUS_SCRIPT, "2", ...keys, eventId, options.consumerGroup]);
+      const groups = [options.consumerGroup, ...options.defaultGroups];
+      reply = await options.send("EVAL", [STATUS_SCRIPT, "2", ...keys, eventId, ...groups]);
     } catch (error) {
       throw new StatusUnavailableError(`the event status could not be read: ${String(error)}`, {
         cause: error,

@@ -1,4 +1,5 @@
 import { backoffDelay } from "../../core/backoff.ts";
+import { compareEntryIds, recreateGroupFrom } from "../../core/cluster.ts";
 import {
   DEAD_LETTER_MAXLEN,
   type DeadLetterCause,
@@ -87,8 +88,10 @@ const MAX_PENDING_PER_SCAN = 1000;
 const BUSY_BLOCK_MS = 250;
 
 /**
- * Consumes the event stream with a consumer group: created from ID 0 with MKSTREAM (and again after
- * `NOGROUP`); on start and after every reconnect it first re-handles its own pending entries; then it
+ * Consumes the event stream with its cluster's consumer group: created from ID 0 with MKSTREAM on a new
+ * stream or one without groups, from `$` on one that has a group (a cluster added later replays
+ * nothing), and after `NOGROUP` again just after what this worker last acknowledged, else from 0 (see
+ * `recreateGroupFrom`); on start and after every reconnect it first re-handles its own pending entries; then it
  * blocks in `XREADGROUP … >` on a connection of its own. An entry is acknowledged only when the handler
  * says `done`; one left pending (`retry`) is re-handled with backoff. A `terminal` entry, and a poison
  * `retry` on its `maxDeliveries`-th delivery, moves to the dead letters, `{<stream>}:dead`, and is
@@ -128,6 +131,8 @@ export class ValkeyStreamConsumer implements EventSource {
   #nextClaimAt = 0;
   #nextTrimAt = 0;
   #nextReapAt = 0;
+  /** The newest entry this worker acknowledged: a group lost to `NOGROUP` is created again after it. */
+  #lastAcked: string | undefined;
 
   constructor(private readonly options: StreamConsumerOptions) {
     const { url, tls, log, maxBackoffMs } = options;
@@ -192,9 +197,13 @@ export class ValkeyStreamConsumer implements EventSource {
     this.#control.close();
   }
 
-  async #createGroup(send: (command: string, args: string[]) => Promise<unknown>): Promise<void> {
-    if (await createConsumerGroup(send, this.#key, this.#group))
-      this.options.log.info("consumer group created", { stream: this.#key, group: this.#group });
+  async #createGroup(
+    send: (command: string, args: string[]) => Promise<unknown>,
+    from?: string,
+  ): Promise<void> {
+    const start = await createConsumerGroup(send, this.#key, this.#group, from);
+    if (start !== undefined)
+      this.options.log.info("consumer group created", { stream: this.#key, group: this.#group, from: start });
   }
 
   async #run(handler: EventHandler): Promise<void> {
@@ -232,8 +241,10 @@ export class ValkeyStreamConsumer implements EventSource {
         if (signal.aborted) break;
         if (isReplyError(error, "NOGROUP")) {
           log.warn("consumer group missing; recreating it", { stream: this.#key, group: this.#group });
-          const created = await this.#createGroup((c, a) =>
-            this.#control.send(c, a, COMMAND_TIMEOUT_MS),
+          const from = recreateGroupFrom(this.#lastAcked, this.#attempts.keys());
+          const created = await this.#createGroup(
+            (c, a) => this.#control.send(c, a, COMMAND_TIMEOUT_MS),
+            from,
           ).then(
             () => true,
             (e: unknown) => log.warn("group creation failed", { error: e }),
@@ -443,6 +454,7 @@ export class ValkeyStreamConsumer implements EventSource {
   async #ack(id: string): Promise<void> {
     try {
       await this.#control.send("XACK", [this.#key, this.#group, id], COMMAND_TIMEOUT_MS);
+      if (this.#lastAcked === undefined || compareEntryIds(id, this.#lastAcked) > 0) this.#lastAcked = id;
       this.#attempts.delete(id);
       this.options.acked?.inc();
     } catch (error) {

@@ -1,5 +1,11 @@
 import { describe, expect, test } from "bun:test";
-import { failureOf, summaryMarkdown, workloadLines } from "../../../src/client/report.ts";
+import {
+  clusterCountLine,
+  failureOf,
+  skippedClusterLines,
+  summaryMarkdown,
+  workloadLines,
+} from "../../../src/client/report.ts";
 import type { StatusView } from "../../../src/core/status-view.ts";
 
 const view = (workloads: StatusView["clusters"][number]["workloads"]): StatusView => ({
@@ -9,6 +15,9 @@ const view = (workloads: StatusView["clusters"][number]["workloads"]): StatusVie
   tags: ["dev"],
   repository: "acme/app",
   accepted_at: "2024-01-01T00:00:00Z",
+  expected_clusters: [],
+  clusters_final: 1,
+  clusters_total: 1,
   clusters: [{ cluster: "prod", state: "complete", updated_at: "2024-01-01T00:00:01Z", workloads }],
 });
 
@@ -62,5 +71,56 @@ describe("the report of a final status", () => {
       "failed",
     );
     expect(text).toContain("| prod | Deployment | default | app | failed: a \\| b |");
+  });
+});
+
+describe("the count of clusters", () => {
+  const withClusters = (states: [string, StatusView["clusters"][number]["state"]][]): StatusView => ({
+    ...view([]),
+    clusters: states.map(([cluster, state]) => ({
+      cluster,
+      state,
+      workloads: [],
+      ...(state === "skipped" ? { reason: "policy: acme/app may not restart in cluster c" } : {}),
+    })),
+  });
+
+  test("says how many clusters rolled out, and what the others are doing", () => {
+    expect(
+      clusterCountLine(
+        withClusters([
+          ["a", "complete"],
+          ["b", "complete"],
+          ["c", "complete"],
+        ]),
+      ),
+    ).toBe("3 of 3 clusters rolled out");
+    expect(
+      clusterCountLine(
+        withClusters([
+          ["a", "complete"],
+          ["b", "processing"],
+          ["c", "pending"],
+        ]),
+      ),
+    ).toBe("1 of 3 clusters rolled out, 1 rolling out, 1 not heard from yet");
+    expect(
+      clusterCountLine(
+        withClusters([
+          ["a", "failed"],
+          ["c", "skipped"],
+        ]),
+      ),
+    ).toBe("0 of 2 clusters rolled out, 1 failed, 1 skipped by policy");
+    expect(clusterCountLine(withClusters([["a", "complete"]]))).toBe("1 of 1 cluster rolled out");
+    expect(clusterCountLine(withClusters([]))).toBeUndefined();
+  });
+
+  test("names each skipped cluster with its reason, and fails an event every cluster skipped", () => {
+    const skipped = withClusters([["c", "skipped"]]);
+    expect(skippedClusterLines(skipped)).toEqual([
+      "[c] skipped (policy: acme/app may not restart in cluster c)",
+    ]);
+    expect(failureOf(skipped)).toContain("nothing in any cluster");
   });
 });

@@ -139,6 +139,15 @@ describe("loading configuration", () => {
     );
   });
 
+  test("EXPECTED_CLUSTERS is read as a list without repeats, empty by default, and a name that is not a cluster name is refused", () => {
+    expect(expectConfig(loadConfig("web", [], WEB_ENV)).web.expectedClusters).toEqual([]);
+    const config = expectConfig(loadConfig("web", [], { ...WEB_ENV, EXPECTED_CLUSTERS: "a, b,a,eu-west.1" }));
+    expect(config.web.expectedClusters).toEqual(["a", "b", "eu-west.1"]);
+    expect(expectError(loadConfig("web", ["--expected-clusters", "a,b:c"], WEB_ENV))).toContain(
+      'EXPECTED_CLUSTERS / --expected-clusters: "b:c" is not a cluster name',
+    );
+  });
+
   test("the JWKS URL is derived from a custom issuer", () => {
     const config = expectConfig(
       loadConfig("web", [], { ...WEB_ENV, GITHUB_OIDC_ISSUER: "https://ghe.example.com/_services/token/" }),

@@ -32,6 +32,19 @@ describe("parsePolicyFile", () => {
     expect(second?.environments).toEqual(["production"]);
   });
 
+  test("reads a rule's clusters as globs, left out meaning every cluster", () => {
+    const read = parse(`rules:
+  - repository: acme/app
+    clusters: [dev, "staging-*"]
+  - repository: acme/tools
+`);
+    if (!read.ok) throw new Error(read.reason);
+    const [first, second] = read.value.rules;
+    expect(first?.clusters?.map((g) => g.pattern)).toEqual(["dev", "staging-*"]);
+    expect(first?.clusters?.[1]?.matches("staging-eu")).toBe(true);
+    expect(second?.clusters).toBeUndefined();
+  });
+
   test("names the line of a duplicate key, which a parser that keeps the last one would hide", () => {
     expect(reason("rules:\n  - repository: acme/app\n    images: [a/b]\n    images: [c/d]\n")).toStartWith(
       "policy.yaml:4: ",
@@ -44,7 +57,7 @@ describe("parsePolicyFile", () => {
 
   test("names the line of an unknown key, a wrong type and a rule without a repository", () => {
     expect(reason("rules:\n  - repository: acme/app\n    imagez: [a/b]\n")).toBe(
-      'policy.yaml:3: unknown key "imagez" in rule 1 (repository, repository_id, refs, workflows, environments, images, namespaces)',
+      'policy.yaml:3: unknown key "imagez" in rule 1 (repository, repository_id, refs, workflows, environments, images, namespaces, clusters)',
     );
     expect(reason("rules:\n  - repository: acme/app\n    images: {a: b}\n")).toBe(
       'policy.yaml:3: "images" takes a string or a list of strings',

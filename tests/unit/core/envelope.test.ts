@@ -37,6 +37,17 @@ describe("the stream entry of an event", () => {
     expect(envelopeFromStreamFields(["event", "{}"])).not.toHaveProperty("redrivenFrom");
   });
 
+  test("carries the clusters the web expected, as a comma-separated field, and only when there are any", () => {
+    const envelope = { ...newEnvelope("{}", new Date(1_700_000_000_000)), expectedClusters: ["a", "b"] };
+    const fields = envelopeToStreamFields(envelope);
+    expect(fields.slice(-2)).toEqual(["expected_clusters", "a,b"]);
+    expect(envelopeFromStreamFields(fields)).toEqual(envelope);
+    expect(envelopeToStreamFields({ ...envelope, expectedClusters: [] })).not.toContain("expected_clusters");
+    expect(envelopeFromStreamFields(["event", "{}", "expected_clusters", ""])).not.toHaveProperty(
+      "expectedClusters",
+    );
+  });
+
   test("an entry of another tool, with no repository, has no claims", () => {
     expect(envelopeFromStreamFields(["event", "{}"])?.claims).toBeUndefined();
   });

@@ -1,6 +1,12 @@
 import { describe, expect, test } from "bun:test";
 import { type CallerClaims, OPEN_RULES } from "../../../src/core/claim-policy.ts";
-import { decideClaims, decideEvent, decideNamespace, type Policy } from "../../../src/core/policy.ts";
+import {
+  decideClaims,
+  decideCluster,
+  decideEvent,
+  decideNamespace,
+  type Policy,
+} from "../../../src/core/policy.ts";
 import type { PolicyRule } from "../../../src/core/policy-file.ts";
 import { globs, policyRule, TEST_CLAIMS } from "../../support/claims.ts";
 
@@ -63,5 +69,50 @@ describe("the policy file's decisions", () => {
     expect(decideClaims(policy, CLAIMS)).toBeUndefined();
     expect(decideClaims(policy, { ...CLAIMS, repositoryId: "999" })).toBe("policy_repository");
     expect(decideClaims(policy, { ...CLAIMS, repository: "acme/other" })).toBe("policy_repository");
+  });
+});
+
+describe("the policy file's clusters", () => {
+  const policy = (cluster: string | undefined, ...rules: PolicyRule[]): Policy => ({
+    rules: OPEN_RULES,
+    file: { rules },
+    ...(cluster === undefined ? {} : { cluster }),
+  });
+
+  test("a repository whose rules name other clusters may restart nothing in this one", () => {
+    const rules = [rule({ clusters: globs("dev", "staging-*") })];
+    expect(decideCluster(policy("dev", ...rules), CLAIMS, EVENT)).toBeUndefined();
+    expect(decideCluster(policy("staging-eu", ...rules), CLAIMS, EVENT)).toBeUndefined();
+    expect(decideCluster(policy("prod", ...rules), CLAIMS, EVENT)).toBe("policy_cluster");
+  });
+
+  test("a rule without clusters admits every cluster, and the web, which knows no cluster, ignores them", () => {
+    expect(decideCluster(policy("prod", rule({})), CLAIMS, EVENT)).toBeUndefined();
+    const onlyDev = rule({ clusters: globs("dev") });
+    expect(decideCluster(policy(undefined, onlyDev), CLAIMS, EVENT)).toBeUndefined();
+    expect(decideEvent(policy(undefined, onlyDev), CLAIMS, EVENT)).toBeUndefined();
+  });
+
+  test("another refusal of the caller or the image is not a cluster's: the workloads are refused as before", () => {
+    const rules = [rule({ images: globs("ghcr.io/acme/other"), clusters: globs("dev") })];
+    expect(decideCluster(policy("prod", ...rules), CLAIMS, EVENT)).toBeUndefined();
+    expect(decideNamespace(policy("prod", ...rules), CLAIMS, EVENT, "app")).toBe("policy_image");
+  });
+
+  test("without claims the cluster is not decided here; the workloads fail closed instead", () => {
+    expect(decideCluster(policy("prod", rule({ clusters: globs("dev") })), undefined, EVENT)).toBeUndefined();
+  });
+
+  test("a namespace is allowed only by a rule that also admits this cluster", () => {
+    const both = policy(
+      "prod",
+      rule({ clusters: globs("dev"), namespaces: globs("*") }),
+      rule({ clusters: globs("prod"), namespaces: globs("app") }),
+    );
+    expect(decideNamespace(both, CLAIMS, EVENT, "app")).toBeUndefined();
+    expect(decideNamespace(both, CLAIMS, EVENT, "other")).toBe("policy_namespace");
+    expect(decideNamespace(policy("qa", rule({ clusters: globs("dev") })), CLAIMS, EVENT, "app")).toBe(
+      "policy_cluster",
+    );
   });
 });

@@ -80,6 +80,9 @@ describe("readQueuedEntry", () => {
       tags: ["dev"],
       repository: "acme/app",
       accepted_at: "2023-11-14T22:13:20.000Z",
+      expected_clusters: [],
+      clusters_final: 0,
+      clusters_total: 0,
       clusters: [],
     });
   });
@@ -94,5 +97,89 @@ describe("sameRepository", () => {
     expect(sameRepository("Acme/App", "acme/app")).toBe(true);
     expect(sameRepository("acme/app", "acme/app2")).toBe(false);
     expect(sameRepository("acme/\u0130", "acme/i")).toBe(false);
+  });
+});
+
+describe("the clusters an event waits for", () => {
+  const expecting = (clusters: string[]) =>
+    JSON.stringify({ ...JSON.parse(SUMMARY), expectedClusters: clusters });
+  const view = (fields: Record<string, string>) => {
+    const record = readStatusHash(fields);
+    if (!record) throw new Error("unreadable");
+    return toStatusView(record);
+  };
+
+  test("an expected cluster that has not reported keeps the event processing, shown as pending", () => {
+    const answer = view({
+      event: expecting(["a", "b", "c"]),
+      "cluster:a": cluster("a", [app("complete")], "complete"),
+      "cluster:b": cluster("b", [app("complete")], "complete"),
+    });
+    expect(answer.state).toBe("processing");
+    expect(answer.clusters.map((c) => [c.cluster, c.state])).toEqual([
+      ["a", "complete"],
+      ["b", "complete"],
+      ["c", "pending"],
+    ]);
+    expect(answer).toMatchObject({
+      expected_clusters: ["a", "b", "c"],
+      clusters_final: 2,
+      clusters_total: 3,
+    });
+    expect(answer.clusters[2]).not.toHaveProperty("updated_at");
+  });
+
+  test("once every expected cluster is final the event is too, a cluster skipped by policy counting as finished", () => {
+    const skipped = JSON.stringify({
+      cluster: "c",
+      state: "skipped",
+      reason: "policy: acme/app may not restart in cluster c (policy_cluster)",
+      workloads: [],
+      updatedAt: "2024-01-01T00:00:02Z",
+    });
+    const answer = view({
+      event: expecting(["a", "c"]),
+      "cluster:a": cluster("a", [app("complete")], "complete"),
+      "cluster:c": skipped,
+    });
+    expect(answer.state).toBe("complete");
+    expect(answer).toMatchObject({ clusters_final: 2, clusters_total: 2 });
+    expect(answer.clusters[1]).toMatchObject({ state: "skipped", reason: expect.stringContaining("policy") });
+  });
+
+  test("a cluster that reports without being expected is counted too, and must be final as well", () => {
+    const answer = view({
+      event: expecting(["a"]),
+      "cluster:a": cluster("a", [app("complete")], "complete"),
+      "cluster:x": cluster("x", [app("progressing")], "processing"),
+    });
+    expect(answer.state).toBe("processing");
+    expect(answer).toMatchObject({ clusters_final: 1, clusters_total: 2 });
+  });
+
+  test("an event accepted before EXPECTED_CLUSTERS was set waits only for the clusters that report, as before", () => {
+    const answer = view({ event: SUMMARY, "cluster:a": cluster("a", [app("complete")], "complete") });
+    expect(answer).toMatchObject({
+      state: "complete",
+      expected_clusters: [],
+      clusters_final: 1,
+      clusters_total: 1,
+    });
+  });
+
+  test("a queued entry names the clusters it waits for from its expected_clusters field, all pending", () => {
+    const record = readQueuedEntry(
+      "1-0",
+      {
+        event: '{"image":"ghcr.io/acme/app","tags":["dev"]}',
+        repository: "acme/app",
+        expected_clusters: "a,b",
+      },
+      "2024-01-01T00:00:00.000Z",
+    );
+    const answer = record && toStatusView(record);
+    expect(answer?.state).toBe("queued");
+    expect(answer?.clusters.map((c) => c.state)).toEqual(["pending", "pending"]);
+    expect(answer).toMatchObject({ clusters_final: 0, clusters_total: 2 });
   });
 });

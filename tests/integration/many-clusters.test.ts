@@ -1,0 +1,242 @@
+import { describe, expect, test } from "bun:test";
+import type { RedisClient } from "bun";
+import { createConsumerGroups } from "../../src/adapters/valkey/consumer-group.ts";
+import { createValkeyStatusReader } from "../../src/adapters/valkey/status-reader.ts";
+import { ValkeyStreamConsumer } from "../../src/adapters/valkey/stream-consumer.ts";
+import { parseStreamRead } from "../../src/adapters/valkey/stream-replies.ts";
+import { envelopeToStreamFields } from "../../src/core/envelope.ts";
+import { createLogger } from "../../src/log.ts";
+import { createPublisher, createStatusReader } from "../../src/wiring/valkey.ts";
+import { requireValkey, startValkey } from "../support/valkey-server.ts";
+import { waitFor } from "../support/wait-for.ts";
+import { captureLog, webConfig } from "../support/web-fixtures.ts";
+
+const STREAM = "kuberollouttrigger";
+
+const fields = (n: number, extra: string[] = []) => [
+  ...envelopeToStreamFields({
+    payload: `{"image":"ghcr.io/acme/app","tags":["v${n}"]}`,
+    acceptedAt: new Date().toISOString(),
+    requestId: `r${n}`,
+    repository: "acme/app",
+  }),
+  ...extra,
+];
+
+/** The request IDs a group's next read hands a consumer (everything new to the group). */
+async function readNew(client: RedisClient, group: string): Promise<string[]> {
+  const reply = await client.send("XREADGROUP", ["GROUP", group, "c", "STREAMS", STREAM, ">"]);
+  return parseStreamRead(reply, STREAM).map((entry) => {
+    const list = entry.fields ?? [];
+    return list[list.indexOf("request_id") + 1] ?? "";
+  });
+}
+
+const send = (client: RedisClient) => (command: string, args: string[]) => client.send(command, args);
+
+describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real valkey-server", () => {
+  test("groups made for a stream that does not exist start at 0, together, and make the stream", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    expect(await createConsumerGroups(send(client), STREAM, ["g:a", "g:b"])).toEqual({
+      from: "0",
+      created: ["g:a", "g:b"],
+    });
+    await client.send("XADD", [STREAM, "*", ...fields(1)]);
+    expect(await readNew(client, "g:a")).toEqual(["r1"]);
+    expect(await readNew(client, "g:b")).toEqual(["r1"]);
+  });
+
+  test("the first group of a stream that holds entries no worker read starts at 0, so they are delivered", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    await client.send("XADD", [STREAM, "*", ...fields(1)]);
+    await createConsumerGroups(send(client), STREAM, ["g"]);
+    expect(await readNew(client, "g")).toEqual(["r1"]);
+  });
+
+  test("a group added to a stream that has a group starts at $: the retained entries are not replayed", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    await createConsumerGroups(send(client), STREAM, ["g"]);
+    for (let n = 1; n <= 3; n++) await client.send("XADD", [STREAM, "*", ...fields(n)]);
+    expect(await createConsumerGroups(send(client), STREAM, ["g:c"])).toEqual({
+      from: "$",
+      created: ["g:c"],
+    });
+    expect(await readNew(client, "g:c")).toEqual([]);
+    await client.send("XADD", [STREAM, "*", ...fields(4)]);
+    expect(await readNew(client, "g:c")).toEqual(["r4"]);
+    expect(await readNew(client, "g")).toEqual(["r1", "r2", "r3", "r4"]);
+  });
+
+  test("a group already there is left where it stands, and a start given is taken as it is", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    await createConsumerGroups(send(client), STREAM, ["g"]);
+    const first = String(await client.send("XADD", [STREAM, "*", ...fields(1)]));
+    await client.send("XADD", [STREAM, "*", ...fields(2)]);
+    expect((await createConsumerGroups(send(client), STREAM, ["g"])).created).toEqual([]);
+    expect(await createConsumerGroups(send(client), STREAM, ["g:x"], first)).toEqual({
+      from: first,
+      created: ["g:x"],
+    });
+    expect(await readNew(client, "g:x")).toEqual(["r2"]);
+    expect(await readNew(client, "g")).toEqual(["r1", "r2"]);
+  });
+
+  test("a user without XINFO GROUPS still gets $ on a stream that exists and 0 on a new one", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    await admin.send("ACL", [
+      "SETUSER",
+      "web",
+      "on",
+      ">pw",
+      "~*",
+      "+eval",
+      "+xgroup|create",
+      "+hello",
+      "+auth",
+    ]);
+    const limited = await valkey.client();
+    await limited.send("AUTH", ["web", "pw"]);
+    expect(await createConsumerGroups(send(limited), STREAM, ["g"])).toEqual({ from: "0", created: ["g"] });
+    await admin.send("XADD", [STREAM, "*", ...fields(1)]);
+    expect(await readNew(admin, "g")).toEqual(["r1"]);
+    expect((await createConsumerGroups(send(limited), STREAM, ["g:late"])).from).toBe("$");
+    expect(await readNew(admin, "g:late")).toEqual([]);
+  });
+
+  test("a user without the right to create groups is refused with NOPERM, as XGROUP itself refuses it", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    await admin.send("ACL", [
+      "SETUSER",
+      "web",
+      "on",
+      ">pw",
+      "~*",
+      "+eval",
+      "+xinfo|groups",
+      "+hello",
+      "+auth",
+    ]);
+    const limited = await valkey.client();
+    await limited.send("AUTH", ["web", "pw"]);
+    const refusal = await createConsumerGroups(send(limited), STREAM, ["g"]).then(
+      () => "created",
+      (error: Error) => error.message,
+    );
+    expect(refusal).toStartWith("NOPERM ");
+    expect(refusal).toContain("xgroup|create");
+  });
+
+  test("the web makes the group of every expected cluster and writes the list into each entry", async () => {
+    await using valkey = await startValkey();
+    const captured = captureLog();
+    const config = webConfig({ VALKEY_ADDR: valkey.addr, EXPECTED_CLUSTERS: "default,b" });
+    const publisher = createPublisher(config, captured.log);
+    try {
+      await publisher.start();
+      const client = await valkey.client();
+      const groups = (await client.send("XINFO", ["GROUPS", STREAM])) as { name: string }[];
+      expect(groups.map((g) => g.name).sort()).toEqual(["kuberollouttrigger", "kuberollouttrigger:b"]);
+      const admission = { jti: "j1", rememberUntilMs: Date.now() + 60_000, repository: "acme/app" };
+      const envelope = {
+        payload: '{"image":"ghcr.io/acme/app","tags":["v1"]}',
+        acceptedAt: new Date().toISOString(),
+        requestId: "r1",
+        repository: "acme/app",
+      };
+      const published = await publisher.publish(envelope, admission);
+      const [entry] = (await client.send("XRANGE", [STREAM, "-", "+"])) as [string, string[]][];
+      expect(entry?.[1]).toContain("expected_clusters");
+      expect(entry?.[1][entry[1].indexOf("expected_clusters") + 1]).toBe("default,b");
+      expect(published.kind).toBe("accepted");
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  test("an entry stays queued while any expected cluster's group has not acknowledged it, then is gone", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    await createConsumerGroups(send(client), STREAM, ["g", "g:b"]);
+    const id = String(
+      await client.send("XADD", [STREAM, "*", ...fields(1, ["expected_clusters", "default,b"])]),
+    );
+    const reader = createValkeyStatusReader({
+      send: send(client),
+      channel: STREAM,
+      consumerGroup: "g",
+      defaultGroups: ["g"],
+    });
+    const state = async () => (await reader.read(id))?.summary.expectedClusters ?? "none";
+    expect(await state()).toEqual(["default", "b"]);
+    await readNew(client, "g");
+    await client.send("XACK", [STREAM, "g", id]);
+    expect(await state()).toEqual(["default", "b"]);
+    await readNew(client, "g:b");
+    expect(await state()).toEqual(["default", "b"]);
+    await client.send("XACK", [STREAM, "g:b", id]);
+    expect(await state()).toBe("none");
+  });
+
+  test("a worker whose group is destroyed after it acknowledged entries makes it again after them", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+    const seen: string[] = [];
+    const consumer = new ValkeyStreamConsumer({
+      url: valkey.url,
+      tls: false,
+      stream: STREAM,
+      group: "g:a",
+      consumer: "w1",
+      claimIdleMs: 30_000,
+      streamMaxLen: 100_000,
+      maxDeliveries: 5,
+      log,
+    });
+    consumer.start(async (d) => {
+      seen.push(d.envelope.requestId ?? "");
+      return { kind: "done" };
+    });
+    try {
+      await client.send("XADD", [STREAM, "*", ...fields(1)]);
+      await client.send("XADD", [STREAM, "*", ...fields(2)]);
+      await waitFor(() => seen.length === 2, "both entries");
+      await waitFor(
+        async () => Number(((await client.send("XPENDING", [STREAM, "g:a"])) as [number])[0]) === 0,
+        "the acknowledgements",
+      );
+      await client.send("XGROUP", ["DESTROY", STREAM, "g:a"]);
+      await client.send("XADD", [STREAM, "*", ...fields(3)]);
+      await waitFor(() => seen.includes("r3"), "the entry after the group was destroyed");
+      expect(seen).toEqual(["r1", "r2", "r3"]);
+      expect(lines.find((l) => l.msg === "consumer group created" && l.from !== undefined)).toBeDefined();
+    } finally {
+      await consumer.stop();
+    }
+  });
+
+  test("the web's status reader, without EXPECTED_CLUSTERS, waits for the base group as before", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    const config = webConfig({ VALKEY_ADDR: valkey.addr });
+    const publisher = createPublisher(config, captureLog().log);
+    try {
+      await publisher.start();
+      const reader = createStatusReader(config, publisher);
+      const id = String(await client.send("XADD", [STREAM, "*", ...fields(1)]));
+      expect((await reader?.read(id))?.queued).toBe(true);
+      await readNew(client, "kuberollouttrigger");
+      await client.send("XACK", [STREAM, "kuberollouttrigger", id]);
+      expect(await reader?.read(id)).toBeUndefined();
+    } finally {
+      await publisher.close();
+    }
+  });
+});
