@@ -9,7 +9,8 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
   const common = {
     mode: config.mode,
     log_level: config.logLevel,
-    valkey_addr: valkey.addr ? address(valkey.addr) : "(in-process queue)",
+    valkey_addr: valkey.addr ? address(valkey.addr) : valkey.sentinel ? "" : "(in-process queue)",
+    ...sentinelFields(valkey.sentinel),
     valkey_channel: valkey.channel,
     valkey_username: valkey.username ?? "",
     valkey_password: valkey.password ? "[redacted]" : "",
@@ -39,6 +40,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     image_repository_binding: config.policy.rules.imageRepositoryBinding,
     rate_limit_per_repository: web.ratePerMinute,
     max_in_flight: web.maxInFlight,
+    valkey_min_replicas_ack: valkey.minReplicasAck,
   };
   const workerFields = {
     kubeconfig: worker.kubeconfig ?? "(in-cluster)",
@@ -60,4 +62,15 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
   if (config.mode === "worker") return { ...common, ...workerFields };
   const { health_addr: _unused, ...standaloneWorker } = workerFields;
   return { ...common, ...webFields, ...standaloneWorker };
+}
+
+/** The sentinel settings, only when they are used; the password redacted. */
+function sentinelFields(sentinel: Config["valkey"]["sentinel"]): Record<string, unknown> {
+  if (sentinel === undefined) return {};
+  return {
+    valkey_sentinel_addrs: sentinel.addrs.map((a) => formatHostPort(a.host, a.port)).join(","),
+    valkey_sentinel_master: sentinel.master,
+    valkey_sentinel_username: sentinel.username ?? "",
+    valkey_sentinel_password: sentinel.password ? "[redacted]" : "",
+  };
 }

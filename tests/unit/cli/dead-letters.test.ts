@@ -126,6 +126,7 @@ describe("kuberollouttrigger dead-letters", () => {
     expect(result.targets).toEqual([
       {
         addr: { host: "127.0.0.1", port: 6379 },
+        sentinel: undefined,
         username: "ops",
         password: "secret",
         tls: false,
@@ -217,6 +218,10 @@ describe("kuberollouttrigger dead-letters", () => {
       "valkey-password",
       "valkey-tls",
       "valkey-tls-ca-file",
+      "valkey-sentinel-addrs",
+      "valkey-sentinel-master",
+      "valkey-sentinel-username",
+      "valkey-sentinel-password",
       "valkey-consumer-group",
     ]);
   });
