@@ -43,8 +43,8 @@ export function requireSentinel(): boolean {
 
 /** A primary, a replica and three sentinels on loopback: kill or stop nodes to make a failover. */
 export interface TestSentinelSet extends AsyncDisposable {
-  /** The node that was the primary at the start, and the one that was its replica. */
-  readonly nodes: readonly [TestValkey, TestValkey];
+  /** The node that was the primary at the start, then its replicas. */
+  readonly nodes: readonly [TestValkey, TestValkey, ...TestValkey[]];
   /** `host:port` of each sentinel, comma-separated as VALKEY_SENTINEL_ADDRS takes them. */
   readonly sentinelAddrs: string;
   readonly sentinelPorts: readonly number[];
@@ -62,6 +62,8 @@ export interface SentinelSetOptions {
   readonly downAfterMs?: number;
   /** Extra arguments of both data nodes (e.g. `--requirepass`). */
   readonly nodeArgs?: string[];
+  /** How many replicas the primary has; default 1. */
+  readonly replicas?: number;
   /** `requirepass` of the sentinels themselves. */
   readonly sentinelPassword?: string;
 }
@@ -94,7 +96,7 @@ function sentinelConfig(
   dir: string,
   seat: SentinelSeat,
   seats: readonly SentinelSeat[],
-  ports: { primary: number; replica: number },
+  ports: { primary: number; replicas: readonly number[] },
   options: SentinelSetOptions,
 ): string {
   const nodePassword = passwordOf(options.nodeArgs ?? []);
@@ -108,7 +110,7 @@ function sentinelConfig(
     `sentinel down-after-milliseconds ${TEST_MASTER} ${options.downAfterMs ?? 500}`,
     `sentinel failover-timeout ${TEST_MASTER} 5000`,
     `sentinel parallel-syncs ${TEST_MASTER} 1`,
-    `sentinel known-replica ${TEST_MASTER} 127.0.0.1 ${ports.replica}`,
+    ...ports.replicas.map((port) => `sentinel known-replica ${TEST_MASTER} 127.0.0.1 ${port}`),
     ...seats
       .filter((other) => other !== seat)
       .map((other) => `sentinel known-sentinel ${TEST_MASTER} 127.0.0.1 ${other.port} ${other.id}`),
@@ -141,7 +143,7 @@ function pickSeats(count: number): SentinelSeat[] {
  */
 async function launchSentinels(
   dir: string,
-  ports: { primary: number; replica: number },
+  ports: { primary: number; replicas: readonly number[] },
   options: SentinelSetOptions,
 ): Promise<{ port: number; proc: Subprocess }[]> {
   for (let tries = 1; ; tries++) {
@@ -202,17 +204,20 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     const primary = await startValkey(nodeArgs);
     nodes.push(primary);
     const auth = password ? ["--masterauth", password] : [];
-    const replica = await startValkey([
-      ...nodeArgs,
-      ...auth,
-      "--replicaof",
-      "127.0.0.1",
-      String(primary.port),
-    ]);
-    nodes.push(replica);
-    sentinels.push(
-      ...(await launchSentinels(dir, { primary: primary.port, replica: replica.port }, options)),
-    );
+    const replicas: TestValkey[] = [];
+    for (let i = 0; i < (options.replicas ?? 1); i++) {
+      const replica = await startValkey([
+        ...nodeArgs,
+        ...auth,
+        "--replicaof",
+        "127.0.0.1",
+        String(primary.port),
+      ]);
+      nodes.push(replica);
+      replicas.push(replica);
+    }
+    const ports = { primary: primary.port, replicas: replicas.map((replica) => replica.port) };
+    sentinels.push(...(await launchSentinels(dir, ports, options)));
     const sentinelPassword = options.sentinelPassword;
     const askAny = async (command: string, args: string[]) => {
       let last: unknown;
@@ -225,27 +230,27 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
       }
       throw last;
     };
-    const replicaClient = await replica.client();
-    const known = async () => {
+    const replicaClients = await Promise.all(replicas.map((replica) => replica.client()));
+    const everyoneKnown = async () => {
       for (const { port } of sentinels) {
         const peers = (await ask(port, sentinelPassword, "SENTINEL", [
           "SENTINELS",
           TEST_MASTER,
         ])) as unknown[];
-        const replicas = (await ask(port, sentinelPassword, "SENTINEL", [
-          "REPLICAS",
-          TEST_MASTER,
-        ])) as unknown[];
-        if (peers.length < 2 || replicas.length < 1) return false;
+        const known = (await ask(port, sentinelPassword, "SENTINEL", ["REPLICAS", TEST_MASTER])) as unknown[];
+        if (peers.length < 2 || known.length < replicaClients.length) return false;
       }
-      const info = String(await replicaClient.send("INFO", ["replication"]));
-      return info.includes("master_link_status:up");
+      for (const client of replicaClients) {
+        const info = String(await client.send("INFO", ["replication"]));
+        if (!info.includes("master_link_status:up")) return false;
+      }
+      return true;
     };
-    await waitFor(known, "the sentinels to know each other and the replica", 15_000, 20);
+    await waitFor(everyoneKnown, "the sentinels to know each other and the replica", 15_000, 20);
     const primaryAddr = async () =>
       addrOf(await askAny("SENTINEL", ["GET-MASTER-ADDR-BY-NAME", TEST_MASTER]));
     return {
-      nodes: [primary, replica],
+      nodes: [primary, ...(replicas as [TestValkey, ...TestValkey[]])],
       sentinelAddrs: sentinels.map(({ port }) => `127.0.0.1:${port}`).join(","),
       sentinelPorts: sentinels.map(({ port }) => port),
       primaryAddr,

@@ -77,7 +77,7 @@ export interface ValkeyConnectionOptions {
   /** Names the connection in log lines (`publisher`, `consumer`, …). */
   readonly name: string;
   readonly connectTimeoutMs?: number;
-  /** Longest wait between reconnect attempts. */
+  /** Longest wait between reconnect attempts; default 5 s, 1 s under Sentinel. */
   readonly maxBackoffMs?: number;
   /** Runs after each successful (re)connect, before the connection counts as up (e.g. create a group). */
   readonly onConnect?: (client: RedisClient) => Promise<void>;
@@ -390,7 +390,9 @@ export class ValkeyConnection {
   private scheduleRetry(): void {
     if (this.closed || this.timer !== undefined) return;
     this.up = false;
-    const delay = backoffDelay(this.attempt + 1, { baseMs: 100, maxMs: this.options.maxBackoffMs ?? 5000 });
+    // Under Sentinel a retry asks for the primary anew, and a failover takes seconds: retry sooner.
+    const maxMs = this.options.maxBackoffMs ?? (typeof this.options.url === "string" ? 5000 : 1000);
+    const delay = backoffDelay(this.attempt + 1, { baseMs: 100, maxMs });
     this.attempt += 1;
     this.timer = setTimeout(() => {
       this.timer = undefined;
