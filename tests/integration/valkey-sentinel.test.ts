@@ -151,6 +151,35 @@ describe.skipIf(!requireSentinel())("a Valkey connection through Sentinel", () =
   });
 });
 
+describe.skipIf(!requireSentinel())("Sentinel and data node credentials", () => {
+  test("the sentinels are asked with their own password and the primary with the data nodes' password; a wrong one is named", async () => {
+    await using set = await startSentinelSet({
+      nodeArgs: ["--requirepass", "data-secret"],
+      sentinelPassword: "sentinel-secret",
+    });
+    const resolverWith = (sentinelPassword: string) =>
+      createSentinelResolver({
+        sentinels: set.sentinelPorts.map(loopback),
+        master: TEST_MASTER,
+        sentinelUsername: undefined,
+        sentinelPassword,
+        username: undefined,
+        password: "data-secret",
+        tls: false,
+      });
+    const good = capture();
+    using connection = await openThrough(resolverWith("sentinel-secret"), good.log);
+    expect(await connection.send("SET", ["k", "v"], 1000)).toBe("OK");
+
+    const bad = capture();
+    using refused = await openThrough(resolverWith("wrong"), bad.log);
+    expect(refused.connected).toBe(false);
+    const line = bad.lines.find((l) => l.msg === "valkey primary not resolved");
+    expect(String(line?.error)).toContain("no sentinel named the primary");
+    expect(JSON.stringify(bad.lines)).not.toContain("wrong");
+  });
+});
+
 describe.skipIf(!requireValkey())("a Valkey connection through a resolver", () => {
   test("a node that says it is a replica is not used, and a READONLY reply sends the connection to the new primary", async () => {
     await using a = await startValkey();
