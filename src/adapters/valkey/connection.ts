@@ -227,12 +227,13 @@ export class ValkeyConnection {
 
   /** Drops a client that stopped answering and starts making a new one. */
   private abandon(client: RedisClient, command: string, timeoutMs: number): void {
+    this.drop(client, "valkey connection unresponsive; reconnecting", { command, timeout_ms: timeoutMs });
+  }
+
+  /** Closes the client in use, saying why, and makes a new one (under Sentinel to the primary named then). */
+  private drop(client: RedisClient, message: string, fields: Record<string, unknown>): void {
     if (this.closed || this.client !== client || !this.up) return;
-    this.options.log.warn("valkey connection unresponsive; reconnecting", {
-      connection: this.options.name,
-      command,
-      timeout_ms: timeoutMs,
-    });
+    this.options.log.warn(message, { connection: this.options.name, ...fields });
     client.onclose = null;
     client.close();
     this.scheduleReconnect(client);
@@ -240,14 +241,7 @@ export class ValkeyConnection {
 
   /** Drops a client whose node was demoted under it: a new connect asks the resolver for the primary. */
   private leaveReplica(client: RedisClient, command: string): void {
-    if (this.closed || this.client !== client || !this.up) return;
-    this.options.log.warn("valkey node is a replica now; reconnecting to the primary", {
-      connection: this.options.name,
-      command,
-    });
-    client.onclose = null;
-    client.close();
-    this.scheduleReconnect(client);
+    this.drop(client, "valkey node is a replica now; reconnecting to the primary", { command });
   }
 
   /** Under Sentinel: asks now and then which node is the primary, and leaves one that no longer is. */
@@ -260,11 +254,8 @@ export class ValkeyConnection {
       if (!client || !this.connected) return;
       url.resolve().then(
         ({ addr }) => {
-          if (addr === current || this.client !== client || !this.up) return;
-          log.warn("valkey primary moved; reconnecting", { connection: name, from: current, to: addr });
-          client.onclose = null;
-          client.close();
-          this.scheduleReconnect(client);
+          if (addr !== current)
+            this.drop(client, "valkey primary moved; reconnecting", { from: current, to: addr });
         },
         (error: unknown) => log.debug("valkey primary not checked", { connection: name, error }),
       );
