@@ -2,8 +2,9 @@ import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ValkeyConnection, type ValkeyPrimaryResolver } from "../../src/adapters/valkey/connection.ts";
 import { createSentinelResolver } from "../../src/adapters/valkey/sentinel.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
+import { makeTlsFixtures } from "../support/tls-fixtures.ts";
 import { requireSentinel, startSentinelSet, TEST_MASTER } from "../support/valkey-sentinel.ts";
-import { requireValkey, startValkey } from "../support/valkey-server.ts";
+import { requireValkey, requireValkeyTls, startValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 
 function capture() {
@@ -177,6 +178,58 @@ describe.skipIf(!requireSentinel())("Sentinel and data node credentials", () => 
     const line = bad.lines.find((l) => l.msg === "valkey primary not resolved");
     expect(String(line?.error)).toContain("no sentinel named the primary");
     expect(JSON.stringify(bad.lines)).not.toContain("wrong");
+  });
+});
+
+describe.skipIf(!requireSentinel() || !requireValkeyTls())("Sentinel over TLS", () => {
+  test("the sentinels and the primary are both reached over TLS, verified against one CA, and a failover is followed", async () => {
+    const fixtures = await makeTlsFixtures();
+    const tls = { cert: fixtures.serverCert, key: fixtures.serverKey, ca: fixtures.ca };
+    await using set = await startSentinelSet({ tls });
+    const resolverTrusting = (ca: string) =>
+      createSentinelResolver({
+        sentinels: set.sentinelPorts.map(loopback),
+        master: TEST_MASTER,
+        sentinelUsername: undefined,
+        sentinelPassword: undefined,
+        username: undefined,
+        password: undefined,
+        tls: { ca },
+      });
+    const { log, lines } = capture();
+    const connection = new ValkeyConnection({
+      url: resolverTrusting(fixtures.ca),
+      tls: { ca: fixtures.ca },
+      log,
+      name: "test",
+      pingIntervalMs: 0,
+      maxBackoffMs: 200,
+      connectTimeoutMs: 500,
+    });
+    await connection.start();
+    try {
+      expect(await connection.send("SET", ["k", "v"], 1000)).toBe("OK");
+      const [first, second] = set.nodes;
+      await first.stop({ crash: true });
+      await writeUntilTaken(connection, "after-kill");
+      expect(await (await second.client()).get("after-kill")).toBe("1");
+      expect(lines.at(-1)).toMatchObject({ msg: "valkey primary resolved", primary: second.addr });
+    } finally {
+      connection.close();
+    }
+
+    // A CA that did not sign the sentinels' certificate: no sentinel is believed.
+    const refused = capture();
+    const untrusting = new ValkeyConnection({
+      url: resolverTrusting(fixtures.otherCa),
+      tls: { ca: fixtures.otherCa },
+      log: refused.log,
+      name: "test",
+      pingIntervalMs: 0,
+    });
+    await untrusting.start();
+    untrusting.close();
+    expect(refused.lines[0]).toMatchObject({ msg: "valkey primary not resolved" });
   });
 });
 

@@ -7,6 +7,7 @@ import {
   pickPort,
   startValkey,
   type TestValkey,
+  type TestValkeyTls,
   valkeyAvailable,
   waitForOwnServer,
 } from "./valkey-server.ts";
@@ -66,13 +67,23 @@ export interface SentinelSetOptions {
   readonly replicas?: number;
   /** `requirepass` of the sentinels themselves. */
   readonly sentinelPassword?: string;
+  /** TLS only, on data nodes and sentinels alike (and between them), with this certificate. */
+  readonly tls?: TestValkeyTls;
 }
 
-async function ask(port: number, password: string | undefined, command: string, args: string[]) {
-  const auth = password ? `:${encodeURIComponent(password)}@` : "";
-  const client = new RedisClient(`redis://${auth}127.0.0.1:${port}`, {
+/** The URL a client asks a sentinel on, with its password and TLS. */
+function sentinelUrl(port: number, options: SentinelSetOptions): string {
+  const auth = options.sentinelPassword ? `:${encodeURIComponent(options.sentinelPassword)}@` : "";
+  return `${options.tls ? "rediss" : "redis"}://${auth}127.0.0.1:${port}`;
+}
+
+const clientTls = (options: SentinelSetOptions) => (options.tls ? { ca: options.tls.ca } : false);
+
+async function ask(port: number, options: SentinelSetOptions, command: string, args: string[]) {
+  const client = new RedisClient(sentinelUrl(port, options), {
     autoReconnect: false,
     connectionTimeout: 1000,
+    tls: clientTls(options),
   });
   try {
     await client.connect();
@@ -100,8 +111,17 @@ function sentinelConfig(
   options: SentinelSetOptions,
 ): string {
   const nodePassword = passwordOf(options.nodeArgs ?? []);
+  const listen = options.tls
+    ? [
+        "port 0",
+        `tls-port ${seat.port}`,
+        ...tlsFiles(dir, options.tls),
+        // The sentinels' own connections, to the data nodes and to each other, go over TLS too.
+        "tls-replication yes",
+      ]
+    : [`port ${seat.port}`];
   return [
-    `port ${seat.port}`,
+    ...listen,
     "bind 127.0.0.1",
     `dir ${dir}`,
     `logfile ${logOf(dir, seat.port)}`,
@@ -118,6 +138,18 @@ function sentinelConfig(
     ...(options.sentinelPassword ? [`requirepass ${options.sentinelPassword}`] : []),
     "",
   ].join("\n");
+}
+
+/** Writes the TLS files into `dir`; the config lines that name them. */
+function tlsFiles(dir: string, tls: TestValkeyTls): string[] {
+  const files = { "sentinel.crt": tls.cert, "sentinel.key": tls.key, "ca.crt": tls.ca };
+  for (const [name, pem] of Object.entries(files)) writeFileSync(join(dir, name), pem, { mode: 0o600 });
+  return [
+    `tls-cert-file ${join(dir, "sentinel.crt")}`,
+    `tls-key-file ${join(dir, "sentinel.key")}`,
+    `tls-ca-cert-file ${join(dir, "ca.crt")}`,
+    "tls-auth-clients no",
+  ];
 }
 
 const logOf = (dir: string, port: number) => join(dir, `sentinel-${port}.log`);
@@ -158,13 +190,12 @@ async function launchSentinels(
           stderr: "inherit",
         });
         started.push({ port: seat.port, proc });
-        const auth = options.sentinelPassword ? `:${encodeURIComponent(options.sentinelPassword)}@` : "";
         await waitForOwnServer(
           proc,
-          `redis://${auth}127.0.0.1:${seat.port}`,
+          sentinelUrl(seat.port, options),
           logOf(dir, seat.port),
           10_000,
-          false,
+          clientTls(options),
         );
       }
       return started;
@@ -201,29 +232,25 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const primary = await startValkey(nodeArgs);
+    const nodeOptions = options.tls ? { tls: options.tls } : {};
+    const tlsReplication = options.tls ? ["--tls-replication", "yes"] : [];
+    const primary = await startValkey([...nodeArgs, ...tlsReplication], nodeOptions);
     nodes.push(primary);
     const auth = password ? ["--masterauth", password] : [];
     const replicas: TestValkey[] = [];
     for (let i = 0; i < (options.replicas ?? 1); i++) {
-      const replica = await startValkey([
-        ...nodeArgs,
-        ...auth,
-        "--replicaof",
-        "127.0.0.1",
-        String(primary.port),
-      ]);
+      const replicaOf = ["--replicaof", "127.0.0.1", String(primary.port)];
+      const replica = await startValkey([...nodeArgs, ...tlsReplication, ...auth, ...replicaOf], nodeOptions);
       nodes.push(replica);
       replicas.push(replica);
     }
     const ports = { primary: primary.port, replicas: replicas.map((replica) => replica.port) };
     sentinels.push(...(await launchSentinels(dir, ports, options)));
-    const sentinelPassword = options.sentinelPassword;
     const askAny = async (command: string, args: string[]) => {
       let last: unknown;
       for (const { port } of sentinels) {
         try {
-          return await ask(port, sentinelPassword, command, args);
+          return await ask(port, options, command, args);
         } catch (error) {
           last = error;
         }
@@ -233,11 +260,8 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     const replicaClients = await Promise.all(replicas.map((replica) => replica.client()));
     const everyoneKnown = async () => {
       for (const { port } of sentinels) {
-        const peers = (await ask(port, sentinelPassword, "SENTINEL", [
-          "SENTINELS",
-          TEST_MASTER,
-        ])) as unknown[];
-        const known = (await ask(port, sentinelPassword, "SENTINEL", ["REPLICAS", TEST_MASTER])) as unknown[];
+        const peers = (await ask(port, options, "SENTINEL", ["SENTINELS", TEST_MASTER])) as unknown[];
+        const known = (await ask(port, options, "SENTINEL", ["REPLICAS", TEST_MASTER])) as unknown[];
         if (peers.length < 2 || known.length < replicaClients.length) return false;
       }
       for (const client of replicaClients) {
