@@ -4,6 +4,7 @@ import { makeDeployment, type RecordedRequest, startKubeApiServer } from "../sup
 import { requireBinary, workerHealthUrl } from "../support/spawn-binary.ts";
 import { unsignedToken } from "../support/tokens.ts";
 import { requireSentinel, startSentinelSet, TEST_MASTER } from "../support/valkey-sentinel.ts";
+import type { TestValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 
 /** Events sent, one workload each; the primary is killed after {@link KILL_AFTER} of them. */
@@ -27,99 +28,119 @@ async function statusOf(url: string): Promise<number> {
   }
 }
 
+/**
+ * Web and worker through Sentinel while events flow: `disrupt` the primary after {@link KILL_AFTER}
+ * events, and check that every event, each sent with one token until answered 202, restarted its own
+ * workload with one distinct restartedAt (same-value repeats are counted and reported), and that web
+ * and worker follow the failover and are ready again.
+ */
+async function expectFailoverLosesNothing(
+  what: string,
+  disrupt: (primary: TestValkey) => Promise<void>,
+): Promise<void> {
+  // Two replicas: with VALKEY_MIN_REPLICAS_ACK=1 a 202 means a replica holds the event, and the
+  // promoted primary still has a replica to acknowledge the events sent after the failover.
+  await using set = await startSentinelSet({ replicas: 2 });
+  await using server = await startKubeApiServer();
+  for (let i = 0; i < EVENTS; i++) {
+    server.create(
+      "deployments",
+      makeDeployment({ namespace: "apps", name: `app-${i}`, images: [`ghcr.io/acme/app-${i}:dev`] }),
+    );
+  }
+  await using pair = await startBinaryPair({
+    valkeyAddr: undefined,
+    apiServerUrl: server.url,
+    common: {
+      VALKEY_SENTINEL_ADDRS: set.sentinelAddrs,
+      VALKEY_SENTINEL_MASTER: TEST_MASTER,
+      VALKEY_MIN_REPLICAS_ACK: "1",
+      WORKLOAD_KINDS: "deployments",
+    },
+  });
+  const webReadyz = pair.eventUrl.replace(/\/event$/, "/readyz");
+  const workerReadyz = `${await workerHealthUrl(pair.worker)}/readyz`;
+
+  const answers: number[] = [];
+  /** Posts event `i` with one token until it is answered 202 (a retry with the same token adds nothing). */
+  const send = async (i: number) => {
+    const token = unsignedToken();
+    const post = () =>
+      fetch(pair.eventUrl, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ image: `ghcr.io/acme/app-${i}`, tags: ["dev"] }),
+      }).then((response) => response.status);
+    await waitFor(
+      async () => {
+        answers.push(await post());
+        return answers.at(-1) === 202;
+      },
+      `event ${i} to be answered 202`,
+      20_000,
+      100,
+    );
+  };
+  const patches = () => server.requests.filter((r) => r.method === "PATCH");
+  const patched = (i: number) => patches().some((r) => r.name === `app-${i}`);
+
+  let disruptedAt = 0;
+  let takenAfterMs = 0;
+  for (let i = 0; i < EVENTS; i++) {
+    if (i === KILL_AFTER) {
+      disruptedAt = performance.now();
+      await disrupt(set.nodes[0]);
+    }
+    await send(i);
+    if (i === KILL_AFTER) takenAfterMs = Math.round(performance.now() - disruptedAt);
+  }
+  await waitFor(() => patched(KILL_AFTER), "the restart of the first event after the disruption", 20_000);
+  const restartedAfterMs = Math.round(performance.now() - disruptedAt);
+  await waitFor(
+    async () => (await statusOf(webReadyz)) === 200 && (await statusOf(workerReadyz)) === 200,
+    "the web and the worker to be ready",
+    20_000,
+    50,
+  );
+  await waitFor(
+    () => new Set(patches().map((r) => r.name)).size === EVENTS,
+    "a restart of every workload",
+    20_000,
+  );
+
+  const valuesByWorkload = new Map<string, string[]>();
+  for (const patch of patches()) {
+    const values = valuesByWorkload.get(patch.name ?? "") ?? [];
+    values.push(restartedAtOf(patch) ?? "");
+    valuesByWorkload.set(patch.name ?? "", values);
+  }
+  const repeats = [...valuesByWorkload.values()].reduce((sum, values) => sum + values.length - 1, 0);
+  console.log(
+    `sentinel e2e (${what}): the first event after it answered 202 after ${takenAfterMs} ms, restarted after ${restartedAfterMs} ms; ${answers.filter((a) => a !== 202).length} answers other than 202 retried; ${repeats} same-value repeat patches`,
+  );
+  for (let i = 0; i < EVENTS; i++) {
+    const values = valuesByWorkload.get(`app-${i}`) ?? [];
+    // One distinct restartedAt per workload: a repeat after the failover writes the same value.
+    expect(new Set(values).size).toBe(1);
+    expect(values[0]).not.toBe("");
+  }
+  expect(answers.filter((a) => a === 202)).toHaveLength(EVENTS);
+  for (const process of [pair.web, pair.worker]) {
+    expect(process.lines.some((l) => l.msg === "valkey primary resolved" && l.previous !== undefined)).toBe(
+      true,
+    );
+  }
+}
+
 describe.skipIf(!requireSentinel() || !requireBinary())(
   "the compiled web and worker through Sentinel",
   () => {
     test("when the primary is killed mid-flow every event answered 202 restarts its workload once, and both become ready again", async () => {
-      // Two replicas: with VALKEY_MIN_REPLICAS_ACK=1 a 202 means a replica holds the event, and the
-      // promoted primary still has a replica to acknowledge the events sent after the failover.
-      await using set = await startSentinelSet({ replicas: 2 });
-      await using server = await startKubeApiServer();
-      for (let i = 0; i < EVENTS; i++) {
-        server.create(
-          "deployments",
-          makeDeployment({ namespace: "apps", name: `app-${i}`, images: [`ghcr.io/acme/app-${i}:dev`] }),
-        );
-      }
-      await using pair = await startBinaryPair({
-        valkeyAddr: undefined,
-        apiServerUrl: server.url,
-        common: {
-          VALKEY_SENTINEL_ADDRS: set.sentinelAddrs,
-          VALKEY_SENTINEL_MASTER: TEST_MASTER,
-          VALKEY_MIN_REPLICAS_ACK: "1",
-          WORKLOAD_KINDS: "deployments",
-        },
-      });
-      const webReadyz = pair.eventUrl.replace(/\/event$/, "/readyz");
-      const workerReadyz = `${await workerHealthUrl(pair.worker)}/readyz`;
+      await expectFailoverLosesNothing("kill -9", (primary) => primary.stop({ crash: true }));
+    }, 60_000);
 
-      /** Posts event `i` with one token until it is answered 202 (a retry with the same token adds nothing). */
-      const answers: number[] = [];
-      const send = async (i: number) => {
-        const token = unsignedToken();
-        const post = () =>
-          fetch(pair.eventUrl, {
-            method: "POST",
-            headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-            body: JSON.stringify({ image: `ghcr.io/acme/app-${i}`, tags: ["dev"] }),
-          }).then((response) => response.status);
-        await waitFor(
-          async () => {
-            answers.push(await post());
-            return answers.at(-1) === 202;
-          },
-          `event ${i} to be answered 202`,
-          20_000,
-          100,
-        );
-      };
-
-      const bothReady = async () =>
-        (await statusOf(webReadyz)) === 200 && (await statusOf(workerReadyz)) === 200;
-      let readyAgain: Promise<number> | undefined;
-      for (let i = 0; i < EVENTS; i++) {
-        if (i === KILL_AFTER) {
-          const killedAt = performance.now();
-          await set.nodes[0].stop({ crash: true });
-          // Measured beside the flow: first unready (the connections saw the close), then ready again.
-          readyAgain = waitFor(async () => !(await bothReady()), "the loss to be seen", 10_000, 20)
-            .then(() => waitFor(bothReady, "the web and the worker to be ready again", 20_000, 50))
-            .then(() => Math.round(performance.now() - killedAt));
-        }
-        await send(i);
-      }
-      const readyAfterMs = await readyAgain;
-
-      const patches = () => server.requests.filter((r) => r.method === "PATCH");
-      await waitFor(
-        () => new Set(patches().map((r) => r.name)).size === EVENTS,
-        "a restart of every workload",
-        20_000,
-      );
-      const valuesByWorkload = new Map<string, string[]>();
-      for (const patch of patches()) {
-        const values = valuesByWorkload.get(patch.name ?? "") ?? [];
-        values.push(restartedAtOf(patch) ?? "");
-        valuesByWorkload.set(patch.name ?? "", values);
-      }
-      const repeats = [...valuesByWorkload.values()].reduce((sum, values) => sum + values.length - 1, 0);
-      console.log(
-        `sentinel e2e: web and worker ready ${readyAfterMs} ms after kill -9 of the primary; ${answers.filter((a) => a !== 202).length} answers other than 202 were retried; ${repeats} same-value repeat patches`,
-      );
-      for (let i = 0; i < EVENTS; i++) {
-        const values = valuesByWorkload.get(`app-${i}`) ?? [];
-        // One distinct restartedAt per workload: a repeat after the failover writes the same value.
-        expect(new Set(values).size).toBe(1);
-        expect(values[0]).not.toBe("");
-      }
-      expect(answers.filter((a) => a === 202)).toHaveLength(EVENTS);
-      expect(
-        pair.web.lines.some((l) => l.msg === "valkey primary resolved" && l.previous !== undefined),
-      ).toBe(true);
-      expect(
-        pair.worker.lines.some((l) => l.msg === "valkey primary resolved" && l.previous !== undefined),
-      ).toBe(true);
+    test("when the primary goes silent mid-flow (SIGSTOP, as a partition looks) every event answered 202 restarts its workload once, and both become ready again", async () => {
+      await expectFailoverLosesNothing("SIGSTOP", async (primary) => primary.signal("SIGSTOP"));
     }, 60_000);
 
     test("with the replica stopped and VALKEY_MIN_REPLICAS_ACK=1 the web answers 502, and 202 once it runs again", async () => {
