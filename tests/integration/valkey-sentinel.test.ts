@@ -1,9 +1,15 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ValkeyConnection, type ValkeyPrimaryResolver } from "../../src/adapters/valkey/connection.ts";
-import { createSentinelResolver } from "../../src/adapters/valkey/sentinel.ts";
+import { openDeadLetterStore } from "../../src/adapters/valkey/dead-letter-store.ts";
+import { createSentinelResolver, type SentinelResolverOptions } from "../../src/adapters/valkey/sentinel.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import { makeTlsFixtures } from "../support/tls-fixtures.ts";
-import { requireSentinel, startSentinelSet, TEST_MASTER } from "../support/valkey-sentinel.ts";
+import {
+  requireSentinel,
+  startSentinelSet,
+  TEST_MASTER,
+  type TestSentinelSet,
+} from "../support/valkey-sentinel.ts";
 import { requireValkey, requireValkeyTls, startValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 
@@ -14,6 +20,20 @@ function capture() {
 }
 
 const loopback = (port: number) => ({ host: "127.0.0.1", port });
+
+/** A resolver over the set's sentinels, without passwords or TLS unless `overrides` say so. */
+function resolverOf(set: TestSentinelSet, overrides: Partial<SentinelResolverOptions> = {}) {
+  return createSentinelResolver({
+    sentinels: set.sentinelPorts.map(loopback),
+    master: TEST_MASTER,
+    sentinelUsername: undefined,
+    sentinelPassword: undefined,
+    username: undefined,
+    password: undefined,
+    tls: false,
+    ...overrides,
+  });
+}
 
 /** A started connection through `resolver` that `using` closes; reconnects within 200 ms. */
 async function openThrough(resolver: ValkeyPrimaryResolver, log: Logger, pingIntervalMs = 0) {
@@ -54,15 +74,9 @@ describe.skipIf(!requireSentinel())("a Valkey connection through Sentinel", () =
   test("it asks the sentinels for the primary, and after a failover writes to the new primary", async () => {
     await using set = await startSentinelSet();
     const { log, lines } = capture();
-    const resolver = createSentinelResolver({
+    const resolver = resolverOf(set, {
       // An unreachable sentinel first: the next one is asked.
       sentinels: [loopback(1), ...set.sentinelPorts.map(loopback)],
-      master: TEST_MASTER,
-      sentinelUsername: undefined,
-      sentinelPassword: undefined,
-      username: undefined,
-      password: undefined,
-      tls: false,
     });
     using connection = await openThrough(resolver, log);
     expect(connection.connected).toBe(true);
@@ -102,15 +116,7 @@ describe.skipIf(!requireSentinel())("a Valkey connection through Sentinel", () =
   test("when the primary is killed it reconnects to the replica the sentinels promote", async () => {
     await using set = await startSentinelSet();
     const { log, lines } = capture();
-    const resolver = createSentinelResolver({
-      sentinels: set.sentinelPorts.map(loopback),
-      master: TEST_MASTER,
-      sentinelUsername: undefined,
-      sentinelPassword: undefined,
-      username: undefined,
-      password: undefined,
-      tls: false,
-    });
+    const resolver = resolverOf(set);
     using connection = await openThrough(resolver, log);
     const [first, second] = set.nodes;
     const killedAt = performance.now();
@@ -127,15 +133,7 @@ describe.skipIf(!requireSentinel())("a Valkey connection through Sentinel", () =
   test("a primary that goes silent (SIGSTOP) is left by the command timeout and the next resolution", async () => {
     await using set = await startSentinelSet();
     const { log, lines } = capture();
-    const resolver = createSentinelResolver({
-      sentinels: set.sentinelPorts.map(loopback),
-      master: TEST_MASTER,
-      sentinelUsername: undefined,
-      sentinelPassword: undefined,
-      username: undefined,
-      password: undefined,
-      tls: false,
-    });
+    const resolver = resolverOf(set);
     using connection = await openThrough(resolver, log, 200);
     const [first, second] = set.nodes;
     const stoppedAt = performance.now();
@@ -152,6 +150,26 @@ describe.skipIf(!requireSentinel())("a Valkey connection through Sentinel", () =
   });
 });
 
+describe.skipIf(!requireSentinel())("dead-letters through Sentinel", () => {
+  test("the dead letter store asks the sentinels for the primary once and reads the dead letters there", async () => {
+    await using set = await startSentinelSet();
+    const [primary] = set.nodes;
+    const admin = await primary.client();
+    await admin.send("XADD", ["{events}:dead", "*", "event", "{}", "original_id", "1-0", "reason", "poison"]);
+    const store = await openDeadLetterStore({
+      url: resolverOf(set),
+      tls: false,
+      channel: "events",
+      consumerGroup: "workers",
+    });
+    try {
+      expect((await store.list()).map((entry) => entry.fields.slice(0, 2))).toEqual([["event", "{}"]]);
+    } finally {
+      store.close();
+    }
+  });
+});
+
 describe.skipIf(!requireSentinel())("Sentinel and data node credentials", () => {
   test("the sentinels are asked with their own password and the primary with the data nodes' password; a wrong one is named", async () => {
     await using set = await startSentinelSet({
@@ -159,15 +177,7 @@ describe.skipIf(!requireSentinel())("Sentinel and data node credentials", () => 
       sentinelPassword: "sentinel-secret",
     });
     const resolverWith = (sentinelPassword: string) =>
-      createSentinelResolver({
-        sentinels: set.sentinelPorts.map(loopback),
-        master: TEST_MASTER,
-        sentinelUsername: undefined,
-        sentinelPassword,
-        username: undefined,
-        password: "data-secret",
-        tls: false,
-      });
+      resolverOf(set, { sentinelPassword, password: "data-secret" });
     const good = capture();
     using connection = await openThrough(resolverWith("sentinel-secret"), good.log);
     expect(await connection.send("SET", ["k", "v"], 1000)).toBe("OK");
@@ -186,16 +196,7 @@ describe.skipIf(!requireSentinel() || !requireValkeyTls())("Sentinel over TLS", 
     const fixtures = await makeTlsFixtures();
     const tls = { cert: fixtures.serverCert, key: fixtures.serverKey, ca: fixtures.ca };
     await using set = await startSentinelSet({ tls });
-    const resolverTrusting = (ca: string) =>
-      createSentinelResolver({
-        sentinels: set.sentinelPorts.map(loopback),
-        master: TEST_MASTER,
-        sentinelUsername: undefined,
-        sentinelPassword: undefined,
-        username: undefined,
-        password: undefined,
-        tls: { ca },
-      });
+    const resolverTrusting = (ca: string) => resolverOf(set, { tls: { ca } });
     const { log, lines } = capture();
     const connection = new ValkeyConnection({
       url: resolverTrusting(fixtures.ca),
