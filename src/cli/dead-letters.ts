@@ -1,5 +1,5 @@
 import { checkValkeyHost, readValkeyCa } from "../config/check-meaning.ts";
-import { loadSettings } from "../config/load-config.ts";
+import { loadSettings, replacedBySentinel } from "../config/load-config.ts";
 import { SETTINGS, type Setting } from "../config/settings.ts";
 import { type Address, formatHostPort } from "../core/address.ts";
 import { type DeadLetter, deadLetterKey, readDeadLetter } from "../core/dead-letter.ts";
@@ -11,6 +11,10 @@ import type { DeadLetterStore, DeadLetterTarget, OpenDeadLetterStore } from "./p
 const DEAD_LETTER_SETTINGS = SETTINGS.filter((s) =>
   [
     "VALKEY_ADDR",
+    "VALKEY_SENTINEL_ADDRS",
+    "VALKEY_SENTINEL_MASTER",
+    "VALKEY_SENTINEL_USERNAME",
+    "VALKEY_SENTINEL_PASSWORD",
     "VALKEY_CHANNEL",
     "VALKEY_USERNAME",
     "VALKEY_PASSWORD",
@@ -19,7 +23,8 @@ const DEAD_LETTER_SETTINGS = SETTINGS.filter((s) =>
     "VALKEY_CONSUMER_GROUP",
   ].includes(s.env),
 );
-const required = (s: Setting) => s.env === "VALKEY_ADDR";
+const required = (s: Setting, given: ReadonlyMap<string, string>) =>
+  s.env === "VALKEY_ADDR" && !replacedBySentinel(s, given);
 
 const OPERANDS: OperandsHelp = {
   usage: "list | redrive <dead-id> | redrive all",
@@ -105,13 +110,33 @@ function targetOf(values: Map<string, unknown>): DeadLetterTarget | string {
   if (problems.length > 0) return `error: invalid configuration: ${problems.join("; ")}`;
   const get = <T>(env: string) => values.get(env) as T;
   return {
-    addr: get<Address>("VALKEY_ADDR"),
+    addr: get<Address | undefined>("VALKEY_ADDR"),
+    sentinel: sentinelOf(values),
     username: get<string | undefined>("VALKEY_USERNAME"),
     password: get<string | undefined>("VALKEY_PASSWORD"),
     tls: get<boolean>("VALKEY_TLS_ENABLED") ? { ca: get<string | undefined>("VALKEY_TLS_CA") } : false,
     channel: get<string>("VALKEY_CHANNEL"),
     consumerGroup: get<string>("VALKEY_CONSUMER_GROUP"),
   };
+}
+
+/** The settings of the sentinels, when VALKEY_SENTINEL_ADDRS names them. */
+function sentinelOf(values: Map<string, unknown>): DeadLetterTarget["sentinel"] {
+  const addrs = values.get("VALKEY_SENTINEL_ADDRS") as Address[] | undefined;
+  if (addrs === undefined) return undefined;
+  return {
+    addrs,
+    master: String(values.get("VALKEY_SENTINEL_MASTER") ?? ""),
+    username: values.get("VALKEY_SENTINEL_USERNAME") as string | undefined,
+    password: values.get("VALKEY_SENTINEL_PASSWORD") as string | undefined,
+  };
+}
+
+/** Where the dead letters are, for an error line: the address, or the sentinels' primary. */
+function describeTarget(target: DeadLetterTarget): string {
+  if (target.addr) return formatHostPort(target.addr.host, target.addr.port);
+  const sentinels = (target.sentinel?.addrs ?? []).map((a) => formatHostPort(a.host, a.port)).join(",");
+  return `the primary "${target.sentinel?.master ?? ""}" of the sentinels ${sentinels}`;
 }
 
 /** Prints every dead entry; 0. */
@@ -180,7 +205,14 @@ export async function runDeadLetters(
   open: OpenDeadLetterStore,
 ): Promise<number> {
   if (wantsHelp(argv)) {
-    io.print(commandUsage("dead-letters", DEAD_LETTER_SETTINGS, required, [], OPERANDS));
+    const usage = commandUsage(
+      "dead-letters",
+      DEAD_LETTER_SETTINGS,
+      (s) => required(s, new Map()),
+      [],
+      OPERANDS,
+    );
+    io.print(usage);
     return EXIT.ok;
   }
   const late = lateFlag(argv, env);
@@ -218,7 +250,7 @@ export async function runDeadLetters(
       reason === "Connection closed"
         ? " (nothing listening there, or it refused the connection: check VALKEY_ADDR, VALKEY_TLS_ENABLED and the password)"
         : "";
-    io.printError(`error: Valkey at ${formatHostPort(target.addr.host, target.addr.port)}: ${reason}${hint}`);
+    io.printError(`error: Valkey at ${describeTarget(target)}: ${reason}${hint}`);
     return EXIT.failure;
   } finally {
     store?.close();

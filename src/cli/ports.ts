@@ -1,3 +1,4 @@
+import type { ValkeySentinel } from "../config/config.ts";
 import type { Address } from "../core/address.ts";
 
 /**
@@ -7,7 +8,10 @@ import type { Address } from "../core/address.ts";
 
 /** Which Valkey holds the dead letters, and of which stream. */
 export interface DeadLetterTarget {
-  readonly addr: Address;
+  /** `VALKEY_ADDR`; undefined under Sentinel. */
+  readonly addr: Address | undefined;
+  /** `VALKEY_SENTINEL_*`: the sentinels that name the primary, instead of `addr`. */
+  readonly sentinel: ValkeySentinel | undefined;
   readonly username: string | undefined;
   readonly password: string | undefined;
   /** `false` for plain TCP; else TLS that verifies the certificate, against `ca` when given. */

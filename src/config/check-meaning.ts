@@ -73,12 +73,29 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
   return problems;
 }
 
-/** A Valkey address must name a host: there is no Valkey on all interfaces. */
+/**
+ * A Valkey address must name a host: there is no Valkey on all interfaces. VALKEY_ADDR and
+ * VALKEY_SENTINEL_ADDRS exclude each other; the sentinels need the master name they monitor.
+ */
 export function checkValkeyHost(values: ReadonlyMap<string, unknown>): string[] {
+  const problems: string[] = [];
   const valkeyAddr = values.get("VALKEY_ADDR") as Address | undefined;
   if (valkeyAddr && valkeyAddr.host === "")
-    return ["VALKEY_ADDR / --valkey-addr: a host is required (host:port)"];
-  return [];
+    problems.push("VALKEY_ADDR / --valkey-addr: a host is required (host:port)");
+  const sentinels = values.get("VALKEY_SENTINEL_ADDRS") as Address[] | undefined;
+  if (sentinels === undefined) return problems;
+  if (valkeyAddr)
+    problems.push(
+      "VALKEY_ADDR / --valkey-addr and VALKEY_SENTINEL_ADDRS / --valkey-sentinel-addrs: give one of the two, not both",
+    );
+  if (sentinels.some((addr) => addr.host === ""))
+    problems.push("VALKEY_SENTINEL_ADDRS / --valkey-sentinel-addrs: a host is required in every host:port");
+  const master = values.get("VALKEY_SENTINEL_MASTER");
+  if (typeof master !== "string" || master.trim() === "")
+    problems.push(
+      "VALKEY_SENTINEL_MASTER / --valkey-sentinel-master: required with VALKEY_SENTINEL_ADDRS (the name in `sentinel monitor <name> …`)",
+    );
+  return problems;
 }
 
 /** Why a file cannot be read, in a few words; undefined when it can. */

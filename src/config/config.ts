@@ -15,13 +15,28 @@ export interface ValkeyTls {
   readonly ca: string | undefined;
 }
 
+/** Where the sentinels are, which primary they name, and the sentinels' own credentials. */
+export interface ValkeySentinel {
+  readonly addrs: readonly Address[];
+  readonly master: string;
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+}
+
 /** The validated, frozen configuration of one process. */
 export interface Config {
   readonly mode: Mode;
   readonly logLevel: LogLevel;
   readonly valkey: {
-    /** Undefined only in standalone mode, which then uses an in-process queue. */
+    /**
+     * `VALKEY_ADDR`; undefined under Sentinel, and in standalone mode without Valkey (which then uses an
+     * in-process queue).
+     */
     readonly addr: Address | undefined;
+    /** `VALKEY_SENTINEL_*`: the primary is asked of these sentinels instead of a fixed `addr`. */
+    readonly sentinel: ValkeySentinel | undefined;
+    /** `VALKEY_MIN_REPLICAS_ACK`: replicas that must hold an event before the web answers 202. */
+    readonly minReplicasAck: number;
     readonly channel: string;
     readonly username: string | undefined;
     readonly password: string | undefined;

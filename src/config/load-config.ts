@@ -11,6 +11,7 @@ import { parseFlags } from "./parse-flags.ts";
 import {
   type Read,
   readAddress,
+  readAddressList,
   readBoolean,
   readCount,
   readDuration,
@@ -76,6 +77,8 @@ function readSetting(setting: Setting, text: string): Read<unknown> {
       return readWhole(text);
     case "address":
       return readAddress(text);
+    case "addresses":
+      return readAddressList(text);
     case "list":
       return readList(text);
     case "url":
@@ -111,7 +114,7 @@ export function loadSettings(
   settings: readonly Setting[],
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-  required: (setting: Setting) => boolean,
+  required: (setting: Setting, given: ReadonlyMap<string, string>) => boolean,
   extra: ExtraFlags = {},
 ): SettingsResult {
   const { raw, flags, given } = collectRaw(settings, argv, env, extra);
@@ -124,7 +127,7 @@ export function loadSettings(
   for (const setting of settings) {
     const text = raw.get(setting.env);
     if (text === undefined) {
-      if (required(setting)) missing.push(label(setting));
+      if (required(setting, raw)) missing.push(label(setting));
       continue;
     }
     const read = readSetting(setting, text);
@@ -148,6 +151,11 @@ function describeProblems(missing: readonly string[], invalid: readonly string[]
   return parts.length > 0 ? `error: ${parts.join("; ")}` : undefined;
 }
 
+/** VALKEY_ADDR is not required when VALKEY_SENTINEL_ADDRS names the sentinels instead. */
+export function replacedBySentinel(setting: Setting, given: ReadonlyMap<string, string>): boolean {
+  return setting.env === "VALKEY_ADDR" && given.has("VALKEY_SENTINEL_ADDRS");
+}
+
 /**
  * Reads the configuration of `mode` (see {@link loadSettings}), then the checks across settings.
  * Every missing or invalid item is named in the one error line.
@@ -158,7 +166,8 @@ export function loadConfig(
   env: Readonly<Record<string, string | undefined>>,
   extra: ExtraFlags = {},
 ): LoadResult {
-  const required = (setting: Setting) => setting.requiredIn?.includes(mode) === true;
+  const required = (setting: Setting, given: ReadonlyMap<string, string>) =>
+    setting.requiredIn?.includes(mode) === true && !replacedBySentinel(setting, given);
   const loaded = loadSettings(settingsFor(mode), argv, env, required, extra);
   if (!loaded.ok) return loaded;
   const message = describeProblems([], checkMeaning(loaded.values, mode));
@@ -189,6 +198,8 @@ function buildConfig(
     logLevel: get<LogLevel>("LOG_LEVEL"),
     valkey: {
       addr: get("VALKEY_ADDR"),
+      sentinel: buildSentinel(get),
+      minReplicasAck: get<number | undefined>("VALKEY_MIN_REPLICAS_ACK") ?? 0,
       channel: get("VALKEY_CHANNEL"),
       username: get("VALKEY_USERNAME"),
       password: get("VALKEY_PASSWORD"),
@@ -237,6 +248,17 @@ function buildConfig(
     },
   };
   return deepFreeze(config);
+}
+
+function buildSentinel(get: <T>(env: string) => T): Config["valkey"]["sentinel"] {
+  const addrs = get<Address[] | undefined>("VALKEY_SENTINEL_ADDRS");
+  if (addrs === undefined || addrs.length === 0) return undefined;
+  return {
+    addrs,
+    master: get<string | undefined>("VALKEY_SENTINEL_MASTER") ?? "",
+    username: get("VALKEY_SENTINEL_USERNAME"),
+    password: get("VALKEY_SENTINEL_PASSWORD"),
+  };
 }
 
 function buildClaimRules(get: <T>(env: string) => T): ClaimRules {

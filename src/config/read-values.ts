@@ -48,6 +48,22 @@ export function readAddress(text: string): Read<Address> {
   return ok({ host: match[1] ?? match[2] ?? "", port });
 }
 
+/** Reads a comma-separated list of `host:port` (at least one); each entry as {@link readAddress}. */
+export function readAddressList(text: string): Read<Address[]> {
+  const entries = text
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "");
+  if (entries.length === 0) return fail(`"${text}" names no address of the form host:port`);
+  const addrs: Address[] = [];
+  for (const entry of entries) {
+    const read = readAddress(entry);
+    if (!read.ok) return read;
+    addrs.push(read.value);
+  }
+  return ok(addrs);
+}
+
 /** Reads a comma-separated list, trimming entries and dropping empty ones. */
 export function readList(text: string): Read<string[]> {
   return ok(

@@ -10,6 +10,7 @@ export type SettingKind =
   | "whole"
   | "choice"
   | "address"
+  | "addresses"
   | "list"
   | "url";
 
@@ -64,7 +65,8 @@ export const SETTINGS: readonly Setting[] = [
     kind: "address",
     modes: ALL,
     requiredIn: ["web", "worker"],
-    description: "Valkey address as host:port. Optional for standalone, which then uses an in-process queue.",
+    description:
+      "Valkey address as host:port. Optional for standalone, which then uses an in-process queue. Not with VALKEY_SENTINEL_ADDRS, which replaces it.",
   },
   {
     env: "VALKEY_CHANNEL",
@@ -95,7 +97,7 @@ export const SETTINGS: readonly Setting[] = [
     kind: "boolean",
     default: "false",
     modes: ALL,
-    description: "Connect to Valkey over TLS, verifying its certificate.",
+    description: "Connect to Valkey over TLS, verifying its certificate (the sentinels too, under Sentinel).",
   },
   {
     env: "VALKEY_TLS_CA_FILE",
@@ -105,6 +107,46 @@ export const SETTINGS: readonly Setting[] = [
     modes: ALL,
     description:
       "PEM file of the CA that signed Valkey's certificate, trusted instead of the system store; needs VALKEY_TLS_ENABLED.",
+  },
+  {
+    env: "VALKEY_SENTINEL_ADDRS",
+    flag: "valkey-sentinel-addrs",
+    kind: "addresses",
+    modes: ALL,
+    description:
+      "Comma-separated host:port of Valkey Sentinels, asked for the primary instead of a fixed VALKEY_ADDR (give one of the two); the primary is asked anew on every reconnect.",
+  },
+  {
+    env: "VALKEY_SENTINEL_MASTER",
+    flag: "valkey-sentinel-master",
+    kind: "string",
+    modes: ALL,
+    description:
+      "The name the sentinels monitor the primary under (sentinel monitor <name> …); required with VALKEY_SENTINEL_ADDRS.",
+  },
+  {
+    env: "VALKEY_SENTINEL_USERNAME",
+    flag: "valkey-sentinel-username",
+    kind: "string",
+    modes: ALL,
+    description: "ACL user name on the sentinels themselves (VALKEY_USERNAME is the data nodes').",
+  },
+  {
+    env: "VALKEY_SENTINEL_PASSWORD",
+    flag: "valkey-sentinel-password",
+    kind: "string",
+    modes: ALL,
+    secret: true,
+    description: "Password of the sentinels themselves (VALKEY_PASSWORD is the data nodes'); never logged.",
+  },
+  {
+    env: "VALKEY_MIN_REPLICAS_ACK",
+    flag: "valkey-min-replicas-ack",
+    kind: "whole",
+    default: "0",
+    modes: WEB,
+    description:
+      "Replicas that must hold an event (WAIT) before the web answers 202; else 502 within the hand-off. 0: answer once the primary holds it.",
   },
   {
     env: "VALKEY_DELIVERY",

@@ -10,7 +10,8 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
   const common = {
     mode: config.mode,
     log_level: config.logLevel,
-    valkey_addr: valkey.addr ? address(valkey.addr) : "(in-process queue)",
+    valkey_addr: valkey.addr ? address(valkey.addr) : valkey.sentinel ? "" : "(in-process queue)",
+    ...sentinelFields(valkey.sentinel),
     valkey_channel: valkey.channel,
     valkey_username: valkey.username ?? "",
     valkey_password: valkey.password ? "[redacted]" : "",
@@ -41,6 +42,7 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
     rate_limit_per_repository: web.ratePerMinute,
     max_in_flight: web.maxInFlight,
     expected_clusters: web.expectedClusters.join(","),
+    valkey_min_replicas_ack: valkey.minReplicasAck,
   };
   const workerFields = {
     kubeconfig: worker.kubeconfig ?? "(in-cluster)",
@@ -66,4 +68,15 @@ export function summarizeConfig(config: Config): Record<string, unknown> {
   if (config.mode === "worker") return { ...common, ...workerFields };
   const { health_addr: _unused, ...standaloneWorker } = workerFields;
   return { ...common, ...webFields, ...standaloneWorker };
+}
+
+/** The sentinel settings, only when they are used; the password redacted. */
+function sentinelFields(sentinel: Config["valkey"]["sentinel"]): Record<string, unknown> {
+  if (sentinel === undefined) return {};
+  return {
+    valkey_sentinel_addrs: sentinel.addrs.map((a) => formatHostPort(a.host, a.port)).join(","),
+    valkey_sentinel_master: sentinel.master,
+    valkey_sentinel_username: sentinel.username ?? "",
+    valkey_sentinel_password: sentinel.password ? "[redacted]" : "",
+  };
 }

@@ -1,7 +1,7 @@
-import { valkeyUrl } from "../adapters/valkey/connection.ts";
 import { openDeadLetterStore } from "../adapters/valkey/dead-letter-store.ts";
 import { runDeadLetters } from "../cli/dead-letters.ts";
 import type { CommandIo } from "../cli/io.ts";
+import { endpointOf } from "./valkey.ts";
 
 /**
  * `kuberollouttrigger dead-letters`: the command of `cli/dead-letters.ts` over the Valkey dead letter
@@ -14,8 +14,7 @@ export function runDeadLettersCommand(
 ): Promise<number> {
   return runDeadLetters(argv, env, io, (target) =>
     openDeadLetterStore({
-      url: valkeyUrl({ ...target, tls: target.tls !== false }),
-      tls: target.tls,
+      ...endpointOf(target),
       channel: target.channel,
       consumerGroup: target.consumerGroup,
     }),

@@ -7,7 +7,7 @@ import { REAL_TIMERS } from "../worker/index-timers.ts";
 import type { StatusStore } from "../worker/ports.ts";
 import { RolloutFollower } from "../worker/rollout-follower.ts";
 import type { WorkerMetrics } from "../worker/worker-metrics.ts";
-import { endpointOf } from "./valkey.ts";
+import { endpointOf, hasValkey } from "./valkey.ts";
 
 /** The worker's event status: the recorder, the rollout follower and the index observer that feeds it. */
 export interface EventStatusParts {
@@ -31,7 +31,7 @@ export function createEventStatus(
   log: Logger,
   metrics: WorkerMetrics,
 ): EventStatusParts | undefined {
-  if (!config.valkey.addr || config.valkey.delivery !== "stream") return undefined;
+  if (!hasValkey(config.valkey) || config.valkey.delivery !== "stream") return undefined;
   const store = createValkeyStatusStore({
     ...endpointOf(config.valkey),
     channel: config.valkey.channel,

@@ -12,7 +12,7 @@ import { createWorkerMetrics, type WorkerMetrics } from "../worker/worker-metric
 import { connectCluster, openCluster, startEvents } from "./cluster.ts";
 import { createEventStatus, recordEventStatus } from "./event-status.ts";
 import { createMetricsRegistry } from "./metrics-registry.ts";
-import { createPublisher, createStatusReader, createValkeySource } from "./valkey.ts";
+import { createPublisher, createStatusReader, createValkeySource, hasValkey } from "./valkey.ts";
 import { serveWeb } from "./web.ts";
 
 /** The two ends of standalone's queue: where the web publishes and where the worker reads. */
@@ -35,7 +35,7 @@ function chooseQueue(
   registry: MetricsRegistry,
   memoryStatus: MemoryStatus | undefined,
 ): Queue {
-  if (!config.valkey.addr) {
+  if (!hasValkey(config.valkey)) {
     const queue = new MemoryQueue({
       log,
       acked: metrics.eventsAcked,
@@ -77,7 +77,7 @@ function chooseQueue(
 export async function startStandalone(config: Config, log: Logger): Promise<RunningService> {
   log.warn(
     "standalone mode runs the internet-facing web and the worker in one process, so the cluster credentials sit in the process that faces the internet; use it locally or on a single-node cluster, and run web and worker separately elsewhere",
-    { queue: config.valkey.addr ? `valkey ${config.valkey.delivery}` : "in-process" },
+    { queue: hasValkey(config.valkey) ? `valkey ${config.valkey.delivery}` : "in-process" },
   );
   const registry = createMetricsRegistry();
   const opened = await openCluster(config.worker, log);

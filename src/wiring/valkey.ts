@@ -1,9 +1,14 @@
-import { valkeyUrl } from "../adapters/valkey/connection.ts";
+import {
+  type ValkeyEndpointSource,
+  type ValkeyTlsOptions,
+  valkeyUrl,
+} from "../adapters/valkey/connection.ts";
 import {
   createValkeyPublisher,
   type ValkeyPublisher,
   type ValkeyPublisherOptions,
 } from "../adapters/valkey/publisher.ts";
+import { createSentinelResolver } from "../adapters/valkey/sentinel.ts";
 import { createValkeyStatusReader } from "../adapters/valkey/status-reader.ts";
 import { ValkeyStreamConsumer } from "../adapters/valkey/stream-consumer.ts";
 import { ValkeySubscriber } from "../adapters/valkey/subscriber.ts";
@@ -17,11 +22,40 @@ import { registerStreamGroupMetrics } from "../worker/stream-group-metrics.ts";
 import { registerStreamMetrics } from "../worker/stream-metrics.ts";
 import type { WorkerMetrics } from "../worker/worker-metrics.ts";
 
-/** The client URL and TLS options of the configured Valkey; it must have an address. */
-export function endpointOf(valkey: Config["valkey"]) {
+/** Whether a Valkey is configured: an address, or sentinels (else standalone uses an in-process queue). */
+export function hasValkey(valkey: Config["valkey"]): boolean {
+  return valkey.addr !== undefined || valkey.sentinel !== undefined;
+}
+
+/**
+ * Where the configured Valkey is and its TLS options: the fixed client URL of `VALKEY_ADDR`, or under
+ * Sentinel a resolver that asks the sentinels for the primary on every (re)connect. TLS applies to the
+ * sentinels and the data nodes alike. There must be one of the two.
+ */
+export function endpointOf(
+  valkey: Pick<Config["valkey"], "addr" | "sentinel" | "username" | "password"> & {
+    readonly tls: false | { readonly ca: string | undefined };
+  },
+): {
+  readonly url: ValkeyEndpointSource;
+  readonly tls: ValkeyTlsOptions;
+} {
+  const tls = valkey.tls === false ? false : { ca: valkey.tls.ca };
+  if (valkey.sentinel) {
+    const { sentinel } = valkey;
+    const url = createSentinelResolver({
+      sentinels: sentinel.addrs,
+      master: sentinel.master,
+      sentinelUsername: sentinel.username,
+      sentinelPassword: sentinel.password,
+      username: valkey.username,
+      password: valkey.password,
+      tls,
+    });
+    return { url, tls };
+  }
   if (!valkey.addr) throw new Error("no Valkey address configured");
-  const url = valkeyUrl({ ...valkey, addr: valkey.addr, tls: valkey.tls !== false });
-  return { url, tls: valkey.tls === false ? false : { ca: valkey.tls.ca } } as const;
+  return { url: valkeyUrl({ ...valkey, addr: valkey.addr, tls: valkey.tls !== false }), tls };
 }
 
 /** The publisher's pacing, shortened by tests; production uses the defaults. */
@@ -53,6 +87,7 @@ export function createPublisher(
     consumerGroups: expectedGroups(valkey.consumerGroup, expectedClusters),
     expectedClusters,
     streamMaxLen: valkey.streamMaxLen,
+    minReplicasAck: valkey.minReplicasAck,
     log,
     ...timings,
   });

@@ -101,3 +101,41 @@ describe.skipIf(!run)("the Valkey publisher", () => {
     }
   });
 });
+
+describe.skipIf(!run)("the Valkey publisher with VALKEY_MIN_REPLICAS_ACK", () => {
+  test("an event counts as taken only once a replica holds it: a stopped replica fails the publish, a running one passes it", async () => {
+    await using primary = await startValkey(["--repl-diskless-sync-delay", "0"]);
+    await using replica = await startValkey(["--replicaof", "127.0.0.1", String(primary.port)]);
+    const replicaClient = await replica.client();
+    await waitFor(
+      async () => String(await replicaClient.send("INFO", ["replication"])).includes("master_link_status:up"),
+      "the replica to sync",
+    );
+    const captured = captureLog();
+    const settings = webConfig({ VALKEY_ADDR: primary.addr, VALKEY_MIN_REPLICAS_ACK: "1" });
+    const publisher = createPublisher(settings, captured.log);
+    try {
+      await publisher.start();
+      expect(publisher.ready()).toBe(true);
+      const taken = await publisher.publish(envelope(1), admission(1));
+      expect(taken.kind).toBe("accepted");
+      expect(await replicaClient.send("XLEN", ["kuberollouttrigger"])).toBe(1);
+
+      replica.signal("SIGSTOP");
+      const failed = await publisher.publish(envelope(2), admission(2)).catch((error: unknown) => error);
+      expect(failed).toBeInstanceOf(PublishFailedError);
+      expect(String((failed as Error).message)).toContain("0 of 1 replicas acknowledged the event");
+      // The primary holds it (a retry with the same token answers with its id): "when a 502 still delivers".
+      expect(await (await primary.client()).send("XLEN", ["kuberollouttrigger"])).toBe(2);
+      // Status reads run on the publisher's own connection, not behind the blocked WAIT.
+      expect(await publisher.command("PING", [])).toBe("PONG");
+
+      replica.signal("SIGCONT");
+      const again = await publisher.publish(envelope(3), admission(3));
+      expect(again.kind).toBe("accepted");
+      expect(await replicaClient.send("XLEN", ["kuberollouttrigger"])).toBe(3);
+    } finally {
+      await publisher.close();
+    }
+  });
+});

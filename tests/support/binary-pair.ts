@@ -18,7 +18,8 @@ export interface BinaryPair extends AsyncDisposable {
 
 /** What {@link startBinaryPair} starts the two processes with. */
 export interface BinaryPairOptions {
-  readonly valkeyAddr: string;
+  /** `VALKEY_ADDR`; undefined when `common` names the sentinels instead. */
+  readonly valkeyAddr: string | undefined;
   readonly apiServerUrl: string;
   /**
    * Settings both read (beside VALKEY_ADDR and ALLOWED_IMAGE_PREFIX=ghcr.io/acme/); a function gets the
@@ -39,7 +40,11 @@ export async function startBinaryPair(options: BinaryPairOptions): Promise<Binar
   writeFileSync(join(dir, "kubeconfig"), sandboxKubeconfig(options.apiServerUrl));
   for (const [name, text] of Object.entries(options.files ?? {})) writeFileSync(join(dir, name), text);
   const extra = typeof options.common === "function" ? options.common(dir) : options.common;
-  const common = { VALKEY_ADDR: options.valkeyAddr, ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/", ...extra };
+  const common = {
+    ...(options.valkeyAddr !== undefined ? { VALKEY_ADDR: options.valkeyAddr } : {}),
+    ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/",
+    ...extra,
+  };
   const started: SpawnedBinary[] = [];
   const dispose = async () => {
     for (const process of started.splice(0)) await process[Symbol.asyncDispose]();

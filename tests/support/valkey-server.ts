@@ -63,14 +63,14 @@ export function pickPort(): number {
 const PORT_TRIES = 5;
 
 /** The picked port was taken by someone else before valkey-server could bind it. */
-class PortTakenError extends Error {}
+export class PortTakenError extends Error {}
 
 /**
  * Waits until the valkey-server `proc` answers on `url`: an answer from another process that holds the
  * port does not count (its `process_id` is not ours). Rejects with {@link PortTakenError} when `proc`
  * exits because the port is in use, and with its log on any other exit or after `deadlineMs`.
  */
-async function waitForOwnServer(
+export async function waitForOwnServer(
   proc: Subprocess,
   url: string,
   logFile: string,

@@ -2,6 +2,8 @@ import { RedisClient } from "bun";
 import { type Address, formatHostPort } from "../../core/address.ts";
 import { backoffDelay } from "../../core/backoff.ts";
 import type { Logger } from "../../log.ts";
+import { withTimeout } from "../../timers.ts";
+import { replyText } from "./stream-replies.ts";
 import { diagnoseTls } from "./tls-diagnosis.ts";
 
 /** TLS to Valkey: `false` for plain TCP; else TLS that always verifies the certificate, against `ca` when given. */
@@ -35,15 +37,47 @@ export function valkeyUrl(endpoint: ValkeyEndpoint): string {
   return `${endpoint.tls ? "rediss" : "redis"}://${auth}${formatHostPort(addr.host, addr.port)}`;
 }
 
+/**
+ * Names the primary anew on every (re)connect (Sentinel): its client URL, and its `host:port` for logs.
+ * A connection made through it checks that the node says `ROLE` master before it counts as up.
+ */
+export interface ValkeyPrimaryResolver {
+  resolve(): Promise<{ readonly url: string; readonly addr: string }>;
+}
+
+/** Where a connection goes: one fixed client URL (`valkeyUrl`), or the primary a resolver names. */
+export type ValkeyEndpointSource = string | ValkeyPrimaryResolver;
+
+/** Raised when the node a sentinel named is not (or no longer) the primary. */
+export class ValkeyNotPrimaryError extends Error {
+  readonly code = "ERR_VALKEY_NOT_PRIMARY";
+}
+
+/** Whether a reply error says the node is a replica now (`READONLY You can't write against a read only replica`). */
+export function isReadOnlyReply(error: unknown): boolean {
+  return error instanceof Error && error.message.startsWith("READONLY");
+}
+
+/**
+ * Checks that the node a sentinel named says `ROLE` master: a sentinel can name a primary that was just
+ * demoted, or that it has not yet noticed is gone. Rejects with {@link ValkeyNotPrimaryError} otherwise.
+ */
+export async function checkPrimaryRole(client: RedisClient, addr: string, timeoutMs: number): Promise<void> {
+  const role = await withTimeout(client.send("ROLE", []), timeoutMs, `${addr} did not answer ROLE`);
+  const kind = Array.isArray(role) ? replyText(role[0]) : "";
+  if (kind !== "master") throw new ValkeyNotPrimaryError(`${addr} is not the primary (ROLE ${kind})`);
+}
+
 /** Options of a {@link ValkeyConnection}. */
 export interface ValkeyConnectionOptions {
-  readonly url: string;
+  /** The client URL (`valkeyUrl`), or under Sentinel the resolver of the primary's, asked on every connect. */
+  readonly url: ValkeyEndpointSource;
   readonly tls: ValkeyTlsOptions;
   readonly log: Logger;
   /** Names the connection in log lines (`publisher`, `consumer`, …). */
   readonly name: string;
   readonly connectTimeoutMs?: number;
-  /** Longest wait between reconnect attempts. */
+  /** Longest wait between reconnect attempts; default 5 s, 1 s under Sentinel. */
   readonly maxBackoffMs?: number;
   /** Runs after each successful (re)connect, before the connection counts as up (e.g. create a group). */
   readonly onConnect?: (client: RedisClient) => Promise<void>;
@@ -53,6 +87,12 @@ export interface ValkeyConnectionOptions {
    * times out, instead of looking connected for as long as the kernel keeps the socket.
    */
   readonly pingIntervalMs?: number;
+  /**
+   * Under Sentinel, how often the resolver is asked whether the primary moved (default 1 s; 0: never).
+   * A demoted primary keeps its clients until a sentinel reconfigures it, up to ~10 s later, and takes
+   * writes meanwhile that the new primary never sees: this leaves it as soon as the sentinels name another.
+   */
+  readonly primaryCheckIntervalMs?: number;
 }
 
 const PING_TIMEOUT_MS = 2000;
@@ -82,9 +122,14 @@ export class ValkeyConnection {
   private tries = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private pinger: ReturnType<typeof setInterval> | undefined;
+  private primaryWatch: ReturnType<typeof setInterval> | undefined;
   private inFlight = 0;
   private queued: QueuedCommand[] = [];
   private readonly waiters = new Set<() => void>();
+  /** The URL of the current or last attempt, for the TLS diagnosis. */
+  private url = "";
+  /** The primary of the last successful connect (Sentinel), to log a change. */
+  private primaryAddr: string | undefined;
 
   constructor(private readonly options: ValkeyConnectionOptions) {}
 
@@ -164,7 +209,10 @@ export class ValkeyConnection {
     for (const queued of group) {
       client.send(queued.command, queued.args).then(
         (value) => done(queued, () => queued.resolve(value)),
-        (error: unknown) => done(queued, () => queued.reject(error)),
+        (error: unknown) => {
+          done(queued, () => queued.reject(error));
+          if (isReadOnlyReply(error)) this.leaveReplica(client, queued.command);
+        },
       );
     }
   }
@@ -179,15 +227,40 @@ export class ValkeyConnection {
 
   /** Drops a client that stopped answering and starts making a new one. */
   private abandon(client: RedisClient, command: string, timeoutMs: number): void {
+    this.drop(client, "valkey connection unresponsive; reconnecting", { command, timeout_ms: timeoutMs });
+  }
+
+  /** Closes the client in use, saying why, and makes a new one (under Sentinel to the primary named then). */
+  private drop(client: RedisClient, message: string, fields: Record<string, unknown>): void {
     if (this.closed || this.client !== client || !this.up) return;
-    this.options.log.warn("valkey connection unresponsive; reconnecting", {
-      connection: this.options.name,
-      command,
-      timeout_ms: timeoutMs,
-    });
+    this.options.log.warn(message, { connection: this.options.name, ...fields });
     client.onclose = null;
     client.close();
     this.scheduleReconnect(client);
+  }
+
+  /** Drops a client whose node was demoted under it: a new connect asks the resolver for the primary. */
+  private leaveReplica(client: RedisClient, command: string): void {
+    this.drop(client, "valkey node is a replica now; reconnecting to the primary", { command });
+  }
+
+  /** Under Sentinel: asks now and then which node is the primary, and leaves one that no longer is. */
+  private startWatchingPrimary(): void {
+    const { url, primaryCheckIntervalMs = 1000, log, name } = this.options;
+    if (typeof url === "string" || primaryCheckIntervalMs <= 0 || this.primaryWatch !== undefined) return;
+    this.primaryWatch = setInterval(() => {
+      const client = this.client;
+      const current = this.primaryAddr;
+      if (!client || !this.connected) return;
+      url.resolve().then(
+        ({ addr }) => {
+          if (addr !== current)
+            this.drop(client, "valkey primary moved; reconnecting", { from: current, to: addr });
+        },
+        (error: unknown) => log.debug("valkey primary not checked", { connection: name, error }),
+      );
+    }, primaryCheckIntervalMs);
+    this.primaryWatch.unref();
   }
 
   /** Checks an idle connection now and then; a busy one is checked by its own commands' timeouts. */
@@ -213,15 +286,36 @@ export class ValkeyConnection {
     this.closed = true;
     clearTimeout(this.timer);
     clearInterval(this.pinger);
+    clearInterval(this.primaryWatch);
     this.up = false;
     this.client?.close();
     this.client = undefined;
     for (const waiter of [...this.waiters]) waiter();
   }
 
+  /** The URL to connect to now: the fixed one, or the primary the resolver names. */
+  private async resolveUrl(): Promise<{ url: string; addr: string | undefined }> {
+    const { url } = this.options;
+    if (typeof url === "string") return { url, addr: undefined };
+    return url.resolve();
+  }
+
   private async connectOnce(): Promise<void> {
     if (this.closed) return;
-    const { url, tls, connectTimeoutMs = 2000, log, name } = this.options;
+    const { tls, connectTimeoutMs = 2000, log, name } = this.options;
+    this.tries += 1;
+    let target: { url: string; addr: string | undefined };
+    try {
+      target = await this.resolveUrl();
+    } catch (error) {
+      if (this.closed) return;
+      log.warn("valkey primary not resolved", { connection: name, attempt: this.tries, error });
+      this.scheduleRetry();
+      return;
+    }
+    if (this.closed) return;
+    const { url, addr } = target;
+    this.url = url;
     const client = new RedisClient(url, {
       autoReconnect: false,
       enableOfflineQueue: false,
@@ -232,17 +326,22 @@ export class ValkeyConnection {
     client.onclose = () => this.handleClose(client);
     // Counted from the last success, so the first try after a drop is attempt 1 (a close event during
     // the try already moves the backoff counter on).
-    this.tries += 1;
     const attempt = this.tries;
     try {
       await client.connect();
+      if (addr !== undefined) await checkPrimaryRole(client, addr, connectTimeoutMs);
       await this.options.onConnect?.(client);
       if (this.closed || this.client !== client) return;
       if (this.attempt > 0) log.info("valkey reconnected", { connection: name, attempts: this.tries });
+      if (addr !== undefined && addr !== this.primaryAddr) {
+        log.info("valkey primary resolved", { connection: name, primary: addr, previous: this.primaryAddr });
+      }
+      this.primaryAddr = addr;
       this.attempt = 0;
       this.tries = 0;
       this.up = true;
       this.startPinging();
+      this.startWatchingPrimary();
       for (const waiter of [...this.waiters]) waiter();
     } catch (error) {
       if (this.closed) return;
@@ -253,6 +352,7 @@ export class ValkeyConnection {
       log.warn("valkey connection failed", {
         connection: name,
         attempt,
+        ...(addr !== undefined ? { primary: addr } : {}),
         error,
         ...(tlsError !== undefined ? { tls_error: tlsError } : {}),
       });
@@ -262,9 +362,9 @@ export class ValkeyConnection {
 
   /** The TLS handshake's reason for a connection Bun reports only as closed; undefined otherwise. */
   private async diagnose(error: unknown, tls: Exclude<ValkeyTlsOptions, false>): Promise<string | undefined> {
-    const { url, connectTimeoutMs = 2000 } = this.options;
+    const { connectTimeoutMs = 2000 } = this.options;
     const closed = (error as { code?: unknown } | null)?.code === "ERR_REDIS_CONNECTION_CLOSED";
-    return closed ? diagnoseTls(url, tls, connectTimeoutMs) : undefined;
+    return closed ? diagnoseTls(this.url, tls, connectTimeoutMs) : undefined;
   }
 
   private handleClose(client: RedisClient): void {
@@ -274,9 +374,16 @@ export class ValkeyConnection {
   }
 
   private scheduleReconnect(client: RedisClient): void {
-    if (this.closed || this.client !== client || this.timer !== undefined) return;
+    if (this.closed || this.client !== client) return;
+    this.scheduleRetry();
+  }
+
+  private scheduleRetry(): void {
+    if (this.closed || this.timer !== undefined) return;
     this.up = false;
-    const delay = backoffDelay(this.attempt + 1, { baseMs: 100, maxMs: this.options.maxBackoffMs ?? 5000 });
+    // Under Sentinel a retry asks for the primary anew, and a failover takes seconds: retry sooner.
+    const maxMs = this.options.maxBackoffMs ?? (typeof this.options.url === "string" ? 5000 : 1000);
+    const delay = backoffDelay(this.attempt + 1, { baseMs: 100, maxMs });
     this.attempt += 1;
     this.timer = setTimeout(() => {
       this.timer = undefined;

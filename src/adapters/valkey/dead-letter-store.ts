@@ -2,14 +2,19 @@ import { RedisClient } from "bun";
 import type { DeadLetterStore, RedriveResult, StoredDeadLetter } from "../../cli/ports.ts";
 import { deadLetterKey, redriveFields } from "../../core/dead-letter.ts";
 import { withTimeout } from "../../timers.ts";
-import { bunTlsOption, type ValkeyTlsOptions } from "./connection.ts";
+import {
+  bunTlsOption,
+  checkPrimaryRole,
+  type ValkeyEndpointSource,
+  type ValkeyTlsOptions,
+} from "./connection.ts";
 import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
 import { parseEntries, replyText } from "./stream-replies.ts";
 
 /** Options of {@link openDeadLetterStore}. */
 export interface DeadLetterStoreOptions {
-  /** The client URL (`valkeyUrl`). */
-  readonly url: string;
+  /** The client URL (`valkeyUrl`), or under Sentinel the resolver of the primary's (asked once). */
+  readonly url: ValkeyEndpointSource;
   readonly tls: ValkeyTlsOptions;
   /** The event stream; its dead letters are in `{<channel>}:dead`. */
   readonly channel: string;
@@ -42,7 +47,9 @@ const PAGE = 500;
 export async function openDeadLetterStore(options: DeadLetterStoreOptions): Promise<DeadLetterStore> {
   const { tls, channel, timeoutMs = 5000 } = options;
   const deadKey = deadLetterKey(channel);
-  const client = new RedisClient(options.url, {
+  const target =
+    typeof options.url === "string" ? { url: options.url, addr: undefined } : await options.url.resolve();
+  const client = new RedisClient(target.url, {
     autoReconnect: false,
     enableOfflineQueue: false,
     connectionTimeout: timeoutMs,
@@ -56,6 +63,7 @@ export async function openDeadLetterStore(options: DeadLetterStoreOptions): Prom
     );
   try {
     await client.connect();
+    if (target.addr !== undefined) await checkPrimaryRole(client, target.addr, timeoutMs);
   } catch (error) {
     client.close();
     throw error;

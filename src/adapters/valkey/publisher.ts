@@ -9,7 +9,7 @@ import {
   type PublishResult,
 } from "../../web/ports.ts";
 import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitKeys, readAdmitReply } from "./admit-script.ts";
-import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
+import { ValkeyConnection, type ValkeyEndpointSource, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroups, isReplyError } from "./consumer-group.ts";
 import { warnIfAtCap } from "./stream-cap.ts";
 
@@ -18,8 +18,8 @@ export const HANDOFF_TIMEOUT_MS = 2000;
 
 /** Options of {@link createValkeyPublisher}. */
 export interface ValkeyPublisherOptions {
-  /** The client URL (`valkeyUrl`). */
-  readonly url: string;
+  /** The client URL (`valkeyUrl`), or under Sentinel the resolver of the primary's. */
+  readonly url: ValkeyEndpointSource;
   readonly tls: ValkeyTlsOptions;
   /** The stream key (stream delivery) or Pub/Sub channel. */
   readonly channel: string;
@@ -35,6 +35,11 @@ export interface ValkeyPublisherOptions {
   readonly streamMaxLen: number;
   /** Events accepted per minute per repository, counted in Valkey across web replicas; 0: no limit. */
   readonly ratePerMinute: number;
+  /**
+   * `VALKEY_MIN_REPLICAS_ACK`: replicas that must acknowledge an admitted event (`WAIT`) before it counts
+   * as taken; default 0 (the primary holding it is enough).
+   */
+  readonly minReplicasAck?: number;
   readonly log: Logger;
   /** Default {@link HANDOFF_TIMEOUT_MS}. */
   readonly handoffTimeoutMs?: number;
@@ -52,6 +57,11 @@ export interface ValkeyPublisher extends EventPublisher {
   start(): Promise<void>;
   /** Sends one command on the publisher's connection, failing as a publish does (down, or silent). */
   command(command: string, args: string[]): Promise<unknown>;
+}
+
+/** Raised when fewer replicas than `VALKEY_MIN_REPLICAS_ACK` acknowledged an admitted event in time. */
+export class ReplicasMissingError extends Error {
+  readonly code = "ERR_VALKEY_REPLICAS_MISSING";
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -127,15 +137,24 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
     );
   }
 
-  const connection = new ValkeyConnection({
+  const minReplicasAck = options.minReplicasAck ?? 0;
+  const connectionOptions = {
     url: options.url,
     tls: options.tls,
     log,
-    name: "publisher",
     connectTimeoutMs: timeoutMs,
     ...(options.maxBackoffMs !== undefined ? { maxBackoffMs: options.maxBackoffMs } : {}),
-    onConnect: prepare,
-  });
+  };
+  const connection = new ValkeyConnection({ ...connectionOptions, name: "publisher", onConnect: prepare });
+  /**
+   * With replica acknowledgements, admissions run on a connection of their own: `WAIT` blocks the
+   * connection it runs on, and counts the writes made on that connection, so the script and its `WAIT`
+   * must share one, and status reads and cap checks must not queue behind a `WAIT`.
+   */
+  const admitting =
+    minReplicasAck > 0
+      ? new ValkeyConnection({ ...connectionOptions, name: "publisher-acks", onConnect: prepareAdmission })
+      : connection;
 
   /** Checks the stream's length now and then, off the request's path: reaching the cap is rare and slow. */
   function checkCapSometimes(): void {
@@ -168,17 +187,37 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
     ];
   }
 
+  /**
+   * Waits until `minReplicasAck` replicas acknowledged every write made so far on the admitting
+   * connection (this event's among them), within what is left of the hand-off that began at `sentAt`.
+   */
+  async function awaitReplicas(sentAt: number): Promise<void> {
+    const leftMs = Math.floor(sentAt + timeoutMs - replyMarginMs - now());
+    // WAIT with a timeout of 0 would block for ever.
+    if (leftMs < 1) throw new ReplicasMissingError(`no time left to wait for ${minReplicasAck} replicas`);
+    const acked = Number(await admitting.send("WAIT", [String(minReplicasAck), String(leftMs)], timeoutMs));
+    if (acked < minReplicasAck) {
+      throw new ReplicasMissingError(
+        `${acked} of ${minReplicasAck} replicas acknowledged the event within ${leftMs} ms; it is on the primary only`,
+      );
+    }
+  }
+
   async function publish(envelope: EventEnvelope, admission: Admission): Promise<PublishResult> {
+    const sentAt = now();
     const args = admitArgs(envelope, admission);
     try {
-      const reply = await connection
+      const reply = await admitting
         .send("EVALSHA", [ADMIT_SCRIPT_SHA, "3", ...args], timeoutMs)
         .catch((error: unknown) => {
           // A Valkey that restarted without persistence forgot the script: send it whole this once.
           if (!isReplyError(error, "NOSCRIPT")) throw error;
-          return connection.send("EVAL", [ADMIT_SCRIPT, "3", ...args], timeoutMs);
+          return admitting.send("EVAL", [ADMIT_SCRIPT, "3", ...args], timeoutMs);
         });
       const result = readAdmitReply(reply);
+      if (minReplicasAck > 0 && (result.kind === "accepted" || result.kind === "replayed")) {
+        await awaitReplicas(sentAt);
+      }
       if (streamMode && result.kind === "accepted") checkCapSometimes();
       return result;
     } catch (error) {
@@ -187,10 +226,15 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   }
 
   return {
-    start: () => connection.start(),
+    start: async () => {
+      await Promise.all([connection.start(), admitting === connection ? undefined : admitting.start()]);
+    },
     command: (command, args) => connection.send(command, args, timeoutMs),
     publish,
-    ready: () => connection.connected,
-    close: async () => connection.close(),
+    ready: () => connection.connected && admitting.connected,
+    close: async () => {
+      connection.close();
+      admitting.close();
+    },
   };
 }

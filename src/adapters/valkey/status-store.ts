@@ -1,7 +1,7 @@
 import { clusterField, eventStatusKey } from "../../core/event-status.ts";
 import type { Logger } from "../../log.ts";
 import type { StatusStore } from "../../worker/ports.ts";
-import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
+import { ValkeyConnection, type ValkeyEndpointSource, type ValkeyTlsOptions } from "./connection.ts";
 
 const COMMAND_TIMEOUT_MS = 5000;
 
@@ -19,8 +19,8 @@ return 1
 
 /** Options of {@link createValkeyStatusStore}. */
 export interface ValkeyStatusStoreOptions {
-  /** The client URL (`valkeyUrl`). */
-  readonly url: string;
+  /** The client URL (`valkeyUrl`), or under Sentinel the resolver of the primary's. */
+  readonly url: ValkeyEndpointSource;
   readonly tls: ValkeyTlsOptions;
   /** `VALKEY_CHANNEL`: the hash tag of every status key. */
   readonly channel: string;

@@ -13,7 +13,7 @@ import type { EventOutcome } from "../../core/restart.ts";
 import type { Logger } from "../../log.ts";
 import { sleepUnlessAborted } from "../../timers.ts";
 import type { BacklogReporter, EventHandler, EventSource } from "../../worker/ports.ts";
-import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
+import { ValkeyConnection, type ValkeyEndpointSource, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
 import { DEFAULT_CONSUMER_REAP_AFTER_MS, reapAndReport } from "./consumer-reaper.ts";
 import { moveToDeadLetters, uncountDelivery } from "./delivery-scripts.ts";
@@ -24,8 +24,8 @@ import { createStreamTrimmer, type StreamTrimmer } from "./stream-trimmer.ts";
 
 /** Options of a {@link ValkeyStreamConsumer}; the timings have production defaults and exist for tests. */
 export interface StreamConsumerOptions {
-  /** The client URL (`valkeyUrl`). */
-  readonly url: string;
+  /** The client URL (`valkeyUrl`), or under Sentinel the resolver of the primary's. */
+  readonly url: ValkeyEndpointSource;
   readonly tls: ValkeyTlsOptions;
   readonly stream: string;
   readonly group: string;

@@ -4,12 +4,12 @@ import type { Counter } from "../../core/metrics.ts";
 import type { Logger } from "../../log.ts";
 import type { EventHandler, EventSource } from "../../worker/ports.ts";
 import { MemoryQueue } from "../memory-queue.ts";
-import { ValkeyConnection, type ValkeyTlsOptions } from "./connection.ts";
+import { ValkeyConnection, type ValkeyEndpointSource, type ValkeyTlsOptions } from "./connection.ts";
 
 /** Options of a {@link ValkeySubscriber}. */
 export interface SubscriberOptions {
-  /** The client URL (`valkeyUrl`). */
-  readonly url: string;
+  /** The client URL (`valkeyUrl`), or under Sentinel the resolver of the primary's. */
+  readonly url: ValkeyEndpointSource;
   readonly tls: ValkeyTlsOptions;
   readonly channel: string;
   readonly log: Logger;

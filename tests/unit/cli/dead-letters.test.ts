@@ -126,6 +126,7 @@ describe("kuberollouttrigger dead-letters", () => {
     expect(result.targets).toEqual([
       {
         addr: { host: "127.0.0.1", port: 6379 },
+        sentinel: undefined,
         username: "ops",
         password: "secret",
         tls: false,
@@ -203,6 +204,38 @@ describe("kuberollouttrigger dead-letters", () => {
     }
   });
 
+  test("reads the sentinels instead of VALKEY_ADDR, and names them when Valkey cannot be reached", async () => {
+    const env = {
+      VALKEY_ADDR: "",
+      VALKEY_SENTINEL_ADDRS: "10.0.0.1:26379,10.0.0.2:26379",
+      VALKEY_SENTINEL_MASTER: "primary",
+      VALKEY_SENTINEL_PASSWORD: "s3cret",
+    };
+    const result = await run(["list"], fakeStore([]).store, env);
+    expect(result.code).toBe(0);
+    expect(result.targets[0]?.addr).toBeUndefined();
+    expect(result.targets[0]?.sentinel).toEqual({
+      addrs: [
+        { host: "10.0.0.1", port: 26379 },
+        { host: "10.0.0.2", port: 26379 },
+      ],
+      master: "primary",
+      username: undefined,
+      password: "s3cret",
+    });
+    const stderr: string[] = [];
+    const code = await runDeadLetters(
+      ["list"],
+      env,
+      { print: () => {}, printError: (l) => stderr.push(l) },
+      () => Promise.reject(new Error("no sentinel named the primary")),
+    );
+    expect(code).toBe(1);
+    expect(stderr).toEqual([
+      'error: Valkey at the primary "primary" of the sentinels 10.0.0.1:26379,10.0.0.2:26379: no sentinel named the primary',
+    ]);
+  });
+
   test("--help lists the Valkey settings it reads and nothing else", async () => {
     const { code, stdout } = await run(["--help"], fakeStore([]).store);
     expect(code).toBe(0);
@@ -217,6 +250,10 @@ describe("kuberollouttrigger dead-letters", () => {
       "valkey-password",
       "valkey-tls",
       "valkey-tls-ca-file",
+      "valkey-sentinel-addrs",
+      "valkey-sentinel-master",
+      "valkey-sentinel-username",
+      "valkey-sentinel-password",
       "valkey-consumer-group",
     ]);
   });

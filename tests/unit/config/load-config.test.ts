@@ -477,3 +477,71 @@ describe("VALKEY_TLS_ENABLED and VALKEY_TLS_CA_FILE", () => {
     expect(message).not.toContain("PRIVATE KEY");
   });
 });
+
+describe("Valkey through Sentinel", () => {
+  const SENTINEL_ENV = {
+    ...WEB_ENV,
+    VALKEY_ADDR: undefined,
+    VALKEY_SENTINEL_ADDRS: "s1:26379, [::1]:26380",
+    VALKEY_SENTINEL_MASTER: "primary",
+  };
+
+  test("VALKEY_SENTINEL_ADDRS replaces VALKEY_ADDR, with the sentinels' own credentials", () => {
+    const config = expectConfig(
+      loadConfig("web", [], {
+        ...SENTINEL_ENV,
+        VALKEY_SENTINEL_USERNAME: "watcher",
+        VALKEY_SENTINEL_PASSWORD: "s3cret",
+      }),
+    );
+    expect(config.valkey.addr).toBeUndefined();
+    expect(config.valkey.sentinel).toEqual({
+      addrs: [
+        { host: "s1", port: 26379 },
+        { host: "::1", port: 26380 },
+      ],
+      master: "primary",
+      username: "watcher",
+      password: "s3cret",
+    });
+  });
+
+  test("a worker reads the sentinels too, and without either setting VALKEY_ADDR is still the one named missing", () => {
+    const worker = { ...SENTINEL_ENV, ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/" };
+    expect(expectConfig(loadConfig("worker", [], worker)).valkey.sentinel?.master).toBe("primary");
+    const message = expectError(loadConfig("worker", [], { ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/" }));
+    expect(message).toBe("error: missing required configuration: VALKEY_ADDR / --valkey-addr");
+  });
+
+  test("VALKEY_ADDR and VALKEY_SENTINEL_ADDRS together stop the start", () => {
+    expect(expectError(loadConfig("web", [], { ...SENTINEL_ENV, VALKEY_ADDR: "valkey:6379" }))).toContain(
+      "VALKEY_ADDR / --valkey-addr and VALKEY_SENTINEL_ADDRS / --valkey-sentinel-addrs: give one of the two, not both",
+    );
+  });
+
+  test("the sentinels need the master name they monitor, and every address a host", () => {
+    const message = expectError(
+      loadConfig("web", [], {
+        ...SENTINEL_ENV,
+        VALKEY_SENTINEL_MASTER: undefined,
+        VALKEY_SENTINEL_ADDRS: ":26379",
+      }),
+    );
+    expect(message).toContain(
+      "VALKEY_SENTINEL_MASTER / --valkey-sentinel-master: required with VALKEY_SENTINEL_ADDRS",
+    );
+    expect(message).toContain("VALKEY_SENTINEL_ADDRS / --valkey-sentinel-addrs: a host is required");
+    expect(expectError(loadConfig("web", [], { ...SENTINEL_ENV, VALKEY_SENTINEL_ADDRS: "s1" }))).toContain(
+      'VALKEY_SENTINEL_ADDRS / --valkey-sentinel-addrs: "s1" is not an address of the form host:port',
+    );
+  });
+
+  test("VALKEY_MIN_REPLICAS_ACK is 0 unless given, and a whole number", () => {
+    expect(expectConfig(loadConfig("web", [], WEB_ENV)).valkey.minReplicasAck).toBe(0);
+    const config = expectConfig(loadConfig("web", ["--valkey-min-replicas-ack=2"], WEB_ENV));
+    expect(config.valkey.minReplicasAck).toBe(2);
+    expect(expectError(loadConfig("web", [], { ...WEB_ENV, VALKEY_MIN_REPLICAS_ACK: "-1" }))).toContain(
+      "VALKEY_MIN_REPLICAS_ACK / --valkey-min-replicas-ack",
+    );
+  });
+});

@@ -26,6 +26,29 @@ describe("the configuration summary", () => {
     expect(summary.github_allowed_org).toBe("Acme");
   });
 
+  test("names the sentinels instead of an address under Sentinel, with their password redacted", () => {
+    const env = {
+      ...WEB_ENV,
+      VALKEY_ADDR: undefined,
+      VALKEY_SENTINEL_ADDRS: "s1:26379,s2:26379",
+      VALKEY_SENTINEL_MASTER: "primary",
+      VALKEY_SENTINEL_PASSWORD: "sentinel-s3cret",
+      VALKEY_MIN_REPLICAS_ACK: "1",
+    };
+    const summary = summarizeConfig(expectConfig(loadConfig("web", [], env)));
+    expect(JSON.stringify(summary)).not.toContain("sentinel-s3cret");
+    expect(summary).toMatchObject({
+      valkey_addr: "",
+      valkey_sentinel_addrs: "s1:26379,s2:26379",
+      valkey_sentinel_master: "primary",
+      valkey_sentinel_password: "[redacted]",
+      valkey_min_replicas_ack: 1,
+    });
+    expect(summarizeConfig(expectConfig(loadConfig("web", [], WEB_ENV)))).not.toHaveProperty(
+      "valkey_sentinel_addrs",
+    );
+  });
+
   test("lists only the settings its mode reads", () => {
     const web = summarizeConfig(expectConfig(loadConfig("web", [], WEB_ENV)));
     expect(web).not.toHaveProperty("kubeconfig");
