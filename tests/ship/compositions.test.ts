@@ -8,7 +8,16 @@ import {
   readComponentTable,
 } from "./compositions.ts";
 import { bindsWatchedNamespace, misplacedObjects, unresolvedReferences } from "./references.ts";
-import { type K8sObject, kustomizeUnavailableReason, ROOT, renderComponents } from "./rendered.ts";
+import {
+  containersOf,
+  environmentOf,
+  isOurs,
+  type K8sObject,
+  kustomizeUnavailableReason,
+  ROOT,
+  renderComponents,
+  renderOverlayText,
+} from "./rendered.ts";
 
 // Components are meant to be listed together in a user's overlay. Each pair the docs allow must render
 // the same in either order, keep every object in the install namespace, and leave no Service, route,
@@ -90,4 +99,64 @@ describe.skipIf(skip)("every pair of components that the docs allow together", (
       expect(unresolvedReferences(objects)).toEqual([]);
     },
   );
+});
+
+/** The first YAML block of docs/deployment.md after the line that contains `marker`. */
+async function overlayAfter(marker: string): Promise<string> {
+  const text = await read("docs/deployment.md");
+  const at = text.indexOf(marker);
+  if (at === -1) throw new Error(`docs/deployment.md no longer says "${marker}"`);
+  const block = /```yaml\n([\s\S]*?)```/.exec(text.slice(at))?.[1];
+  if (!block) throw new Error(`no YAML block after "${marker}"`);
+  return block;
+}
+
+/** The data of the rendered ConfigMap kuberollouttrigger. */
+const settingsOf = (objects: readonly K8sObject[]): Record<string, string> =>
+  objects.find(
+    (o) =>
+      o.kind === "ConfigMap" &&
+      String(o.metadata.name).startsWith("kuberollouttrigger-") &&
+      o.data?.LOG_LEVEL !== undefined,
+  )?.data ?? {};
+
+// A component's ConfigMap merge lands after the overlay's: a component that set these keys itself would
+// silently replace the values a user's overlay gives, as the Sentinel placeholders once did.
+describe.skipIf(skip)("the overlays docs/deployment.md shows", () => {
+  test("the Sentinel overlay renders the sentinels, primary name, username and replica count it sets", async () => {
+    const overlay = Bun.YAML.parse(await overlayAfter("### Valkey with Sentinel")) as K8sObject;
+    const given = Object.fromEntries(
+      (overlay.configMapGenerator[0].literals as string[]).map((l) => [
+        l.slice(0, l.indexOf("=")),
+        l.slice(l.indexOf("=") + 1),
+      ]),
+    );
+    expect(Object.keys(given).sort()).toEqual([
+      "VALKEY_MIN_REPLICAS_ACK",
+      "VALKEY_SENTINEL_ADDRS",
+      "VALKEY_SENTINEL_MASTER",
+      "VALKEY_SENTINEL_USERNAME",
+    ]);
+    const objects = renderOverlayText(await overlayAfter("### Valkey with Sentinel"));
+    expect(settingsOf(objects)).toMatchObject(given);
+    const web = containersOf(objects).find(
+      (p) => isOurs(p) && p.owner.metadata.name === "kuberollouttrigger-web",
+    );
+    if (!web) throw new Error("no web container");
+    expect(environmentOf(web, objects)).toMatchObject(given);
+  });
+
+  test("the valkey-sentinel component without the sentinels leaves the web's reference to them unresolved, so the pods do not start", () => {
+    const objects = renderComponents(["valkey-sentinel"], false);
+    const web = containersOf(objects).find(
+      (p) => isOurs(p) && p.owner.metadata.name === "kuberollouttrigger-web",
+    );
+    if (!web) throw new Error("no web container");
+    expect(() => environmentOf(web, objects)).toThrow("missing ConfigMap key VALKEY_SENTINEL_ADDRS");
+  });
+
+  test("the argo-rollouts overlay with a patch renders the WORKLOAD_KINDS it sets", async () => {
+    const objects = renderOverlayText(await overlayAfter("To narrow `WORKLOAD_KINDS` with"));
+    expect(settingsOf(objects).WORKLOAD_KINDS).toBe("deployments,rollouts");
+  });
 });

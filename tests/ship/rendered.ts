@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, posix, relative, sep } from "node:path";
 import type { LoadResult } from "../../src/config/config.ts";
@@ -38,10 +38,19 @@ export function render(path: string): K8sObject[] {
 }
 
 /**
- * Renders the base with `components` (names of directories under manifests/components), as a user's
- * overlay that lists them under `components:` in this order would.
+ * What a user's overlay must set in the ConfigMap kuberollouttrigger with a component, as
+ * docs/deployment.md says: the component sets no value of its own there (the overlay's would lose).
  */
-export function renderComponents(components: readonly string[]): K8sObject[] {
+export const SETTINGS_A_COMPONENT_NEEDS: Readonly<Record<string, readonly string[]>> = {
+  "valkey-sentinel": ["VALKEY_SENTINEL_ADDRS=sentinel-0.valkey:26379", "VALKEY_SENTINEL_MASTER=myprimary"],
+};
+
+/**
+ * Renders the base with `components` (names of directories under manifests/components), as a user's
+ * overlay that lists them under `components:` in this order would, with the settings those components
+ * need ({@link SETTINGS_A_COMPONENT_NEEDS}) unless `withNeededSettings` is false.
+ */
+export function renderComponents(components: readonly string[], withNeededSettings = true): K8sObject[] {
   const dir = mkdtempSync(join(tmpdir(), "krt-kustomize-"));
   try {
     // kustomize takes no absolute paths, so the overlay names the manifests relative to itself.
@@ -54,11 +63,35 @@ export function renderComponents(components: readonly string[]): K8sObject[] {
       kind: "Kustomization",
       resources: [from("base")],
       components: components.map((name) => from(`components/${name}`)),
+      ...overlaySettings(
+        withNeededSettings ? components.flatMap((name) => SETTINGS_A_COMPONENT_NEEDS[name] ?? []) : [],
+      ),
     };
     writeFileSync(join(dir, "kustomization.yaml"), JSON.stringify(kustomization));
     return renderDirectory(dir, `base + ${components.join(" + ")}`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function overlaySettings(literals: readonly string[]) {
+  if (literals.length === 0) return {};
+  return { configMapGenerator: [{ name: "kuberollouttrigger", behavior: "merge", literals }] };
+}
+
+/**
+ * Renders a kustomization given as text (an overlay copied from the docs), from a directory two levels
+ * below manifests/ as manifests/overlays/<name> is, so that its `../../base` paths resolve.
+ */
+export function renderOverlayText(text: string): K8sObject[] {
+  const parent = mkdtempSync(join(ROOT, "manifests", ".krt-overlay-"));
+  try {
+    const dir = join(parent, "overlay");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "kustomization.yaml"), text);
+    return renderDirectory(dir, "an overlay from the docs");
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
   }
 }
 
@@ -161,6 +194,7 @@ export function environmentOf(
           o.metadata.namespace === placed.owner.metadata.namespace,
       );
       const value = map?.data?.[ref.configMapKeyRef.key];
+      if (value === undefined && ref.configMapKeyRef.optional === true) continue;
       if (value === undefined)
         throw new Error(
           `${placed.where}: ${variable.name} refers to a missing ConfigMap key ${ref.configMapKeyRef.key}`,
