@@ -9,6 +9,7 @@ import type { Config } from "./config/config.ts";
 import { loadConfig } from "./config/load-config.ts";
 import { type Mode, settingsFor } from "./config/settings.ts";
 import { summarizeConfig } from "./config/summarize.ts";
+import { namesDifferingOnlyInCase } from "./core/cluster.ts";
 import { type RunningService, StartupConfigurationError } from "./core/service.ts";
 import { createBufferedStdout, createLogger, type Logger } from "./log.ts";
 
@@ -44,6 +45,10 @@ async function runMode(mode: Mode, argv: readonly string[], env: Env): Promise<n
   const log = createLogger({ level: config.logLevel, write: createBufferedStdout() });
   log.info("configuration loaded", { version: packageJson.version, ...summarizeConfig(config) });
   for (const warning of loaded.warnings) log.warn("configuration value replaced", { problem: warning });
+  for (const names of namesDifferingOnlyInCase(config.web.expectedClusters))
+    log.warn("expected clusters differ only in case; they are different clusters", {
+      clusters: names.join(","),
+    });
   // Listen for signals before starting: one that arrives during startup still ends in a clean stop.
   const signal = waitForSignal();
   let service: RunningService;

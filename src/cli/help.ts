@@ -1,4 +1,4 @@
-import type { Setting } from "../config/settings.ts";
+import type { Mode, Setting, SettingKind } from "../config/settings.ts";
 
 /** One-line summaries of the sub-commands, in the order `--help` lists them. */
 export const COMMANDS: Readonly<Record<string, string>> = {
@@ -13,6 +13,21 @@ export const COMMANDS: Readonly<Record<string, string>> = {
     "List the events the worker moved to the dead letter stream, and re-drive one or all of them.",
   version: "Print the version.",
 };
+
+/**
+ * How `--help` says whether a setting is needed: `required`, `required: A or B`, its default (a
+ * string default quoted, `default "default"`; a number, duration or boolean bare), or `optional`.
+ */
+export function requirement(setting: Setting, required: boolean): string {
+  if (required) return setting.requiredOr ? `required: ${setting.env} or ${setting.requiredOr}` : "required";
+  if (setting.default !== undefined && setting.default !== "")
+    return `default ${QUOTED_KINDS.has(setting.kind) ? JSON.stringify(setting.default) : setting.default}`;
+  if (setting.derivedDefault !== undefined) return `default ${setting.derivedDefault}`;
+  return "optional";
+}
+
+/** Kinds whose defaults `--help` quotes, so a word reads as a value: `default "default"`. */
+const QUOTED_KINDS: ReadonlySet<SettingKind> = new Set(["string", "choice", "list"]);
 
 /** The top-level usage text. */
 export function usage(): string {
@@ -47,14 +62,9 @@ export function commandUsage(
   operands?: OperandsHelp,
 ): string {
   const rows = settings.map((s) => {
-    const fallback =
-      s.default !== undefined && s.default !== ""
-        ? `default ${s.default}`
-        : s.derivedDefault === undefined
-          ? undefined
-          : `default ${s.derivedDefault}`;
-    const need = required(s) ? "required" : fallback ? fallback : "optional";
-    return `  --${s.flag} (${s.env}; ${need})\n      ${s.description}`;
+    const note = s.modeNotes?.[command as Mode];
+    const description = note ? `${s.description} ${note}` : s.description;
+    return `  --${s.flag} (${s.env}; ${requirement(s, required(s))})\n      ${description}`;
   });
   const own = extra.map((flag) => `  ${flag.usage}\n      ${flag.description}`);
   const forms = (operands?.forms ?? []).map((form) => `  ${form.usage}\n      ${form.description}`);

@@ -55,6 +55,12 @@ function collectRaw(
 
 const label = (setting: Setting): string => `${setting.env} / --${setting.flag}`;
 
+/** What a missing required setting asks for: the setting, or it or the one that may replace it. */
+function requirementLabel(setting: Setting): string {
+  const other = SETTINGS.find((s) => s.env === setting.requiredOr);
+  return other ? `${label(setting)} or ${label(other)}` : label(setting);
+}
+
 /** Reads a choice: one of `choices` or an alias of one, in any case. */
 function readChoice(setting: Setting, text: string): Read<unknown> {
   const lower = text.toLowerCase();
@@ -70,7 +76,7 @@ function readSetting(setting: Setting, text: string): Read<unknown> {
     case "boolean":
       return readBoolean(text);
     case "duration":
-      return readDuration(text);
+      return readDuration(text, setting.atLeast);
     case "count":
       return readCount(text);
     case "whole":
@@ -127,7 +133,7 @@ export function loadSettings(
   for (const setting of settings) {
     const text = raw.get(setting.env);
     if (text === undefined) {
-      if (required(setting, raw)) missing.push(label(setting));
+      if (required(setting, raw)) missing.push(requirementLabel(setting));
       continue;
     }
     const read = readSetting(setting, text);
@@ -151,9 +157,9 @@ function describeProblems(missing: readonly string[], invalid: readonly string[]
   return parts.length > 0 ? `error: ${parts.join("; ")}` : undefined;
 }
 
-/** VALKEY_ADDR is not required when VALKEY_SENTINEL_ADDRS names the sentinels instead. */
+/** A setting is not required when the one that may replace it (VALKEY_SENTINEL_ADDRS for VALKEY_ADDR) is given. */
 export function replacedBySentinel(setting: Setting, given: ReadonlyMap<string, string>): boolean {
-  return setting.env === "VALKEY_ADDR" && given.has("VALKEY_SENTINEL_ADDRS");
+  return setting.requiredOr !== undefined && given.has(setting.requiredOr);
 }
 
 /**

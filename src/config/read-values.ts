@@ -17,11 +17,17 @@ export function readBoolean(text: string): Read<boolean> {
   return fail(`"${text}" is not a boolean (true, false, 1 or 0)`);
 }
 
-/** Reads a Go-style duration into milliseconds; zero is refused where a wait must be positive. */
-export function readDuration(text: string): Read<number> {
+/**
+ * Reads a Go-style duration into milliseconds; zero is refused where a wait must be positive, naming
+ * `atLeast` (a duration's text) when the setting has a minimum.
+ */
+export function readDuration(text: string, atLeast?: string): Read<number> {
   const ms = parseDuration(text);
-  if (ms === undefined) return fail(`"${text}" is not a duration such as 500ms, 30s or 5m`);
-  if (ms <= 0) return fail(`"${text}" must be longer than zero`);
+  if (ms === undefined)
+    return fail(
+      `"${text}" is not a duration such as 500ms, 30s, 5m or 24h (units ms, s, m, h; there is no d)`,
+    );
+  if (ms <= 0) return fail(`"${text}" must be ${atLeast ? `at least ${atLeast}` : "longer than zero"}`);
   return ok(ms);
 }
 
@@ -36,7 +42,7 @@ export function readCount(text: string): Read<number> {
 /** Reads a whole number, zero included. */
 export function readWhole(text: string): Read<number> {
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text)))
-    return fail(`"${text}" is not a whole number`);
+    return fail(`"${text}" is not a whole number, 0 or more`);
   return ok(Number(text));
 }
 

@@ -34,6 +34,12 @@ export interface Setting {
   readonly fallback?: string;
   readonly modes: readonly Mode[];
   readonly requiredIn?: readonly Mode[];
+  /** Another setting that may be given instead of this one: `requiredIn` asks for one of the two. */
+  readonly requiredOr?: string;
+  /** Sentences of the description that hold in one mode only: that mode's `--help` adds them. */
+  readonly modeNotes?: Readonly<Partial<Record<Mode, string>>>;
+  /** The shortest duration accepted, as a duration (`10m`); zero is refused with it named. */
+  readonly atLeast?: string;
   readonly secret?: boolean;
   readonly description: string;
 }
@@ -65,8 +71,9 @@ export const SETTINGS: readonly Setting[] = [
     kind: "address",
     modes: ALL,
     requiredIn: ["web", "worker"],
-    description:
-      "Valkey address as host:port. Optional for standalone, which then uses an in-process queue. Not with VALKEY_SENTINEL_ADDRS, which replaces it.",
+    requiredOr: "VALKEY_SENTINEL_ADDRS",
+    modeNotes: { standalone: "Optional here: without it (and without sentinels) an in-process queue." },
+    description: "Valkey address as host:port; give this or VALKEY_SENTINEL_ADDRS (Sentinel), not both.",
   },
   {
     env: "VALKEY_CHANNEL",
@@ -367,9 +374,10 @@ export const SETTINGS: readonly Setting[] = [
     flag: "valkey-group-stale-after",
     kind: "duration",
     default: "24h",
+    atLeast: "10m",
     modes: WORKER,
     description:
-      "A consumer group of the stream that has not read for longer than this (a group without consumers: since the worker first saw it so) is reported and no longer holds back trimming; the stream's hard cap still bounds it. At least 10m.",
+      "A consumer group of the stream that has not read for longer than this (a group without consumers: since the worker first saw it so) is reported and no longer holds back trimming; the stream's hard cap still bounds it. At least 10m; in h for days (7d is 168h).",
   },
   {
     env: "VALKEY_CONSUMER_REAP_AFTER",
@@ -449,7 +457,7 @@ export const SETTINGS: readonly Setting[] = [
     default: "default",
     modes: WORKER,
     description:
-      "Names this worker's cluster in each event's status (field cluster:<name>) and its consumer group (VALKEY_CONSUMER_GROUP for default, else <group>:<name>); letters, digits, '.', '_' and '-'.",
+      "Names this worker's cluster in each event's status (field cluster:<name>) and its consumer group (VALKEY_CONSUMER_GROUP for default, else <group>:<name>); 1 to 63 letters, digits, '.', '_' or '-', starting with a letter or digit; case-sensitive (dev and Dev are two clusters).",
   },
   {
     env: "EXPECTED_CLUSTERS",
@@ -458,7 +466,7 @@ export const SETTINGS: readonly Setting[] = [
     default: "",
     modes: WEB,
     description:
-      "Comma-separated CLUSTER_NAMEs whose workers act on every event: the web creates each one's consumer group and an event's status is final only once all of them are; empty means one cluster, as before.",
+      "Comma-separated CLUSTER_NAMEs whose workers act on every event: the web creates each one's consumer group and an event's status is final only once all of them are; empty means one cluster, as before. Names are case-sensitive and must match each worker's CLUSTER_NAME exactly.",
   },
   {
     env: "EVENT_STATUS_TTL",

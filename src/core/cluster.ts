@@ -15,6 +15,19 @@ export function isClusterName(name: string): boolean {
 }
 
 /**
+ * The names of `names` that differ only in case, in groups (`["dev", "Dev"]`): cluster names are
+ * case-sensitive, so such names are different clusters, which is rarely what was meant.
+ */
+export function namesDifferingOnlyInCase(names: readonly string[]): string[][] {
+  const byLower = new Map<string, Set<string>>();
+  for (const name of names) {
+    const key = name.toLowerCase();
+    byLower.set(key, (byLower.get(key) ?? new Set()).add(name));
+  }
+  return [...byLower.values()].filter((group) => group.size > 1).map((group) => [...group]);
+}
+
+/**
  * The consumer group the workers of `cluster` read with: `base` itself (`VALKEY_CONSUMER_GROUP`) for
  * the cluster {@link DEFAULT_CLUSTER}, so a single-cluster deployment keeps its group when it upgrades;
  * `<base>:<cluster>` for any other (a cluster name holds no `:`, so two clusters never share a group).

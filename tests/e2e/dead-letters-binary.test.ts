@@ -151,7 +151,9 @@ describe.skipIf(!requireBinary() || !requireValkey())(
       expect((await runBinary(["dead-letters", "list"])).exitCode).toBe(2);
       const help = await runBinary(["dead-letters", "--help"]);
       expect(help.exitCode).toBe(0);
-      expect(help.stdout).toContain("--valkey-addr (VALKEY_ADDR; required)");
+      expect(help.stdout).toContain(
+        "--valkey-addr (VALKEY_ADDR; required: VALKEY_ADDR or VALKEY_SENTINEL_ADDRS)",
+      );
       expect(help.stdout).toContain("--valkey-consumer-group");
       expect(help.stdout).not.toContain("--allowed-image-prefix");
       expect(help.stdout).not.toContain("--max-deliveries");

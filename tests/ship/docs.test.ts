@@ -41,10 +41,12 @@ function documentedDefault(setting: Setting): string {
   if (setting.default === "") return "empty";
   if (setting.derivedDefault !== undefined)
     return setting.derivedDefault.startsWith("<") ? `\`${setting.derivedDefault}\`` : setting.derivedDefault;
-  if (setting.requiredIn && setting.requiredIn.length > 0)
+  if (setting.requiredIn && setting.requiredIn.length > 0) {
+    const what = setting.requiredOr ? `\`${setting.env}\` or \`${setting.requiredOr}\` required` : "required";
     return setting.requiredIn.length === setting.modes.length
-      ? "required"
-      : `required in ${setting.requiredIn.join(", ")}`;
+      ? what
+      : `${what} in ${setting.requiredIn.join(", ")}`;
+  }
   return "none";
 }
 

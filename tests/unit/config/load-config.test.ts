@@ -351,6 +351,15 @@ describe("loading configuration", () => {
     expect(config.valkey.groupStaleAfterMs).toBe(600_000);
   });
 
+  test("a stale group limit of zero or in days is refused with the minimum and the units named", () => {
+    const zero = expectError(loadConfig("worker", [], { ...WEB_ENV, VALKEY_GROUP_STALE_AFTER: "0" }));
+    expect(zero).toContain('VALKEY_GROUP_STALE_AFTER / --valkey-group-stale-after: "0" must be at least 10m');
+    const days = expectError(loadConfig("worker", [], { ...WEB_ENV, VALKEY_GROUP_STALE_AFTER: "1d" }));
+    expect(days).toContain(
+      '"1d" is not a duration such as 500ms, 30s, 5m or 24h (units ms, s, m, h; there is no d)',
+    );
+  });
+
   test.each(["VALKEY_GROUP_STALE_AFTER", "VALKEY_CONSUMER_REAP_AFTER"])(
     "%p of zero or no duration is refused: a group or consumer would count as gone at once",
     (name) => {
@@ -506,11 +515,22 @@ describe("Valkey through Sentinel", () => {
     });
   });
 
-  test("a worker reads the sentinels too, and without either setting VALKEY_ADDR is still the one named missing", () => {
+  test("a worker reads the sentinels too, and without either setting the error asks for VALKEY_ADDR or VALKEY_SENTINEL_ADDRS", () => {
     const worker = { ...SENTINEL_ENV, ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/" };
     expect(expectConfig(loadConfig("worker", [], worker)).valkey.sentinel?.master).toBe("primary");
     const message = expectError(loadConfig("worker", [], { ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/" }));
-    expect(message).toBe("error: missing required configuration: VALKEY_ADDR / --valkey-addr");
+    expect(message).toBe(
+      "error: missing required configuration: VALKEY_ADDR / --valkey-addr or VALKEY_SENTINEL_ADDRS / --valkey-sentinel-addrs",
+    );
+  });
+
+  test("with only VALKEY_SENTINEL_MASTER set, the error names Sentinel's addresses as the alternative", () => {
+    const message = expectError(
+      loadConfig("worker", [], { ALLOWED_IMAGE_PREFIX: "ghcr.io/acme/", VALKEY_SENTINEL_MASTER: "primary" }),
+    );
+    expect(message).toContain(
+      "VALKEY_ADDR / --valkey-addr or VALKEY_SENTINEL_ADDRS / --valkey-sentinel-addrs",
+    );
   });
 
   test("VALKEY_ADDR and VALKEY_SENTINEL_ADDRS together stop the start", () => {
@@ -541,7 +561,7 @@ describe("Valkey through Sentinel", () => {
     const config = expectConfig(loadConfig("web", ["--valkey-min-replicas-ack=2"], WEB_ENV));
     expect(config.valkey.minReplicasAck).toBe(2);
     expect(expectError(loadConfig("web", [], { ...WEB_ENV, VALKEY_MIN_REPLICAS_ACK: "-1" }))).toContain(
-      "VALKEY_MIN_REPLICAS_ACK / --valkey-min-replicas-ack",
+      'VALKEY_MIN_REPLICAS_ACK / --valkey-min-replicas-ack: "-1" is not a whole number, 0 or more',
     );
   });
 });

@@ -4,6 +4,7 @@ import {
   consumerGroupFor,
   expectedGroups,
   isClusterName,
+  namesDifferingOnlyInCase,
   previousEntryId,
   recreateGroupFrom,
 } from "../../../src/core/cluster.ts";
@@ -72,5 +73,15 @@ describe("recreateGroupFrom", () => {
     expect(recreateGroupFrom("9-0", ["8-2", "5-1"])).toBe("5-0");
     expect(recreateGroupFrom(undefined, ["5-0"])).toBe("4-18446744073709551615");
     expect(recreateGroupFrom("3-0", ["5-1"])).toBe("3-0");
+  });
+});
+
+describe("namesDifferingOnlyInCase", () => {
+  test("groups the names that are the same but for case, each once", () => {
+    expect(namesDifferingOnlyInCase(["dev", "prod", "Dev", "DEV", "dev"])).toEqual([["dev", "Dev", "DEV"]]);
+  });
+
+  test("finds nothing among names that differ otherwise", () => {
+    expect(namesDifferingOnlyInCase(["dev", "dev-1", "prod"])).toEqual([]);
   });
 });
