@@ -9,6 +9,7 @@ import {
 } from "./compositions.ts";
 import { bindsWatchedNamespace, misplacedObjects, unresolvedReferences } from "./references.ts";
 import {
+  configOf,
   containersOf,
   environmentOf,
   isOurs,
@@ -153,6 +154,20 @@ describe.skipIf(skip)("the overlays docs/deployment.md shows", () => {
     );
     if (!web) throw new Error("no web container");
     expect(() => environmentOf(web, objects)).toThrow("missing ConfigMap key VALKEY_SENTINEL_ADDRS");
+  });
+
+  test("the worker-only overlay runs the worker alone, on the shared Valkey, user, CA and cluster name it sets", async () => {
+    const objects = renderOverlayText(await overlayAfter("### A cluster with the worker alone"));
+    const ours = containersOf(objects).filter(isOurs);
+    expect(ours.map((p) => p.owner.metadata.name)).toEqual(["kuberollouttrigger-worker"]);
+    const [worker] = ours;
+    if (!worker) throw new Error("no worker");
+    const loaded = configOf(worker, objects);
+    if (!loaded.ok) throw new Error(loaded.message);
+    expect(loaded.config.valkey.addr).toEqual({ host: "valkey.rollout.acme.example", port: 6379 });
+    expect(loaded.config.valkey.username).toBe("worker-prod");
+    expect(loaded.config.valkey.tls).not.toBe(false);
+    expect(loaded.config.worker.clusterName).toBe("prod");
   });
 
   test("the argo-rollouts overlay with a patch renders the WORKLOAD_KINDS it sets", async () => {

@@ -46,6 +46,14 @@ function loadedConfig(placed: PlacedContainer, objects: readonly K8sObject[]): C
   return loaded.config;
 }
 
+/**
+ * Whether a container of ours has its VALKEY_ADDR written in the manifests (the bundled Valkey), rather
+ * than read from the ConfigMap the user's overlay sets (components/worker-only: a shared Valkey elsewhere).
+ */
+const setsValkeyAddr = (placed: PlacedContainer): boolean =>
+  isOurs(placed) &&
+  (placed.container.env ?? []).some((v: K8sObject) => v.name === "VALKEY_ADDR" && v.value !== undefined);
+
 const WORKER_VERBS = ["get", "list", "watch", "patch"];
 
 /** The service accounts our containers that reach the cluster API run as (worker and standalone). */
@@ -293,9 +301,9 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
     }
   });
 
-  test("point every VALKEY_ADDR at a Service of the manifests on a port it serves", () => {
+  test("point every VALKEY_ADDR the manifests set at a Service of the manifests on a port it serves", () => {
     const objects = objectsOf(path);
-    for (const placed of containersOf(objects).filter(isOurs)) {
+    for (const placed of containersOf(objects).filter(setsValkeyAddr)) {
       const addr = loadedConfig(placed, objects).valkey.addr;
       if (!addr) continue;
       const service = objects.find(
@@ -313,7 +321,9 @@ describe.skipIf(skip).each(KUSTOMIZATIONS)("the rendered manifests of %s", (path
   test("persist Valkey's append-only file on a PersistentVolumeClaim when Valkey is part of the install", () => {
     const objects = objectsOf(path);
     const valkey = containersOf(objects).filter((p) => String(p.container.image).includes("valkey/valkey"));
-    const clients = containersOf(objects).filter((p) => isOurs(p) && loadedConfig(p, objects).valkey.addr);
+    const clients = containersOf(objects).filter(
+      (p) => setsValkeyAddr(p) && loadedConfig(p, objects).valkey.addr,
+    );
     expect(valkey.length > 0).toBe(clients.length > 0);
     for (const placed of valkey) {
       const config = objects.find(
@@ -445,6 +455,22 @@ describe.skipIf(skip)("the kustomizations together", () => {
     }
     const containerfile = await Bun.file(join(ROOT, "Containerfile")).text();
     expect(containerfile).toMatch(new RegExp(`^EXPOSE ${defaults.WEB_LISTEN_ADDR?.replace(":", "")}$`, "m"));
+  });
+
+  test("run the worker alone, on the Valkey and cluster name the overlay gives, with the worker-only component", () => {
+    const objects = objectsOf("base + worker-only");
+    const ours = containersOf(objects).filter(isOurs);
+    expect(ours.map(modeOf)).toEqual(["worker"]);
+    expect(containersOf(objects).filter((p) => !isOurs(p))).toEqual([]);
+    const leftOver = objects
+      .filter((o) => /^kuberollouttrigger-(web|valkey)/.test(o.metadata.name))
+      .map((o) => `${o.kind}/${o.metadata.name}`);
+    expect(leftOver).toEqual([]);
+    const [worker] = ours;
+    if (!worker) throw new Error("no worker");
+    const config = loadedConfig(worker, objects);
+    expect(config.valkey.addr).toEqual({ host: "valkey.shared.example", port: 6379 });
+    expect(config.worker.clusterName).toBe("prod");
   });
 
   test("run no Valkey and no separate web or worker with the standalone component", () => {

@@ -26,3 +26,23 @@ describe("the README's two commands", () => {
     expect(scripts.test).toContain("bun test");
   });
 });
+
+describe("the README's requirements", () => {
+  test("names the least Bun version of package.json's engines", () => {
+    const engines = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).engines as { bun: string };
+    const least = /^>=(\d+\.\d+\.\d+)$/.exec(engines.bun)?.[1];
+    expect(least).toBeDefined();
+    expect(readFileSync(join(ROOT, "README.md"), "utf8")).toContain(
+      `[Bun](https://bun.sh) ${least} or later`,
+    );
+  });
+
+  test("says how to build the binary, with the output path of package.json's build script", () => {
+    const scripts = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts as { build: string };
+    const outfile = /--outfile (\S+)/.exec(scripts.build)?.[1];
+    expect(outfile).toBe("dist/kuberollouttrigger");
+    expect(readFileSync(join(ROOT, "README.md"), "utf8")).toContain(
+      `\`bun run build\`: it writes \`${outfile}\``,
+    );
+  });
+});

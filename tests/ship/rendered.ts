@@ -43,6 +43,7 @@ export function render(path: string): K8sObject[] {
  */
 export const SETTINGS_A_COMPONENT_NEEDS: Readonly<Record<string, readonly string[]>> = {
   "valkey-sentinel": ["VALKEY_SENTINEL_ADDRS=sentinel-0.valkey:26379", "VALKEY_SENTINEL_MASTER=myprimary"],
+  "worker-only": ["VALKEY_ADDR=valkey.shared.example:6379", "CLUSTER_NAME=prod"],
 };
 
 /**
