@@ -104,6 +104,18 @@ describe("the compiled web binary", () => {
     expect(web.stderr()).not.toContain("hunter2-very-secret");
   });
 
+  test("it warns at startup about expected cluster names that differ only in case, naming them", async () => {
+    const { web } = await startBinary(envFor({ addr: "127.0.0.1:1" }, { EXPECTED_CLUSTERS: "dev,prod,Dev" }));
+    try {
+      const warnings = web.lines.filter(
+        (line) => line.msg === "expected clusters differ only in case; they are different clusters",
+      );
+      expect(warnings).toEqual([expect.objectContaining({ level: "WARN", clusters: "dev,Dev" })]);
+    } finally {
+      expect(await web.stop()).toBe(0);
+    }
+  });
+
   test("it starts without Valkey: healthy, not ready, 502 on events, and exits 0 on SIGTERM", async () => {
     const { web, base } = await startBinary(envFor({ addr: "127.0.0.1:1" }));
     try {
