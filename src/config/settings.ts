@@ -72,7 +72,7 @@ export const SETTINGS: readonly Setting[] = [
     modes: ALL,
     requiredIn: ["web", "worker"],
     requiredOr: "VALKEY_SENTINEL_ADDRS",
-    modeNotes: { standalone: "Optional here: without it (and without sentinels) an in-process queue." },
+    modeNotes: { standalone: "Without it (and without sentinels) standalone uses an in-process queue." },
     description: "Valkey address as host:port; give this or VALKEY_SENTINEL_ADDRS (Sentinel), not both.",
   },
   {
@@ -377,7 +377,7 @@ export const SETTINGS: readonly Setting[] = [
     atLeast: "10m",
     modes: WORKER,
     description:
-      "A consumer group of the stream that has not read for longer than this (a group without consumers: since the worker first saw it so) is reported and no longer holds back trimming; the stream's hard cap still bounds it. At least 10m; in h for days (7d is 168h).",
+      "A consumer group of the stream that has not read for longer than this (a group without consumers: since the worker first saw it so) is reported and no longer holds back trimming; the stream's hard cap still bounds it. At least 10m; there is no d unit (a week is 168h).",
   },
   {
     env: "VALKEY_CONSUMER_REAP_AFTER",

@@ -25,7 +25,7 @@ describe("commandUsage", () => {
   test("says VALKEY_ADDR is optional, for an in-process queue, in standalone alone", () => {
     expect(usageOf("standalone")).toContain("--valkey-addr (VALKEY_ADDR; optional)");
     expect(usageOf("standalone")).toContain(
-      "Optional here: without it (and without sentinels) an in-process queue.",
+      "Without it (and without sentinels) standalone uses an in-process queue.",
     );
     expect(usageOf("web")).not.toContain("in-process queue");
     expect(usageOf("worker")).not.toContain("in-process queue");
