@@ -7,7 +7,10 @@ import { commandUsage, type OperandsHelp } from "./help.ts";
 import { type CommandIo, EXIT, helpHint, wantsHelp } from "./io.ts";
 import type { DeadLetterStore, DeadLetterTarget, OpenDeadLetterStore } from "./ports.ts";
 
-/** The settings `dead-letters` reads: where Valkey is, how to reach it, which stream and group. */
+/**
+ * The settings `dead-letters` reads: where Valkey is, how to reach it, which stream, and the groups the
+ * web makes (`VALKEY_CONSUMER_GROUP`, `EXPECTED_CLUSTERS`).
+ */
 const DEAD_LETTER_SETTINGS = SETTINGS.filter((s) =>
   [
     "VALKEY_ADDR",
@@ -21,6 +24,7 @@ const DEAD_LETTER_SETTINGS = SETTINGS.filter((s) =>
     "VALKEY_TLS_ENABLED",
     "VALKEY_TLS_CA_FILE",
     "VALKEY_CONSUMER_GROUP",
+    "EXPECTED_CLUSTERS",
   ].includes(s.env),
 );
 const required = (s: Setting, given: ReadonlyMap<string, string>) =>
@@ -117,6 +121,7 @@ function targetOf(values: Map<string, unknown>): DeadLetterTarget | string {
     tls: get<boolean>("VALKEY_TLS_ENABLED") ? { ca: get<string | undefined>("VALKEY_TLS_CA") } : false,
     channel: get<string>("VALKEY_CHANNEL"),
     consumerGroup: get<string>("VALKEY_CONSUMER_GROUP"),
+    expectedClusters: [...new Set(get<string[] | undefined>("EXPECTED_CLUSTERS") ?? [])],
   };
 }
 

@@ -18,8 +18,13 @@ export interface DeadLetterTarget {
   readonly tls: false | { readonly ca: string | undefined };
   /** The event stream (`VALKEY_CHANNEL`); its dead letters are in `{<channel>}:dead`. */
   readonly channel: string;
-  /** The workers' consumer group, made (from ID 0) before an entry is re-driven, as the web makes it. */
+  /** `VALKEY_CONSUMER_GROUP`: the base of the clusters' consumer groups. */
   readonly consumerGroup: string;
+  /**
+   * `EXPECTED_CLUSTERS`, as the web has it: before an entry is re-driven to a stream without any group,
+   * these clusters' groups are made (from ID 0), so none of them misses it.
+   */
+  readonly expectedClusters: readonly string[];
 }
 
 /** One entry of the dead letter stream, as stored. */

@@ -2,6 +2,7 @@ import { readFileSync, statSync } from "node:fs";
 import { delimiter } from "node:path";
 import type { Address } from "../core/address.ts";
 import { isClusterName } from "../core/cluster.ts";
+import { formatDuration } from "../core/duration.ts";
 import { resolveWorkloadResource } from "../core/workload-kind.ts";
 import { readCaFile } from "./read-ca-file.ts";
 import { readPolicyFile } from "./read-policy-file.ts";
@@ -11,17 +12,31 @@ import type { Mode } from "./settings.ts";
 const IMAGE_PREFIX = /^[a-z0-9][a-z0-9._\-/:]*$/;
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /**
- * The shortest `VALKEY_GROUP_STALE_AFTER`: a live worker does not read while it handles an event (patch
- * retries alone take up to a minute), and a shorter limit would let other clusters trim what it has not read.
+ * The shortest `VALKEY_GROUP_STALE_AFTER`. A live worker keeps its group from looking idle: it blocks in
+ * `XREADGROUP` every few seconds, and while it handles an event the keep-alive `XCLAIM` resets its idle
+ * time too. A group goes quiet only when none of its workers reaches Valkey: a rollout or a crash loop of
+ * its worker, a Valkey outage or a partition, a process stalled (a long pause, a throttled CPU). Entries
+ * trimmed past a stale group are lost to its cluster for good, so the limit must outlast such ordinary
+ * interruptions with a margin and leave operators time to act on the alert.
  */
 const MIN_GROUP_STALE_AFTER_MS = 600_000;
+/**
+ * The shortest `VALKEY_CONSUMER_REAP_AFTER`. A live worker holding nothing reads every few seconds (the
+ * 5 s `XREADGROUP` block), but a short limit would still take a worker cut off for a moment (a
+ * reconnect, a failover, a stalled process) for gone, delete it and log it as gone each time.
+ */
+const MIN_CONSUMER_REAP_AFTER_MS = 60_000;
 
 /**
  * Checks that go beyond one setting's syntax: the image prefix, the Valkey host, the token settings,
  * the workload kinds, namespaces and cluster name, the stale group limit, and the Valkey CA file (read
  * here, so a bad file stops the start).
  */
-export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[] {
+export function checkMeaning(
+  values: Map<string, unknown>,
+  mode: Mode,
+  given: ReadonlySet<string> = new Set(),
+): string[] {
   const problems: string[] = [];
   const prefix = values.get("ALLOWED_IMAGE_PREFIX");
   if (typeof prefix === "string" && !IMAGE_PREFIX.test(prefix)) {
@@ -62,8 +77,9 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
     const staleAfter = values.get("VALKEY_GROUP_STALE_AFTER");
     if (typeof staleAfter === "number" && staleAfter < MIN_GROUP_STALE_AFTER_MS)
       problems.push(
-        "VALKEY_GROUP_STALE_AFTER / --valkey-group-stale-after: at least 10m, or a live worker busy with a slow event would count as gone and other clusters would trim what it has not read",
+        "VALKEY_GROUP_STALE_AFTER / --valkey-group-stale-after: at least 10m, or a cluster whose workers are restarting or briefly cut off from Valkey would count as gone and other clusters would trim the events it has not read",
       );
+    problems.push(...checkConsumerReapAfter(values, given));
     const cluster = values.get("CLUSTER_NAME");
     if (typeof cluster === "string" && !isClusterName(cluster))
       problems.push(
@@ -71,6 +87,32 @@ export function checkMeaning(values: Map<string, unknown>, mode: Mode): string[]
       );
   }
   return problems;
+}
+
+/**
+ * `VALKEY_CONSUMER_REAP_AFTER` is at least a minute, and, when given, at least `VALKEY_CLAIM_IDLE`: a
+ * consumer counts as gone no sooner than its entries count as abandoned. Its default (1h) is raised to
+ * a longer `VALKEY_CLAIM_IDLE` instead (so a configuration that ran before still starts).
+ */
+function checkConsumerReapAfter(values: Map<string, unknown>, given: ReadonlySet<string>): string[] {
+  const reapAfter = values.get("VALKEY_CONSUMER_REAP_AFTER");
+  if (typeof reapAfter !== "number") return [];
+  const claimIdle = values.get("VALKEY_CLAIM_IDLE");
+  if (!given.has("VALKEY_CONSUMER_REAP_AFTER")) {
+    if (typeof claimIdle === "number" && claimIdle > reapAfter)
+      values.set("VALKEY_CONSUMER_REAP_AFTER", claimIdle);
+    return [];
+  }
+  const name = "VALKEY_CONSUMER_REAP_AFTER / --valkey-consumer-reap-after";
+  if (reapAfter < MIN_CONSUMER_REAP_AFTER_MS)
+    return [
+      `${name}: at least 1m, or live workers briefly between reads would be removed from the group and logged as gone`,
+    ];
+  if (typeof claimIdle === "number" && reapAfter < claimIdle)
+    return [
+      `${name}: at least VALKEY_CLAIM_IDLE (${formatDuration(claimIdle)}): a consumer counts as gone no sooner than its pending entries count as abandoned`,
+    ];
+  return [];
 }
 
 /**

@@ -176,7 +176,7 @@ export function loadConfig(
     setting.requiredIn?.includes(mode) === true && !replacedBySentinel(setting, given);
   const loaded = loadSettings(settingsFor(mode), argv, env, required, extra);
   if (!loaded.ok) return loaded;
-  const message = describeProblems([], checkMeaning(loaded.values, mode));
+  const message = describeProblems([], checkMeaning(loaded.values, mode, loaded.given));
   if (message !== undefined) return { ok: false, message, badFlags: false };
   return {
     ok: true,

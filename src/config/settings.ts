@@ -386,7 +386,7 @@ export const SETTINGS: readonly Setting[] = [
     default: "1h",
     modes: WORKER,
     description:
-      "A consumer of the worker's group (another worker's, gone) that holds no pending entry and has not read for longer than this is removed from the group.",
+      "A consumer of the worker's group (another worker's, gone) that holds no pending entry and has not read for longer than this is removed from the group. At least 1m and at least VALKEY_CLAIM_IDLE; the default rises to a longer VALKEY_CLAIM_IDLE.",
   },
   {
     env: "MAX_DELIVERIES",

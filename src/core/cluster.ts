@@ -44,39 +44,3 @@ export function expectedGroups(base: string, expectedClusters: readonly string[]
   if (expectedClusters.length === 0) return [base];
   return [...new Set(expectedClusters.map((cluster) => consumerGroupFor(base, cluster)))];
 }
-
-/**
- * The ID a consumer group lost to `NOGROUP` is created again from (entries after it are delivered):
- * just below the oldest entry this worker still held pending (the group's pending list went with it,
- * so that entry must come again), else the last entry it acknowledged, so nothing after it is lost and
- * nothing before it is replayed. `0` when this worker has handled nothing since it started: it cannot
- * tell how far the lost group had read, and an accepted event must not be lost (`$` would drop those
- * added while the group was missing); a redelivered event sets the `restartedAt` it set before.
- */
-export function recreateGroupFrom(lastAcked: string | undefined, pending: Iterable<string>): string {
-  let oldest: string | undefined;
-  for (const id of pending) if (oldest === undefined || compareEntryIds(id, oldest) < 0) oldest = id;
-  if (oldest !== undefined) {
-    const before = previousEntryId(oldest);
-    return lastAcked !== undefined && compareEntryIds(lastAcked, before) < 0 ? lastAcked : before;
-  }
-  return lastAcked ?? "0";
-}
-
-/** Orders two stream entry IDs (`<ms>-<seq>`, both parts unsigned 64-bit). */
-export function compareEntryIds(a: string, b: string): number {
-  const [am = 0n, as = 0n] = a.split("-").map(BigInt);
-  const [bm = 0n, bs = 0n] = b.split("-").map(BigInt);
-  if (am !== bm) return am < bm ? -1 : 1;
-  return as === bs ? 0 : as < bs ? -1 : 1;
-}
-
-const MAX_SEQUENCE = 18_446_744_073_709_551_615n;
-
-/** The greatest entry ID below `id` (`0-0` stays `0-0`). */
-export function previousEntryId(id: string): string {
-  const [ms = 0n, seq = 0n] = id.split("-").map(BigInt);
-  if (seq > 0n) return `${ms}-${seq - 1n}`;
-  if (ms === 0n) return "0-0";
-  return `${ms - 1n}-${MAX_SEQUENCE}`;
-}

@@ -1,6 +1,7 @@
 import { openDeadLetterStore } from "../adapters/valkey/dead-letter-store.ts";
 import { runDeadLetters } from "../cli/dead-letters.ts";
 import type { CommandIo } from "../cli/io.ts";
+import { expectedGroups } from "../core/cluster.ts";
 import { endpointOf } from "./valkey.ts";
 
 /**
@@ -16,7 +17,7 @@ export function runDeadLettersCommand(
     openDeadLetterStore({
       ...endpointOf(target),
       channel: target.channel,
-      consumerGroup: target.consumerGroup,
+      consumerGroups: expectedGroups(target.consumerGroup, target.expectedClusters),
     }),
   );
 }

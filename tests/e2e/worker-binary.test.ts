@@ -5,7 +5,13 @@ import { join } from "node:path";
 import { WORKLOAD_KINDS, type WorkloadResource } from "../../src/core/workload-kind.ts";
 import { type KubeApiServer, makeDeployment, startKubeApiServer } from "../support/kube-api-server.ts";
 import { sandboxKubeconfig } from "../support/sandbox-cluster.ts";
-import { type LogLine, requireBinary, type SpawnedBinary, spawnBinary } from "../support/spawn-binary.ts";
+import {
+  type LogLine,
+  requireBinary,
+  runBinary,
+  type SpawnedBinary,
+  spawnBinary,
+} from "../support/spawn-binary.ts";
 import { TEST_AUDIENCE, TEST_ORG, unsignedToken } from "../support/tokens.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
@@ -348,27 +354,35 @@ describe.skipIf(!requireValkey() || !requireBinary())(
       expect(values[0]).toBe(String(processed([second], requestId)[0]?.restarted_at));
     }, 30_000);
 
-    test("a worker removes the consumer a gone worker left once it held nothing for VALKEY_CONSUMER_REAP_AFTER, and counts it", async () => {
+    // Reaping itself is proven in-process with a limit of 200 ms (tests/integration/consumer-reaper.test.ts):
+    // the binary takes no limit under a minute, which a test cannot wait out.
+    test("a worker refuses VALKEY_CONSUMER_REAP_AFTER under a minute, leaves a consumer that has not read for less alone, and exports the reaping series from 0", async () => {
+      const env = { ...common("stream"), KUBECONFIG: kubeconfig, WORKER_HEALTH_ADDR: "127.0.0.1:0" };
+      const refused = await runBinary(["worker"], { ...env, VALKEY_CONSUMER_REAP_AFTER: "1s" });
+      expect(refused.exitCode).toBe(2);
+      expect(refused.stderr).toContain(
+        "VALKEY_CONSUMER_REAP_AFTER / --valkey-consumer-reap-after: at least 1m, or live workers briefly between reads would be removed from the group and logged as gone",
+      );
       const client = await valkey.client();
       await client.send("XGROUP", ["CREATE", "kuberollouttrigger", "kuberollouttrigger", "0", "MKSTREAM"]);
       await client.send("XGROUP", ["CREATECONSUMER", "kuberollouttrigger", "kuberollouttrigger", "gone"]);
-      const worker = await startWorker("survivor", "stream", { VALKEY_CONSUMER_REAP_AFTER: "1s" });
-      const line = await worker.waitForLog((l) => l.msg === "removed a gone consumer from the group", 20_000);
-      expect(line).toMatchObject({
-        consumer: "gone",
-        group: "kuberollouttrigger",
-        stream: "kuberollouttrigger",
-      });
-      const consumers = (await client.send("XINFO", [
-        "CONSUMERS",
-        "kuberollouttrigger",
-        "kuberollouttrigger",
-      ])) as Record<string, unknown>[];
-      expect(consumers.map((c) => c.name)).toEqual(["survivor"]);
+      const worker = await startWorker("survivor", "stream", { VALKEY_CONSUMER_REAP_AFTER: "1m" });
       const health = portOf(await worker.waitForLog((l) => l.msg === "worker health listening", 20_000));
       const metrics = await (await fetch(`http://127.0.0.1:${health}/metrics`)).text();
-      expect(metrics).toContain("\nkuberollouttrigger_stream_consumers_reaped_total 1\n");
+      expect(metrics).toContain("\nkuberollouttrigger_stream_consumers_reaped_total 0\n");
       expect(metrics).toContain("\nkuberollouttrigger_stream_stale_groups 0\n");
+      // The worker's first reaping round comes before its first read, which makes its consumer: once
+      // "survivor" is there, "gone", idle less than a minute, has been left alone.
+      const names = async () =>
+        (
+          (await client.send("XINFO", ["CONSUMERS", "kuberollouttrigger", "kuberollouttrigger"])) as Record<
+            string,
+            unknown
+          >[]
+        ).map((c) => String(c.name));
+      await waitFor(async () => (await names()).includes("survivor"), "the worker's first read");
+      expect((await names()).sort()).toEqual(["gone", "survivor"]);
+      expect(worker.lines.some((l) => l.msg === "removed a gone consumer from the group")).toBe(false);
     }, 30_000);
 
     test("a workload answering 429 holds back no other event, and its event, still in flight at SIGTERM, stays pending and is finished by the next worker", async () => {

@@ -1,9 +1,11 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { RedisClient } from "bun";
+import { openDeadLetterStore } from "../../src/adapters/valkey/dead-letter-store.ts";
 import {
   type StreamConsumerOptions,
   ValkeyStreamConsumer,
 } from "../../src/adapters/valkey/stream-consumer.ts";
+import { expectedGroups } from "../../src/core/cluster.ts";
 import { envelopeToStreamFields } from "../../src/core/envelope.ts";
 import { MetricsRegistry } from "../../src/core/metrics.ts";
 import type { EventOutcome } from "../../src/core/restart.ts";
@@ -229,5 +231,59 @@ describe.skipIf(!requireValkey())("dead letters of the stream consumer, against 
     await waitFor(() => calls === 2, "the second delivery");
     await waitFor(async () => (await pendingCount()) === 0, "the acknowledgement");
     expect(await deadEntries()).toEqual([]);
+  });
+});
+
+describe.skipIf(!requireValkey())("re-driving dead letters, against a real valkey-server", () => {
+  let valkey: TestValkey;
+  let client: RedisClient;
+
+  beforeEach(async () => {
+    valkey = await startValkey();
+    client = await valkey.client();
+  });
+
+  afterEach(async () => {
+    await valkey[Symbol.asyncDispose]();
+  });
+
+  /** Re-drives one dead entry with the groups `dead-letters` derives from EXPECTED_CLUSTERS. */
+  async function redriveOne(expectedClusters: readonly string[]) {
+    const deadId = String(
+      await client.send("XADD", [DEAD, "*", ...fieldsOf("r1"), "original_id", "5-0", "reason", "poison"]),
+    );
+    const store = await openDeadLetterStore({
+      url: valkey.url,
+      tls: false,
+      channel: KEY,
+      consumerGroups: expectedGroups(GROUP, expectedClusters),
+    });
+    try {
+      expect(await store.redrive(deadId)).toMatchObject({ kind: "redriven", redrivenFrom: "5-0" });
+    } finally {
+      store.close();
+    }
+  }
+
+  /** The stream's groups by name, with how many entries each has yet to read (`lag`). */
+  async function groupsOf(): Promise<Record<string, number>> {
+    const groups = (await client.send("XINFO", ["GROUPS", KEY])) as Record<string, unknown>[];
+    return Object.fromEntries(groups.map((g) => [String(g.name), Number(g.lag)]));
+  }
+
+  test("to a stream that does not exist yet makes every expected cluster's group from 0, and not the default cluster's", async () => {
+    await redriveOne(["dev", "prod"]);
+    expect(await groupsOf()).toEqual({ "workers:dev": 1, "workers:prod": 1 });
+  });
+
+  test("without EXPECTED_CLUSTERS makes the one group VALKEY_CONSUMER_GROUP, as the web does", async () => {
+    await redriveOne([]);
+    expect(await groupsOf()).toEqual({ workers: 1 });
+  });
+
+  test("to a stream that already has groups makes none, so no group nobody reads holds back trimming", async () => {
+    await client.send("XGROUP", ["CREATE", KEY, "workers:dev", "0", "MKSTREAM"]);
+    await redriveOne(["dev", "prod"]);
+    expect(await groupsOf()).toEqual({ "workers:dev": 1 });
   });
 });

@@ -160,7 +160,7 @@ describe.skipIf(!requireSentinel())("dead-letters through Sentinel", () => {
       url: resolverOf(set),
       tls: false,
       channel: "events",
-      consumerGroup: "workers",
+      consumerGroups: ["workers"],
     });
     try {
       expect((await store.list()).map((entry) => entry.fields.slice(0, 2))).toEqual([["event", "{}"]]);

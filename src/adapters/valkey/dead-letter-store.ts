@@ -8,7 +8,7 @@ import {
   type ValkeyEndpointSource,
   type ValkeyTlsOptions,
 } from "./connection.ts";
-import { createConsumerGroup, isReplyError } from "./consumer-group.ts";
+import { createConsumerGroups, isReplyError } from "./consumer-group.ts";
 import { parseEntries, replyText } from "./stream-replies.ts";
 
 /** Options of {@link openDeadLetterStore}. */
@@ -18,7 +18,11 @@ export interface DeadLetterStoreOptions {
   readonly tls: ValkeyTlsOptions;
   /** The event stream; its dead letters are in `{<channel>}:dead`. */
   readonly channel: string;
-  readonly consumerGroup: string;
+  /**
+   * The groups the web makes (those of `EXPECTED_CLUSTERS`), made before a re-drive when the stream has
+   * no group yet.
+   */
+  readonly consumerGroups: readonly string[];
   /** Bound on the connection and on each command; default 5 s. */
   readonly timeoutMs?: number;
 }
@@ -68,16 +72,35 @@ export async function openDeadLetterStore(options: DeadLetterStoreOptions): Prom
     client.close();
     throw error;
   }
-  let groupMade = false;
+  let groupsChecked = false;
 
-  /** Makes the workers' group, as the web does, so a re-driven entry never lands in a stream without it. */
-  async function makeGroup(): Promise<void> {
-    if (groupMade) return;
-    await createConsumerGroup(send, channel, options.consumerGroup).catch((error: unknown) => {
-      // A user allowed to append but not to make groups: the web and the worker make it.
-      if (!isReplyError(error, "NOPERM")) throw error;
-    });
-    groupMade = true;
+  /**
+   * Makes the expected clusters' groups, all from `0` as the web makes them, when the stream has no group
+   * yet (it does not exist, or nobody has read it): a re-driven entry then reaches every cluster, not
+   * only the first whose worker makes its group. A stream that has groups is left alone: the web and
+   * the workers made theirs, and a group made here that nobody reads would hold back trimming.
+   */
+  async function makeGroups(): Promise<void> {
+    if (groupsChecked) return;
+    if (!(await hasGroups()))
+      await createConsumerGroups(send, channel, options.consumerGroups).catch((error: unknown) => {
+        // A user allowed to append but not to make groups: the web and the workers make them.
+        if (!isReplyError(error, "NOPERM")) throw error;
+      });
+    groupsChecked = true;
+  }
+
+  /** Whether the stream has a group; false when it does not exist; undefined when not allowed to ask. */
+  async function hasGroups(): Promise<boolean | undefined> {
+    try {
+      const groups = await send("XINFO", ["GROUPS", channel]);
+      return Array.isArray(groups) && groups.length > 0;
+    } catch (error) {
+      if (error instanceof Error && error.message.includes("no such key")) return false;
+      // Without +xinfo|groups the group script's own rule decides (it treats the stream as one with groups).
+      if (isReplyError(error, "NOPERM")) return undefined;
+      throw error;
+    }
   }
 
   async function list(): Promise<StoredDeadLetter[]> {
@@ -97,7 +120,7 @@ export async function openDeadLetterStore(options: DeadLetterStoreOptions): Prom
     if (entry?.fields == null) return { kind: "missing" };
     const fields = redriveFields(entry.fields);
     if (fields === undefined) return { kind: "foreign" };
-    await makeGroup();
+    await makeGroups();
     const reply = await send("EVAL", [REDRIVE_SCRIPT, "2", deadKey, channel, id, ...fields]);
     if (reply === null || reply === undefined) return { kind: "missing" };
     return { kind: "redriven", id: replyText(reply), redrivenFrom: fields.at(-1) ?? "" };

@@ -1,5 +1,4 @@
 import { backoffDelay } from "../../core/backoff.ts";
-import { compareEntryIds, recreateGroupFrom } from "../../core/cluster.ts";
 import {
   DEAD_LETTER_MAXLEN,
   type DeadLetterCause,
@@ -90,10 +89,12 @@ const BUSY_BLOCK_MS = 250;
 /**
  * Consumes the event stream with its cluster's consumer group: created from ID 0 with MKSTREAM on a new
  * stream or one without groups, from `$` on one that has a group (a cluster added later replays
- * nothing), and after `NOGROUP` again just after what this worker last acknowledged, else from 0 (see
- * `recreateGroupFrom`); on start and after every reconnect it first re-handles its own pending entries; then it
- * blocks in `XREADGROUP … >` on a connection of its own. An entry is acknowledged only when the handler
- * says `done`; one left pending (`retry`) is re-handled with backoff. A `terminal` entry, and a poison
+ * nothing), and after `NOGROUP` again from 0: the lost group's pending entries (this worker's, other
+ * workers', a dead consumer's unclaimed ones) are then delivered again, as is whatever the stream still
+ * holds, which trimming keeps to entries some group has not acknowledged; a replayed event sets the
+ * `restartedAt` it set before, or is skipped as older than the one in the index. On start and after
+ * every reconnect it first re-handles its own pending entries; then it blocks in `XREADGROUP … >` on a
+ * connection of its own. An entry is acknowledged only when the handler says `done`; one left pending (`retry`) is re-handled with backoff. A `terminal` entry, and a poison
  * `retry` on its `maxDeliveries`-th delivery, moves to the dead letters, `{<stream>}:dead`, and is
  * acknowledged in the same script. Valkey's delivery counter counts the deliveries, across restarts and
  * workers; a retry that is not poison (the cluster was unreachable) takes its delivery back off the
@@ -106,8 +107,9 @@ const BUSY_BLOCK_MS = 250;
  * (`COUNT 1`), which resets that entry's idle time; its keep-alive and handling start at once, and the
  * next entry is fetched only while fewer than `concurrency` are in flight. A batch would leave fetched
  * entries waiting, unrefreshed, behind slow ones, long enough for another worker to claim them too, and
- * both would act on them. An entry in flight here is never fetched or handled a second time: the scan
- * of the own pending list skips it without touching it, and a claim that takes it back is let go.
+ * both would act on them. An entry in flight here is never handled a second time: the scan of the own
+ * pending list skips it without touching it, and a claim, or a read after the group was recreated,
+ * that hands it over again is let go.
  */
 export class ValkeyStreamConsumer implements EventSource {
   readonly #reader: ValkeyConnection;
@@ -131,8 +133,6 @@ export class ValkeyStreamConsumer implements EventSource {
   #nextClaimAt = 0;
   #nextTrimAt = 0;
   #nextReapAt = 0;
-  /** The newest entry this worker acknowledged: a group lost to `NOGROUP` is created again after it. */
-  #lastAcked: string | undefined;
 
   constructor(private readonly options: StreamConsumerOptions) {
     const { url, tls, log, maxBackoffMs } = options;
@@ -241,10 +241,11 @@ export class ValkeyStreamConsumer implements EventSource {
         if (signal.aborted) break;
         if (isReplyError(error, "NOGROUP")) {
           log.warn("consumer group missing; recreating it", { stream: this.#key, group: this.#group });
-          const from = recreateGroupFrom(this.#lastAcked, this.#attempts.keys());
+          // From 0, never by the rule for new groups (`$`), which would drop the entries other workers
+          // of this cluster held pending or a dead consumer left unclaimed: they are pending nowhere now.
           const created = await this.#createGroup(
             (c, a) => this.#control.send(c, a, COMMAND_TIMEOUT_MS),
-            from,
+            "0",
           ).then(
             () => true,
             (e: unknown) => log.warn("group creation failed", { error: e }),
@@ -277,8 +278,12 @@ export class ValkeyStreamConsumer implements EventSource {
     }
   }
 
-  /** Starts handling `entry` without waiting for it; its keep-alive starts at once. */
-  #start(entry: StreamEntry, handler: EventHandler): void {
+  /**
+   * Starts handling `entry` without waiting for it; its keep-alive starts at once. Refuses (false) an
+   * entry already in flight here: it is never handled twice at once.
+   */
+  #start(entry: StreamEntry, handler: EventHandler): boolean {
+    if (this.#inFlight.has(entry.id)) return false;
     const handling = this.#handleEntry(entry, handler).then(
       (outcome) => this.#scheduleRetry(outcome),
       (error: unknown) => {
@@ -294,6 +299,7 @@ export class ValkeyStreamConsumer implements EventSource {
       entry.id,
       handling.finally(() => this.#inFlight.delete(entry.id)),
     );
+    return true;
   }
 
   async #readNew(handler: EventHandler, now: number): Promise<void> {
@@ -309,7 +315,13 @@ export class ValkeyStreamConsumer implements EventSource {
     );
     for (const entry of parseStreamRead(reply, this.#key)) {
       if (this.#stopping.signal.aborted) return;
-      this.#start(entry, handler);
+      // A new read of an entry in flight here: its group was recreated from 0 after `NOGROUP`, or a new
+      // primary had not yet received its delivery. The read's delivery stands for the one in flight,
+      // whose count went with the old group (or the lost write), so it stays counted.
+      if (!this.#start(entry, handler))
+        this.options.log.warn("read an entry this worker is still handling; not handling it twice", {
+          entry_id: entry.id,
+        });
     }
   }
 
@@ -454,7 +466,6 @@ export class ValkeyStreamConsumer implements EventSource {
   async #ack(id: string): Promise<void> {
     try {
       await this.#control.send("XACK", [this.#key, this.#group, id], COMMAND_TIMEOUT_MS);
-      if (this.#lastAcked === undefined || compareEntryIds(id, this.#lastAcked) > 0) this.#lastAcked = id;
       this.#attempts.delete(id);
       this.options.acked?.inc();
     } catch (error) {

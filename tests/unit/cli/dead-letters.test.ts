@@ -121,7 +121,7 @@ describe("kuberollouttrigger dead-letters", () => {
     const result = await run(
       ["--valkey-channel", "events", "--valkey-consumer-group", "workers", "list"],
       fakeStore([]).store,
-      { VALKEY_USERNAME: "ops", VALKEY_PASSWORD: "secret" },
+      { VALKEY_USERNAME: "ops", VALKEY_PASSWORD: "secret", EXPECTED_CLUSTERS: "dev,prod,dev" },
     );
     expect(result.targets).toEqual([
       {
@@ -132,6 +132,7 @@ describe("kuberollouttrigger dead-letters", () => {
         tls: false,
         channel: "events",
         consumerGroup: "workers",
+        expectedClusters: ["dev", "prod"],
       },
     ]);
     expect(result.stderr).toEqual(["no dead letters in {events}:dead"]);
@@ -236,7 +237,7 @@ describe("kuberollouttrigger dead-letters", () => {
     ]);
   });
 
-  test("--help lists the Valkey settings it reads and nothing else", async () => {
+  test("--help lists the Valkey settings it reads, and EXPECTED_CLUSTERS, and nothing else", async () => {
     const { code, stdout } = await run(["--help"], fakeStore([]).store);
     expect(code).toBe(0);
     expect(stdout).toStartWith(
@@ -255,6 +256,7 @@ describe("kuberollouttrigger dead-letters", () => {
       "valkey-sentinel-username",
       "valkey-sentinel-password",
       "valkey-consumer-group",
+      "expected-clusters",
     ]);
   });
 });

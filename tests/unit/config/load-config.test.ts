@@ -343,10 +343,10 @@ describe("loading configuration", () => {
     expect(fromFlags.valkey.consumerReapAfterMs).toBe(90_000);
   });
 
-  test("a stale group limit under 10 minutes is refused: a live worker busy with a slow event is not gone", () => {
+  test("a stale group limit under 10 minutes is refused: a cluster whose workers restart or are cut off for a while is not gone", () => {
     const error = expectError(loadConfig("worker", [], { ...WEB_ENV, VALKEY_GROUP_STALE_AFTER: "9m59s" }));
-    expect(error).toContain("VALKEY_GROUP_STALE_AFTER");
-    expect(error).toContain("at least 10m");
+    expect(error).toContain("VALKEY_GROUP_STALE_AFTER / --valkey-group-stale-after: at least 10m");
+    expect(error).toContain("restarting or briefly cut off from Valkey");
     const config = expectConfig(loadConfig("worker", [], { ...WEB_ENV, VALKEY_GROUP_STALE_AFTER: "10m" }));
     expect(config.valkey.groupStaleAfterMs).toBe(600_000);
   });
@@ -358,6 +358,37 @@ describe("loading configuration", () => {
     expect(days).toContain(
       '"1d" is not a duration such as 500ms, 30s, 5m or 24h (units ms, s, m, h; there is no d)',
     );
+  });
+
+  test("a consumer reap limit under a minute is refused: live workers between reads are not gone", () => {
+    for (const text of ["5s", "59s", "--valkey-consumer-reap-after=1s"]) {
+      const flagged = text.startsWith("--");
+      const error = expectError(
+        loadConfig("worker", flagged ? [text] : [], {
+          ...WEB_ENV,
+          ...(flagged ? {} : { VALKEY_CONSUMER_REAP_AFTER: text }),
+        }),
+      );
+      expect(error).toContain(
+        "VALKEY_CONSUMER_REAP_AFTER / --valkey-consumer-reap-after: at least 1m, or live workers briefly between reads would be removed from the group and logged as gone",
+      );
+    }
+    const config = expectConfig(loadConfig("worker", [], { ...WEB_ENV, VALKEY_CONSUMER_REAP_AFTER: "1m" }));
+    expect(config.valkey.consumerReapAfterMs).toBe(60_000);
+  });
+
+  test("a consumer reap limit under VALKEY_CLAIM_IDLE is refused: a consumer is not gone before its entries are abandoned", () => {
+    const env = { ...WEB_ENV, VALKEY_CLAIM_IDLE: "5m", VALKEY_CONSUMER_REAP_AFTER: "2m" };
+    expect(expectError(loadConfig("worker", [], env))).toContain(
+      "VALKEY_CONSUMER_REAP_AFTER / --valkey-consumer-reap-after: at least VALKEY_CLAIM_IDLE (5m0s)",
+    );
+    const same = expectConfig(loadConfig("worker", [], { ...env, VALKEY_CONSUMER_REAP_AFTER: "5m" }));
+    expect(same.valkey.consumerReapAfterMs).toBe(300_000);
+  });
+
+  test("the consumer reap limit's default is raised to a longer VALKEY_CLAIM_IDLE, so such a configuration still starts", () => {
+    const config = expectConfig(loadConfig("worker", [], { ...WEB_ENV, VALKEY_CLAIM_IDLE: "90m" }));
+    expect(config.valkey.consumerReapAfterMs).toBe(5_400_000);
   });
 
   test.each(["VALKEY_GROUP_STALE_AFTER", "VALKEY_CONSUMER_REAP_AFTER"])(
