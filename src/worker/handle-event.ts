@@ -243,8 +243,14 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   return async (delivered): Promise<EventOutcome> => {
     const started = performance.now();
     const { envelope } = delivered;
-    const ids = { request_id: envelope.requestId, entry_id: delivered.entryId, event_id: delivered.eventId };
-    // Every line about this event's workloads carries its ids, so one grep finds them all.
+    // Every line about this event carries its ids, so one grep finds them all: `event_id` (the ID `POST
+    // /event` answered, which the rollout lines carry too) and, in stream delivery, `entry_id` (the same
+    // value, as the stream consumer's own lines name it).
+    const ids = {
+      request_id: envelope.requestId,
+      event_id: delivered.eventId ?? delivered.entryId,
+      entry_id: delivered.entryId,
+    };
     const eventLog = log.with(ids);
     metrics.eventsConsumed.inc();
     const checked = parseEvent(envelope.payload, deps.allowedImagePrefix);

@@ -174,7 +174,8 @@ describe("handling one event", () => {
       "restart failed",
       "workload restarted",
     ]);
-    for (const line of seen) expect(line).toMatchObject({ request_id: "req-1", entry_id: "1-0" });
+    for (const line of seen)
+      expect(line).toMatchObject({ request_id: "req-1", event_id: "1-0", entry_id: "1-0" });
   });
 
   test("never restarts a skip-annotated workload and logs it as skipped", async () => {
@@ -611,7 +612,11 @@ describe("recording the event's status", () => {
     follower.observe("deployments", "MODIFIED", { ...listed, rollout: done });
     await waitFor(() => last()?.status.state === "complete", "the rollout's write");
     expect(last()?.status.workloads[0]?.state).toBe("complete");
-    expect(lines.some((l) => l.msg === "rollout complete" && l.event_id === "1700000000000-0")).toBe(true);
+    // One field names the event on every line about it, from the restart to the rollout's end.
+    const named = ["workload restarted", "event processed", "rollout complete"].map((msg) =>
+      lines.find((l) => l.msg === msg),
+    );
+    for (const line of named) expect(line).toMatchObject({ event_id: "1700000000000-0" });
   });
 
   test("a PATCH that changed nothing, so no watch event follows, is complete from the rollout its answer shows", async () => {
