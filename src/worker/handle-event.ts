@@ -25,6 +25,7 @@ import type { AuditTrail, EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
 import type { RolloutFollower } from "./rollout-follower.ts";
 import { skipCluster } from "./skip-cluster.ts";
+import { UnexpectedClusterWarning } from "./unexpected-cluster.ts";
 import type { RestartMetricOutcome, WorkerMetrics } from "./worker-metrics.ts";
 import type { WorkloadIndex } from "./workload-index.ts";
 
@@ -171,6 +172,9 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   const backoff = deps.retryBackoff ?? EVENT_RETRY_BACKOFF;
   const policy = deps.policy ?? { rules: OPEN_RULES, file: undefined };
   const selection = deps.selection ?? "all";
+  /** Warns (not per event) when the web's expected clusters leave out this worker's (`policy.cluster`). */
+  const unexpectedCluster =
+    policy.cluster === undefined ? undefined : new UnexpectedClusterWarning(policy.cluster, log);
   /** Restarts of one workload run one event at a time, in the order the events reached the handler. */
   const workloadLock = new KeyedLock();
 
@@ -260,6 +264,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       return { kind: "terminal", reason: checked.error };
     }
     const { image, tags } = checked.event;
+    unexpectedCluster?.check(envelope.expectedClusters);
     try {
       const refs = imageRefs(image, tags);
       const matched = deps.index.findByImages(refs);

@@ -163,4 +163,20 @@ describe("the clusters a wait still waited for", () => {
     expect(markdown).toContain("not heard from: prod");
     expect(markdown).toContain("1 of 2 clusters rolled out, 1 not heard from yet (prod).");
   });
+
+  test("counts only the expected clusters, and names one that reported without being expected", () => {
+    const reportedAnyway = {
+      ...waitingOn(cluster("eu", "complete"), cluster("us", "complete"), cluster("staging", "processing")),
+    };
+    const marked: StatusView = {
+      ...reportedAnyway,
+      clusters: reportedAnyway.clusters.map((c) =>
+        c.cluster === "staging" ? { ...c, unexpected: true } : c,
+      ),
+    };
+    expect(clusterCountLine(marked)).toBe(
+      "2 of 2 clusters rolled out; also reported by staging (not in EXPECTED_CLUSTERS)",
+    );
+    expect(unfinishedClusters(marked)).toBe("still rolling out: staging");
+  });
 });

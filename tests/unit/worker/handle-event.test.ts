@@ -535,6 +535,23 @@ describe("whose fault a retry is", () => {
   });
 });
 
+describe("a worker whose cluster the web does not expect", () => {
+  test("restarts as usual and warns once, naming its cluster and the expected ones, however many events come", async () => {
+    const fake = scriptedPatcher();
+    const { handle, lines } = setup([workload("a", ["ghcr.io/acme/app:dev"])], fake.patcher, {
+      policy: { rules: OPEN_RULES, file: undefined, cluster: "prod-eu" },
+    });
+    const expectingOthers = (entryId: string) => {
+      const d = delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { entryId });
+      return { ...d, envelope: { ...d.envelope, expectedClusters: ["eu", "us"] } };
+    };
+    for (let i = 1; i <= 5; i++) await handle(expectingOthers(`${i}-0`));
+    expect(fake.calls).toHaveLength(5);
+    const warned = lines.filter((l) => String(l.msg).includes("not among the clusters the web expects"));
+    expect(warned).toEqual([expect.objectContaining({ cluster: "prod-eu", expected_clusters: "eu,us" })]);
+  });
+});
+
 describe("recording the event's status", () => {
   /** A handler whose recorder writes to an in-memory store, with a follower on a clock the test holds. */
   function recording(workloads: IndexedWorkload[], patcher: WorkloadPatcher) {
