@@ -175,7 +175,11 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   /** Warns (not per event) when the web's expected clusters leave out this worker's (`policy.cluster`). */
   const unexpectedCluster =
     policy.cluster === undefined ? undefined : new UnexpectedClusterWarning(policy.cluster, log);
-  /** Restarts of one workload run one event at a time, in the order the events reached the handler. */
+  /**
+   * Restarts of one workload run one event at a time, in the order the events reached the handler; a
+   * waiting one is superseded by a later event's (a higher `restartedAt`) queued behind it, so events
+   * for one slow workload hold at most two of the WORKER_CONCURRENCY slots, not all of them.
+   */
   const workloadLock = new KeyedLock();
 
   /** Records how the restart went; with a follower, hands it the rollout or lets it go. */
@@ -319,8 +323,19 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         claims: envelope.claims,
         repository: envelope.repository,
       };
-      const results = await runInTurn(workloadLock, allowed, describeWorkload, limit, (w) =>
-        restartOne(w, facts, eventLog, eventId),
+      // Waiting for a workload another event is restarting, this event's restart is superseded at
+      // once when a later event's queues up behind it: only the running one and the newest wait.
+      const rank = Date.parse(restartedAt);
+      const results = await runInTurn(
+        workloadLock,
+        allowed,
+        describeWorkload,
+        limit,
+        async (w, start) =>
+          start.kind === "superseded"
+            ? supersede(w, new Date(start.by).toISOString(), eventLog, eventId, restartedAt)
+            : restartOne(w, facts, eventLog, eventId),
+        () => rank,
       );
       if (eventId !== undefined) deps.status?.recorder.flush(eventId);
       const outcome = decideEventOutcome(

@@ -105,6 +105,7 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
     );
     return {
       events,
+      superseded: () => recorded.metrics.restartsSuperseded.get({ kind: "Deployment" }),
       maxInFlight: recorded.maxInFlight,
       inFlight: () => recorded.metrics.eventsInFlight.get(),
     };
@@ -122,6 +123,13 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
       new Date().toISOString(),
     ]);
     return timeOfEntry(String(id));
+  };
+
+  /** Adds the event for `image:dev` with the entry ID `<ms>-0`, so its `restartedAt` is `ms`. */
+  const sendAt = async (image: string, ms: number): Promise<string> => {
+    const event = JSON.stringify({ image, tags: ["dev"] });
+    await client.send("XADD", [STREAM, `${ms}-0`, "event", event, "accepted_at", new Date().toISOString()]);
+    return new Date(ms).toISOString();
   };
 
   const restartedAt = (name: string) =>
@@ -207,10 +215,58 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
       .map((r) => r.body as { spec: { template: { metadata: { annotations: Record<string, string> } } } })
       .map((body) => body.spec.template.metadata.annotations[RESTARTED_AT]);
     const inOrder = written.filter((value, i) => value !== written[i - 1]);
-    // Two events added in the same millisecond carry the same value: one patch changes nothing.
-    expect(inOrder).toEqual(shared.filter((value, i) => value !== shared[i - 1]));
+    // Never an older value after a newer one; those that waited behind a later event were superseded.
+    expect(inOrder).toEqual([...inOrder].sort());
+    expect(inOrder.every((value) => shared.includes(value ?? ""))).toBe(true);
+    expect(inOrder.at(-1)).toBe(shared[4]);
     // Other workloads went side by side with them.
     expect(server.patchesInFlightMax).toBeGreaterThan(1);
+  });
+
+  test("many events for one throttled workload hold two places, not all: the others go on, the middle ones end superseded, the newest lands last", async () => {
+    const worker = await startWorkerEvents(4);
+    lifts.push(server.failUntilLifted({ verb: "patch", name: "shared" }, { status: 429 }));
+    const base = Date.now();
+    const shared: string[] = [await sendAt("ghcr.io/acme/shared", base)];
+    await waitFor(() => patchesOf("shared") >= 1, "the first event to patch the throttled workload");
+    for (let i = 1; i < 20; i++) {
+      shared.push(await sendAt("ghcr.io/acme/shared", base + 2 * i));
+      if (i <= WORKLOADS) await sendAt(`ghcr.io/acme/${nameOf(i - 1)}`, base + 2 * i + 1);
+    }
+    const others = Array.from({ length: WORKLOADS }, (_, i) => nameOf(i));
+    const superseded = () =>
+      lines.filter((l) => String(l.msg).startsWith("restart superseded") && l.name === "shared");
+    // Left pending: the event patching the workload and the newest, waiting for it.
+    await waitFor(
+      async () =>
+        others.every((name) => restartedAt(name) !== undefined) &&
+        superseded().length === 18 &&
+        (await pending()) === 2,
+      "every other workload's event patched and acknowledged while the throttled one retries",
+    );
+    expect(restartedAt("shared")).toBeUndefined();
+    expect(superseded().map((l) => l.restarted_at)).toEqual(shared.slice(1, 19));
+    // Each was superseded by a later event queued behind it.
+    for (const line of superseded()) {
+      expect(shared).toContain(String(line.newer_restarted_at));
+      expect(Date.parse(String(line.newer_restarted_at))).toBeGreaterThan(
+        Date.parse(String(line.restarted_at)),
+      );
+    }
+    expect(worker.superseded()).toBe(18);
+    const throttled = patchesOf("shared");
+    await waitFor(() => patchesOf("shared") >= throttled + 3, "the throttled patch to be tried again");
+    for (const lift of lifts.splice(0)) lift();
+    await waitFor(
+      async () => restartedAt("shared") === shared[19] && (await pending()) === 0,
+      "the first and the newest event patched and acknowledged",
+    );
+    const written = server.requests
+      .filter((r) => r.verb === "patch" && r.name === "shared")
+      .map((r) => r.body as { spec: { template: { metadata: { annotations: Record<string, string> } } } })
+      .map((body) => body.spec.template.metadata.annotations[RESTARTED_AT]);
+    expect(written.filter((value, i) => value !== written[i - 1])).toEqual([shared[0], shared[19]]);
+    expect(server.patchesInFlightMaxPerObject).toBe(1);
   });
 
   test("never handles more events at once than WORKER_CONCURRENCY", async () => {
