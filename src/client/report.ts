@@ -52,18 +52,47 @@ const CLUSTER_NOTES: readonly (readonly [string, string])[] = [
   ["pending", "not heard from yet"],
 ];
 
+/** The names of the counted clusters (not `unexpected`) in `state`, in the answer's order. */
+const clustersIn = (view: StatusView, state: string): string[] =>
+  view.clusters.filter((c) => c.state === state && c.unexpected !== true).map((c) => c.cluster);
+
 /**
  * How the clusters stand, in one line: `3 of 3 clusters rolled out`, or `1 of 3 clusters rolled out,
- * 1 rolling out, 1 not heard from yet`. Undefined while no cluster is known (a queued single-cluster event).
+ * 1 rolling out, 1 not heard from yet (prod)`, naming the clusters not heard from, and any that reported
+ * without being expected (`; also reported by staging (not in EXPECTED_CLUSTERS)`), which are not counted.
+ * Undefined while no counted cluster is known (a queued single-cluster event).
  */
 export function clusterCountLine(view: StatusView): string | undefined {
-  const total = view.clusters.length;
+  const total = view.clusters.filter((c) => c.unexpected !== true).length;
   if (total === 0) return undefined;
-  const count = (state: string) => view.clusters.filter((c) => c.state === state).length;
-  const notes = CLUSTER_NOTES.map(([state, note]) => [count(state), note] as const)
-    .filter(([n]) => n > 0)
-    .map(([n, note]) => `, ${n} ${note}`);
-  return `${count("complete")} of ${total} cluster${total === 1 ? "" : "s"} rolled out${notes.join("")}`;
+  const unexpected = view.clusters.filter((c) => c.unexpected === true).map((c) => c.cluster);
+  const also =
+    unexpected.length === 0 ? "" : `; also reported by ${unexpected.join(", ")} (not in EXPECTED_CLUSTERS)`;
+  const notes = CLUSTER_NOTES.map(([state, note]) => [clustersIn(view, state), state, note] as const)
+    .filter(([names]) => names.length > 0)
+    .map(
+      ([names, state, note]) =>
+        `, ${names.length} ${note}${state === "pending" ? ` (${names.join(", ")})` : ""}`,
+    );
+  const complete = clustersIn(view, "complete").length;
+  return `${complete} of ${total} cluster${total === 1 ? "" : "s"} rolled out${notes.join("")}${also}`;
+}
+
+/**
+ * The clusters a wait that ended early was still waiting for, named: `not heard from: prod; still
+ * rolling out: eu`, or undefined when none.
+ */
+export function unfinishedClusters(view: StatusView | undefined): string | undefined {
+  if (view === undefined) return undefined;
+  const parts = [
+    ["not heard from", clustersIn(view, "pending")],
+    // An unexpected cluster still rolling out holds the event too: it is named.
+    ["still rolling out", view.clusters.filter((c) => c.state === "processing").map((c) => c.cluster)],
+  ] as const;
+  const named = parts
+    .filter(([, names]) => names.length > 0)
+    .map(([what, names]) => `${what}: ${names.join(", ")}`);
+  return named.length === 0 ? undefined : named.join("; ");
 }
 
 /** One line per skipped cluster: `[prod] skipped (policy: …)`. */

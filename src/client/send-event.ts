@@ -1,6 +1,12 @@
 import { isFinalState, type StatusView } from "../core/status-view.ts";
 import { getStatus, postEvent, SendFailedError } from "./event-api.ts";
-import { clusterCountLine, failureOf, skippedClusterLines, workloadLines } from "./report.ts";
+import {
+  clusterCountLine,
+  failureOf,
+  skippedClusterLines,
+  unfinishedClusters,
+  workloadLines,
+} from "./report.ts";
 import { IdTokenError, type TokenSource } from "./token-source.ts";
 
 /** Exit codes of `send`: every rollout finished, one did not (or a failure), a usage error. */
@@ -47,6 +53,12 @@ const RETRY_PAUSE_MS = 1000;
 
 type WaitEnd = { readonly view: StatusView | undefined; readonly failure: string | undefined };
 
+/** A wait that ended before the status was final: `why`, and the clusters it still waited for. */
+function endedEarly(view: StatusView | undefined, why: string): WaitEnd {
+  const waitingFor = unfinishedClusters(view);
+  return { view, failure: waitingFor === undefined ? why : `${why}; ${waitingFor}` };
+}
+
 /** Follows the status with long polls until it is final, the deadline passes, or it cannot be read. */
 async function waitForRollouts(statusUrl: string, options: SendOptions, deps: SendDeps): Promise<WaitEnd> {
   const deadline = deps.now() + options.waitTimeoutMs;
@@ -56,8 +68,8 @@ async function waitForRollouts(statusUrl: string, options: SendOptions, deps: Se
     const left = deadline - deps.now();
     const expired = deps.tokens.expiredAt(deps.now());
     if (left <= 0)
-      return { view, failure: `the rollouts did not finish within ${options.waitTimeoutMs / 1000}s` };
-    if (expired) return { view, failure: `${expired} before the rollouts finished; the wait ends here` };
+      return endedEarly(view, `the rollouts did not finish within ${options.waitTimeoutMs / 1000}s`);
+    if (expired) return endedEarly(view, `${expired} before the rollouts finished; the wait ends here`);
     const token = await deps.tokens.next();
     // A long poll ends before the deadline and before a given token expires.
     const untilExpiry = (deps.tokens.expiresAtMs ?? Number.POSITIVE_INFINITY) - deps.now();
@@ -135,11 +147,9 @@ export async function sendEvent(options: SendOptions, deps: SendDeps): Promise<S
     };
   const statusUrl = statusUrlOf(options.url, eventId);
   const end = await waitForRollouts(statusUrl, options, deps);
-  if (end.view) {
+  // The count of clusters was printed with the last state; it is not printed again.
+  if (end.view)
     for (const line of [...workloadLines(end.view), ...skippedClusterLines(end.view)]) deps.print(line);
-    const clusters = clusterCountLine(end.view);
-    if (clusters) deps.print(clusters);
-  }
   if (end.failure) return { exitCode: SEND_EXIT.failure, eventId, view: end.view, message: end.failure };
   return { exitCode: SEND_EXIT.ok, eventId, view: end.view, message: "every rollout finished" };
 }

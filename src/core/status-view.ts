@@ -32,6 +32,12 @@ export interface ClusterView {
   readonly updated_at?: string;
   /** Why, for `skipped`. */
   readonly reason?: string;
+  /**
+   * True for a cluster that reported although the web's expected clusters (a non-empty list) do not
+   * name it: listed, and its workloads decide the event's state like any other's, but not counted in
+   * `clusters_final` and `clusters_total`.
+   */
+  readonly unexpected?: true;
   readonly workloads: readonly WorkloadView[];
 }
 
@@ -45,9 +51,13 @@ export interface StatusView {
   readonly accepted_at: string;
   /** `EXPECTED_CLUSTERS` when the web accepted the event; empty: the clusters that report are all. */
   readonly expected_clusters: readonly string[];
-  /** How many of `clusters` are final (`complete`, `failed` or `skipped`): "2 of 3 clusters". */
+  /**
+   * How many of the counted clusters are final (`complete`, `failed` or `skipped`): "2 of 3 clusters".
+   * The counted clusters are the expected ones when the list is not empty (one that reported without
+   * being expected is `unexpected`, not counted), else every one that reported.
+   */
   readonly clusters_final: number;
-  /** How many clusters there are: the expected ones and any other that reported. */
+  /** How many clusters are counted: the expected ones, or with none expected every one that reported. */
   readonly clusters_total: number;
   readonly clusters: readonly ClusterView[];
 }
@@ -190,11 +200,14 @@ export const isFinalState = (state: EventState): boolean => state === "complete"
 /** The answer of `GET /event/{event_id}` for a record. */
 export function toStatusView(record: EventStatusRecord): StatusView {
   const { summary } = record;
+  const expected = new Set(summary.expectedClusters ?? []);
+  const isUnexpected = (cluster: string) => expected.size > 0 && !expected.has(cluster);
   const reported: ClusterView[] = record.clusters.map((c) => ({
     cluster: c.cluster,
     state: c.state,
     updated_at: c.updatedAt,
     ...(c.reason !== undefined ? { reason: c.reason } : {}),
+    ...(isUnexpected(c.cluster) ? { unexpected: true as const } : {}),
     workloads: c.workloads.map((w) => ({ ...w })),
   }));
   const pending: ClusterView[] = missingClusters(record).map((cluster) => ({
@@ -205,6 +218,7 @@ export function toStatusView(record: EventStatusRecord): StatusView {
   const clusters = [...reported, ...pending].sort((a, b) =>
     a.cluster < b.cluster ? -1 : a.cluster > b.cluster ? 1 : 0,
   );
+  const counted = clusters.filter((c) => c.unexpected !== true);
   return {
     event_id: summary.eventId,
     state: eventState(record),
@@ -213,8 +227,8 @@ export function toStatusView(record: EventStatusRecord): StatusView {
     repository: summary.repository,
     accepted_at: summary.acceptedAt,
     expected_clusters: summary.expectedClusters ?? [],
-    clusters_final: clusters.filter((c) => FINAL_CLUSTER_STATES.has(c.state)).length,
-    clusters_total: clusters.length,
+    clusters_final: counted.filter((c) => FINAL_CLUSTER_STATES.has(c.state)).length,
+    clusters_total: counted.length,
     clusters,
   };
 }

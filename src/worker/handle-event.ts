@@ -25,6 +25,7 @@ import type { AuditTrail, EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
 import type { RolloutFollower } from "./rollout-follower.ts";
 import { skipCluster } from "./skip-cluster.ts";
+import { UnexpectedClusterWarning } from "./unexpected-cluster.ts";
 import type { RestartMetricOutcome, WorkerMetrics } from "./worker-metrics.ts";
 import type { WorkloadIndex } from "./workload-index.ts";
 
@@ -171,7 +172,14 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   const backoff = deps.retryBackoff ?? EVENT_RETRY_BACKOFF;
   const policy = deps.policy ?? { rules: OPEN_RULES, file: undefined };
   const selection = deps.selection ?? "all";
-  /** Restarts of one workload run one event at a time, in the order the events reached the handler. */
+  /** Warns (not per event) when the web's expected clusters leave out this worker's (`policy.cluster`). */
+  const unexpectedCluster =
+    policy.cluster === undefined ? undefined : new UnexpectedClusterWarning(policy.cluster, log);
+  /**
+   * Restarts of one workload run one event at a time, in the order the events reached the handler; a
+   * waiting one is superseded by a later event's (a higher `restartedAt`) queued behind it, so events
+   * for one slow workload hold at most two of the WORKER_CONCURRENCY slots, not all of them.
+   */
   const workloadLock = new KeyedLock();
 
   /** Records how the restart went; with a follower, hands it the rollout or lets it go. */
@@ -243,8 +251,14 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   return async (delivered): Promise<EventOutcome> => {
     const started = performance.now();
     const { envelope } = delivered;
-    const ids = { request_id: envelope.requestId, entry_id: delivered.entryId, event_id: delivered.eventId };
-    // Every line about this event's workloads carries its ids, so one grep finds them all.
+    // Every line about this event carries its ids, so one grep finds them all: `event_id` (the ID `POST
+    // /event` answered, which the rollout lines carry too) and, in stream delivery, `entry_id` (the same
+    // value, as the stream consumer's own lines name it).
+    const ids = {
+      request_id: envelope.requestId,
+      event_id: delivered.eventId ?? delivered.entryId,
+      entry_id: delivered.entryId,
+    };
     const eventLog = log.with(ids);
     metrics.eventsConsumed.inc();
     const checked = parseEvent(envelope.payload, deps.allowedImagePrefix);
@@ -254,6 +268,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       return { kind: "terminal", reason: checked.error };
     }
     const { image, tags } = checked.event;
+    unexpectedCluster?.check(envelope.expectedClusters);
     try {
       const refs = imageRefs(image, tags);
       const matched = deps.index.findByImages(refs);
@@ -262,13 +277,12 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       for (const workload of skipped) {
         metrics.restarts.inc({ kind: WORKLOAD_KINDS[workload.resource].kind, outcome: "skipped" });
       }
-      const chosen = chooseRestartedAt(envelope.acceptedAt, delivered.entryId, now(), envelope.redrivenFrom);
-      const restartedAt = chosen.value;
-      if (chosen.distrusted !== undefined)
-        eventLog.warn("accepted_at is far from its stream entry's time; using the entry's time", {
-          accepted_at: chosen.distrusted,
-          restarted_at: restartedAt,
-        });
+      const restartedAt = chooseRestartedAt(
+        envelope.acceptedAt,
+        delivered.entryId,
+        now(),
+        envelope.redrivenFrom,
+      );
       const eventId = deps.status === undefined ? undefined : (delivered.eventId ?? delivered.entryId);
       const repository = envelope.claims?.repository ?? envelope.repository ?? "";
       const summary = {
@@ -309,8 +323,19 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         claims: envelope.claims,
         repository: envelope.repository,
       };
-      const results = await runInTurn(workloadLock, allowed, describeWorkload, limit, (w) =>
-        restartOne(w, facts, eventLog, eventId),
+      // Waiting for a workload another event is restarting, this event's restart is superseded at
+      // once when a later event's queues up behind it: only the running one and the newest wait.
+      const rank = Date.parse(restartedAt);
+      const results = await runInTurn(
+        workloadLock,
+        allowed,
+        describeWorkload,
+        limit,
+        async (w, start) =>
+          start.kind === "superseded"
+            ? supersede(w, new Date(start.by).toISOString(), eventLog, eventId, restartedAt)
+            : restartOne(w, facts, eventLog, eventId),
+        () => rank,
       );
       if (eventId !== undefined) deps.status?.recorder.flush(eventId);
       const outcome = decideEventOutcome(

@@ -168,7 +168,8 @@ describe.skipIf(!requireValkey() || !requireBinary())("one web, many clusters, o
       20_000,
     );
     expect(waited.exitCode).toBe(1);
-    expect(waited.stdout).toContain("2 of 3 clusters rolled out, 1 not heard from yet");
+    expect(waited.stdout).toContain("2 of 3 clusters rolled out, 1 not heard from yet (c)");
+    expect(waited.stderr).toContain("error: the rollouts did not finish within 2s; not heard from: c");
   }, 60_000);
 
   test("a cluster whose worker starts later replays no event from before its group, and acts on the ones after", async () => {

@@ -23,9 +23,8 @@ const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
 const WORKLOADS = 16;
 
 const nameOf = (i: number) => `svc-${i}`;
-/** Close to now: the worker trusts an accepted_at only near its stream entry's time. */
-const BASE = Date.now();
-const acceptedAt = (n: number) => new Date(BASE + n * 10).toISOString();
+/** The `restartedAt` of a stream entry: the time in its ID. */
+const timeOfEntry = (id: string) => new Date(Number(id.split("-")[0])).toISOString();
 
 /** The in-flight gauge, also remembering the highest value it was set to. */
 function recordingMetrics(registry: MetricsRegistry): { metrics: WorkerMetrics; maxInFlight: () => number } {
@@ -106,14 +105,32 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
     );
     return {
       events,
+      superseded: () => recorded.metrics.restartsSuperseded.get({ kind: "Deployment" }),
       maxInFlight: recorded.maxInFlight,
       inFlight: () => recorded.metrics.eventsInFlight.get(),
     };
   }
 
-  /** Adds the event for `image:dev` accepted at `at`. */
-  const send = (image: string, at: string) =>
-    client.send("XADD", [STREAM, "*", "event", JSON.stringify({ image, tags: ["dev"] }), "accepted_at", at]);
+  /** Adds the event for `image:dev` as the web does; answers the `restartedAt` it must write. */
+  const send = async (image: string): Promise<string> => {
+    const event = JSON.stringify({ image, tags: ["dev"] });
+    const id = await client.send("XADD", [
+      STREAM,
+      "*",
+      "event",
+      event,
+      "accepted_at",
+      new Date().toISOString(),
+    ]);
+    return timeOfEntry(String(id));
+  };
+
+  /** Adds the event for `image:dev` with the entry ID `<ms>-0`, so its `restartedAt` is `ms`. */
+  const sendAt = async (image: string, ms: number): Promise<string> => {
+    const event = JSON.stringify({ image, tags: ["dev"] });
+    await client.send("XADD", [STREAM, `${ms}-0`, "event", event, "accepted_at", new Date().toISOString()]);
+    return new Date(ms).toISOString();
+  };
 
   const restartedAt = (name: string) =>
     (
@@ -154,7 +171,8 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
   test("while one workload answers 429, every other event's patch lands and is acknowledged, and the stuck one lands once the 429 ends", async () => {
     await startWorkerEvents(4);
     lifts.push(server.failUntilLifted({ verb: "patch", name: nameOf(0) }, { status: 429 }));
-    for (let i = 0; i < 12; i++) await send(`ghcr.io/acme/${nameOf(i)}`, acceptedAt(i));
+    const sent: string[] = [];
+    for (let i = 0; i < 12; i++) sent.push(await send(`ghcr.io/acme/${nameOf(i)}`));
     const others = Array.from({ length: 11 }, (_, i) => nameOf(i + 1));
     await waitFor(
       async () => others.every((name) => restartedAt(name) !== undefined) && (await pending()) === 1,
@@ -166,7 +184,7 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
     await waitFor(() => patchesOf(nameOf(0)) >= throttled + 3, "the stuck patch to be tried again");
     for (const lift of lifts.splice(0)) lift();
     await waitFor(
-      async () => restartedAt(nameOf(0)) === acceptedAt(0) && (await pending()) === 0,
+      async () => restartedAt(nameOf(0)) === sent[0] && (await pending()) === 0,
       "the stuck event patched and acknowledged",
     );
     const patches = server.requests.filter((r) => r.verb === "patch");
@@ -174,7 +192,7 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
     const stuckAfterOthers = patches.slice(lastOther + 1).filter((r) => r.name === nameOf(0));
     // Sequentially, none of the others could have been patched before the stuck one's last try.
     expect(stuckAfterOthers.length).toBeGreaterThanOrEqual(3);
-    for (const [i, name] of others.entries()) expect(restartedAt(name)).toBe(acceptedAt(i + 1));
+    for (const [i, name] of others.entries()) expect(restartedAt(name)).toBe(sent[i + 1]);
   });
 
   test("events for the same workload never patch it at once, and the later event's restartedAt lands last", async () => {
@@ -182,12 +200,13 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
     server.setPatchDelay(20);
     // The first event's patch is throttled a few times while the later ones arrive and must wait.
     server.failNext({ verb: "patch", name: "shared" }, { status: 429, times: 3 });
+    const shared: string[] = [];
     for (let n = 1; n <= 5; n++) {
-      await send("ghcr.io/acme/shared", acceptedAt(n));
-      await send(`ghcr.io/acme/${nameOf(n)}`, acceptedAt(n));
+      shared.push(await send("ghcr.io/acme/shared"));
+      await send(`ghcr.io/acme/${nameOf(n)}`);
     }
     await waitFor(
-      async () => restartedAt("shared") === acceptedAt(5) && (await pending()) === 0,
+      async () => restartedAt("shared") === shared[4] && (await pending()) === 0,
       "every event patched and acknowledged",
     );
     expect(server.patchesInFlightMaxPerObject).toBe(1);
@@ -196,15 +215,64 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
       .map((r) => r.body as { spec: { template: { metadata: { annotations: Record<string, string> } } } })
       .map((body) => body.spec.template.metadata.annotations[RESTARTED_AT]);
     const inOrder = written.filter((value, i) => value !== written[i - 1]);
-    expect(inOrder).toEqual([1, 2, 3, 4, 5].map(acceptedAt));
+    // Never an older value after a newer one; those that waited behind a later event were superseded.
+    expect(inOrder).toEqual([...inOrder].sort());
+    expect(inOrder.every((value) => shared.includes(value ?? ""))).toBe(true);
+    expect(inOrder.at(-1)).toBe(shared[4]);
     // Other workloads went side by side with them.
     expect(server.patchesInFlightMax).toBeGreaterThan(1);
+  });
+
+  test("many events for one throttled workload hold two places, not all: the others go on, the middle ones end superseded, the newest lands last", async () => {
+    const worker = await startWorkerEvents(4);
+    lifts.push(server.failUntilLifted({ verb: "patch", name: "shared" }, { status: 429 }));
+    const base = Date.now();
+    const shared: string[] = [await sendAt("ghcr.io/acme/shared", base)];
+    await waitFor(() => patchesOf("shared") >= 1, "the first event to patch the throttled workload");
+    for (let i = 1; i < 20; i++) {
+      shared.push(await sendAt("ghcr.io/acme/shared", base + 2 * i));
+      if (i <= WORKLOADS) await sendAt(`ghcr.io/acme/${nameOf(i - 1)}`, base + 2 * i + 1);
+    }
+    const others = Array.from({ length: WORKLOADS }, (_, i) => nameOf(i));
+    const superseded = () =>
+      lines.filter((l) => String(l.msg).startsWith("restart superseded") && l.name === "shared");
+    // Left pending: the event patching the workload and the newest, waiting for it.
+    await waitFor(
+      async () =>
+        others.every((name) => restartedAt(name) !== undefined) &&
+        superseded().length === 18 &&
+        (await pending()) === 2,
+      "every other workload's event patched and acknowledged while the throttled one retries",
+    );
+    expect(restartedAt("shared")).toBeUndefined();
+    expect(superseded().map((l) => l.restarted_at)).toEqual(shared.slice(1, 19));
+    // Each was superseded by a later event queued behind it.
+    for (const line of superseded()) {
+      expect(shared).toContain(String(line.newer_restarted_at));
+      expect(Date.parse(String(line.newer_restarted_at))).toBeGreaterThan(
+        Date.parse(String(line.restarted_at)),
+      );
+    }
+    expect(worker.superseded()).toBe(18);
+    const throttled = patchesOf("shared");
+    await waitFor(() => patchesOf("shared") >= throttled + 3, "the throttled patch to be tried again");
+    for (const lift of lifts.splice(0)) lift();
+    await waitFor(
+      async () => restartedAt("shared") === shared[19] && (await pending()) === 0,
+      "the first and the newest event patched and acknowledged",
+    );
+    const written = server.requests
+      .filter((r) => r.verb === "patch" && r.name === "shared")
+      .map((r) => r.body as { spec: { template: { metadata: { annotations: Record<string, string> } } } })
+      .map((body) => body.spec.template.metadata.annotations[RESTARTED_AT]);
+    expect(written.filter((value, i) => value !== written[i - 1])).toEqual([shared[0], shared[19]]);
+    expect(server.patchesInFlightMaxPerObject).toBe(1);
   });
 
   test("never handles more events at once than WORKER_CONCURRENCY", async () => {
     const worker = await startWorkerEvents(3);
     server.setPatchDelay(30);
-    for (let i = 0; i < WORKLOADS; i++) await send(`ghcr.io/acme/${nameOf(i)}`, acceptedAt(i));
+    for (let i = 0; i < WORKLOADS; i++) await send(`ghcr.io/acme/${nameOf(i)}`);
     await waitFor(
       async () =>
         Array.from({ length: WORKLOADS }, (_, i) => nameOf(i)).every((n) => restartedAt(n) !== undefined) &&
@@ -220,7 +288,8 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
   test("stopped while events are in flight, it finishes them before it stops, and the events it had not read are handled after a restart", async () => {
     const first = await startWorkerEvents(3);
     lifts.push(server.failUntilLifted({ verb: "patch" }, { status: 429 }));
-    for (let i = 0; i < 6; i++) await send(`ghcr.io/acme/${nameOf(i)}`, acceptedAt(i));
+    const sent: string[] = [];
+    for (let i = 0; i < 6; i++) sent.push(await send(`ghcr.io/acme/${nameOf(i)}`));
     await waitFor(
       () => first.inFlight() === 3 && server.count({ verb: "patch" }) >= 3,
       "three events in flight, throttled",
@@ -246,6 +315,6 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
       async () => patched().length === 6 && (await pending()) === 0,
       "the unread events after the restart",
     );
-    for (let i = 0; i < 6; i++) expect(restartedAt(nameOf(i))).toBe(acceptedAt(i));
+    for (let i = 0; i < 6; i++) expect(restartedAt(nameOf(i))).toBe(sent[i]);
   });
 });

@@ -4,6 +4,7 @@ import {
   failureOf,
   skippedClusterLines,
   summaryMarkdown,
+  unfinishedClusters,
   workloadLines,
 } from "../../../src/client/report.ts";
 import type { StatusView } from "../../../src/core/status-view.ts";
@@ -103,7 +104,7 @@ describe("the count of clusters", () => {
           ["c", "pending"],
         ]),
       ),
-    ).toBe("1 of 3 clusters rolled out, 1 rolling out, 1 not heard from yet");
+    ).toBe("1 of 3 clusters rolled out, 1 rolling out, 1 not heard from yet (c)");
     expect(
       clusterCountLine(
         withClusters([
@@ -122,5 +123,60 @@ describe("the count of clusters", () => {
       "[c] skipped (policy: acme/app may not restart in cluster c)",
     ]);
     expect(failureOf(skipped)).toContain("nothing in any cluster");
+  });
+});
+
+describe("the clusters a wait still waited for", () => {
+  const cluster = (name: string, state: StatusView["clusters"][number]["state"]) => ({
+    cluster: name,
+    state,
+    workloads: [],
+  });
+  const waitingOn = (...clusters: StatusView["clusters"][number][]): StatusView => ({
+    ...view([]),
+    state: "processing",
+    clusters,
+  });
+
+  test("names the clusters not heard from and those still rolling out", () => {
+    expect(
+      unfinishedClusters(
+        waitingOn(cluster("eu", "complete"), cluster("prod", "pending"), cluster("us", "processing")),
+      ),
+    ).toBe("not heard from: prod; still rolling out: us");
+    expect(unfinishedClusters(waitingOn(cluster("prod", "pending"), cluster("dr", "pending")))).toBe(
+      "not heard from: prod, dr",
+    );
+    expect(unfinishedClusters(waitingOn(cluster("eu", "complete")))).toBeUndefined();
+    expect(unfinishedClusters(undefined)).toBeUndefined();
+  });
+
+  test("the count line names the clusters not heard from, and the summary carries it", () => {
+    const stuck = waitingOn(cluster("eu", "complete"), cluster("prod", "pending"));
+    expect(clusterCountLine(stuck)).toBe("1 of 2 clusters rolled out, 1 not heard from yet (prod)");
+    const event = { image: "ghcr.io/acme/app", tags: ["dev"], eventId: "1-0" };
+    const markdown = summaryMarkdown(
+      event,
+      stuck,
+      "the rollouts did not finish within 5s; not heard from: prod",
+    );
+    expect(markdown).toContain("not heard from: prod");
+    expect(markdown).toContain("1 of 2 clusters rolled out, 1 not heard from yet (prod).");
+  });
+
+  test("counts only the expected clusters, and names one that reported without being expected", () => {
+    const reportedAnyway = {
+      ...waitingOn(cluster("eu", "complete"), cluster("us", "complete"), cluster("staging", "processing")),
+    };
+    const marked: StatusView = {
+      ...reportedAnyway,
+      clusters: reportedAnyway.clusters.map((c) =>
+        c.cluster === "staging" ? { ...c, unexpected: true } : c,
+      ),
+    };
+    expect(clusterCountLine(marked)).toBe(
+      "2 of 2 clusters rolled out; also reported by staging (not in EXPECTED_CLUSTERS)",
+    );
+    expect(unfinishedClusters(marked)).toBe("still rolling out: staging");
   });
 });

@@ -147,14 +147,37 @@ describe("the clusters an event waits for", () => {
     expect(answer.clusters[1]).toMatchObject({ state: "skipped", reason: expect.stringContaining("policy") });
   });
 
-  test("a cluster that reports without being expected is counted too, and must be final as well", () => {
+  test("a cluster that reports without being expected is listed as unexpected and not counted, but must be final as well", () => {
     const answer = view({
-      event: expecting(["a"]),
+      event: expecting(["a", "b"]),
       "cluster:a": cluster("a", [app("complete")], "complete"),
+      "cluster:b": cluster("b", [app("complete")], "complete"),
       "cluster:x": cluster("x", [app("progressing")], "processing"),
     });
+    // "2 of 2": the clusters the web expects; x's rollout still holds the event, and is not hidden.
     expect(answer.state).toBe("processing");
-    expect(answer).toMatchObject({ clusters_final: 1, clusters_total: 2 });
+    expect(answer).toMatchObject({ clusters_final: 2, clusters_total: 2 });
+    expect(answer.clusters.map((c) => [c.cluster, c.unexpected ?? false])).toEqual([
+      ["a", false],
+      ["b", false],
+      ["x", true],
+    ]);
+    const failed = view({
+      event: expecting(["a"]),
+      "cluster:a": cluster("a", [app("complete")], "complete"),
+      "cluster:x": cluster("x", [app("failed")], "failed"),
+    });
+    expect(failed).toMatchObject({ state: "failed", clusters_final: 1, clusters_total: 1 });
+  });
+
+  test("with no expected clusters, every cluster that reports is counted and none is unexpected", () => {
+    const answer = view({
+      event: SUMMARY,
+      "cluster:a": cluster("a", [app("complete")], "complete"),
+      "cluster:x": cluster("x", [app("complete")], "complete"),
+    });
+    expect(answer).toMatchObject({ clusters_final: 2, clusters_total: 2 });
+    expect(answer.clusters.some((c) => c.unexpected)).toBe(false);
   });
 
   test("an event accepted before EXPECTED_CLUSTERS was set waits only for the clusters that report, as before", () => {

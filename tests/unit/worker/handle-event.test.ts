@@ -174,7 +174,8 @@ describe("handling one event", () => {
       "restart failed",
       "workload restarted",
     ]);
-    for (const line of seen) expect(line).toMatchObject({ request_id: "req-1", entry_id: "1-0" });
+    for (const line of seen)
+      expect(line).toMatchObject({ request_id: "req-1", event_id: "1-0", entry_id: "1-0" });
   });
 
   test("never restarts a skip-annotated workload and logs it as skipped", async () => {
@@ -529,8 +530,25 @@ describe("whose fault a retry is", () => {
       { entryId: `${originalMs + 3_600_000}-0` },
     );
     await handle({ ...redriven, envelope: { ...redriven.envelope, redrivenFrom: `${originalMs}-0` } });
-    expect(fake.calls.map((c) => c.restartedAt)).toEqual([ACCEPTED_AT]);
-    expect(lines.filter((l) => String(l.msg).startsWith("accepted_at is far"))).toEqual([]);
+    expect(fake.calls.map((c) => c.restartedAt)).toEqual([new Date(originalMs).toISOString()]);
+    expect(lines.filter((l) => l.level !== "INFO")).toEqual([]);
+  });
+});
+
+describe("a worker whose cluster the web does not expect", () => {
+  test("restarts as usual and warns once, naming its cluster and the expected ones, however many events come", async () => {
+    const fake = scriptedPatcher();
+    const { handle, lines } = setup([workload("a", ["ghcr.io/acme/app:dev"])], fake.patcher, {
+      policy: { rules: OPEN_RULES, file: undefined, cluster: "prod-eu" },
+    });
+    const expectingOthers = (entryId: string) => {
+      const d = delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { entryId });
+      return { ...d, envelope: { ...d.envelope, expectedClusters: ["eu", "us"] } };
+    };
+    for (let i = 1; i <= 5; i++) await handle(expectingOthers(`${i}-0`));
+    expect(fake.calls).toHaveLength(5);
+    const warned = lines.filter((l) => String(l.msg).includes("not among the clusters the web expects"));
+    expect(warned).toEqual([expect.objectContaining({ cluster: "prod-eu", expected_clusters: "eu,us" })]);
   });
 });
 
@@ -611,7 +629,11 @@ describe("recording the event's status", () => {
     follower.observe("deployments", "MODIFIED", { ...listed, rollout: done });
     await waitFor(() => last()?.status.state === "complete", "the rollout's write");
     expect(last()?.status.workloads[0]?.state).toBe("complete");
-    expect(lines.some((l) => l.msg === "rollout complete" && l.event_id === "1700000000000-0")).toBe(true);
+    // One field names the event on every line about it, from the restart to the rollout's end.
+    const named = ["workload restarted", "event processed", "rollout complete"].map((msg) =>
+      lines.find((l) => l.msg === msg),
+    );
+    for (const line of named) expect(line).toMatchObject({ event_id: "1700000000000-0" });
   });
 
   test("a PATCH that changed nothing, so no watch event follows, is complete from the rollout its answer shows", async () => {

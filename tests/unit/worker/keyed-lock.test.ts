@@ -96,6 +96,72 @@ describe("a lock per key", () => {
   });
 });
 
+describe("places that a later one supersedes", () => {
+  test("a waiting place is answered superseded at once when a place of a higher rank is reserved behind it", async () => {
+    const lock = new KeyedLock();
+    const running = lock.reserve("a", 1);
+    const middle = lock.reserve("a", 2);
+    expect(await settled(middle.ready)).toBe(false);
+    const newest = lock.reserve("a", 3);
+    expect(await middle.ready).toEqual({ kind: "superseded", by: 3 });
+    // The running place is never superseded; the newest waits for it.
+    expect(await running.ready).toEqual({ kind: "go" });
+    expect(await settled(newest.ready)).toBe(false);
+    running.release();
+    expect(await newest.ready).toEqual({ kind: "go" });
+    middle.release();
+    newest.release();
+    expect(lock.size).toBe(0);
+  });
+
+  test("however many are reserved while one runs, only the newest waits: every other is superseded", async () => {
+    const lock = new KeyedLock();
+    const head = lock.reserve("a", 0);
+    const waiters = Array.from({ length: 20 }, (_, i) => lock.reserve("a", i + 1));
+    const starts = await Promise.all(waiters.slice(0, 19).map((w) => w.ready));
+    expect(starts.map((s) => s.kind)).toEqual(Array(19).fill("superseded"));
+    expect(await settled(waiters[19]?.ready ?? Promise.resolve())).toBe(false);
+    head.release();
+    expect(await waiters[19]?.ready).toEqual({ kind: "go" });
+  });
+
+  test("an equal or lower rank supersedes nothing, a place without rank is never superseded, and other keys are left alone", async () => {
+    const lock = new KeyedLock();
+    lock.reserve("a", 5);
+    const equal = lock.reserve("a", 7);
+    const unranked = lock.reserve("a");
+    const other = lock.reserve("b", 1);
+    lock.reserve("b", 2);
+    lock.reserve("a", 7);
+    lock.reserve("a", 6);
+    expect(await settled(equal.ready)).toBe(false);
+    lock.reserve("a", 100);
+    expect(await equal.ready).toEqual({ kind: "superseded", by: 100 });
+    expect(await settled(unranked.ready)).toBe(false);
+    expect(await other.ready).toEqual({ kind: "go" });
+  });
+
+  test("runInTurn hands a superseded item's task its start, and the newest item's task runs after the running one", async () => {
+    const lock = new KeyedLock();
+    const head = lock.reserve("w", 0);
+    const run = (rank: number) =>
+      runInTurn(
+        lock,
+        ["w"],
+        (k) => k,
+        1,
+        async (_k, start) => start,
+        () => rank,
+      );
+    const older = run(1);
+    const newer = run(2);
+    expect(await older).toEqual([{ kind: "superseded", by: 2 }]);
+    expect(await settled(newer)).toBe(false);
+    head.release();
+    expect(await newer).toEqual([{ kind: "go" }]);
+  });
+});
+
 describe("running work in turn", () => {
   test("two runs over the same keys never overlap on a key, and the earlier run's work on a key comes first", async () => {
     const lock = new KeyedLock();
