@@ -11,6 +11,7 @@ import {
 import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitKeys, readAdmitReply } from "./admit-script.ts";
 import { ValkeyConnection, type ValkeyEndpointSource, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroups, isReplyError } from "./consumer-group.ts";
+import { createReplicaAcks } from "./replica-acks.ts";
 import { warnIfAtCap } from "./stream-cap.ts";
 
 /** The longest a request waits for Valkey to take an event (the Action gives up after 10 s). */
@@ -57,11 +58,6 @@ export interface ValkeyPublisher extends EventPublisher {
   start(): Promise<void>;
   /** Sends one command on the publisher's connection, failing as a publish does (down, or silent). */
   command(command: string, args: string[]): Promise<unknown>;
-}
-
-/** Raised when fewer replicas than `VALKEY_MIN_REPLICAS_ACK` acknowledged an admitted event in time. */
-export class ReplicasMissingError extends Error {
-  readonly code = "ERR_VALKEY_REPLICAS_MISSING";
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -188,19 +184,23 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   }
 
   /**
+   * One `WAIT` at a time on the admitting connection, shared by the admissions made before it; a round
+   * holds admissions queued behind it at most a quarter of the hand-off.
+   */
+  const replicaAcks = createReplicaAcks({
+    minReplicas: minReplicasAck,
+    send: (command, args, commandTimeoutMs) => admitting.send(command, args, commandTimeoutMs),
+    roundMs: Math.max(1, Math.floor(timeoutMs / 4)),
+    slackMs: timeoutMs,
+    now,
+  });
+
+  /**
    * Waits until `minReplicasAck` replicas acknowledged every write made so far on the admitting
    * connection (this event's among them), within what is left of the hand-off that began at `sentAt`.
    */
-  async function awaitReplicas(sentAt: number): Promise<void> {
-    const leftMs = Math.floor(sentAt + timeoutMs - replyMarginMs - now());
-    // WAIT with a timeout of 0 would block for ever.
-    if (leftMs < 1) throw new ReplicasMissingError(`no time left to wait for ${minReplicasAck} replicas`);
-    const acked = Number(await admitting.send("WAIT", [String(minReplicasAck), String(leftMs)], timeoutMs));
-    if (acked < minReplicasAck) {
-      throw new ReplicasMissingError(
-        `${acked} of ${minReplicasAck} replicas acknowledged the event within ${leftMs} ms; it is on the primary only`,
-      );
-    }
+  function awaitReplicas(sentAt: number): Promise<void> {
+    return replicaAcks.confirm(Math.floor(sentAt + timeoutMs - replyMarginMs - now()));
   }
 
   async function publish(envelope: EventEnvelope, admission: Admission): Promise<PublishResult> {
