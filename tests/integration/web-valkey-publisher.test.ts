@@ -206,7 +206,7 @@ describe.skipIf(!run)("replica acknowledgements across connections and requests"
         expect((error as Error).cause).toBeInstanceOf(ReplicasMissingError);
       }
       // A WAIT that ran out of time answered a count: no command timed out, nothing was reconnected.
-      expect(captured.lines.filter((line) => line.level === "warn").map((line) => line.msg)).toEqual([]);
+      expect(captured.lines.filter((line) => line.level === "WARN").map((line) => line.msg)).toEqual([]);
       expect(publisher.ready()).toBe(true);
 
       replica.signal("SIGCONT");
