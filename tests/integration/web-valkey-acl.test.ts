@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { createValkeyPublisher } from "../../src/adapters/valkey/publisher.ts";
 import { signToken } from "../support/tokens.ts";
+import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 import { captureLog } from "../support/web-fixtures.ts";
@@ -30,13 +31,10 @@ async function documentedWebRules(): Promise<string[]> {
 
 describe.skipIf(!requireValkey())("the web as a least-privilege Valkey user", () => {
   test("with the rights docs/deployment.md lists, the web connected as under Sentinel publishes with VALKEY_MIN_REPLICAS_ACK", async () => {
-    await using primary = await startValkey(["--repl-diskless-sync-delay", "0"]);
-    await using replica = await startValkey(["--replicaof", "127.0.0.1", String(primary.port)]);
+    const pair = await startPrimaryWithReplica();
+    await using primary = pair.primary;
+    await using replica = pair.replica;
     const replicaClient = await replica.client();
-    await waitFor(
-      async () => String(await replicaClient.send("INFO", ["replication"])).includes("master_link_status:up"),
-      "the replica to sync",
-    );
     const rules = await documentedWebRules();
     expect(rules).toEqual(expect.arrayContaining(["+role", "+wait"]));
     await (await primary.client()).send("ACL", ["SETUSER", "webonly", "on", ">web-secret", ...rules]);

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { RedisClient } from "bun";
+import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 import { startWebUnderTest, type WebUnderTest } from "../support/web-harness.ts";
@@ -267,13 +268,9 @@ describe.skipIf(!run)("web with VALKEY_MIN_REPLICAS_ACK above the replicas there
   });
 
   test("with as many replicas as it asks for, it does not warn", async () => {
-    await using primary = await startValkey(["--repl-diskless-sync-delay", "0"]);
-    await using replica = await startValkey(["--replicaof", "127.0.0.1", String(primary.port)]);
-    const replicaClient = await replica.client();
-    await waitFor(
-      async () => String(await replicaClient.send("INFO", ["replication"])).includes("master_link_status:up"),
-      "the replica to sync",
-    );
+    const pair = await startPrimaryWithReplica();
+    await using primary = pair.primary;
+    await using _replica = pair.replica;
     await using web = await startWebUnderTest({ VALKEY_ADDR: primary.addr, VALKEY_MIN_REPLICAS_ACK: "1" });
     await waitReady(web);
     expect((await web.postEvent()).status).toBe(202);
