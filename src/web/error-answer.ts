@@ -16,7 +16,7 @@ import {
   TokenReusedError,
   UnsupportedMediaTypeError,
 } from "./http-errors.ts";
-import { PublishFailedError, StatusUnavailableError } from "./ports.ts";
+import { PublishFailedError, ReplicationUnconfirmedError, StatusUnavailableError } from "./ports.ts";
 import { KeysUnavailableError, TokenRejectedError } from "./token/errors.ts";
 
 /** Why an event was refused: the closed label set of `kuberollouttrigger_events_rejected_total`. */
@@ -184,6 +184,18 @@ function describeStatusError(error: unknown): ErrorAnswer | undefined {
 export function describeError(error: unknown): ErrorAnswer {
   const answer = describeTokenError(error) ?? describePayloadError(error);
   if (answer) return answer;
+  if (error instanceof ReplicationUnconfirmedError) {
+    return {
+      status: 502,
+      message: "replication not confirmed",
+      fields: {
+        reason:
+          "the event is stored on the primary, but too few replicas confirmed it in time; retrying with the same token is safe",
+      },
+      rejected: "publish_failed",
+      line: { level: "warn", msg: "publish failed", fields: { reason: "replication not confirmed", error } },
+    };
+  }
   if (error instanceof PublishFailedError) {
     return {
       status: 502,

@@ -3,7 +3,16 @@ import type { EventStatusRecord } from "../core/status-view.ts";
 
 /** Raised when the queue did not take an event; the web answers 502 and never 202. */
 export class PublishFailedError extends Error {
-  readonly code = "ERR_PUBLISH_FAILED";
+  readonly code: string = "ERR_PUBLISH_FAILED";
+}
+
+/**
+ * Raised when the event is in the queue on the primary but fewer replicas than `VALKEY_MIN_REPLICAS_ACK`
+ * confirmed it within the hand-off: still a 502, and a retry with the same token is safe (it adds nothing
+ * and waits for the replicas again).
+ */
+export class ReplicationUnconfirmedError extends PublishFailedError {
+  override readonly code = "ERR_REPLICATION_UNCONFIRMED";
 }
 
 /** What a publish is admitted under: one event per token, and the sending repository's rate. */

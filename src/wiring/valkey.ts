@@ -1,5 +1,6 @@
 import {
   type ValkeyEndpointSource,
+  type ValkeyPrimaryResolver,
   type ValkeyTlsOptions,
   valkeyUrl,
 } from "../adapters/valkey/connection.ts";
@@ -28,6 +29,12 @@ export function hasValkey(valkey: Config["valkey"]): boolean {
 }
 
 /**
+ * One resolver per sentinel configuration, shared by every part of the process (publisher, status
+ * store and reader, consumer): one question in flight and one primary check a second for all of them.
+ */
+const resolvers = new WeakMap<object, ValkeyPrimaryResolver>();
+
+/**
  * Where the configured Valkey is and its TLS options: the fixed client URL of `VALKEY_ADDR`, or under
  * Sentinel a resolver that asks the sentinels for the primary on every (re)connect. TLS applies to the
  * sentinels and the data nodes alike. There must be one of the two.
@@ -43,6 +50,8 @@ export function endpointOf(
   const tls = valkey.tls === false ? false : { ca: valkey.tls.ca };
   if (valkey.sentinel) {
     const { sentinel } = valkey;
+    const known = resolvers.get(sentinel);
+    if (known) return { url: known, tls };
     const url = createSentinelResolver({
       sentinels: sentinel.addrs,
       master: sentinel.master,
@@ -52,6 +61,7 @@ export function endpointOf(
       password: valkey.password,
       tls,
     });
+    resolvers.set(sentinel, url);
     return { url, tls };
   }
   if (!valkey.addr) throw new Error("no Valkey address configured");

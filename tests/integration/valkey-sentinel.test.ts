@@ -1,11 +1,17 @@
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
-import { ValkeyConnection, type ValkeyPrimaryResolver } from "../../src/adapters/valkey/connection.ts";
+import {
+  ValkeyConnection,
+  type ValkeyPrimaryResolver,
+  watchPrimary,
+} from "../../src/adapters/valkey/connection.ts";
 import { openDeadLetterStore } from "../../src/adapters/valkey/dead-letter-store.ts";
 import { createSentinelResolver, type SentinelResolverOptions } from "../../src/adapters/valkey/sentinel.ts";
 import { createLogger, type Logger } from "../../src/log.ts";
 import { makeTlsFixtures } from "../support/tls-fixtures.ts";
 import {
   requireSentinel,
+  sentinelConnectionsReceived,
+  startLoneSentinel,
   startSentinelSet,
   TEST_MASTER,
   type TestSentinelSet,
@@ -111,6 +117,35 @@ describe.skipIf(!requireSentinel())("a Valkey connection through Sentinel", () =
         to: second.addr,
       }),
     );
+  });
+
+  test("a sentinel that names a replica is left for the next one, not asked again and again", async () => {
+    await using set = await startSentinelSet();
+    const [primary, replica] = set.nodes;
+    await using stale = await startLoneSentinel(replica.port);
+    const { log, lines } = capture();
+    const resolver = resolverOf(set, {
+      sentinels: [loopback(stale.port), ...set.sentinelPorts.map(loopback)],
+    });
+    using connection = await openThrough(resolver, log);
+    await waitFor(() => connection.connected, "the connection to the primary", 5000);
+    // The stale sentinel was asked first, its replica refused once, then the next sentinel named the primary.
+    const failed = lines.filter((l) => l.msg === "valkey connection failed").map((l) => l.primary);
+    expect(failed).toEqual([replica.addr]);
+    expect(lines.filter((l) => l.msg === "valkey primary resolved").map((l) => l.primary)).toEqual([
+      primary.addr,
+    ]);
+    expect((await resolver.resolve()).addr).toBe(primary.addr);
+  });
+
+  test("the sentinels are asked on one client each, kept open across questions", async () => {
+    await using set = await startSentinelSet();
+    const [port] = set.sentinelPorts as [number];
+    const resolver = resolverOf(set, { sentinels: [loopback(port)] });
+    const before = await sentinelConnectionsReceived(port);
+    for (let i = 0; i < 10; i++) expect((await resolver.resolve()).addr).toBe(set.nodes[0].addr);
+    // One connection for the ten questions, and one for this count.
+    expect((await sentinelConnectionsReceived(port)) - before).toBe(2);
   });
 
   test("when the primary is killed it reconnects to the replica the sentinels promote", async () => {
@@ -265,5 +300,34 @@ describe.skipIf(!requireValkey())("a Valkey connection through a resolver", () =
     );
     await writeUntilTaken(connection, "k");
     expect(await admin.b.get("k")).toBe("1");
+  });
+
+  test("connections through one resolver share its primary check: one question a round, not one per connection", async () => {
+    await using node = await startValkey();
+    let questions = 0;
+    const resolver: ValkeyPrimaryResolver = {
+      resolve: async () => {
+        questions += 1;
+        return { url: node.url, addr: node.addr };
+      },
+    };
+    const { log } = capture();
+    const connections = [1, 2, 3].map(
+      (n) =>
+        new ValkeyConnection({ url: resolver, tls: false, log, name: `c${n}`, primaryCheckIntervalMs: 10 }),
+    );
+    try {
+      await Promise.all(connections.map((connection) => connection.start()));
+      expect(connections.every((connection) => connection.connected)).toBe(true);
+      const connects = questions;
+      // Counts the rounds of the resolver's check (the same check: same resolver, same interval).
+      let rounds = 0;
+      const stop = watchPrimary(resolver, 10, { named: () => (rounds += 1), failed: () => undefined });
+      await waitFor(() => rounds >= 5, "five rounds of the check");
+      stop();
+      expect(questions - connects).toBeLessThanOrEqual(rounds + 1);
+    } finally {
+      for (const connection of connections) connection.close();
+    }
   });
 });

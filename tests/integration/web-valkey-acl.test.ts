@@ -1,10 +1,73 @@
 import { describe, expect, test } from "bun:test";
+import { join } from "node:path";
+import { createValkeyPublisher } from "../../src/adapters/valkey/publisher.ts";
 import { signToken } from "../support/tokens.ts";
+import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
+import { captureLog } from "../support/web-fixtures.ts";
 import { startWebUnderTest } from "../support/web-harness.ts";
 
+const CHANNEL = "kuberollouttrigger";
+
+/**
+ * The web's required ACL rules as docs/deployment.md lists them (the bullet that starts with "- web:",
+ * up to the optional `+pubsub|numsub`), with `<channel>` filled in.
+ */
+async function documentedWebRules(): Promise<string[]> {
+  const text = await Bun.file(join(import.meta.dir, "../../docs/deployment.md")).text();
+  const start = text.indexOf("\n- web: ");
+  const bullet = text.slice(start + 1, text.indexOf("\n- ", start + 1));
+  const quoted = [...bullet.matchAll(/`([^`]+)`/g)].map(([, code]) => code ?? "");
+  const required = quoted.slice(
+    0,
+    quoted.findIndex((code) => code.startsWith("+pubsub|numsub")),
+  );
+  return required
+    .flatMap((code) => code.split(/\s+/))
+    .filter((rule) => rule.startsWith("~") || rule.startsWith("+"))
+    .map((rule) => rule.replaceAll("<channel>", CHANNEL));
+}
+
 describe.skipIf(!requireValkey())("the web as a least-privilege Valkey user", () => {
+  test("with the rights docs/deployment.md lists, the web connected as under Sentinel publishes with VALKEY_MIN_REPLICAS_ACK", async () => {
+    const pair = await startPrimaryWithReplica();
+    await using primary = pair.primary;
+    await using replica = pair.replica;
+    const replicaClient = await replica.client();
+    const rules = await documentedWebRules();
+    expect(rules).toEqual(expect.arrayContaining(["+role", "+wait"]));
+    await (await primary.client()).send("ACL", ["SETUSER", "webonly", "on", ">web-secret", ...rules]);
+    const captured = captureLog();
+    const publisher = createValkeyPublisher({
+      // Named by a resolver, as under Sentinel: every connect checks the node's ROLE.
+      url: {
+        resolve: async () => ({ url: `redis://webonly:web-secret@${primary.addr}`, addr: primary.addr }),
+      },
+      tls: false,
+      channel: CHANNEL,
+      delivery: "stream",
+      consumerGroups: [CHANNEL],
+      expectedClusters: [],
+      streamMaxLen: 1000,
+      ratePerMinute: 0,
+      minReplicasAck: 1,
+      log: captured.log,
+    });
+    try {
+      await publisher.start();
+      const taken = await publisher.publish(
+        { payload: "{}", acceptedAt: new Date().toISOString(), requestId: "r", repository: "acme/app" },
+        { jti: "one", rememberUntilMs: Date.now() + 60_000, repository: "acme/app" },
+      );
+      expect(taken.kind).toBe("accepted");
+      expect(await replicaClient.send("XLEN", [CHANNEL])).toBe(1);
+      expect(captured.withMsg("valkey connection failed")).toEqual([]);
+    } finally {
+      await publisher.close();
+    }
+  });
+
   test("a user allowed the admission script's commands but not PUBSUB or XLEN still publishes; the checks it may not run only warn", async () => {
     await using valkey = await startValkey();
     const admin = await valkey.client();

@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
+import { ReplicasMissingError } from "../../src/adapters/valkey/replica-acks.ts";
 import { PublishFailedError } from "../../src/web/ports.ts";
 import { createPublisher } from "../../src/wiring/valkey.ts";
+import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 import { captureLog, webConfig } from "../support/web-fixtures.ts";
@@ -138,4 +140,77 @@ describe.skipIf(!run)("the Valkey publisher with VALKEY_MIN_REPLICAS_ACK", () =>
       await publisher.close();
     }
   });
+});
+
+/** A primary and one replica the primary counts online. */
+async function primaryWithReplica() {
+  const { primary, replica } = await startPrimaryWithReplica();
+  return { primary, replica, replicaClient: await replica.client() };
+}
+
+describe.skipIf(!run)("replica acknowledgements across connections and requests", () => {
+  test("a retry with the same token on another web replica fails while no replica holds the event, and passes once one does", async () => {
+    const { primary, replica, replicaClient } = await primaryWithReplica();
+    await using _primary = primary;
+    await using _replica = replica;
+    const settings = webConfig({ VALKEY_ADDR: primary.addr, VALKEY_MIN_REPLICAS_ACK: "1" });
+    const webA = createPublisher(settings, captureLog().log);
+    const webB = createPublisher(settings, captureLog().log);
+    try {
+      await Promise.all([webA.start(), webB.start()]);
+      replica.signal("SIGSTOP");
+      const token = admission(2);
+      const firstTry = await webA.publish(envelope(2), token).catch((error: unknown) => error);
+      expect((firstTry as Error).cause).toBeInstanceOf(ReplicasMissingError);
+      // webB's connection wrote nothing yet: only the replay's own write makes its WAIT cover the event.
+      const retry = await webB.publish(envelope(2), token).catch((error: unknown) => error);
+      expect(retry).toBeInstanceOf(PublishFailedError);
+      expect((retry as Error).cause).toBeInstanceOf(ReplicasMissingError);
+
+      replica.signal("SIGCONT");
+      const replayed = await webB.publish(envelope(2), token);
+      expect(replayed.kind).toBe("replayed");
+      expect(await replicaClient.send("XLEN", ["kuberollouttrigger"])).toBe(1);
+    } finally {
+      replica.signal("SIGCONT");
+      await webA.close();
+      await webB.close();
+    }
+  }, 15_000);
+
+  test("with a stopped replica, publishes made together each fail on their own hand-off and keep the connection", async () => {
+    const { primary, replica, replicaClient } = await primaryWithReplica();
+    await using _primary = primary;
+    await using _replica = replica;
+    const captured = captureLog();
+    const publisher = createPublisher(
+      webConfig({ VALKEY_ADDR: primary.addr, VALKEY_MIN_REPLICAS_ACK: "1" }),
+      captured.log,
+    );
+    try {
+      await publisher.start();
+      replica.signal("SIGSTOP");
+      const events = [1, 2, 3, 4, 5, 6];
+      const failed = await Promise.all(
+        events.map((n) => publisher.publish(envelope(n), admission(n)).catch((error: unknown) => error)),
+      );
+      for (const error of failed) {
+        expect(error).toBeInstanceOf(PublishFailedError);
+        expect((error as Error).cause).toBeInstanceOf(ReplicasMissingError);
+      }
+      // A WAIT that ran out of time answered a count: no command timed out, nothing was reconnected.
+      expect(captured.lines.filter((line) => line.level === "WARN").map((line) => line.msg)).toEqual([]);
+      expect(publisher.ready()).toBe(true);
+
+      replica.signal("SIGCONT");
+      const taken = await Promise.all(
+        events.map((n) => publisher.publish(envelope(n + 10), admission(n + 10))),
+      );
+      expect(taken.map((result) => result.kind)).toEqual(events.map(() => "accepted"));
+      expect(await replicaClient.send("XLEN", ["kuberollouttrigger"])).toBe(12);
+    } finally {
+      replica.signal("SIGCONT");
+      await publisher.close();
+    }
+  }, 15_000);
 });

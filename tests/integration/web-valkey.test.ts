@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import type { RedisClient } from "bun";
+import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
 import { waitFor } from "../support/wait-for.ts";
 import { startWebUnderTest, type WebUnderTest } from "../support/web-harness.ts";
@@ -243,5 +244,36 @@ describe.skipIf(!run)("web with Valkey pubsub delivery", () => {
     await using web = await startWebUnderTest({ VALKEY_ADDR: valkey.addr, VALKEY_DELIVERY: "pubsub" });
     await waitReady(web);
     expect(web.captured.lines.filter((line) => line.subscribers !== undefined)).toEqual([]);
+  });
+});
+
+describe.skipIf(!run)("web with VALKEY_MIN_REPLICAS_ACK above the replicas there are", () => {
+  test("it warns on connect, and each 502 says the event is stored on the primary and a retry is safe", async () => {
+    await using valkey = await startValkey();
+    await using web = await startWebUnderTest({ VALKEY_ADDR: valkey.addr, VALKEY_MIN_REPLICAS_ACK: "1" });
+    await waitReady(web);
+    const warned = web.captured.lines.filter((line) =>
+      String(line.msg).includes("fewer replicas than VALKEY_MIN_REPLICAS_ACK"),
+    );
+    expect(warned).toMatchObject([{ level: "WARN", replicas: 0, min_replicas_ack: 1 }]);
+
+    const response = await web.postEvent();
+    expect(response.status).toBe(502);
+    const body = (await response.json()) as { error: string; reason: string };
+    expect(body.error).toBe("replication not confirmed");
+    expect(body.reason).toContain("stored on the primary");
+    expect(body.reason).toContain("retrying with the same token is safe");
+    // It is in the stream all the same: a worker restarts the workload for it.
+    expect(await (await valkey.client()).send("XLEN", [CHANNEL])).toBe(1);
+  });
+
+  test("with as many replicas as it asks for, it does not warn", async () => {
+    const pair = await startPrimaryWithReplica();
+    await using primary = pair.primary;
+    await using _replica = pair.replica;
+    await using web = await startWebUnderTest({ VALKEY_ADDR: primary.addr, VALKEY_MIN_REPLICAS_ACK: "1" });
+    await waitReady(web);
+    expect((await web.postEvent()).status).toBe(202);
+    expect(web.captured.lines.filter((line) => String(line.msg).includes("replicas"))).toEqual([]);
   });
 });

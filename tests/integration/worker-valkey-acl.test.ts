@@ -29,11 +29,12 @@ async function documentedWorkerRules(): Promise<string[]> {
 }
 
 describe.skipIf(!requireValkey())("the worker as a least-privilege Valkey user", () => {
-  test("with the rights docs/deployment.md lists, the worker trims past a stale group and reaps a gone consumer", async () => {
+  test("with the rights docs/deployment.md lists, the worker (connected as under Sentinel) trims past a stale group and reaps a gone consumer", async () => {
     await using valkey = await startValkey();
     const admin = await valkey.client();
     const rules = await documentedWorkerRules();
     expect(rules).toContain(`~{${CHANNEL}}:group-idle-since`);
+    expect(rules).toContain("+role");
     await admin.send("ACL", ["SETUSER", "workeronly", "on", ">worker-secret", ...rules]);
     await admin.send("XGROUP", ["CREATE", CHANNEL, "workers", "0", "MKSTREAM"]);
     // A group of another cluster that never got a consumer, and a consumer of a gone worker.
@@ -45,7 +46,10 @@ describe.skipIf(!requireValkey())("the worker as a least-privilege Valkey user",
     const reaped = registry.counter("reaped_under_test", "Consumers reaped in this test.");
     const stale = registry.gauge("stale_under_test", "Stale groups in this test.");
     const consumer = new ValkeyStreamConsumer({
-      url: `redis://workeronly:worker-secret@${valkey.addr}`,
+      // Named by a resolver, as under Sentinel: every connect checks the node's ROLE.
+      url: {
+        resolve: async () => ({ url: `redis://workeronly:worker-secret@${valkey.addr}`, addr: valkey.addr }),
+      },
       tls: false,
       stream: CHANNEL,
       group: "workers",
@@ -75,6 +79,7 @@ describe.skipIf(!requireValkey())("the worker as a least-privilege Valkey user",
       await waitFor(async () => Number(await admin.send("XLEN", [CHANNEL])) === 0, "the trim");
       expect(await admin.send("HEXISTS", [groupIdleSinceKey(CHANNEL), "expected"])).toBe(1);
       const failures = lines.filter((l) => String(l.msg).endsWith("failed") || l.level === "ERROR");
+      expect(lines.filter((l) => l.msg === "valkey primary resolved")).not.toHaveLength(0);
       expect(failures).toEqual([]);
     } finally {
       await consumer.stop();

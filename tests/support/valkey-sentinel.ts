@@ -301,3 +301,59 @@ export async function startSentinelSet(options: SentinelSetOptions = {}): Promis
     throw error;
   }
 }
+
+/** A sentinel on its own, for a resolver to ask: it names whatever node it was told to monitor. */
+export interface TestLoneSentinel extends AsyncDisposable {
+  readonly port: number;
+}
+
+/**
+ * Starts one sentinel (quorum 1, no peers) that monitors {@link TEST_MASTER} at `127.0.0.1:<port>`. Told
+ * a replica's port, it is a stale sentinel: it names that replica as the primary (a lone sentinel cannot
+ * fail over: the replica has no replicas of its own to promote).
+ */
+export async function startLoneSentinel(port: number): Promise<TestLoneSentinel> {
+  const dir = mkdtempSync(join(tmpdir(), "krt-lone-sentinel-"));
+  for (let tries = 1; ; tries++) {
+    const [seat] = pickSeats(1) as [SentinelSeat];
+    const conf = join(dir, `sentinel-${seat.port}.conf`);
+    writeFileSync(
+      conf,
+      [
+        `port ${seat.port}`,
+        "bind 127.0.0.1",
+        `dir ${dir}`,
+        `logfile ${logOf(dir, seat.port)}`,
+        `sentinel monitor ${TEST_MASTER} 127.0.0.1 ${port} 1`,
+        "",
+      ].join("\n"),
+    );
+    const proc = Bun.spawn(["valkey-server", conf, "--sentinel"], { stdout: "ignore", stderr: "inherit" });
+    const dispose = async () => {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    };
+    try {
+      await waitForOwnServer(proc, sentinelUrl(seat.port, {}), logOf(dir, seat.port), 10_000, false);
+      return {
+        port: seat.port,
+        [Symbol.asyncDispose]: async () => {
+          await dispose();
+          rmSync(dir, { recursive: true, force: true });
+        },
+      };
+    } catch (error) {
+      await dispose();
+      if (!(error instanceof PortTakenError) || tries >= 5) {
+        rmSync(dir, { recursive: true, force: true });
+        throw error;
+      }
+    }
+  }
+}
+
+/** How many connections sentinel `port` has accepted so far (`INFO stats`). */
+export async function sentinelConnectionsReceived(port: number): Promise<number> {
+  const info = String(await ask(port, {}, "INFO", ["stats"]));
+  return Number(/total_connections_received:(\d+)/.exec(info)?.[1] ?? Number.NaN);
+}

@@ -6,7 +6,11 @@ import { replyText } from "./stream-replies.ts";
  * - refuses work past its deadline (`late`): a Valkey that stalled past the web's hand-off must not
  *   append an event the web already answered 502 for;
  * - one event per token: a `jti` seen before answers `replayed` with the first event's ID when the
- *   minimized event is byte-equal, else `conflict`;
+ *   minimized event is byte-equal, else `conflict`. A replay writes the `jti` key again as it was
+ *   (`KEEPTTL`): `WAIT` counts only the writes made on its own connection, and a retry may come on
+ *   another connection or web replica than the first try; a write of its own puts the first event
+ *   under this connection's replication offset too (replication is one ordered stream: a replica that
+ *   acknowledged the later write holds the earlier entry);
  * - the repository's rate: `rate` with the window's remaining milliseconds once `limit` events were
  *   accepted in it (a refusal counts nothing);
  * - then `XADD` (stream) or `PUBLISH` (pubsub), count the event, and remember the `jti` until the token
@@ -23,7 +27,10 @@ if now > tonumber(ARGV[2]) then return {'late', tostring(now)} end
 local prior = redis.call('GET', KEYS[2])
 if prior then
   local sep = string.find(prior, '\\n', 1, true)
-  if sep and string.sub(prior, sep + 1) == ARGV[4] then return {'replayed', string.sub(prior, 1, sep - 1)} end
+  if sep and string.sub(prior, sep + 1) == ARGV[4] then
+    redis.call('SET', KEYS[2], prior, 'KEEPTTL')
+    return {'replayed', string.sub(prior, 1, sep - 1)}
+  end
   return {'conflict'}
 end
 local limit = tonumber(ARGV[5])

@@ -43,6 +43,68 @@ export function valkeyUrl(endpoint: ValkeyEndpoint): string {
  */
 export interface ValkeyPrimaryResolver {
   resolve(): Promise<{ readonly url: string; readonly addr: string }>;
+  /**
+   * Told that the node `addr` it named does not say `ROLE` master (or answered `READONLY`): the next
+   * question goes to another source first (Sentinel: the next sentinel, not the one that named it).
+   */
+  notPrimary?(addr: string): void;
+}
+
+/** Told the primary's `host:port` on each check, or why the check failed. */
+export interface PrimaryListener {
+  named(addr: string): void;
+  failed(error: unknown): void;
+}
+
+interface PrimaryWatch {
+  readonly timer: ReturnType<typeof setInterval>;
+  readonly listeners: Set<PrimaryListener>;
+}
+
+/** The running checks of each resolver, by interval. */
+const primaryWatches = new WeakMap<ValkeyPrimaryResolver, Map<number, PrimaryWatch>>();
+
+/**
+ * Asks `resolver` every `intervalMs` which node is the primary and tells each listener. Every connection
+ * through one resolver shares one check (one question a second, not one per connection); it stops with
+ * its last listener. Returns the function that removes `listener`.
+ */
+export function watchPrimary(
+  resolver: ValkeyPrimaryResolver,
+  intervalMs: number,
+  listener: PrimaryListener,
+): () => void {
+  let byInterval = primaryWatches.get(resolver);
+  if (!byInterval) {
+    byInterval = new Map();
+    primaryWatches.set(resolver, byInterval);
+  }
+  let watch = byInterval.get(intervalMs);
+  if (!watch) {
+    const listeners = new Set<PrimaryListener>();
+    const timer = setInterval(() => {
+      resolver.resolve().then(
+        ({ addr }) => {
+          for (const each of [...listeners]) each.named(addr);
+        },
+        (error: unknown) => {
+          for (const each of [...listeners]) each.failed(error);
+        },
+      );
+    }, intervalMs);
+    timer.unref();
+    watch = { timer, listeners };
+    byInterval.set(intervalMs, watch);
+  }
+  watch.listeners.add(listener);
+  const { listeners, timer } = watch;
+  const watches = byInterval;
+  return () => {
+    listeners.delete(listener);
+    if (listeners.size > 0 || watches.get(intervalMs)?.timer !== timer) return;
+    clearInterval(timer);
+    watches.delete(intervalMs);
+  };
 }
 
 /** Where a connection goes: one fixed client URL (`valkeyUrl`), or the primary a resolver names. */
@@ -122,7 +184,7 @@ export class ValkeyConnection {
   private tries = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private pinger: ReturnType<typeof setInterval> | undefined;
-  private primaryWatch: ReturnType<typeof setInterval> | undefined;
+  private unwatchPrimary: (() => void) | undefined;
   private inFlight = 0;
   private queued: QueuedCommand[] = [];
   private readonly waiters = new Set<() => void>();
@@ -241,26 +303,27 @@ export class ValkeyConnection {
 
   /** Drops a client whose node was demoted under it: a new connect asks the resolver for the primary. */
   private leaveReplica(client: RedisClient, command: string): void {
+    const { url } = this.options;
+    if (typeof url !== "string" && this.primaryAddr !== undefined) url.notPrimary?.(this.primaryAddr);
     this.drop(client, "valkey node is a replica now; reconnecting to the primary", { command });
   }
 
-  /** Under Sentinel: asks now and then which node is the primary, and leaves one that no longer is. */
+  /**
+   * Under Sentinel: leaves a primary that the resolver no longer names. The check is the resolver's,
+   * shared by every connection through it ({@link watchPrimary}).
+   */
   private startWatchingPrimary(): void {
     const { url, primaryCheckIntervalMs = 1000, log, name } = this.options;
-    if (typeof url === "string" || primaryCheckIntervalMs <= 0 || this.primaryWatch !== undefined) return;
-    this.primaryWatch = setInterval(() => {
-      const client = this.client;
-      const current = this.primaryAddr;
-      if (!client || !this.connected) return;
-      url.resolve().then(
-        ({ addr }) => {
-          if (addr !== current)
-            this.drop(client, "valkey primary moved; reconnecting", { from: current, to: addr });
-        },
-        (error: unknown) => log.debug("valkey primary not checked", { connection: name, error }),
-      );
-    }, primaryCheckIntervalMs);
-    this.primaryWatch.unref();
+    if (typeof url === "string" || primaryCheckIntervalMs <= 0 || this.unwatchPrimary !== undefined) return;
+    this.unwatchPrimary = watchPrimary(url, primaryCheckIntervalMs, {
+      named: (addr) => {
+        const client = this.client;
+        const current = this.primaryAddr;
+        if (!client || !this.connected || addr === current) return;
+        this.drop(client, "valkey primary moved; reconnecting", { from: current, to: addr });
+      },
+      failed: (error) => log.debug("valkey primary not checked", { connection: name, error }),
+    });
   }
 
   /** Checks an idle connection now and then; a busy one is checked by its own commands' timeouts. */
@@ -286,7 +349,8 @@ export class ValkeyConnection {
     this.closed = true;
     clearTimeout(this.timer);
     clearInterval(this.pinger);
-    clearInterval(this.primaryWatch);
+    this.unwatchPrimary?.();
+    this.unwatchPrimary = undefined;
     this.up = false;
     this.client?.close();
     this.client = undefined;
@@ -347,6 +411,10 @@ export class ValkeyConnection {
       if (this.closed) return;
       client.onclose = null;
       client.close();
+      const { url: source } = this.options;
+      if (error instanceof ValkeyNotPrimaryError && typeof source !== "string" && addr !== undefined) {
+        source.notPrimary?.(addr);
+      }
       const tlsError = tls === false ? undefined : await this.diagnose(error, tls);
       if (this.closed) return;
       log.warn("valkey connection failed", {

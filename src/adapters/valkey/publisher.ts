@@ -7,10 +7,12 @@ import {
   type EventPublisher,
   PublishFailedError,
   type PublishResult,
+  ReplicationUnconfirmedError,
 } from "../../web/ports.ts";
 import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitKeys, readAdmitReply } from "./admit-script.ts";
 import { ValkeyConnection, type ValkeyEndpointSource, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroups, isReplyError } from "./consumer-group.ts";
+import { createReplicaAcks, ReplicasMissingError } from "./replica-acks.ts";
 import { warnIfAtCap } from "./stream-cap.ts";
 
 /** The longest a request waits for Valkey to take an event (the Action gives up after 10 s). */
@@ -57,11 +59,6 @@ export interface ValkeyPublisher extends EventPublisher {
   start(): Promise<void>;
   /** Sends one command on the publisher's connection, failing as a publish does (down, or silent). */
   command(command: string, args: string[]): Promise<unknown>;
-}
-
-/** Raised when fewer replicas than `VALKEY_MIN_REPLICAS_ACK` acknowledged an admitted event in time. */
-export class ReplicasMissingError extends Error {
-  readonly code = "ERR_VALKEY_REPLICAS_MISSING";
 }
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
@@ -153,8 +150,35 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
    */
   const admitting =
     minReplicasAck > 0
-      ? new ValkeyConnection({ ...connectionOptions, name: "publisher-acks", onConnect: prepareAdmission })
+      ? new ValkeyConnection({
+          ...connectionOptions,
+          name: "publisher-acks",
+          onConnect: async (client) => {
+            await prepareAdmission(client);
+            await warnOfMissingReplicas(client);
+          },
+        })
       : connection;
+
+  /**
+   * Warns when the primary has fewer replicas connected (`ROLE`'s list: no `INFO` right needed) than
+   * `VALKEY_MIN_REPLICAS_ACK`: every event would then answer 502 although the primary holds it.
+   */
+  async function warnOfMissingReplicas(client: RedisClient): Promise<void> {
+    let role: unknown;
+    try {
+      role = await bounded(client.send("ROLE", []), "ROLE");
+    } catch (error) {
+      log.warn("valkey replicas not counted", { min_replicas_ack: minReplicasAck, error });
+      return;
+    }
+    const replicas = Array.isArray(role) && Array.isArray(role[2]) ? role[2].length : 0;
+    if (replicas >= minReplicasAck) return;
+    log.warn(
+      "the valkey primary has fewer replicas than VALKEY_MIN_REPLICAS_ACK; every event answers 502 (stored on the primary, replication not confirmed) until enough replicas connect",
+      { replicas, min_replicas_ack: minReplicasAck },
+    );
+  }
 
   /** Checks the stream's length now and then, off the request's path: reaching the cap is rare and slow. */
   function checkCapSometimes(): void {
@@ -188,19 +212,23 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   }
 
   /**
+   * One `WAIT` at a time on the admitting connection, shared by the admissions made before it; a round
+   * holds admissions queued behind it at most a quarter of the hand-off.
+   */
+  const replicaAcks = createReplicaAcks({
+    minReplicas: minReplicasAck,
+    send: (command, args, commandTimeoutMs) => admitting.send(command, args, commandTimeoutMs),
+    roundMs: Math.max(1, Math.floor(timeoutMs / 4)),
+    slackMs: timeoutMs,
+    now,
+  });
+
+  /**
    * Waits until `minReplicasAck` replicas acknowledged every write made so far on the admitting
    * connection (this event's among them), within what is left of the hand-off that began at `sentAt`.
    */
-  async function awaitReplicas(sentAt: number): Promise<void> {
-    const leftMs = Math.floor(sentAt + timeoutMs - replyMarginMs - now());
-    // WAIT with a timeout of 0 would block for ever.
-    if (leftMs < 1) throw new ReplicasMissingError(`no time left to wait for ${minReplicasAck} replicas`);
-    const acked = Number(await admitting.send("WAIT", [String(minReplicasAck), String(leftMs)], timeoutMs));
-    if (acked < minReplicasAck) {
-      throw new ReplicasMissingError(
-        `${acked} of ${minReplicasAck} replicas acknowledged the event within ${leftMs} ms; it is on the primary only`,
-      );
-    }
+  function awaitReplicas(sentAt: number): Promise<void> {
+    return replicaAcks.confirm(Math.floor(sentAt + timeoutMs - replyMarginMs - now()));
   }
 
   async function publish(envelope: EventEnvelope, admission: Admission): Promise<PublishResult> {
@@ -221,6 +249,14 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
       if (streamMode && result.kind === "accepted") checkCapSometimes();
       return result;
     } catch (error) {
+      if (error instanceof ReplicasMissingError) {
+        throw new ReplicationUnconfirmedError(
+          `Valkey holds the event on the primary only: ${error.message}`,
+          {
+            cause: error,
+          },
+        );
+      }
       throw new PublishFailedError(`Valkey did not take the event: ${errorText(error)}`, { cause: error });
     }
   }

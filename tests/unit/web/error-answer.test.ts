@@ -6,7 +6,7 @@ import {
   PayloadTooLargeError,
   UnsupportedMediaTypeError,
 } from "../../../src/web/http-errors.ts";
-import { PublishFailedError } from "../../../src/web/ports.ts";
+import { PublishFailedError, ReplicationUnconfirmedError } from "../../../src/web/ports.ts";
 
 const EXPECTED = { issuer: "https://issuer.example", audience: "krt", allowedOrg: "acme" };
 
@@ -34,6 +34,18 @@ describe("describeError, the one error-to-HTTP mapping", () => {
       status: 502,
       rejected: "publish_failed",
     });
+  });
+
+  test("a 502 for too few replicas says the event is stored and a retry with the same token is safe", () => {
+    const answer = describeError(new ReplicationUnconfirmedError("0 of 1 replicas acknowledged the event"));
+    expect(answer).toMatchObject({
+      status: 502,
+      message: "replication not confirmed",
+      rejected: "publish_failed",
+    });
+    expect(answer.fields?.reason).toContain("stored on the primary");
+    expect(answer.fields?.reason).toContain("retrying with the same token is safe");
+    expect(answer.line).toMatchObject({ level: "warn", msg: "publish failed" });
   });
 
   test("it answers anything unknown with a 500 that carries none of the error's words", () => {
