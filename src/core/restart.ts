@@ -36,6 +36,16 @@ function entryIdTime(entryId: string | undefined): Date | undefined {
   return Number.isNaN(parsed.getTime()) ? undefined : parsed;
 }
 
+/** The most an entry's `accepted_at` may differ from the time in its stream entry ID. */
+export const ACCEPTED_AT_SKEW_MS = 60_000;
+
+/** The `restartedAt` of a delivery, and the `accepted_at` it did not trust, if any. */
+export interface RestartedAt {
+  readonly value: string;
+  /** An `accepted_at` too far from its stream entry ID's time to be the web's: anyone who can write to Valkey can set it. */
+  readonly distrusted?: string;
+}
+
 /**
  * The time Valkey first added an event: its entry ID's, or for an entry re-driven from the dead letters
  * the time of `redrivenFrom` (the ID the event had before), which a re-drive appends later, so one
@@ -51,20 +61,25 @@ function firstAddedTime(entryId: string | undefined, redrivenFrom: string | unde
 /**
  * The `restartedAt` value, RFC 3339 UTC with milliseconds, fixed by the delivery so that handling it
  * again (a retry after an unreachable cluster, a redelivered entry) writes the same value and rolls
- * nothing twice. In stream delivery it is the time in the stream entry ID (for an entry re-driven from
- * the dead letters, `redrivenFrom`: the ID the web gave the event): Valkey's one clock, which grows with
- * the stream's order, so a later event never carries an earlier value than the one before it, whichever
- * web replica accepted either (their clocks may differ) and whatever `accepted_at` says. Without an
- * entry ID (Pub/Sub, the in-process queue) it is the envelope's `acceptedAt` (the receive time Pub/Sub
- * stamps, or the web's). The current time only when nothing else gives one (never for our sources).
+ * nothing twice: the envelope's `acceptedAt` (the web's, or the receive time Pub/Sub stamps), else the
+ * time in the stream entry ID. A stream entry's `accepted_at` counts only within
+ * {@link ACCEPTED_AT_SKEW_MS} of its entry ID's time (Valkey's clock when the web added it); otherwise
+ * the entry ID's time is used and the value is reported as distrusted. For an entry re-driven from the
+ * dead letters, `redrivenFrom` (its `redriven_from`: the ID the web gave the event) stands in for the
+ * entry ID in both, so a re-drive writes what the event's first deliveries wrote. The current time only
+ * when nothing else gives one (never for our sources).
  */
 export function chooseRestartedAt(
   acceptedAt: string | undefined,
   entryId: string | undefined,
   now: Date,
   redrivenFrom?: string,
-): string {
-  return (firstAddedTime(entryId, redrivenFrom) ?? parseTime(acceptedAt) ?? now).toISOString();
+): RestartedAt {
+  const accepted = parseTime(acceptedAt);
+  const added = firstAddedTime(entryId, redrivenFrom);
+  if (accepted && added && Math.abs(accepted.getTime() - added.getTime()) > ACCEPTED_AT_SKEW_MS)
+    return { value: added.toISOString(), distrusted: acceptedAt };
+  return { value: (accepted ?? added ?? now).toISOString() };
 }
 
 /** How one restart ended. */

@@ -277,12 +277,13 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       for (const workload of skipped) {
         metrics.restarts.inc({ kind: WORKLOAD_KINDS[workload.resource].kind, outcome: "skipped" });
       }
-      const restartedAt = chooseRestartedAt(
-        envelope.acceptedAt,
-        delivered.entryId,
-        now(),
-        envelope.redrivenFrom,
-      );
+      const chosen = chooseRestartedAt(envelope.acceptedAt, delivered.entryId, now(), envelope.redrivenFrom);
+      const restartedAt = chosen.value;
+      if (chosen.distrusted !== undefined)
+        eventLog.warn("accepted_at is far from its stream entry's time; using the entry's time", {
+          accepted_at: chosen.distrusted,
+          restarted_at: restartedAt,
+        });
       const eventId = deps.status === undefined ? undefined : (delivered.eventId ?? delivered.entryId);
       const repository = envelope.claims?.repository ?? envelope.repository ?? "";
       const summary = {

@@ -1,4 +1,5 @@
 import { describe, expect, test } from "bun:test";
+import { ISO_TIME_LUA } from "../../src/adapters/valkey/admit-script.ts";
 import { ReplicasMissingError } from "../../src/adapters/valkey/replica-acks.ts";
 import { PublishFailedError } from "../../src/web/ports.ts";
 import { createPublisher } from "../../src/wiring/valkey.ts";
@@ -98,6 +99,48 @@ describe.skipIf(!run)("the Valkey publisher", () => {
       await publisher.start();
       expect(publisher.ready()).toBe(false);
       expect(captured.withMsg("valkey connection failed")[0]?.error).toContain("WRONGTYPE");
+    } finally {
+      await publisher.close();
+    }
+  });
+});
+
+describe.skipIf(!run)("accepted_at, stamped on Valkey's clock", () => {
+  test("the script's iso_time formats milliseconds as toISOString does, across years, leap days and month ends", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    const samples = [
+      0,
+      951_782_400_000, // 2000-02-29, a leap day of a century year
+      1_709_251_199_999, // 2024-02-29T23:59:59.999Z
+      1_735_689_599_999, // 2024-12-31T23:59:59.999Z
+      4_102_444_800_000, // 2100-01-01
+      253_402_300_799_999, // 9999-12-31T23:59:59.999Z
+    ];
+    for (let n = 0; n < 300; n++) samples.push(Math.floor(Math.random() * 4_102_444_800_000));
+    const script = `${ISO_TIME_LUA}\nlocal out = {}\nfor i = 1, #ARGV do out[i] = iso_time(tonumber(ARGV[i])) end\nreturn out`;
+    const formatted = await client.send("EVAL", [script, "0", ...samples.map(String)]);
+    expect(formatted).toEqual(samples.map((ms) => new Date(ms).toISOString()));
+  });
+
+  test("a web whose clock is off still writes Valkey's time, the time of the entry ID, as accepted_at", async () => {
+    await using valkey = await startValkey();
+    const captured = captureLog();
+    const publisher = createPublisher(webConfig({ VALKEY_ADDR: valkey.addr }), captured.log);
+    try {
+      await publisher.start();
+      // A web replica an hour behind: its stamp must not reach the stream.
+      const behind = new Date(Date.now() - 3_600_000).toISOString();
+      await publisher.publish({ ...envelope(1), acceptedAt: behind }, admission(1));
+      const client = await valkey.client();
+      const [[id, fields]] = (await client.send("XRANGE", ["kuberollouttrigger", "-", "+"])) as [
+        [string, string[]],
+      ];
+      const stamped = fields[fields.indexOf("accepted_at") + 1] ?? "";
+      expect(stamped).not.toBe(behind);
+      // The script reads TIME and XADD stamps its ID within the same call: the same millisecond, or the next.
+      const gap = Date.parse(stamped) - Number(id.split("-")[0]);
+      expect(gap === 0 || gap === -1).toBe(true);
     } finally {
       await publisher.close();
     }

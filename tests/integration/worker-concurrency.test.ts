@@ -23,8 +23,6 @@ const RESTARTED_AT = "kubectl.kubernetes.io/restartedAt";
 const WORKLOADS = 16;
 
 const nameOf = (i: number) => `svc-${i}`;
-/** The `restartedAt` of a stream entry: the time in its ID. */
-const timeOfEntry = (id: string) => new Date(Number(id.split("-")[0])).toISOString();
 
 /** The in-flight gauge, also remembering the highest value it was set to. */
 function recordingMetrics(registry: MetricsRegistry): { metrics: WorkerMetrics; maxInFlight: () => number } {
@@ -111,25 +109,24 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
     };
   }
 
-  /** Adds the event for `image:dev` as the web does; answers the `restartedAt` it must write. */
+  /**
+   * Adds the event for `image:dev` as the web does: `accepted_at` is the time of its entry ID (the
+   * admission script stamps both from Valkey's clock). Answers the `restartedAt` it must write.
+   */
   const send = async (image: string): Promise<string> => {
     const event = JSON.stringify({ image, tags: ["dev"] });
-    const id = await client.send("XADD", [
-      STREAM,
-      "*",
-      "event",
-      event,
-      "accepted_at",
-      new Date().toISOString(),
-    ]);
-    return timeOfEntry(String(id));
+    const ms = Date.now();
+    const at = new Date(ms).toISOString();
+    await client.send("XADD", [STREAM, `${ms}-*`, "event", event, "accepted_at", at]);
+    return at;
   };
 
-  /** Adds the event for `image:dev` with the entry ID `<ms>-0`, so its `restartedAt` is `ms`. */
+  /** Adds the event for `image:dev` with the entry ID `<ms>-0` and its `accepted_at`; answers that time. */
   const sendAt = async (image: string, ms: number): Promise<string> => {
     const event = JSON.stringify({ image, tags: ["dev"] });
-    await client.send("XADD", [STREAM, `${ms}-0`, "event", event, "accepted_at", new Date().toISOString()]);
-    return new Date(ms).toISOString();
+    const at = new Date(ms).toISOString();
+    await client.send("XADD", [STREAM, `${ms}-0`, "event", event, "accepted_at", at]);
+    return at;
   };
 
   const restartedAt = (name: string) =>

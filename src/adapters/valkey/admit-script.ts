@@ -2,6 +2,31 @@ import type { PublishResult } from "../../web/ports.ts";
 import { replyText } from "./stream-replies.ts";
 
 /**
+ * Lua: `iso_time(ms)` formats milliseconds since the epoch as RFC 3339 in UTC with milliseconds, as
+ * JavaScript's `toISOString` does (days to a civil date after Howard Hinnant's algorithm), for
+ * dates from 1970 to 9999. Valkey's Lua has no `os.date`.
+ */
+export const ISO_TIME_LUA = `
+local function iso_time(ms)
+  local s = math.floor(ms / 1000)
+  local days = math.floor(s / 86400)
+  local rem = s - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  local y = yoe + era * 400
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', y, m, d,
+    math.floor(rem / 3600), math.floor(rem % 3600 / 60), rem % 60, ms - s * 1000)
+end
+`;
+
+/**
  * Admits one event atomically, on Valkey's own clock:
  * - refuses work past its deadline (`late`): a Valkey that stalled past the web's hand-off must not
  *   append an event the web already answered 502 for;
@@ -13,14 +38,15 @@ import { replyText } from "./stream-replies.ts";
  *   acknowledged the later write holds the earlier entry);
  * - the repository's rate: `rate` with the window's remaining milliseconds once `limit` events were
  *   accepted in it (a refusal counts nothing);
- * - then `XADD` (stream) or `PUBLISH` (pubsub), count the event, and remember the `jti` until the token
+ * - then `XADD` (stream), its `accepted_at` stamped with Valkey's clock (the clock of the entry ID), so
+ *   every web replica stamps on one clock and a later event never carries an earlier time; or `PUBLISH` (pubsub), count the event, and remember the `jti` until the token
  *   expires.
  *
  * KEYS: the stream or channel, `{<channel>}:jti:<jti>`, `{<channel>}:rate:<repository>`.
  * ARGV: mode, deadline (ms on Valkey's clock), jti ttl (ms), the minimized event, rate limit (0: none),
  * rate window (ms), stream cap, then the stream entry's fields.
  */
-export const ADMIT_SCRIPT = `
+export const ADMIT_SCRIPT = `${ISO_TIME_LUA}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 if now > tonumber(ARGV[2]) then return {'late', tostring(now)} end
@@ -40,6 +66,9 @@ if limit > 0 then
 end
 local id = ''
 if ARGV[1] == 'stream' then
+  for i = 8, #ARGV - 1, 2 do
+    if ARGV[i] == 'accepted_at' then ARGV[i + 1] = iso_time(now) end
+  end
   id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*', unpack(ARGV, 8))
 else
   redis.call('PUBLISH', KEYS[1], ARGV[4])

@@ -11,49 +11,61 @@ import {
 const ACCEPTED_AT = "2025-03-04T05:06:07.089Z";
 
 describe("chooseRestartedAt", () => {
-  const now = new Date("2031-02-03T04:05:06.789Z");
-  const idMs = Date.parse(ACCEPTED_AT);
-
-  test("uses the stream entry ID's time whenever there is one, whatever accepted_at says", () => {
-    const fromId = new Date(idMs + 50).toISOString();
-    expect(chooseRestartedAt(undefined, `${idMs + 50}-3`, now)).toBe(fromId);
-    expect(chooseRestartedAt("yesterday", `${idMs + 50}-3`, now)).toBe(fromId);
-    expect(chooseRestartedAt(ACCEPTED_AT, `${idMs + 50}-0`, now)).toBe(fromId);
-    // A time written into Valkey by hand never lands in restartedAt.
-    expect(chooseRestartedAt("2099-12-31T23:59:59.000Z", `${idMs + 50}-0`, now)).toBe(fromId);
+  test("uses the stream entry ID's time for an entry without a usable accepted_at, and the current time only when nothing else fixes it", () => {
+    const now = new Date("2031-02-03T04:05:06.789Z");
+    const at = (acceptedAt: string | undefined, entryId?: string) =>
+      chooseRestartedAt(acceptedAt, entryId, now).value;
+    const fromId = new Date(1741064767089).toISOString();
+    expect(at(undefined, "1741064767089-3")).toBe(fromId);
+    expect(at("yesterday", "1741064767089-3")).toBe(fromId);
+    expect(at(ACCEPTED_AT, "1741064767089-3")).toBe(ACCEPTED_AT);
+    expect(at(undefined)).toBe(now.toISOString());
+    expect(at("yesterday")).toBe(now.toISOString());
   });
 
-  test("keeps stream order across web replicas whose clocks differ: a later entry never gets an earlier restartedAt", () => {
-    // Replica A (clock 20 s fast) accepts the first event, replica B (on time) the second, 1 s later.
-    const first = chooseRestartedAt(new Date(idMs + 20_000).toISOString(), `${idMs}-0`, now);
-    const second = chooseRestartedAt(new Date(idMs + 1000).toISOString(), `${idMs + 1000}-0`, now);
-    expect(Date.parse(second)).toBeGreaterThan(Date.parse(first));
-    // Two entries in the same millisecond get the same value: neither supersedes the other.
-    expect(chooseRestartedAt(ACCEPTED_AT, `${idMs}-1`, now)).toBe(
-      chooseRestartedAt(new Date(idMs + 20_000).toISOString(), `${idMs}-0`, now),
+  test("trusts a stream entry's accepted_at only within a minute of its entry ID's time, and says which it distrusted", () => {
+    const now = new Date("2031-02-03T04:05:06.789Z");
+    const idMs = Date.parse(ACCEPTED_AT);
+    const entry = `${idMs + 50}-0`;
+    expect(chooseRestartedAt(ACCEPTED_AT, entry, now)).toEqual({ value: ACCEPTED_AT });
+    const inSkew = new Date(idMs - 59_000).toISOString();
+    expect(chooseRestartedAt(inSkew, `${idMs}-0`, now)).toEqual({ value: inSkew });
+    // A time written into Valkey by hand lands far from when Valkey added the entry.
+    expect(chooseRestartedAt("2099-12-31T23:59:59.000Z", entry, now)).toEqual({
+      value: new Date(idMs + 50).toISOString(),
+      distrusted: "2099-12-31T23:59:59.000Z",
+    });
+    // Pub/Sub and the in-process queue stamp the time themselves: no entry ID to hold it against.
+    expect(chooseRestartedAt("2099-12-31T23:59:59.000Z", undefined, now).value).toBe(
+      "2099-12-31T23:59:59.000Z",
     );
   });
 
-  test("uses accepted_at only without an entry ID (Pub/Sub, the in-process queue), and the current time only when nothing else fixes it", () => {
-    expect(chooseRestartedAt(ACCEPTED_AT, undefined, now)).toBe(ACCEPTED_AT);
-    expect(chooseRestartedAt(undefined, undefined, now)).toBe(now.toISOString());
-    expect(chooseRestartedAt("yesterday", undefined, now)).toBe(now.toISOString());
-    expect(chooseRestartedAt(ACCEPTED_AT, "not an id", now)).toBe(ACCEPTED_AT);
-  });
-
-  test("uses the time of the ID a re-driven entry was re-driven from, not its own, so a re-drive writes what the first deliveries wrote", () => {
+  test("holds a re-driven entry's accepted_at to the time of the ID it was re-driven from, not its own", () => {
+    const now = new Date("2031-02-03T04:05:06.789Z");
+    const idMs = Date.parse(ACCEPTED_AT);
     const original = `${idMs + 50}-0`;
+    // Re-driven a day later: its own ID is far from accepted_at, the original's is not.
     const redriven = `${idMs + 86_400_000}-0`;
+    expect(chooseRestartedAt(ACCEPTED_AT, redriven, now, original)).toEqual({ value: ACCEPTED_AT });
+    expect(chooseRestartedAt(ACCEPTED_AT, redriven, now)).toMatchObject({ distrusted: ACCEPTED_AT });
+    // Without accepted_at, or with one far from the original's time, the original's time is used.
     const originalTime = new Date(idMs + 50).toISOString();
-    expect(chooseRestartedAt(ACCEPTED_AT, redriven, now, original)).toBe(originalTime);
-    expect(chooseRestartedAt(ACCEPTED_AT, original, now)).toBe(originalTime);
-    expect(chooseRestartedAt(undefined, redriven, now, original)).toBe(originalTime);
+    expect(chooseRestartedAt(undefined, redriven, now, original)).toEqual({ value: originalTime });
+    expect(chooseRestartedAt("2099-12-31T23:59:59.000Z", redriven, now, original)).toEqual({
+      value: originalTime,
+      distrusted: "2099-12-31T23:59:59.000Z",
+    });
   });
 
   test("ignores a redriven_from newer than the entry's own ID, which no re-drive writes", () => {
+    const now = new Date("2031-02-03T04:05:06.789Z");
+    const idMs = Date.parse(ACCEPTED_AT);
     const own = `${idMs}-0`;
-    expect(chooseRestartedAt(undefined, own, now, `${idMs + 86_400_000}-0`)).toBe(ACCEPTED_AT);
-    expect(chooseRestartedAt(undefined, own, now, "not an id")).toBe(ACCEPTED_AT);
+    expect(chooseRestartedAt(ACCEPTED_AT, own, now, `${idMs + 86_400_000}-0`)).toEqual({
+      value: ACCEPTED_AT,
+    });
+    expect(chooseRestartedAt(undefined, own, now, "not an id")).toEqual({ value: ACCEPTED_AT });
   });
 });
 
