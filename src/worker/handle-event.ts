@@ -180,7 +180,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
    * waiting one is superseded by a later event's (a higher `restartedAt`) queued behind it, so events
    * for one slow workload hold at most two of the WORKER_CONCURRENCY slots, not all of them.
    */
-  const workloadLock = new KeyedLock();
+  const workloadLock = new KeyedLock<Settled>();
 
   /** Records how the restart went; with a follower, hands it the rollout or lets it go. */
   const recordRestart = (eventId: string, workload: IndexedWorkload, outcome: RestartOutcome) => {

@@ -103,7 +103,7 @@ describe("places that a later one supersedes", () => {
     const middle = lock.reserve("a", 2);
     expect(await settled(middle.ready)).toBe(false);
     const newest = lock.reserve("a", 3);
-    expect(await middle.ready).toEqual({ kind: "superseded", by: 3 });
+    expect(await middle.ready).toMatchObject({ kind: "superseded", by: 3 });
     // The running place is never superseded; the newest waits for it.
     expect(await running.ready).toEqual({ kind: "go" });
     expect(await settled(newest.ready)).toBe(false);
@@ -136,9 +136,77 @@ describe("places that a later one supersedes", () => {
     lock.reserve("a", 6);
     expect(await settled(equal.ready)).toBe(false);
     lock.reserve("a", 100);
-    expect(await equal.ready).toEqual({ kind: "superseded", by: 100 });
+    expect(await equal.ready).toMatchObject({ kind: "superseded", by: 100 });
     expect(await settled(unranked.ready)).toBe(false);
     expect(await other.ready).toEqual({ kind: "go" });
+  });
+
+  test("a new place of a lower rank than a waiting one is superseded at once, by that rank: descending ranks never pile up", async () => {
+    const lock = new KeyedLock();
+    const running = lock.reserve("a", 5);
+    const waiting = lock.reserve("a", 10, "event-10");
+    const older = [3, 4, 2, 1].map((rank) => lock.reserve("a", rank));
+    const starts = await Promise.all(older.map((turn) => turn.ready));
+    expect(starts).toMatchObject(Array(4).fill({ kind: "superseded", by: 10, byId: "event-10" }));
+    // The running place is never superseded, the waiting one keeps its place.
+    expect(await running.ready).toEqual({ kind: "go" });
+    expect(await settled(waiting.ready)).toBe(false);
+    for (const turn of older) turn.release();
+    running.release();
+    expect(await waiting.ready).toEqual({ kind: "go" });
+    waiting.release();
+    expect(lock.size).toBe(0);
+  });
+
+  test("mixed ranks leave only the running place and the highest waiting rank; a lower rank never supersedes the running one", async () => {
+    const lock = new KeyedLock();
+    const running = lock.reserve("a", 50);
+    const ranks = [7, 3, 9, 1, 9, 8, 2, 12, 11];
+    const turns = ranks.map((rank) => ({ rank, turn: lock.reserve("a", rank) }));
+    const waiting: number[] = [];
+    const superseded: number[] = [];
+    for (const { rank, turn } of turns) {
+      if (await settled(turn.ready)) {
+        const start = await turn.ready;
+        expect(start).toMatchObject({ kind: "superseded" });
+        superseded.push(rank);
+      } else waiting.push(rank);
+    }
+    expect(waiting).toEqual([12]);
+    expect(superseded.sort((x, y) => x - y)).toEqual([1, 2, 3, 7, 8, 9, 9, 11]);
+    expect(await running.ready).toEqual({ kind: "go" });
+  });
+
+  test("equal ranks are not superseded, by each other or by a lower one", async () => {
+    const lock = new KeyedLock();
+    lock.reserve("a", 1);
+    const first = lock.reserve("a", 4);
+    const second = lock.reserve("a", 4);
+    const lower = lock.reserve("a", 3);
+    expect(await settled(first.ready)).toBe(false);
+    expect(await settled(second.ready)).toBe(false);
+    expect(await lower.ready).toMatchObject({ kind: "superseded", by: 4 });
+  });
+
+  test("a superseded place learns how the place that took the turn in its stead settled, through every hop", async () => {
+    const lock = new KeyedLock<string>();
+    const running = lock.reserve("a", 1);
+    const first = lock.reserve("a", 2);
+    const second = lock.reserve("a", 3);
+    const third = lock.reserve("a", 4, "last");
+    const late = lock.reserve("a", 0);
+    const starts = await Promise.all([first.ready, second.ready, late.ready]);
+    const outcomes = starts.map((start) => (start.kind === "superseded" ? start.settled : undefined));
+    expect(starts.map((start) => (start.kind === "superseded" ? start.byId : undefined))).toEqual([
+      undefined,
+      "last",
+      "last",
+    ]);
+    for (const outcome of outcomes) expect(await settled(outcome ?? Promise.resolve())).toBe(false);
+    running.release("first patch");
+    expect(await third.ready).toEqual({ kind: "go" });
+    third.release("last patch");
+    expect(await Promise.all(outcomes)).toEqual(["last patch", "last patch", "last patch"]);
   });
 
   test("runInTurn hands a superseded item's task its start, and the newest item's task runs after the running one", async () => {
@@ -155,7 +223,7 @@ describe("places that a later one supersedes", () => {
       );
     const older = run(1);
     const newer = run(2);
-    expect(await older).toEqual([{ kind: "superseded", by: 2 }]);
+    expect(await older).toMatchObject([{ kind: "superseded", by: 2 }]);
     expect(await settled(newer)).toBe(false);
     head.release();
     expect(await newer).toEqual([{ kind: "go" }]);
