@@ -27,7 +27,10 @@ export type WorkloadState =
   | "timed_out"
   /** Not restarted: the skip annotation, the policy, a 404, a 403, or a patch that failed for good. */
   | "not_restarted"
-  /** Not patched: the workload already carries a later restart (another event's), which it keeps. */
+  /**
+   * Not patched: the workload already carries a later restart (another event's), which it keeps, or a
+   * later event queued for the workload took its place and its restart landed.
+   */
   | "superseded";
 
 /**
@@ -166,5 +169,55 @@ export function restartWorkloadState(
       return { state: "pending", reason: `cluster unreachable, will retry: ${outcome.reason}` };
     case "superseded":
       return { state: "superseded", reason: `a later restart (${outcome.newer}) is already on the workload` };
+  }
+}
+
+/** The later event that took a restart's place in the workload's line: its ID (if any) and `restartedAt`. */
+export interface Superseder {
+  readonly eventId: string | undefined;
+  readonly restartedAt: string;
+}
+
+/** How the reason of a workload superseded in line names the later event. */
+export function describeSuperseder(by: Superseder): string {
+  return by.eventId === undefined
+    ? `restartedAt ${by.restartedAt}`
+    : `event ${by.eventId}, restartedAt ${by.restartedAt}`;
+}
+
+/**
+ * The state of a workload whose restart was superseded while it waited, by a later event queued for the
+ * same workload, once that event's restart of it settled (`outcome`; undefined when its handling failed
+ * before that and it will be retried): `superseded` when the later restart landed (or the workload
+ * already carried an even later one), the later event's failure when it failed for good (the workload
+ * got neither restart), and `pending` while the later event will be retried.
+ */
+export function supersededInLineState(
+  outcome: RestartOutcome | undefined,
+  by: Superseder,
+): Pick<WorkloadStatus, "state" | "reason"> {
+  const later = describeSuperseder(by);
+  if (outcome === undefined)
+    return { state: "pending", reason: `the later event that superseded it (${later}) will be retried` };
+  switch (outcome.kind) {
+    case "restarted":
+    case "dry_run":
+    case "superseded":
+      return {
+        state: "superseded",
+        reason: `superseded by a later event queued for this workload (${later})`,
+      };
+    case "unreachable":
+      return {
+        state: "pending",
+        reason: `the later event that superseded it (${later}) will be retried: cluster unreachable: ${outcome.reason}`,
+      };
+    default: {
+      const failure = restartWorkloadState(outcome, false);
+      return {
+        state: failure.state,
+        reason: `the later event that superseded it (${later}) failed: ${failure.reason ?? failure.state}`,
+      };
+    }
   }
 }

@@ -2,7 +2,13 @@ import type { AuditFacts } from "../core/audit-event.ts";
 import type { BackoffPolicy } from "../core/backoff.ts";
 import { type CallerClaims, OPEN_RULES } from "../core/claim-policy.ts";
 import { parseEvent, type RolloutEvent } from "../core/event.ts";
-import { restartWorkloadState, SKIP_REASON, type WorkloadStatus } from "../core/event-status.ts";
+import {
+  restartWorkloadState,
+  SKIP_REASON,
+  type Superseder,
+  supersededInLineState,
+  type WorkloadStatus,
+} from "../core/event-status.ts";
 import { decideCluster, type Policy } from "../core/policy.ts";
 import {
   chooseRestartedAt,
@@ -20,7 +26,7 @@ import { WORKLOAD_KINDS } from "../core/workload-kind.ts";
 import { decideWorkload, type WorkloadSelection } from "../core/workload-policy.ts";
 import type { Logger } from "../log.ts";
 import type { EventStatusRecorder } from "./event-status-recorder.ts";
-import { KeyedLock, runInTurn } from "./keyed-lock.ts";
+import { KeyedLock, runInTurn, type TurnStart } from "./keyed-lock.ts";
 import type { AuditTrail, EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
 import type { RolloutFollower } from "./rollout-follower.ts";
@@ -158,6 +164,39 @@ function logRestart(log: Logger, settled: Settled, restartedAt: string): void {
     });
 }
 
+/** The log line of a restart superseded in the workload's line by a later event queued behind it. */
+function logSupersededInLine(
+  log: Logger,
+  workload: IndexedWorkload,
+  restartedAt: string,
+  by: Superseder,
+): void {
+  log.info("restart superseded: a later event queued for this workload restarts it instead", {
+    kind: WORKLOAD_KINDS[workload.resource].kind,
+    namespace: workload.namespace,
+    name: workload.name,
+    restarted_at: restartedAt,
+    newer_restarted_at: by.restartedAt,
+    newer_event_id: by.eventId ?? "",
+  });
+}
+
+/** The warning when the later event that superseded a restart in line failed for good. */
+function logSupersederFailed(
+  log: Logger,
+  workload: IndexedWorkload,
+  restartedAt: string,
+  reason: string | undefined,
+): void {
+  log.warn("superseded restart's later event failed: the workload got neither restart", {
+    kind: WORKLOAD_KINDS[workload.resource].kind,
+    namespace: workload.namespace,
+    name: workload.name,
+    restarted_at: restartedAt,
+    reason,
+  });
+}
+
 /**
  * Makes the handler of one delivered event: validate it again (an invalid one is `terminal`), find the
  * workloads using `image:tag` for any tag, restart each once (skip-annotated ones never) with bounded
@@ -177,8 +216,10 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     policy.cluster === undefined ? undefined : new UnexpectedClusterWarning(policy.cluster, log);
   /**
    * Restarts of one workload run one event at a time, in the order the events reached the handler; a
-   * waiting one is superseded by a later event's (a higher `restartedAt`) queued behind it, so events
-   * for one slow workload hold at most two of the WORKER_CONCURRENCY slots, not all of them.
+   * waiting one is superseded by a later event's (a higher `restartedAt`) queued behind it, and a new
+   * one by a later one already waiting, so events for one slow workload hold at most two of the
+   * WORKER_CONCURRENCY slots, not all of them. Each place settles with its restart, which the places it
+   * superseded are recorded by.
    */
   const workloadLock = new KeyedLock<Settled>();
 
@@ -216,6 +257,32 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     const settled = { workload, outcome };
     logRestart(eventLog, settled, restartedAt);
     return settled;
+  };
+
+  /**
+   * A later event queued for the workload superseded this restart while it waited: the place is freed
+   * and the event may be acknowledged at once (logged and counted now), but the workload's status waits
+   * for the later restart to settle, so it never claims a restart that did not land. Each superseded
+   * place holds one callback on the lock's flat list; if the worker stops first, the status stays
+   * `pending`.
+   */
+  const supersedeInLine = (
+    workload: IndexedWorkload,
+    start: Extract<TurnStart<Settled>, { kind: "superseded" }>,
+    eventLog: Logger,
+    eventId: string | undefined,
+    restartedAt: string,
+  ): Settled => {
+    const by: Superseder = { eventId: start.byId, restartedAt: new Date(start.by).toISOString() };
+    metrics.restartsSuperseded.inc({ kind: WORKLOAD_KINDS[workload.resource].kind });
+    logSupersededInLine(eventLog, workload, restartedAt, by);
+    void start.settled.then((later) => {
+      const state = supersededInLineState(later?.outcome, by);
+      if (state.state !== "superseded" && state.state !== "pending")
+        logSupersederFailed(eventLog, workload, restartedAt, state.reason);
+      if (eventId !== undefined) deps.status?.recorder.update(eventId, [statusOf(workload, state)]);
+    });
+    return { workload, outcome: { kind: "superseded", newer: by.restartedAt } };
   };
 
   const restartOne = async (
@@ -325,7 +392,8 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         repository: envelope.repository,
       };
       // Waiting for a workload another event is restarting, this event's restart is superseded at
-      // once when a later event's queues up behind it: only the running one and the newest wait.
+      // once when a later event's queues up behind it, or already waits there: only the running one and
+      // the newest wait. The superseded one's status follows the later restart (see supersedeInLine).
       const rank = Date.parse(restartedAt);
       const results = await runInTurn(
         workloadLock,
@@ -334,9 +402,10 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         limit,
         async (w, start) =>
           start.kind === "superseded"
-            ? supersede(w, new Date(start.by).toISOString(), eventLog, eventId, restartedAt)
+            ? supersedeInLine(w, start, eventLog, eventId, restartedAt)
             : restartOne(w, facts, eventLog, eventId),
         () => rank,
+        () => ids.event_id,
       );
       if (eventId !== undefined) deps.status?.recorder.flush(eventId);
       const outcome = decideEventOutcome(

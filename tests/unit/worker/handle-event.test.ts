@@ -756,3 +756,149 @@ describe("a restart older than the one the workload carries", () => {
     expect(h.metrics.restartsSuperseded.get({ kind: "Deployment" })).toBe(1);
   });
 });
+
+describe("a restart superseded in the workload's line by a later event queued behind it", () => {
+  const T = (second: number) => `2025-03-04T05:06:${String(second).padStart(2, "0")}.000Z`;
+  /** The stream entry ID of the event accepted at second `second`. */
+  const id = (second: number) => `${Date.parse(T(second))}-0`;
+  /** The event for `app`, accepted at second `second`. */
+  const at = (second: number): DeliveredEvent => {
+    const sent = delivery({ image: "ghcr.io/acme/app", tags: ["dev"] }, { entryId: id(second) });
+    return { ...sent, envelope: { ...sent.envelope, acceptedAt: T(second) } };
+  };
+
+  /** A handler whose patches are held until released, answered by `answer` from their restartedAt. */
+  function queued(answer: (restartedAt: string) => RestartOutcome = () => ({ kind: "restarted" })) {
+    const writes: { eventId: string; status: ClusterStatus }[] = [];
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+    const recorder = new EventStatusRecorder({
+      store: { write: async (eventId, _summary, status) => void writes.push({ eventId, status }) },
+      cluster: "eu",
+      log,
+      forgetAfterMs: 60_000,
+    });
+    const held: { restartedAt: string; go: () => void }[] = [];
+    const patched: string[] = [];
+    const patcher: WorkloadPatcher = {
+      async restart(_ref, restartedAt) {
+        await new Promise<void>((go) => held.push({ restartedAt, go }));
+        patched.push(restartedAt);
+        return answer(restartedAt);
+      },
+    };
+    const metrics = createWorkerMetrics(new MetricsRegistry());
+    const handle = createEventHandler({
+      allowedImagePrefix: PREFIX,
+      dryRun: false,
+      index: { findByImages: () => [workload("app", ["ghcr.io/acme/app:dev"])] },
+      patcher,
+      metrics,
+      log,
+      status: { recorder },
+    });
+    const statusOf = (eventId: string) => writes.filter((w) => w.eventId === eventId).at(-1)?.status;
+    /** Lets the patch held now go, once it is held. */
+    const releasePatch = async (restartedAt: string) => {
+      await waitFor(() => held.some((h) => h.restartedAt === restartedAt), `the patch of ${restartedAt}`);
+      for (const h of held.splice(0)) h.go();
+    };
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    return { handle, metrics, lines, statusOf, releasePatch, patched, turn };
+  }
+
+  test("frees its place and is acknowledged at once, logged and counted, but recorded superseded only once the later restart landed", async () => {
+    const q = queued();
+    const running = q.handle(at(1));
+    const waiting = q.handle(at(2));
+    const later = q.handle(at(3));
+    expect(await waiting).toEqual({ kind: "done" });
+    expect(q.metrics.restartsSuperseded.get({ kind: "Deployment" })).toBe(1);
+    expect(q.lines.find((l) => String(l.msg).startsWith("restart superseded"))).toMatchObject({
+      msg: "restart superseded: a later event queued for this workload restarts it instead",
+      name: "app",
+      restarted_at: T(2),
+      newer_restarted_at: T(3),
+      newer_event_id: id(3),
+      event_id: id(2),
+    });
+    expect(q.lines.filter((l) => l.msg === "event processed").at(-1)).toMatchObject({
+      event_id: id(2),
+      superseded: ["Deployment/apps/app"],
+      outcome: "done",
+    });
+    // Written once after its restarts, still pending: the later restart has not landed yet.
+    await q.turn();
+    expect(q.statusOf(id(2))).toMatchObject({ state: "processing", workloads: [{ state: "pending" }] });
+    await q.releasePatch(T(1));
+    expect(await running).toEqual({ kind: "done" });
+    await q.turn();
+    expect(q.statusOf(id(2))?.workloads[0]?.state).toBe("pending");
+    await q.releasePatch(T(3));
+    expect(await later).toEqual({ kind: "done" });
+    await waitFor(() => q.statusOf(id(2))?.state !== "processing", "the superseded event's final status");
+    expect(q.statusOf(id(2))?.workloads).toEqual([
+      {
+        kind: "Deployment",
+        namespace: "apps",
+        name: "app",
+        state: "superseded",
+        reason: `superseded by a later event queued for this workload (event ${id(3)}, restartedAt ${T(3)})`,
+      },
+    ]);
+    expect(q.patched).toEqual([T(1), T(3)]);
+  });
+
+  test("when the later event's restart fails for good, the superseded event's workload says so, not superseded", async () => {
+    const q = queued((restartedAt) =>
+      restartedAt === T(3) ? { kind: "failed", reason: "422 Invalid" } : { kind: "restarted" },
+    );
+    const running = q.handle(at(1));
+    const waiting = q.handle(at(2));
+    const later = q.handle(at(3));
+    expect(await waiting).toEqual({ kind: "done" });
+    await q.releasePatch(T(1));
+    await q.releasePatch(T(3));
+    expect(await Promise.all([running, later])).toEqual([{ kind: "done" }, { kind: "done" }]);
+    await waitFor(() => q.statusOf(id(2))?.state !== "processing", "the superseded event's final status");
+    expect(q.statusOf(id(2))?.workloads).toEqual([
+      {
+        kind: "Deployment",
+        namespace: "apps",
+        name: "app",
+        state: "not_restarted",
+        reason: `the later event that superseded it (event ${id(3)}, restartedAt ${T(3)}) failed: 422 Invalid`,
+      },
+    ]);
+    expect(
+      q.lines.find(
+        (l) => l.msg === "superseded restart's later event failed: the workload got neither restart",
+      ),
+    ).toMatchObject({
+      level: "WARN",
+      event_id: id(2),
+      name: "app",
+      restarted_at: T(2),
+    });
+  });
+
+  test("an older event arriving behind a later waiting one is superseded at once too, and follows that one's outcome", async () => {
+    const q = queued();
+    const running = q.handle(at(5));
+    const waiting = q.handle(at(10));
+    const olders = [3, 4, 2, 1].map((second) => q.handle(at(second)));
+    expect(await Promise.all(olders)).toEqual(Array(4).fill({ kind: "done" }));
+    expect(q.metrics.restartsSuperseded.get({ kind: "Deployment" })).toBe(4);
+    await q.releasePatch(T(5));
+    await q.releasePatch(T(10));
+    expect(await Promise.all([running, waiting])).toEqual([{ kind: "done" }, { kind: "done" }]);
+    expect(q.patched).toEqual([T(5), T(10)]);
+    for (const second of [3, 4, 2, 1]) {
+      await waitFor(() => q.statusOf(id(second))?.state !== "processing", `event ${second}'s final status`);
+      expect(q.statusOf(id(second))?.workloads[0]).toMatchObject({
+        state: "superseded",
+        reason: `superseded by a later event queued for this workload (event ${id(10)}, restartedAt ${T(10)})`,
+      });
+    }
+  });
+});
