@@ -38,6 +38,13 @@ import type { WorkloadIndex } from "./workload-index.ts";
 /** At most this many patches of one event are in flight at once. */
 export const RESTARTS_IN_FLIGHT = 8;
 
+/**
+ * At most this many (event, workload) pairs whose restart superseded others in line and will be retried
+ * are remembered, so the superseded ones are recorded once the retry settles; past it the oldest are
+ * forgotten (those statuses stay `pending`).
+ */
+export const SUPERSEDERS_AWAITING_RETRY = 1000;
+
 /** What {@link createEventHandler} needs; the clock and the retry pacing are parameters so tests can fix them. */
 export interface EventHandlerDeps {
   readonly allowedImagePrefix: string;
@@ -260,6 +267,38 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   };
 
   /**
+   * Superseded restarts whose later event will be retried (it found the cluster unreachable, or its
+   * handling failed), by that event's ID and workload: its retry settles them. Bounded by
+   * {@link SUPERSEDERS_AWAITING_RETRY}; the retry may also reach another worker, which cannot settle them.
+   */
+  const awaitingRetry = new Map<string, ((later: RestartOutcome | undefined) => void)[]>();
+  const retryKey = (eventId: string, workload: IndexedWorkload) => `${eventId} ${describeWorkload(workload)}`;
+  const awaitRetry = (
+    eventId: string,
+    workload: IndexedWorkload,
+    settle: (later: RestartOutcome | undefined) => void,
+  ): void => {
+    const key = retryKey(eventId, workload);
+    awaitingRetry.set(key, [...(awaitingRetry.get(key) ?? []), settle]);
+    for (const oldest of awaitingRetry.keys()) {
+      if (awaitingRetry.size <= SUPERSEDERS_AWAITING_RETRY) break;
+      awaitingRetry.delete(oldest);
+    }
+  };
+  /** This event's restart of `workload` settled: those that waited for its retry are recorded by it. */
+  const settleAwaiting = (
+    eventId: string,
+    workload: IndexedWorkload,
+    outcome: RestartOutcome | undefined,
+  ) => {
+    const key = retryKey(eventId, workload);
+    const waiting = awaitingRetry.get(key);
+    if (waiting === undefined) return;
+    awaitingRetry.delete(key);
+    for (const settle of waiting) settle(outcome);
+  };
+
+  /**
    * A later event queued for the workload superseded this restart while it waited: the place is freed
    * and the event may be acknowledged at once (logged and counted now), but the workload's status waits
    * for the later restart to settle, so it never claims a restart that did not land. Each superseded
@@ -276,11 +315,17 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     const by: Superseder = { eventId: start.byId, restartedAt: new Date(start.by).toISOString() };
     metrics.restartsSuperseded.inc({ kind: WORKLOAD_KINDS[workload.resource].kind });
     logSupersededInLine(eventLog, workload, restartedAt, by);
-    void start.settled.then((later) => {
-      const state = supersededInLineState(later?.outcome, by);
+    const record = (later: RestartOutcome | undefined): void => {
+      const state = supersededInLineState(later, by);
       if (state.state !== "superseded" && state.state !== "pending")
         logSupersederFailed(eventLog, workload, restartedAt, state.reason);
       if (eventId !== undefined) deps.status?.recorder.update(eventId, [statusOf(workload, state)]);
+      if (state.state === "pending" && by.eventId !== undefined) awaitRetry(by.eventId, workload, record);
+    };
+    void start.settled.then((later) => {
+      record(later?.outcome);
+      // Those waiting for this event's retry follow the later event that superseded it.
+      if (eventId !== undefined) settleAwaiting(eventId, workload, later?.outcome);
     });
     return { workload, outcome: { kind: "superseded", newer: by.restartedAt } };
   };
@@ -293,8 +338,11 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
   ): Promise<Settled> => {
     const { restartedAt } = facts;
     const seen = deps.restartsSeen?.restartedAtOf(workload);
-    if (seen !== undefined && isSupersededRestart(seen, restartedAt))
-      return supersede(workload, new Date(seen).toISOString(), eventLog, eventId, restartedAt);
+    if (seen !== undefined && isSupersededRestart(seen, restartedAt)) {
+      const settled = supersede(workload, new Date(seen).toISOString(), eventLog, eventId, restartedAt);
+      if (eventId !== undefined) settleAwaiting(eventId, workload, settled.outcome);
+      return settled;
+    }
     // Before the PATCH: a watch event that overtakes the PATCH answer is kept, not missed.
     if (eventId !== undefined) deps.status?.follower?.expect(eventId, workload);
     let outcome: RestartOutcome;
@@ -303,7 +351,10 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     } catch (error) {
       outcome = { kind: "unreachable", reason: error instanceof Error ? error.message : String(error) };
     }
-    if (eventId !== undefined) recordRestart(eventId, workload, outcome);
+    if (eventId !== undefined) {
+      recordRestart(eventId, workload, outcome);
+      settleAwaiting(eventId, workload, outcome);
+    }
     if (outcome.kind === "restarted") {
       deps.restartsSeen?.noteRestartedAt(workload, outcome.restartedAtMs ?? Date.parse(restartedAt));
       deps.audit?.restarted(workload, facts);

@@ -882,6 +882,42 @@ describe("a restart superseded in the workload's line by a later event queued be
     });
   });
 
+  test("while the later event will be retried the superseded one stays pending, and its retry settles it", async () => {
+    let reachable = false;
+    const q = queued((restartedAt) =>
+      restartedAt === T(3) && !reachable
+        ? { kind: "unreachable", reason: "connect ECONNREFUSED" }
+        : { kind: "restarted" },
+    );
+    const running = q.handle(at(1));
+    const waiting = q.handle(at(2));
+    const later = q.handle(at(3));
+    expect(await waiting).toEqual({ kind: "done" });
+    await q.releasePatch(T(1));
+    await q.releasePatch(T(3));
+    expect(await running).toEqual({ kind: "done" });
+    expect(await later).toMatchObject({ kind: "retry" });
+    await waitFor(() => q.statusOf(id(2))?.workloads[0]?.reason !== undefined, "the pending reason");
+    expect(q.statusOf(id(2))).toMatchObject({
+      state: "processing",
+      workloads: [
+        {
+          state: "pending",
+          reason: `the later event that superseded it (event ${id(3)}, restartedAt ${T(3)}) will be retried: cluster unreachable: connect ECONNREFUSED`,
+        },
+      ],
+    });
+    reachable = true;
+    const retried = q.handle({ ...at(3), attempt: 2 });
+    await q.releasePatch(T(3));
+    expect(await retried).toEqual({ kind: "done" });
+    await waitFor(() => q.statusOf(id(2))?.state !== "processing", "the superseded event's final status");
+    expect(q.statusOf(id(2))?.workloads[0]).toMatchObject({
+      state: "superseded",
+      reason: `superseded by a later event queued for this workload (event ${id(3)}, restartedAt ${T(3)})`,
+    });
+  });
+
   test("an older event arriving behind a later waiting one is superseded at once too, and follows that one's outcome", async () => {
     const q = queued();
     const running = q.handle(at(5));
