@@ -70,7 +70,7 @@ export function createWorkerMetrics(
     ),
     restartsSuperseded: registry.counter(
       "kuberollouttrigger_worker_restarts_superseded_total",
-      "Restarts skipped because the workload already carries a later restartedAt (another event's), by kind; never a failure.",
+      "Restarts skipped because the workload already carries a later restartedAt (another event's) or a later event queued for it takes their place, by kind; never a failure.",
       ["kind"],
     ),
     restartsWithoutPull: registry.counter(
