@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { ISO_TIME_LUA } from "../../src/adapters/valkey/admit-script.ts";
 import { createValkeyPublisher, HANDOFF_TIMEOUT_MS } from "../../src/adapters/valkey/publisher.ts";
 import { ReplicasMissingError } from "../../src/adapters/valkey/replica-acks.ts";
-import { PublishFailedError } from "../../src/web/ports.ts";
+import { PublishFailedError, ReplicationUnconfirmedError } from "../../src/web/ports.ts";
 import { createPublisher } from "../../src/wiring/valkey.ts";
 import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
@@ -300,6 +300,37 @@ async function primaryWithReplica() {
 }
 
 describe.skipIf(!run)("replica acknowledgements across connections and requests", () => {
+  test("a connection closed during WAIT answers replication unconfirmed: the primary stored the event", async () => {
+    const { primary, replica } = await primaryWithReplica();
+    await using _primary = primary;
+    await using _replica = replica;
+    const admin = await primary.client();
+    const publisher = createPublisher(
+      webConfig({ VALKEY_ADDR: primary.addr, VALKEY_MIN_REPLICAS_ACK: "1" }),
+      captureLog().log,
+    );
+    try {
+      await publisher.start();
+      replica.signal("SIGSTOP");
+      const publishing = publisher.publish(envelope(1), admission(1)).catch((error: unknown) => error);
+      let waiting: string | undefined;
+      await waitFor(async () => {
+        waiting = String(await admin.send("CLIENT", ["LIST"]))
+          .split("\n")
+          .find((line) => line.includes(" cmd=wait"));
+        return waiting !== undefined;
+      }, "the publisher's WAIT");
+      await admin.send("CLIENT", ["KILL", "ID", waiting?.match(/^id=(\d+)/)?.[1] ?? ""]);
+      const failed = await publishing;
+      expect(failed).toBeInstanceOf(ReplicationUnconfirmedError);
+      expect(String((failed as Error).message)).toContain("WAIT failed");
+      expect(await admin.send("XLEN", ["kuberollouttrigger"])).toBe(1);
+    } finally {
+      replica.signal("SIGCONT");
+      await publisher.close();
+    }
+  });
+
   test("a retry with the same token on another web replica fails while no replica holds the event, and passes once one does", async () => {
     const { primary, replica, replicaClient } = await primaryWithReplica();
     await using _primary = primary;
