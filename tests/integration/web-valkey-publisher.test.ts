@@ -317,7 +317,9 @@ describe.skipIf(!run)("replica acknowledgements across connections and requests"
       await waitFor(async () => {
         waiting = String(await admin.send("CLIENT", ["LIST"]))
           .split("\n")
-          .find((line) => line.includes(" cmd=wait"));
+          // Blocked (flag b) in WAIT: cmd= names the last command, so an idle connection after the
+          // connect's WAIT 0 0 shows it too.
+          .find((line) => line.includes(" cmd=wait") && / flags=\w*b/.test(line));
         return waiting !== undefined;
       }, "the publisher's WAIT");
       await admin.send("CLIENT", ["KILL", "ID", waiting?.match(/^id=(\d+)/)?.[1] ?? ""]);
