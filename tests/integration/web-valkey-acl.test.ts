@@ -1,6 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
+import type { RedisClient } from "bun";
 import { createValkeyPublisher } from "../../src/adapters/valkey/publisher.ts";
+import { ReplicationUnconfirmedError } from "../../src/web/ports.ts";
 import { signToken } from "../support/tokens.ts";
 import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
@@ -63,6 +65,72 @@ describe.skipIf(!requireValkey())("the web as a least-privilege Valkey user", ()
       expect(taken.kind).toBe("accepted");
       expect(await replicaClient.send("XLEN", [CHANNEL])).toBe(1);
       expect(captured.withMsg("valkey connection failed")).toEqual([]);
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  /** A stream publisher connecting as `webonly`, a user given `rules`. */
+  async function publisherAs(
+    valkey: { addr: string; client(): Promise<RedisClient> },
+    rules: string[],
+    minReplicasAck = 0,
+  ) {
+    await (await valkey.client()).send("ACL", ["SETUSER", "webonly", "on", ">web-secret", ...rules]);
+    const captured = captureLog();
+    const publisher = createValkeyPublisher({
+      url: `redis://webonly:web-secret@${valkey.addr}`,
+      tls: false,
+      channel: CHANNEL,
+      delivery: "stream",
+      consumerGroups: [CHANNEL],
+      expectedClusters: [],
+      streamMaxLen: 1000,
+      ratePerMinute: 0,
+      minReplicasAck,
+      log: captured.log,
+    });
+    return { publisher, captured };
+  }
+
+  const oneEvent = (jti: string) =>
+    [
+      { payload: "{}", acceptedAt: new Date().toISOString(), requestId: "r", repository: "acme/app" },
+      { jti, rememberUntilMs: Date.now() + 60_000, repository: "acme/app" },
+    ] as const;
+
+  test("with the rights docs/deployment.md lists, an event after an entry with a later ID is stamped with its own ID's millisecond", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    const aheadMs = Date.now() + 5_000;
+    await admin.send("XADD", [CHANNEL, `${aheadMs}-0`, "event", "{}"]);
+    const { publisher } = await publisherAs(valkey, await documentedWebRules());
+    try {
+      await publisher.start();
+      expect((await publisher.publish(...oneEvent("one"))).kind).toBe("accepted");
+      const [[id, fields]] = (await admin.send("XREVRANGE", [CHANNEL, "+", "-", "COUNT", "1"])) as [
+        [string, string[]],
+      ];
+      expect(id).toBe(`${aheadMs}-1`);
+      expect(Date.parse(fields[fields.indexOf("accepted_at") + 1] ?? "")).toBe(aheadMs);
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  test("a user without +wait: the web warns on connect, and an event the primary stored answers replication unconfirmed, not 'not taken'", async () => {
+    await using valkey = await startValkey();
+    const rules = (await documentedWebRules()).filter((rule) => rule !== "+wait");
+    const { publisher, captured } = await publisherAs(valkey, rules, 1);
+    try {
+      await publisher.start();
+      expect(
+        captured.lines.filter((line) => String(line.msg).startsWith("valkey refused WAIT")),
+      ).toHaveLength(1);
+      const failed = await publisher.publish(...oneEvent("one")).catch((error: unknown) => error);
+      expect(failed).toBeInstanceOf(ReplicationUnconfirmedError);
+      expect(String((failed as Error).message)).toContain("NOPERM");
+      expect(await (await valkey.client()).send("XLEN", [CHANNEL])).toBe(1);
     } finally {
       await publisher.close();
     }

@@ -1,7 +1,8 @@
 import { describe, expect, test } from "bun:test";
 import { ISO_TIME_LUA } from "../../src/adapters/valkey/admit-script.ts";
+import { createValkeyPublisher, HANDOFF_TIMEOUT_MS } from "../../src/adapters/valkey/publisher.ts";
 import { ReplicasMissingError } from "../../src/adapters/valkey/replica-acks.ts";
-import { PublishFailedError } from "../../src/web/ports.ts";
+import { PublishFailedError, ReplicationUnconfirmedError } from "../../src/web/ports.ts";
 import { createPublisher } from "../../src/wiring/valkey.ts";
 import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
 import { requireValkey, startValkey } from "../support/valkey-server.ts";
@@ -103,6 +104,59 @@ describe.skipIf(!run)("the Valkey publisher", () => {
       await publisher.close();
     }
   });
+
+  test("without replica acknowledgements a replay writes nothing: only the lookup runs", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    const publisher = createPublisher(webConfig({ VALKEY_ADDR: valkey.addr }), captureLog().log);
+    try {
+      await publisher.start();
+      const token = admission(1);
+      expect((await publisher.publish(envelope(1), token)).kind).toBe("accepted");
+      await admin.send("CONFIG", ["RESETSTAT"]);
+      expect((await publisher.publish(envelope(1), token)).kind).toBe("replayed");
+      const stats = String(await admin.send("INFO", ["commandstats"]));
+      expect(stats).toContain("cmdstat_get:calls=1,");
+      expect(stats).not.toContain("cmdstat_set:");
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  test("a Valkey that forgot the script once the hand-off is spent gets no second try: the event is not added", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    let skewMs = 0;
+    const publisher = createValkeyPublisher({
+      url: `redis://${valkey.addr}`,
+      tls: false,
+      channel: "kuberollouttrigger",
+      delivery: "stream",
+      consumerGroups: ["kuberollouttrigger"],
+      expectedClusters: [],
+      streamMaxLen: 1000,
+      ratePerMinute: 0,
+      log: captureLog().log,
+      now: () => Date.now() + skewMs,
+    });
+    try {
+      await publisher.start();
+      await admin.send("SCRIPT", ["FLUSH"]);
+      const publishing = publisher.publish(envelope(1), admission(1)).catch((error: unknown) => error);
+      // The request began; by the time NOSCRIPT comes back, its whole hand-off has passed.
+      skewMs = HANDOFF_TIMEOUT_MS + 1000;
+      const failed = await publishing;
+      expect(failed).toBeInstanceOf(PublishFailedError);
+      expect(String((failed as Error).message)).toContain("hand-off ran out");
+      expect(await admin.send("XLEN", ["kuberollouttrigger"])).toBe(0);
+      // A request that still has its hand-off sends the script whole.
+      skewMs = 0;
+      expect((await publisher.publish(envelope(2), admission(2))).kind).toBe("accepted");
+      expect(await admin.send("XLEN", ["kuberollouttrigger"])).toBe(1);
+    } finally {
+      await publisher.close();
+    }
+  });
 });
 
 describe.skipIf(!run)("accepted_at, stamped on Valkey's clock", () => {
@@ -138,12 +192,66 @@ describe.skipIf(!run)("accepted_at, stamped on Valkey's clock", () => {
       ];
       const stamped = fields[fields.indexOf("accepted_at") + 1] ?? "";
       expect(stamped).not.toBe(behind);
-      // The script reads TIME and XADD stamps its ID within the same call: the same millisecond, or the next.
-      const gap = Date.parse(stamped) - Number(id.split("-")[0]);
-      expect(gap === 0 || gap === -1).toBe(true);
+      // The script adds the entry with the explicit ID <ms>-* of the millisecond it stamps.
+      expect(Date.parse(stamped) - Number(id.split("-")[0])).toBe(0);
     } finally {
       await publisher.close();
     }
+  });
+
+  /** Publishes one event into a stream whose last ID is `lastId`; returns the new entry's ID and accepted_at. */
+  async function publishAfter(lastId: string, rules?: string[]): Promise<{ id: string; stamped: string }> {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    // The ID a primary whose clock ran ahead gave, before a failover or a clock stepped back.
+    await admin.send("XADD", ["kuberollouttrigger", lastId, "event", "{}"]);
+    const settings: Record<string, string> = { VALKEY_ADDR: valkey.addr };
+    if (rules !== undefined) {
+      await admin.send("ACL", ["SETUSER", "webonly", "on", ">web-secret", ...rules]);
+      Object.assign(settings, { VALKEY_USERNAME: "webonly", VALKEY_PASSWORD: "web-secret" });
+    }
+    const publisher = createPublisher(webConfig(settings), captureLog().log);
+    try {
+      await publisher.start();
+      const taken = await publisher.publish(envelope(1), admission(1));
+      expect(taken.kind).toBe("accepted");
+      const [[id, fields]] = (await admin.send("XREVRANGE", [
+        "kuberollouttrigger",
+        "+",
+        "-",
+        "COUNT",
+        "1",
+      ])) as [[string, string[]]];
+      return { id, stamped: fields[fields.indexOf("accepted_at") + 1] ?? "" };
+    } finally {
+      await publisher.close();
+    }
+  }
+
+  test("after an entry with a later ID than Valkey's clock, accepted_at is the new entry ID's millisecond, never earlier than the entry before", async () => {
+    const aheadMs = Date.now() + 5_000;
+    const { id, stamped } = await publishAfter(`${aheadMs}-3`);
+    expect(id).toBe(`${aheadMs}-4`);
+    expect(Date.parse(stamped)).toBe(aheadMs);
+  });
+
+  test("after an entry whose sequence is exhausted, the new entry takes the next millisecond and accepted_at with it", async () => {
+    const aheadMs = Date.now() + 5_000;
+    const { id, stamped } = await publishAfter(`${aheadMs}-18446744073709551615`);
+    expect(id).toBe(`${aheadMs + 1}-0`);
+    expect(Date.parse(stamped)).toBe(aheadMs + 1);
+  });
+
+  test("a user without +xinfo|stream still adds the event after a later ID, stamped with Valkey's clock", async () => {
+    const aheadMs = Date.now() + 5_000;
+    const rules = [
+      ...["~kuberollouttrigger", "~{kuberollouttrigger}:*", "+evalsha", "+eval", "+script|load", "+time"],
+      ...["+get", "+set", "+incr", "+pexpire", "+pttl", "+xadd", "+xgroup|create", "+ping", "+hello"],
+      ...["+auth", "+client|setname", "+client|setinfo"],
+    ];
+    const { id, stamped } = await publishAfter(`${aheadMs}-0`, rules);
+    expect(id).toBe(`${aheadMs}-1`);
+    expect(Date.parse(stamped)).toBeLessThan(aheadMs);
   });
 });
 
@@ -192,6 +300,39 @@ async function primaryWithReplica() {
 }
 
 describe.skipIf(!run)("replica acknowledgements across connections and requests", () => {
+  test("a connection closed during WAIT answers replication unconfirmed: the primary stored the event", async () => {
+    const { primary, replica } = await primaryWithReplica();
+    await using _primary = primary;
+    await using _replica = replica;
+    const admin = await primary.client();
+    const publisher = createPublisher(
+      webConfig({ VALKEY_ADDR: primary.addr, VALKEY_MIN_REPLICAS_ACK: "1" }),
+      captureLog().log,
+    );
+    try {
+      await publisher.start();
+      replica.signal("SIGSTOP");
+      const publishing = publisher.publish(envelope(1), admission(1)).catch((error: unknown) => error);
+      let waiting: string | undefined;
+      await waitFor(async () => {
+        waiting = String(await admin.send("CLIENT", ["LIST"]))
+          .split("\n")
+          // Blocked (flag b) in WAIT: cmd= names the last command, so an idle connection after the
+          // connect's WAIT 0 0 shows it too.
+          .find((line) => line.includes(" cmd=wait") && / flags=\w*b/.test(line));
+        return waiting !== undefined;
+      }, "the publisher's WAIT");
+      await admin.send("CLIENT", ["KILL", "ID", waiting?.match(/^id=(\d+)/)?.[1] ?? ""]);
+      const failed = await publishing;
+      expect(failed).toBeInstanceOf(ReplicationUnconfirmedError);
+      expect(String((failed as Error).message)).toContain("WAIT failed");
+      expect(await admin.send("XLEN", ["kuberollouttrigger"])).toBe(1);
+    } finally {
+      replica.signal("SIGCONT");
+      await publisher.close();
+    }
+  });
+
   test("a retry with the same token on another web replica fails while no replica holds the event, and passes once one does", async () => {
     const { primary, replica, replicaClient } = await primaryWithReplica();
     await using _primary = primary;

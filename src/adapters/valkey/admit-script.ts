@@ -31,20 +31,26 @@ end
  * - refuses work past its deadline (`late`): a Valkey that stalled past the web's hand-off must not
  *   append an event the web already answered 502 for;
  * - one event per token: a `jti` seen before answers `replayed` with the first event's ID when the
- *   minimized event is byte-equal, else `conflict`. A replay writes the `jti` key again as it was
- *   (`KEEPTTL`): `WAIT` counts only the writes made on its own connection, and a retry may come on
- *   another connection or web replica than the first try; a write of its own puts the first event
- *   under this connection's replication offset too (replication is one ordered stream: a replica that
- *   acknowledged the later write holds the earlier entry);
+ *   minimized event is byte-equal, else `conflict`. When replica acknowledgements are required, a
+ *   replay writes the `jti` key again as it was (`KEEPTTL`): `WAIT` counts only the writes made on its
+ *   own connection, and a retry may come on another connection or web replica than the first try; a
+ *   write of its own puts the first event under this connection's replication offset too (replication
+ *   is one ordered stream: a replica that acknowledged the later write holds the earlier entry);
  * - the repository's rate: `rate` with the window's remaining milliseconds once `limit` events were
  *   accepted in it (a refusal counts nothing);
- * - then `XADD` (stream), its `accepted_at` stamped with Valkey's clock (the clock of the entry ID), so
- *   every web replica stamps on one clock and a later event never carries an earlier time; or `PUBLISH` (pubsub), count the event, and remember the `jti` until the token
- *   expires.
+ * - then `XADD` (stream) or `PUBLISH` (pubsub), count the event, and remember the `jti` until the token
+ *   expires. The stream entry gets the explicit ID `<ms>-*` and `accepted_at` that very millisecond, so
+ *   every web replica stamps on one clock and a later entry never carries an earlier `accepted_at`: `ms`
+ *   is Valkey's `TIME`, or, when Valkey refuses that ID because the stream's last generated ID is later
+ *   (a failover to a node whose clock lags, a clock stepped back), the last ID's millisecond (the next
+ *   one when its sequence is exhausted), read with `XINFO STREAM`. A user without `+xinfo|stream` falls
+ *   back to `XADD *` stamped with `TIME`: the entry is added, but in that rare case `accepted_at` may be
+ *   earlier than its ID and than the entry before it.
  *
  * KEYS: the stream or channel, `{<channel>}:jti:<jti>`, `{<channel>}:rate:<repository>`.
  * ARGV: mode, deadline (ms on Valkey's clock), jti ttl (ms), the minimized event, rate limit (0: none),
- * rate window (ms), stream cap, then the stream entry's fields.
+ * rate window (ms), stream cap, `1` when replica acknowledgements are required (else `0`), then the
+ * stream entry's fields.
  */
 export const ADMIT_SCRIPT = `${ISO_TIME_LUA}
 local t = redis.call('TIME')
@@ -54,7 +60,7 @@ local prior = redis.call('GET', KEYS[2])
 if prior then
   local sep = string.find(prior, '\\n', 1, true)
   if sep and string.sub(prior, sep + 1) == ARGV[4] then
-    redis.call('SET', KEYS[2], prior, 'KEEPTTL')
+    if ARGV[8] == '1' then redis.call('SET', KEYS[2], prior, 'KEEPTTL') end
     return {'replayed', string.sub(prior, 1, sep - 1)}
   end
   return {'conflict'}
@@ -66,10 +72,31 @@ if limit > 0 then
 end
 local id = ''
 if ARGV[1] == 'stream' then
-  for i = 8, #ARGV - 1, 2 do
-    if ARGV[i] == 'accepted_at' then ARGV[i + 1] = iso_time(now) end
+  local function add(ms, spec)
+    for i = 9, #ARGV - 1, 2 do
+      if ARGV[i] == 'accepted_at' then ARGV[i + 1] = iso_time(ms) end
+    end
+    return pcall(redis.call, 'XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], spec, unpack(ARGV, 9))
   end
-  id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[7], '*', unpack(ARGV, 8))
+  local function ms_id(ms) return string.format('%.0f-*', ms) end
+  local ok, added = add(now, ms_id(now))
+  if not ok and string.find(tostring(added.err or added), 'equal or smaller', 1, true) then
+    local read, info = pcall(redis.call, 'XINFO', 'STREAM', KEYS[1])
+    if read then
+      local last = ''
+      for i = 1, #info - 1, 2 do
+        if info[i] == 'last-generated-id' then last = info[i + 1] end
+      end
+      local last_ms, last_seq = string.match(last, '^(%d+)-(%d+)$')
+      local ms = math.max(now, tonumber(last_ms or '0'))
+      if last_seq == '18446744073709551615' and ms == tonumber(last_ms) then ms = ms + 1 end
+      ok, added = add(ms, ms_id(ms))
+    else
+      ok, added = add(now, '*')
+    end
+  end
+  if not ok then error(added) end
+  id = added
 else
   redis.call('PUBLISH', KEYS[1], ARGV[4])
 end

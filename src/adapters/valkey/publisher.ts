@@ -156,6 +156,7 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
           onConnect: async (client) => {
             await prepareAdmission(client);
             await warnOfMissingReplicas(client);
+            await warnIfWaitRefused(client);
           },
         })
       : connection;
@@ -178,6 +179,17 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
       "the valkey primary has fewer replicas than VALKEY_MIN_REPLICAS_ACK; every event answers 502 (stored on the primary, replication not confirmed) until enough replicas connect",
       { replicas, min_replicas_ack: minReplicasAck },
     );
+  }
+
+  /** Tries `WAIT 0 0` (answers at once): a user without `+wait` is named at startup, not on the first event. */
+  async function warnIfWaitRefused(client: RedisClient): Promise<void> {
+    await bounded(client.send("WAIT", ["0", "0"]), "WAIT").catch((error: unknown) => {
+      if (!isReplyError(error, "NOPERM")) throw error;
+      log.warn(
+        "valkey refused WAIT; every event answers 502 (stored on the primary, replication not confirmed) until the web's Valkey user is granted +wait",
+        { min_replicas_ack: minReplicasAck, error },
+      );
+    });
   }
 
   /** Checks the stream's length now and then, off the request's path: reaching the cap is rare and slow. */
@@ -207,6 +219,7 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
       String(options.ratePerMinute),
       "60000",
       String(streamMaxLen),
+      minReplicasAck > 0 ? "1" : "0",
       ...fields,
     ];
   }
@@ -231,34 +244,56 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
     return replicaAcks.confirm(Math.floor(sentAt + timeoutMs - replyMarginMs - now()));
   }
 
+  /**
+   * Runs the admission script; a Valkey that restarted without persistence forgot it, so on `NOSCRIPT`
+   * it is sent whole (with the same deadline), within what is left of the hand-off that began at
+   * `sentAt`, and not at all once that is spent.
+   */
+  async function runAdmission(args: string[], sentAt: number): Promise<PublishResult> {
+    const reply = await admitting
+      .send("EVALSHA", [ADMIT_SCRIPT_SHA, "3", ...args], timeoutMs)
+      .catch((error: unknown) => {
+        if (!isReplyError(error, "NOSCRIPT")) throw error;
+        const leftMs = Math.floor(sentAt + timeoutMs - now());
+        if (leftMs <= 0) {
+          throw new Error(`Valkey forgot the admission script and the ${timeoutMs} ms hand-off ran out`);
+        }
+        return admitting.send("EVAL", [ADMIT_SCRIPT, "3", ...args], leftMs);
+      });
+    return readAdmitReply(reply);
+  }
+
+  /**
+   * Waits for the replicas after the script stored the event: any failure now (too few replicas, a user
+   * without `+wait`, a connection closed mid-`WAIT`) leaves the event stored on the primary, so it is
+   * {@link ReplicationUnconfirmedError}, never "not taken".
+   */
+  async function confirmReplicas(sentAt: number): Promise<void> {
+    try {
+      await awaitReplicas(sentAt);
+    } catch (error) {
+      const reason =
+        error instanceof ReplicasMissingError ? error.message : `WAIT failed: ${errorText(error)}`;
+      throw new ReplicationUnconfirmedError(`Valkey holds the event on the primary only: ${reason}`, {
+        cause: error,
+      });
+    }
+  }
+
   async function publish(envelope: EventEnvelope, admission: Admission): Promise<PublishResult> {
     const sentAt = now();
     const args = admitArgs(envelope, admission);
+    let result: PublishResult;
     try {
-      const reply = await admitting
-        .send("EVALSHA", [ADMIT_SCRIPT_SHA, "3", ...args], timeoutMs)
-        .catch((error: unknown) => {
-          // A Valkey that restarted without persistence forgot the script: send it whole this once.
-          if (!isReplyError(error, "NOSCRIPT")) throw error;
-          return admitting.send("EVAL", [ADMIT_SCRIPT, "3", ...args], timeoutMs);
-        });
-      const result = readAdmitReply(reply);
-      if (minReplicasAck > 0 && (result.kind === "accepted" || result.kind === "replayed")) {
-        await awaitReplicas(sentAt);
-      }
-      if (streamMode && result.kind === "accepted") checkCapSometimes();
-      return result;
+      result = await runAdmission(args, sentAt);
     } catch (error) {
-      if (error instanceof ReplicasMissingError) {
-        throw new ReplicationUnconfirmedError(
-          `Valkey holds the event on the primary only: ${error.message}`,
-          {
-            cause: error,
-          },
-        );
-      }
       throw new PublishFailedError(`Valkey did not take the event: ${errorText(error)}`, { cause: error });
     }
+    if (minReplicasAck > 0 && (result.kind === "accepted" || result.kind === "replayed")) {
+      await confirmReplicas(sentAt);
+    }
+    if (streamMode && result.kind === "accepted") checkCapSometimes();
+    return result;
   }
 
   return {
