@@ -227,7 +227,7 @@ describe.skipIf(!requireValkey())("consumer groups that stop reading, against a 
     expect(await lowWaterMarks(client)).toEqual({ own: ids[3] ?? "" });
   });
 
-  test("the low-water mark of a destroyed group is removed, and the hash goes with the stream", async () => {
+  test("the low-water mark of a destroyed group is removed, but by its own worker, and the hash goes with the stream", async () => {
     await client.send("XGROUP", ["CREATE", KEY, "removed", "0"]);
     await addEntriesReadByOwnGroup(2);
     await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
@@ -235,6 +235,12 @@ describe.skipIf(!requireValkey())("consumer groups that stop reading, against a 
     await client.send("XGROUP", ["DESTROY", KEY, "removed"]);
     await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
     expect(Object.keys(await lowWaterMarks(client))).toEqual(["own"]);
+    // The caller's own group lost: its mark stays for the caller, which is about to make it again.
+    await client.send("XGROUP", ["DESTROY", KEY, "own"]);
+    await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
+    expect(await lowWaterMarks(client)).toEqual({ own: nextId(ids[1] ?? "") });
+    await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "other" });
+    expect(await lowWaterMarks(client)).toEqual({});
     await client.send("DEL", [KEY]);
     await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
     expect(Number(await client.send("EXISTS", [groupLowWaterKey(KEY)]))).toBe(0);

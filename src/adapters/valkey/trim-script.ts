@@ -28,7 +28,8 @@ export const DEFAULT_GROUP_STALE_AFTER_MS = 24 * 3_600_000;
  *
  * Each group's bound is also recorded as its low-water mark in the hash KEYS[3] (same hash tag), only
  * ever moved forward (a group set back, or made again below it, keeps the higher mark); fields of groups
- * that are gone are removed, and the whole hash goes with the stream. A worker whose group is lost to
+ * that are gone are removed, but for the caller's own (it is about to make its lost group again, from
+ * the mark), and the whole hash goes with the stream. A worker whose group is lost to
  * `NOGROUP` creates it again just below its mark: every entry the lost group held pending is at or after
  * it, and the entries it had acknowledged before it are not delivered again.
  *
@@ -142,7 +143,7 @@ for name in pairs(since) do
   if not present[name] then redis.call('HDEL', since_key, name) end
 end
 for name in pairs(low) do
-  if not present[name] then redis.call('HDEL', low_key, name) end
+  if not present[name] and name ~= own_group then redis.call('HDEL', low_key, name) end
 end
 local trimmed = 0
 if minid ~= false then trimmed = redis.call('XTRIM', key, 'MINID', minid) end
