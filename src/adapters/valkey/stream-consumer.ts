@@ -331,7 +331,7 @@ export class ValkeyStreamConsumer implements EventSource {
     );
     for (const entry of parseStreamRead(reply, this.#key)) {
       if (this.#stopping.signal.aborted) return;
-      // A new read of an entry in flight here: its group was recreated from 0 after `NOGROUP`, or a new
+      // A new read of an entry in flight here: its group was recreated after `NOGROUP`, or a new
       // primary had not yet received its delivery. The read's delivery stands for the one in flight,
       // whose count went with the old group (or the lost write), so it stays counted.
       if (!this.#start(entry, handler))

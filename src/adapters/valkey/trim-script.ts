@@ -22,7 +22,7 @@ export const DEFAULT_GROUP_STALE_AFTER_MS = 24 * 3_600_000;
  * Trims the stream atomically below the oldest entry that some group has not acknowledged. For each
  * group: its oldest pending entry; or, when nothing is pending, the ID right after its last-delivered
  * one (`<ms>-<seq+1>`), since it has acknowledged everything up to and including that entry, which
- * goes too (a group recreated from ID 0 after `NOGROUP` then finds no acknowledged entry to deliver
+ * goes too (a group recreated after `NOGROUP`, from 0 or below its mark, then finds no acknowledged entry to deliver
  * again). The lowest of these is the `MINID`. Without any group nothing is trimmed (the web's
  * `XADD MAXLEN ~` cap still applies).
  *
