@@ -328,6 +328,14 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     await first.stop();
     ids.push(String(await client.send("XADD", [KEY, "*", ...entry(6)])));
     await client.send("XREADGROUP", ["GROUP", GROUP, "other", "COUNT", "1", "STREAMS", KEY, ">"]);
+    // The stopped consumer's blocked read may still have been served r6 before its socket closed: then
+    // r6 is pending for it, and the claim makes it other's in either case.
+    await client.send("XCLAIM", [KEY, GROUP, "other", "0", ids[5] ?? "", "JUSTID"]);
+    const pendingOnOther = (await client.send("XPENDING", [KEY, GROUP, "-", "+", "10"])) as [
+      string,
+      string,
+    ][];
+    expect(pendingOnOther.map(([id, owner]) => [id, owner])).toEqual([[ids[5] ?? "", "other"]]);
     // Its first backlog reading comes after its first round of maintenance, the trim at start included,
     // so no trim of its own runs after this (its next is an hour away).
     let maintained = false;
