@@ -100,4 +100,49 @@ describe.skipIf(!requireValkey())("the worker as a least-privilege Valkey user",
       await consumer.stop();
     }
   });
+
+  test("a worker user made before the low-water marks (without their key and +hget) still gets its lost group back, from 0, and says why", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    const earlier = (await documentedWorkerRules()).filter(
+      (rule) => rule !== `~{${CHANNEL}}:group-low` && rule !== "+hget",
+    );
+    await admin.send("ACL", ["SETUSER", "earlier", "on", ">worker-secret", ...earlier]);
+    await admin.send("XGROUP", ["CREATE", CHANNEL, "workers", "0", "MKSTREAM"]);
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+    const consumer = new ValkeyStreamConsumer({
+      url: `redis://earlier:worker-secret@${valkey.addr}`,
+      tls: false,
+      stream: CHANNEL,
+      group: "workers",
+      consumer: "me",
+      claimIdleMs: 30_000,
+      streamMaxLen: 100_000,
+      maxDeliveries: 5,
+      log,
+      blockMs: 50,
+    });
+    let handled = 0;
+    consumer.start(async () => {
+      handled++;
+      return { kind: "done" };
+    });
+    try {
+      await admin.send("XADD", [CHANNEL, "*", "event", "{}"]);
+      await waitFor(() => handled === 1, "the first entry");
+      // The trim cannot record marks for this user: it fails, and says so.
+      expect(lines.some((l) => l.msg === "stream trim failed")).toBe(true);
+      await admin.send("XGROUP", ["DESTROY", CHANNEL, "workers"]);
+      await admin.send("XADD", [CHANNEL, "*", "event", "{}"]);
+      // From 0: the untrimmed first entry comes again, with the new one.
+      await waitFor(() => handled === 3, "both entries from the recreated group");
+      expect(
+        lines.filter((l) => l.msg === "low-water mark not readable; recreating the group from 0"),
+      ).toMatchObject([{ level: "WARN", stream: CHANNEL, group: "workers" }]);
+      expect(lines.filter((l) => l.msg === "consumer group created").at(-1)).toMatchObject({ from: "0" });
+    } finally {
+      await consumer.stop();
+    }
+  });
 });

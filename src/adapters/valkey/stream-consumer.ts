@@ -97,8 +97,8 @@ const BUSY_BLOCK_MS = 250;
  * after the mark, are delivered again, and of the entries it had acknowledged only those acknowledged
  * since the last trim; without a mark (never trimmed) from 0, so everything the stream retains (which
  * other clusters' lagging groups may keep up to `VALKEY_GROUP_STALE_AFTER`) comes again. A replayed
- * event sets the `restartedAt` it set before, or is skipped as older than the one in the index. On start and after
- * every reconnect it first re-handles its own pending entries; then it blocks in `XREADGROUP … >` on a
+ * event sets the `restartedAt` it set before, or is skipped as older than the one in the index. On start
+ * and after every reconnect it first re-handles its own pending entries; then it blocks in `XREADGROUP … >` on a
  * connection of its own. An entry is acknowledged only when the handler says `done`; one left pending (`retry`) is re-handled with backoff. A `terminal` entry, and a poison
  * `retry` on its `maxDeliveries`-th delivery, moves to the dead letters, `{<stream>}:dead`, and is
  * acknowledged in the same script. Valkey's delivery counter counts the deliveries, across restarts and
@@ -221,7 +221,11 @@ export class ValkeyStreamConsumer implements EventSource {
     const mark = await send("HGET", [groupLowWaterKey(this.#key), this.#group]).catch((error: unknown) => {
       // A user without the right to read the marks (an ACL not updated) still gets its group back.
       if (!isReplyError(error, "NOPERM")) throw error;
-      this.options.log.warn("low-water mark not readable; recreating the group from 0", { error });
+      this.options.log.warn("low-water mark not readable; recreating the group from 0", {
+        stream: this.#key,
+        group: this.#group,
+        error,
+      });
       return undefined;
     });
     await this.#createGroup(send, recreateGroupFrom(mark == null ? undefined : replyText(mark)));

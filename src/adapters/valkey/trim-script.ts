@@ -22,16 +22,16 @@ export const DEFAULT_GROUP_STALE_AFTER_MS = 24 * 3_600_000;
  * Trims the stream atomically below the oldest entry that some group has not acknowledged. For each
  * group: its oldest pending entry; or, when nothing is pending, the ID right after its last-delivered
  * one (`<ms>-<seq+1>`), since it has acknowledged everything up to and including that entry, which
- * goes too (a group recreated after `NOGROUP`, from 0 or below its mark, then finds no acknowledged entry to deliver
- * again). The lowest of these is the `MINID`. Without any group nothing is trimmed (the web's
- * `XADD MAXLEN ~` cap still applies).
+ * goes too (a group recreated after `NOGROUP`, from 0 or below its mark, then finds no acknowledged
+ * entry to deliver again). The lowest of these is the `MINID`. Without any group nothing is trimmed
+ * (the web's `XADD MAXLEN ~` cap still applies).
  *
  * Each group's bound is also recorded as its low-water mark in the hash KEYS[3] (same hash tag), only
  * ever moved forward (a group set back, or made again below it, keeps the higher mark); fields of groups
  * that are gone are removed, but for the caller's own (it is about to make its lost group again, from
- * the mark), and the whole hash goes with the stream. A worker whose group is lost to
- * `NOGROUP` creates it again just below its mark: every entry the lost group held pending is at or after
- * it, and the entries it had acknowledged before it are not delivered again.
+ * the mark), and the whole hash goes with the stream. A worker whose group is lost to `NOGROUP` creates
+ * it again just below its mark: every entry the lost group held pending is at or after it, and the
+ * entries it had acknowledged before it are not delivered again. Stale groups get their mark too.
  *
  * A stale group does not count: one that has not read for longer than ARGV[1] ms, by Valkey's clock
  * (`TIME`). A group's last read is that of its most recently active consumer: the least `idle` of
