@@ -44,3 +44,33 @@ export function expectedGroups(base: string, expectedClusters: readonly string[]
   if (expectedClusters.length === 0) return [base];
   return [...new Set(expectedClusters.map((cluster) => consumerGroupFor(base, cluster)))];
 }
+
+const ENTRY_ID = /^(\d{1,20})-(\d{1,20})$/;
+const MAX_ID_PART = 18_446_744_073_709_551_615n;
+
+/**
+ * The ID a consumer group lost to `NOGROUP` is created again from (entries after it are delivered):
+ * just below its low-water mark, the bound the trimmer last recorded for it (its oldest pending entry,
+ * else the one right after its last-delivered), so the mark's entry and every later one come again, and
+ * none of the entries it had acknowledged before the mark. `0` without a mark (never trimmed, or the
+ * record is gone) or with one that is no entry ID: it cannot tell how far the lost group had read, and
+ * an accepted event must not be lost.
+ */
+export function recreateGroupFrom(lowWaterMark: string | undefined): string {
+  if (lowWaterMark === undefined || !isEntryId(lowWaterMark)) return "0";
+  return previousEntryId(lowWaterMark);
+}
+
+/** Whether `id` is a full stream entry ID, `<ms>-<seq>`, both parts unsigned 64-bit. */
+export function isEntryId(id: string): boolean {
+  const parts = ENTRY_ID.exec(id);
+  return parts !== null && BigInt(parts[1] ?? "") <= MAX_ID_PART && BigInt(parts[2] ?? "") <= MAX_ID_PART;
+}
+
+/** The greatest entry ID below `id` (`0-0` stays `0-0`); `id` is a full entry ID (see {@link isEntryId}). */
+export function previousEntryId(id: string): string {
+  const [ms = 0n, seq = 0n] = id.split("-").map(BigInt);
+  if (seq > 0n) return `${ms}-${seq - 1n}`;
+  if (ms === 0n) return "0-0";
+  return `${ms - 1n}-${MAX_ID_PART}`;
+}

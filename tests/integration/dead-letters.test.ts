@@ -206,10 +206,11 @@ describe.skipIf(!requireValkey())("dead letters of the stream consumer, against 
   test("a worker user with only the rights docs/deployment.md lists moves entries and corrects their counter", async () => {
     await client.send("ACL", [
       ...["SETUSER", "worker", "on", ">worker-secret", `~${KEY}`, `~${DEAD}`, `~{${KEY}}:group-idle-since`],
+      `~{${KEY}}:group-low`,
       ...["+xreadgroup", "+xack", "+xautoclaim", "+xclaim", "+xgroup|create", "+ping", "+hello", "+auth"],
       ...["+client|setname", "+client|setinfo", "+eval", "+exists", "+xinfo|groups", "+xpending", "+xtrim"],
       ...["+xlen", "+xadd", "+time", "+xinfo|consumers", "+xgroup|delconsumer", "+hsetnx", "+hgetall"],
-      ...["+hdel", "+del"],
+      ...["+hdel", "+del", "+hset", "+hget"],
     ]);
     let calls = 0;
     consumer("c1", async () => (++calls === 1 ? UNREACHABLE : poison()), {

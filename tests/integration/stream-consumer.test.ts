@@ -6,7 +6,8 @@ import {
   ValkeyStreamConsumer,
 } from "../../src/adapters/valkey/stream-consumer.ts";
 import { createStreamTrimmer } from "../../src/adapters/valkey/stream-trimmer.ts";
-import { trimAcknowledged } from "../../src/adapters/valkey/trim-script.ts";
+import { groupLowWaterKey, trimAcknowledged } from "../../src/adapters/valkey/trim-script.ts";
+import { previousEntryId } from "../../src/core/cluster.ts";
 import { envelopeToStreamFields } from "../../src/core/envelope.ts";
 import type { EventOutcome } from "../../src/core/restart.ts";
 import { createLogger } from "../../src/log.ts";
@@ -302,6 +303,82 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgements");
     // r2 is delivered again too: a replay that sets the restartedAt it set before.
     expect(seen.toSorted()).toEqual(["r1", "r2", "r2", "r3"]);
+  });
+
+  /**
+   * Sets up the lost group's history: a lagging group of another cluster holds r1 pending (so the stream
+   * retains every entry), c1 of this worker's group handled and acknowledged r1..r5, and another worker
+   * of the cluster holds r6 pending. Then one trim records the low-water marks. Resolves the IDs r1..r6
+   * and the handled list, which c1's replacement (started again, blocked in its read) goes on filling.
+   */
+  async function lostGroupHistory(): Promise<{ ids: string[]; seen: string[] }> {
+    await client.send("XGROUP", ["CREATE", KEY, GROUP, "0", "MKSTREAM"]);
+    await client.send("XGROUP", ["CREATE", KEY, "lagging", "0"]);
+    const ids: string[] = [];
+    for (let n = 1; n <= 5; n++) ids.push(String(await client.send("XADD", [KEY, "*", ...entry(n)])));
+    await client.send("XREADGROUP", ["GROUP", "lagging", "slow", "COUNT", "1", "STREAMS", KEY, ">"]);
+    const seen: string[] = [];
+    const handler = async (d: DeliveredEvent) => {
+      seen.push(d.envelope.requestId ?? "");
+      return DONE;
+    };
+    // An hour between trims: only the first, at start, and the test's own trim run.
+    const first = consumer("c1", handler, { trimIntervalMs: 3_600_000 });
+    await waitFor(async () => seen.length === 5 && (await pendingCount(client)) === 0, "r1..r5 acknowledged");
+    await first.stop();
+    ids.push(String(await client.send("XADD", [KEY, "*", ...entry(6)])));
+    await client.send("XREADGROUP", ["GROUP", GROUP, "other", "COUNT", "1", "STREAMS", KEY, ">"]);
+    // The stopped consumer's blocked read may still have been served r6 before its socket closed: then
+    // r6 is pending for it, and the claim makes it other's in either case.
+    await client.send("XCLAIM", [KEY, GROUP, "other", "0", ids[5] ?? "", "JUSTID"]);
+    const pendingOnOther = (await client.send("XPENDING", [KEY, GROUP, "-", "+", "10"])) as [
+      string,
+      string,
+    ][];
+    expect(pendingOnOther.map(([id, owner]) => [id, owner])).toEqual([[ids[5] ?? "", "other"]]);
+    // Its first backlog reading comes after its first round of maintenance, the trim at start included,
+    // so no trim of its own runs after this (its next is an hour away).
+    let maintained = false;
+    const backlog = () => {
+      maintained = true;
+    };
+    consumer("c1", handler, { trimIntervalMs: 3_600_000, backlog });
+    await waitFor(() => maintained, "the replacement's first round of maintenance");
+    const connection = new ValkeyConnection({ url: valkey.url, tls: false, log, name: "test" });
+    await connection.start();
+    try {
+      const trim = await trimAcknowledged(connection, KEY, { ownGroup: GROUP });
+      // The lagging group keeps the stream whole: r1..r5 are still there to be replayed.
+      expect(trim).toMatchObject({ trimmed: 0, length: 6 });
+    } finally {
+      connection.close();
+    }
+    expect(await client.send("HGET", [groupLowWaterKey(KEY), GROUP])).toBe(ids[5] ?? "");
+    return { ids, seen };
+  }
+
+  test("a group destroyed after a trim is recreated just below its low-water mark: the entry another consumer held pending and newer ones are handled, the acknowledged ones are not replayed", async () => {
+    const { ids, seen } = await lostGroupHistory();
+    await client.send("XGROUP", ["DESTROY", KEY, GROUP]);
+    await client.send("XADD", [KEY, "*", ...entry(7)]);
+    await waitFor(() => seen.includes("r6") && seen.includes("r7"), "r6, pending nowhere now, and r7");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgements");
+    expect(seen).toEqual(["r1", "r2", "r3", "r4", "r5", "r6", "r7"]);
+    expect(lines.filter((l) => l.msg === "consumer group created").at(-1)).toMatchObject({
+      group: GROUP,
+      from: previousEntryId(ids[5] ?? ""),
+    });
+  });
+
+  test("a group destroyed without a recorded low-water mark is recreated from 0, and every entry the stream retains comes again", async () => {
+    const { seen } = await lostGroupHistory();
+    await client.send("DEL", [groupLowWaterKey(KEY)]);
+    await client.send("XGROUP", ["DESTROY", KEY, GROUP]);
+    await client.send("XADD", [KEY, "*", ...entry(7)]);
+    await waitFor(() => seen.includes("r6") && seen.includes("r7"), "r6 and r7");
+    await waitFor(async () => (await pendingCount(client)) === 0 && seen.length === 12, "the replay");
+    expect(seen.slice(5).toSorted()).toEqual(["r1", "r2", "r3", "r4", "r5", "r6", "r7"]);
+    expect(lines.filter((l) => l.msg === "consumer group created").at(-1)).toMatchObject({ from: "0" });
   });
 
   test("finishes and acknowledges the entry in flight when stopped", async () => {

@@ -2,7 +2,11 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { RedisClient } from "bun";
 import { ValkeyConnection } from "../../src/adapters/valkey/connection.ts";
 import { createStreamTrimmer } from "../../src/adapters/valkey/stream-trimmer.ts";
-import { groupIdleSinceKey, trimAcknowledged } from "../../src/adapters/valkey/trim-script.ts";
+import {
+  groupIdleSinceKey,
+  groupLowWaterKey,
+  trimAcknowledged,
+} from "../../src/adapters/valkey/trim-script.ts";
 import { MetricsRegistry } from "../../src/core/metrics.ts";
 import { createLogger } from "../../src/log.ts";
 import { requireValkey, startValkey, type TestValkey } from "../support/valkey-server.ts";
@@ -19,6 +23,17 @@ async function groupIdleMs(client: RedisClient, group: string): Promise<number> 
   const consumers = (await client.send("XINFO", ["CONSUMERS", KEY, group])) as Record<string, unknown>[];
   return Math.min(...consumers.map((c) => Number(c.idle)));
 }
+
+/** The low-water marks the trimmer has recorded, by group. */
+async function lowWaterMarks(client: RedisClient): Promise<Record<string, string>> {
+  return (await client.send("HGETALL", [groupLowWaterKey(KEY)])) as Record<string, string>;
+}
+
+/** The stream ID right after `id` (same millisecond, next sequence number). */
+const nextId = (id: string) => {
+  const [ms, seq] = id.split("-");
+  return `${ms}-${Number(seq) + 1}`;
+};
 
 /** Valkey's clock, in milliseconds. */
 async function valkeyNowMs(client: RedisClient): Promise<number> {
@@ -172,5 +187,62 @@ describe.skipIf(!requireValkey())("consumer groups that stop reading, against a 
     expect(lines.filter((l) => l.msg === "consumer group is no longer stale")).toMatchObject([
       { level: "INFO", stream: KEY, group: "gone" },
     ]);
+  });
+
+  test("records each group's bound as its low-water mark: the oldest pending entry, else the one after its last-delivered, stale groups too", async () => {
+    await client.send("XGROUP", ["CREATE", KEY, "slow", "0"]);
+    await client.send("XGROUP", ["CREATE", KEY, "gone", "0"]);
+    await addEntriesReadByOwnGroup(4);
+    // slow holds its second entry pending (the first acknowledged); gone read three and acknowledged them.
+    await client.send("XREADGROUP", ["GROUP", "slow", "s1", "COUNT", "2", "STREAMS", KEY, ">"]);
+    await client.send("XACK", [KEY, "slow", ids[0] ?? ""]);
+    await client.send("XREADGROUP", ["GROUP", "gone", "g1", "COUNT", "3", "STREAMS", KEY, ">"]);
+    for (const id of ids.slice(0, 3)) await client.send("XACK", [KEY, "gone", id]);
+    await waitFor(async () => (await groupIdleMs(client, "gone")) > STALE_MS, "gone to be quiet");
+    await client.send("XREADGROUP", ["GROUP", "slow", "s1", "COUNT", "1", "STREAMS", KEY, ">"]);
+    const result = await trimAcknowledged(connection, KEY, { staleAfterMs: STALE_MS, ownGroup: "own" });
+    expect(result.staleGroups.map((g) => g.group)).toEqual(["gone"]);
+    expect(await lowWaterMarks(client)).toEqual({
+      own: nextId(ids[3] ?? ""),
+      slow: ids[1] ?? "",
+      gone: nextId(ids[2] ?? ""),
+    });
+  });
+
+  test("a low-water mark never moves backwards, even when its group is set back", async () => {
+    await addEntriesReadByOwnGroup(3);
+    await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
+    const mark = nextId(ids[2] ?? "");
+    expect(await lowWaterMarks(client)).toEqual({ own: mark });
+    await client.send("XGROUP", ["SETID", KEY, "own", "0"]);
+    ids.push(String(await client.send("XADD", [KEY, "*", "event", "{}"])));
+    await client.send("XREADGROUP", ["GROUP", "own", "me", "COUNT", "1", "STREAMS", KEY, ">"]);
+    // Its bound is now its pending entry, newer than the mark: the mark follows.
+    await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
+    expect(await lowWaterMarks(client)).toEqual({ own: ids[3] ?? "" });
+    // Set back below the mark, with nothing pending: its bound is 0-1, and the mark stays.
+    await client.send("XACK", [KEY, "own", ids[3] ?? ""]);
+    await client.send("XGROUP", ["SETID", KEY, "own", "0"]);
+    await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
+    expect(await lowWaterMarks(client)).toEqual({ own: ids[3] ?? "" });
+  });
+
+  test("the low-water mark of a destroyed group is removed, but by its own worker, and the hash goes with the stream", async () => {
+    await client.send("XGROUP", ["CREATE", KEY, "removed", "0"]);
+    await addEntriesReadByOwnGroup(2);
+    await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
+    expect(Object.keys(await lowWaterMarks(client)).toSorted()).toEqual(["own", "removed"]);
+    await client.send("XGROUP", ["DESTROY", KEY, "removed"]);
+    await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
+    expect(Object.keys(await lowWaterMarks(client))).toEqual(["own"]);
+    // The caller's own group lost: its mark stays for the caller, which is about to make it again.
+    await client.send("XGROUP", ["DESTROY", KEY, "own"]);
+    await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
+    expect(await lowWaterMarks(client)).toEqual({ own: nextId(ids[1] ?? "") });
+    await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "other" });
+    expect(await lowWaterMarks(client)).toEqual({});
+    await client.send("DEL", [KEY]);
+    await trimAcknowledged(connection, KEY, { staleAfterMs: LONG_MS, ownGroup: "own" });
+    expect(Number(await client.send("EXISTS", [groupLowWaterKey(KEY)]))).toBe(0);
   });
 });

@@ -1,4 +1,5 @@
 import { backoffDelay } from "../../core/backoff.ts";
+import { recreateGroupFrom } from "../../core/cluster.ts";
 import {
   DEAD_LETTER_MAXLEN,
   type DeadLetterCause,
@@ -18,8 +19,9 @@ import { DEFAULT_CONSUMER_REAP_AFTER_MS, reapAndReport } from "./consumer-reaper
 import { moveToDeadLetters, uncountDelivery } from "./delivery-scripts.ts";
 import { reportStreamBacklog } from "./stream-backlog.ts";
 import { type ConsumerIdentity, claimIdleEntries, fetchOwnPending, keepEntryAlive } from "./stream-claims.ts";
-import { parseStreamRead, type StreamEntry } from "./stream-replies.ts";
+import { parseStreamRead, replyText, type StreamEntry } from "./stream-replies.ts";
 import { createStreamTrimmer, type StreamTrimmer } from "./stream-trimmer.ts";
+import { groupLowWaterKey } from "./trim-script.ts";
 
 /** Options of a {@link ValkeyStreamConsumer}; the timings have production defaults and exist for tests. */
 export interface StreamConsumerOptions {
@@ -89,11 +91,14 @@ const BUSY_BLOCK_MS = 250;
 /**
  * Consumes the event stream with its cluster's consumer group: created from ID 0 with MKSTREAM on a new
  * stream or one without groups, from `$` on one that has a group (a cluster added later replays
- * nothing), and after `NOGROUP` again from 0: the lost group's pending entries (this worker's, other
- * workers', a dead consumer's unclaimed ones) are then delivered again, as is whatever the stream still
- * holds, which trimming keeps to entries some group has not acknowledged; a replayed event sets the
- * `restartedAt` it set before, or is skipped as older than the one in the index. On start and after
- * every reconnect it first re-handles its own pending entries; then it blocks in `XREADGROUP … >` on a
+ * nothing), and after `NOGROUP` again just below the group's low-water mark, which every trim records
+ * in `{<stream>}:group-low` (its oldest pending entry, else the one after its last-delivered): the lost
+ * group's pending entries (this worker's, other workers', a dead consumer's unclaimed ones), all at or
+ * after the mark, are delivered again, and of the entries it had acknowledged only those acknowledged
+ * since the last trim; without a mark (never trimmed) from 0, so everything the stream retains (which
+ * other clusters' lagging groups may keep up to `VALKEY_GROUP_STALE_AFTER`) comes again. A replayed
+ * event sets the `restartedAt` it set before, or is skipped as older than the one in the index. On start
+ * and after every reconnect it first re-handles its own pending entries; then it blocks in `XREADGROUP … >` on a
  * connection of its own. An entry is acknowledged only when the handler says `done`; one left pending (`retry`) is re-handled with backoff. A `terminal` entry, and a poison
  * `retry` on its `maxDeliveries`-th delivery, moves to the dead letters, `{<stream>}:dead`, and is
  * acknowledged in the same script. Valkey's delivery counter counts the deliveries, across restarts and
@@ -206,6 +211,26 @@ export class ValkeyStreamConsumer implements EventSource {
       this.options.log.info("consumer group created", { stream: this.#key, group: this.#group, from: start });
   }
 
+  /**
+   * Creates the group lost to `NOGROUP` again just below the low-water mark the trimmer recorded for it
+   * (from 0 without one), never by the rule for new groups (`$`), which would drop the entries other
+   * workers of this cluster held pending or a dead consumer left unclaimed: they are pending nowhere now.
+   */
+  async #recreateGroup(): Promise<void> {
+    const send = (command: string, args: string[]) => this.#control.send(command, args, COMMAND_TIMEOUT_MS);
+    const mark = await send("HGET", [groupLowWaterKey(this.#key), this.#group]).catch((error: unknown) => {
+      // A user without the right to read the marks (an ACL not updated) still gets its group back.
+      if (!isReplyError(error, "NOPERM")) throw error;
+      this.options.log.warn("low-water mark not readable; recreating the group from 0", {
+        stream: this.#key,
+        group: this.#group,
+        error,
+      });
+      return undefined;
+    });
+    await this.#createGroup(send, recreateGroupFrom(mark == null ? undefined : replyText(mark)));
+  }
+
   async #run(handler: EventHandler): Promise<void> {
     const signal = this.#stopping.signal;
     await Promise.all([this.#reader.start(), this.#control.start()]);
@@ -241,12 +266,7 @@ export class ValkeyStreamConsumer implements EventSource {
         if (signal.aborted) break;
         if (isReplyError(error, "NOGROUP")) {
           log.warn("consumer group missing; recreating it", { stream: this.#key, group: this.#group });
-          // From 0, never by the rule for new groups (`$`), which would drop the entries other workers
-          // of this cluster held pending or a dead consumer left unclaimed: they are pending nowhere now.
-          const created = await this.#createGroup(
-            (c, a) => this.#control.send(c, a, COMMAND_TIMEOUT_MS),
-            "0",
-          ).then(
+          const created = await this.#recreateGroup().then(
             () => true,
             (e: unknown) => log.warn("group creation failed", { error: e }),
           );
@@ -315,7 +335,7 @@ export class ValkeyStreamConsumer implements EventSource {
     );
     for (const entry of parseStreamRead(reply, this.#key)) {
       if (this.#stopping.signal.aborted) return;
-      // A new read of an entry in flight here: its group was recreated from 0 after `NOGROUP`, or a new
+      // A new read of an entry in flight here: its group was recreated after `NOGROUP`, or a new
       // primary had not yet received its delivery. The read's delivery stands for the one in flight,
       // whose count went with the old group (or the lost write), so it stays counted.
       if (!this.#start(entry, handler))

@@ -6,6 +6,15 @@ export function groupIdleSinceKey(stream: string): string {
   return `{${stream}}:group-idle-since`;
 }
 
+/**
+ * The hash that records, per consumer group, its low-water mark: the bound the trimmer last computed for
+ * it (oldest pending entry, else the ID right after its last-delivered), from which a group lost to
+ * `NOGROUP` is created again.
+ */
+export function groupLowWaterKey(stream: string): string {
+  return `{${stream}}:group-low`;
+}
+
 /** `VALKEY_GROUP_STALE_AFTER`'s default: a day. */
 export const DEFAULT_GROUP_STALE_AFTER_MS = 24 * 3_600_000;
 
@@ -13,9 +22,16 @@ export const DEFAULT_GROUP_STALE_AFTER_MS = 24 * 3_600_000;
  * Trims the stream atomically below the oldest entry that some group has not acknowledged. For each
  * group: its oldest pending entry; or, when nothing is pending, the ID right after its last-delivered
  * one (`<ms>-<seq+1>`), since it has acknowledged everything up to and including that entry, which
- * goes too (a group recreated from ID 0 after `NOGROUP` then finds no acknowledged entry to deliver
- * again). The lowest of these is the `MINID`. Without any group nothing is trimmed (the web's
- * `XADD MAXLEN ~` cap still applies).
+ * goes too (a group recreated after `NOGROUP`, from 0 or below its mark, then finds no acknowledged
+ * entry to deliver again). The lowest of these is the `MINID`. Without any group nothing is trimmed
+ * (the web's `XADD MAXLEN ~` cap still applies).
+ *
+ * Each group's bound is also recorded as its low-water mark in the hash KEYS[3] (same hash tag), only
+ * ever moved forward (a group set back, or made again below it, keeps the higher mark); fields of groups
+ * that are gone are removed, but for the caller's own (it is about to make its lost group again, from
+ * the mark), and the whole hash goes with the stream. A worker whose group is lost to `NOGROUP` creates
+ * it again just below its mark: every entry the lost group held pending is at or after it, and the
+ * entries it had acknowledged before it are not delivered again. Stale groups get their mark too.
  *
  * A stale group does not count: one that has not read for longer than ARGV[1] ms, by Valkey's clock
  * (`TIME`). A group's last read is that of its most recently active consumer: the least `idle` of
@@ -38,9 +54,10 @@ const TRIM_SCRIPT = `
 local key = KEYS[1]
 local since_key = KEYS[2]
 local stale_after = tonumber(ARGV[1])
+local low_key = KEYS[3]
 local own_group = ARGV[2]
 if redis.call('EXISTS', key) == 0 then
-  redis.call('DEL', since_key)
+  redis.call('DEL', since_key, low_key)
   return {0, false, 0, {}, {}}
 end
 local function less_num(a, b)
@@ -89,6 +106,16 @@ local function quiet_for(name, consumers)
   end
   return least
 end
+local low = {}
+local recorded_low = redis.call('HGETALL', low_key)
+for i = 1, #recorded_low, 2 do low[recorded_low[i]] = recorded_low[i + 1] end
+-- Records the group's bound as its low-water mark unless the recorded one is already as far.
+local function raise_low(name, bound)
+  local mark = low[name]
+  if mark == nil or not string.match(mark, '^%d+%-%d+$') or less(mark, bound) then
+    redis.call('HSET', low_key, name, bound)
+  end
+end
 local minid = false
 local held_back = {}
 local stale = {}
@@ -101,18 +128,22 @@ for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
   present[name] = true
   local quiet = quiet_for(name, consumers)
   if consumers > 0 and since[name] ~= nil then redis.call('HDEL', since_key, name) end
+  local bound
+  if pending > 0 then bound = redis.call('XPENDING', key, name)[2]
+  else bound = next_id(last) end
+  raise_low(name, bound)
   if name ~= own_group and quiet > stale_after then
     table.insert(stale, {name, quiet})
   else
-    local candidate
-    if pending > 0 then candidate = redis.call('XPENDING', key, name)[2]
-    else candidate = next_id(last) end
     if last == '0-0' and consumers == 0 then table.insert(held_back, name) end
-    if minid == false or less(candidate, minid) then minid = candidate end
+    if minid == false or less(bound, minid) then minid = bound end
   end
 end
 for name in pairs(since) do
   if not present[name] then redis.call('HDEL', since_key, name) end
+end
+for name in pairs(low) do
+  if not present[name] and name ~= own_group then redis.call('HDEL', low_key, name) end
 end
 local trimmed = 0
 if minid ~= false then trimmed = redis.call('XTRIM', key, 'MINID', minid) end
@@ -161,7 +192,15 @@ export async function trimAcknowledged(
   options: TrimOptions = {},
 ): Promise<TrimResult> {
   const { staleAfterMs = DEFAULT_GROUP_STALE_AFTER_MS, ownGroup = "", timeoutMs = 5000 } = options;
-  const args = [TRIM_SCRIPT, "2", key, groupIdleSinceKey(key), String(Math.floor(staleAfterMs)), ownGroup];
+  const args = [
+    TRIM_SCRIPT,
+    "3",
+    key,
+    groupIdleSinceKey(key),
+    groupLowWaterKey(key),
+    String(Math.floor(staleAfterMs)),
+    ownGroup,
+  ];
   const reply = (await connection.send("EVAL", args, timeoutMs)) as unknown[];
   const [trimmed, minId, length, idle, stale] = reply;
   return {

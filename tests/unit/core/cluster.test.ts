@@ -3,7 +3,10 @@ import {
   consumerGroupFor,
   expectedGroups,
   isClusterName,
+  isEntryId,
   namesDifferingOnlyInCase,
+  previousEntryId,
+  recreateGroupFrom,
 } from "../../../src/core/cluster.ts";
 
 describe("consumerGroupFor", () => {
@@ -49,5 +52,39 @@ describe("namesDifferingOnlyInCase", () => {
 
   test("finds nothing among names that differ otherwise", () => {
     expect(namesDifferingOnlyInCase(["dev", "dev-1", "prod"])).toEqual([]);
+  });
+});
+
+describe("previousEntryId", () => {
+  test("steps the sequence down, or to the previous millisecond's last sequence, in 64-bit", () => {
+    expect(previousEntryId("5-3")).toBe("5-2");
+    expect(previousEntryId("5-0")).toBe("4-18446744073709551615");
+    expect(previousEntryId("18446744073709551615-0")).toBe("18446744073709551614-18446744073709551615");
+    expect(previousEntryId("1732800000000-18446744073709551615")).toBe("1732800000000-18446744073709551614");
+    expect(previousEntryId("0-1")).toBe("0-0");
+    expect(previousEntryId("0-0")).toBe("0-0");
+  });
+});
+
+describe("isEntryId", () => {
+  test("takes full <ms>-<seq> IDs whose parts fit 64 bits, nothing else", () => {
+    expect(isEntryId("1732800000000-0")).toBe(true);
+    expect(isEntryId("18446744073709551615-18446744073709551615")).toBe(true);
+    expect(isEntryId("18446744073709551616-0")).toBe(false);
+    for (const bad of ["", "0", "5", "5-", "-5", "5-x", "$", ">", "5-1-2", " 5-1"])
+      expect(isEntryId(bad)).toBe(false);
+  });
+});
+
+describe("recreateGroupFrom", () => {
+  test("starts just below the low-water mark, so the mark's entry itself is delivered again", () => {
+    expect(recreateGroupFrom("1732800000000-7")).toBe("1732800000000-6");
+    expect(recreateGroupFrom("1732800000000-0")).toBe("1732799999999-18446744073709551615");
+  });
+
+  test("is 0 without a mark (never trimmed, or its record gone) or with one that is no entry ID", () => {
+    expect(recreateGroupFrom(undefined)).toBe("0");
+    expect(recreateGroupFrom("")).toBe("0");
+    expect(recreateGroupFrom("garbage")).toBe("0");
   });
 });
