@@ -292,7 +292,8 @@ async function valkeyRate(setup: BenchSetup): Promise<number> {
   const admit = () => {
     const requestId = crypto.randomUUID();
     const keys = admitKeys(STREAM, requestId, "acme/app");
-    const args = ["stream", deadline, "600000", EVENT_BODY, "0", "60000", "100000"];
+    // As the publisher's admitArgs lays them out; the last: no replica acknowledgements (no replay write).
+    const args = ["stream", deadline, "600000", EVENT_BODY, "0", "60000", "100000", "0"];
     const fields = [
       "event",
       EVENT_BODY,
