@@ -186,6 +186,18 @@ export function describeSuperseder(by: Superseder): string {
 }
 
 /**
+ * The state of a workload whose restart was superseded in line by a later event that was to be retried,
+ * once that retry no longer restarts the workload (skip annotation, policy, another image, gone from the
+ * index, cluster refused): a final `not_restarted`, the workload got neither restart.
+ */
+export function supersederDroppedState(by: Superseder): Pick<WorkloadStatus, "state" | "reason"> {
+  return {
+    state: "not_restarted",
+    reason: `the later event that superseded it (${describeSuperseder(by)}) no longer restarts this workload`,
+  };
+}
+
+/**
  * The state of a workload whose restart was superseded while it waited, by a later event queued for the
  * same workload, once that event's restart of it settled (`outcome`; undefined when its handling failed
  * before that and it will be retried): `superseded` when the later restart landed (or the workload

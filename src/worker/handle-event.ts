@@ -7,6 +7,7 @@ import {
   SKIP_REASON,
   type Superseder,
   supersededInLineState,
+  supersederDroppedState,
   type WorkloadStatus,
 } from "../core/event-status.ts";
 import { decideCluster, type Policy } from "../core/policy.ts";
@@ -26,7 +27,7 @@ import { WORKLOAD_KINDS } from "../core/workload-kind.ts";
 import { decideWorkload, type WorkloadSelection } from "../core/workload-policy.ts";
 import type { Logger } from "../log.ts";
 import type { EventStatusRecorder } from "./event-status-recorder.ts";
-import { KeyedLock, runInTurn, type TurnStart } from "./keyed-lock.ts";
+import { KeyedLock, runInTurn, type Supersession, type TurnStart } from "./keyed-lock.ts";
 import type { AuditTrail, EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
 import type { RolloutFollower } from "./rollout-follower.ts";
@@ -40,10 +41,65 @@ export const RESTARTS_IN_FLIGHT = 8;
 
 /**
  * At most this many (event, workload) pairs whose restart superseded others in line and will be retried
- * are remembered, so the superseded ones are recorded once the retry settles; past it the oldest are
- * forgotten (those statuses stay `pending`).
+ * are remembered, so the superseded ones are recorded once the retry settles; past it the oldest
+ * (registered or renewed longest ago) are forgotten (those statuses stay `pending`).
  */
 export const SUPERSEDERS_AWAITING_RETRY = 1000;
+
+/**
+ * How the later restart a superseded one waits for settled, and by which event (the one that ran it: a
+ * retried event superseded in line in turn hands its waiters to the one that took its place). `dropped`:
+ * the retried event no longer restarts the workload; no `by` then (the waiter keeps its own).
+ */
+type LaterRestart =
+  | { readonly outcome: RestartOutcome | undefined; readonly by: Superseder }
+  | { readonly outcome: "dropped"; readonly by?: undefined };
+type AwaitingRetry = (later: LaterRestart) => void;
+
+/**
+ * The superseded restarts waiting for a later event's retry, by that event's ID and workload, oldest
+ * registration first, at most {@link SUPERSEDERS_AWAITING_RETRY} pairs; indexed by event, so an event
+ * handled again settles the workloads it no longer restarts without a scan.
+ */
+export function awaitingRetries(cap = SUPERSEDERS_AWAITING_RETRY) {
+  const byKey = new Map<string, { eventId: string; workload: string; waiting: AwaitingRetry[] }>();
+  const byEvent = new Map<string, Set<string>>();
+  const keyOf = (eventId: string, workload: string) => `${eventId} ${workload}`;
+  /** Takes the waiters of one pair out. */
+  const take = (eventId: string, workload: string): AwaitingRetry[] => {
+    const key = keyOf(eventId, workload);
+    const entry = byKey.get(key);
+    if (entry === undefined) return [];
+    byKey.delete(key);
+    const workloads = byEvent.get(eventId);
+    workloads?.delete(workload);
+    if (workloads?.size === 0) byEvent.delete(eventId);
+    return entry.waiting;
+  };
+  return {
+    get size(): number {
+      return byKey.size;
+    },
+    /** Registers `settle` for the pair, as the newest (delete first: `set` keeps an old key's place). */
+    add(eventId: string, workload: string, settle: AwaitingRetry): void {
+      const key = keyOf(eventId, workload);
+      const waiting = [...(byKey.get(key)?.waiting ?? []), settle];
+      byKey.delete(key);
+      byKey.set(key, { eventId, workload, waiting });
+      byEvent.set(eventId, (byEvent.get(eventId) ?? new Set()).add(workload));
+      for (const oldest of byKey.values()) {
+        if (byKey.size <= cap) break;
+        take(oldest.eventId, oldest.workload);
+      }
+    },
+    take,
+    /** Takes out the waiters for `eventId` on every workload except those in `kept`. */
+    takeAllBut(eventId: string, kept: ReadonlySet<string>): AwaitingRetry[] {
+      const workloads = [...(byEvent.get(eventId) ?? [])].filter((w) => !kept.has(w));
+      return workloads.flatMap((workload) => take(eventId, workload));
+    },
+  };
+}
 
 /** What {@link createEventHandler} needs; the clock and the retry pacing are parameters so tests can fix them. */
 export interface EventHandlerDeps {
@@ -268,34 +324,22 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
 
   /**
    * Superseded restarts whose later event will be retried (it found the cluster unreachable, or its
-   * handling failed), by that event's ID and workload: its retry settles them. Bounded by
-   * {@link SUPERSEDERS_AWAITING_RETRY}; the retry may also reach another worker, which cannot settle them.
+   * handling failed): that event's retry settles them. The retry may also reach another worker, which
+   * cannot settle them.
    */
-  const awaitingRetry = new Map<string, ((later: RestartOutcome | undefined) => void)[]>();
-  const retryKey = (eventId: string, workload: IndexedWorkload) => `${eventId} ${describeWorkload(workload)}`;
-  const awaitRetry = (
-    eventId: string,
-    workload: IndexedWorkload,
-    settle: (later: RestartOutcome | undefined) => void,
-  ): void => {
-    const key = retryKey(eventId, workload);
-    awaitingRetry.set(key, [...(awaitingRetry.get(key) ?? []), settle]);
-    for (const oldest of awaitingRetry.keys()) {
-      if (awaitingRetry.size <= SUPERSEDERS_AWAITING_RETRY) break;
-      awaitingRetry.delete(oldest);
-    }
-  };
+  const awaiting = awaitingRetries();
   /** This event's restart of `workload` settled: those that waited for its retry are recorded by it. */
-  const settleAwaiting = (
-    eventId: string,
-    workload: IndexedWorkload,
-    outcome: RestartOutcome | undefined,
-  ) => {
-    const key = retryKey(eventId, workload);
-    const waiting = awaitingRetry.get(key);
-    if (waiting === undefined) return;
-    awaitingRetry.delete(key);
-    for (const settle of waiting) settle(outcome);
+  const settleAwaiting = (eventId: string, workload: IndexedWorkload, later: LaterRestart) => {
+    for (const settle of awaiting.take(eventId, describeWorkload(workload))) settle(later);
+  };
+  /**
+   * This event was handled again and no longer restarts the workloads outside `restarting`: those
+   * waiting for it there get a final state now.
+   */
+  const dropAwaiting = (eventId: string | undefined, restarting: readonly IndexedWorkload[]) => {
+    if (eventId === undefined) return;
+    const kept = new Set(restarting.map(describeWorkload));
+    for (const settle of awaiting.takeAllBut(eventId, kept)) settle({ outcome: "dropped" });
   };
 
   /**
@@ -312,22 +356,29 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     eventId: string | undefined,
     restartedAt: string,
   ): Settled => {
-    const by: Superseder = { eventId: start.byId, restartedAt: new Date(start.by).toISOString() };
+    const direct: Superseder = { eventId: start.byId, restartedAt: new Date(start.by).toISOString() };
     metrics.restartsSuperseded.inc({ kind: WORKLOAD_KINDS[workload.resource].kind });
-    logSupersededInLine(eventLog, workload, restartedAt, by);
-    const record = (later: RestartOutcome | undefined): void => {
-      const state = supersededInLineState(later, by);
+    logSupersededInLine(eventLog, workload, restartedAt, direct);
+    const settled: Settled = { workload, outcome: { kind: "superseded", newer: direct.restartedAt } };
+    if (eventId === undefined) return settled;
+    const record = (later: LaterRestart, by: Superseder): void => {
+      const state =
+        later.outcome === "dropped" ? supersederDroppedState(by) : supersededInLineState(later.outcome, by);
       if (state.state !== "superseded" && state.state !== "pending")
         logSupersederFailed(eventLog, workload, restartedAt, state.reason);
-      if (eventId !== undefined) deps.status?.recorder.update(eventId, [statusOf(workload, state)]);
-      if (state.state === "pending" && by.eventId !== undefined) awaitRetry(by.eventId, workload, record);
+      deps.status?.recorder.update(eventId, [statusOf(workload, state)]);
+      if (state.state === "pending" && by.eventId !== undefined)
+        awaiting.add(by.eventId, describeWorkload(workload), (next) => record(next, next.by ?? by));
     };
-    void start.settled.then((later) => {
-      record(later?.outcome);
-      // Those waiting for this event's retry follow the later event that superseded it.
-      if (eventId !== undefined) settleAwaiting(eventId, workload, later?.outcome);
+    // Those waiting for this event's retry follow the place that took its turn, as this one does.
+    const following = awaiting.take(eventId, describeWorkload(workload));
+    void start.settled.then((final: Supersession<Settled>) => {
+      const by: Superseder = { eventId: final.id, restartedAt: new Date(final.rank).toISOString() };
+      const later: LaterRestart = { outcome: final.settlement?.outcome, by };
+      record(later, by);
+      for (const settle of following) settle(later);
     });
-    return { workload, outcome: { kind: "superseded", newer: by.restartedAt } };
+    return settled;
   };
 
   const restartOne = async (
@@ -340,7 +391,8 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     const seen = deps.restartsSeen?.restartedAtOf(workload);
     if (seen !== undefined && isSupersededRestart(seen, restartedAt)) {
       const settled = supersede(workload, new Date(seen).toISOString(), eventLog, eventId, restartedAt);
-      if (eventId !== undefined) settleAwaiting(eventId, workload, settled.outcome);
+      if (eventId !== undefined)
+        settleAwaiting(eventId, workload, { outcome: settled.outcome, by: { eventId, restartedAt } });
       return settled;
     }
     // Before the PATCH: a watch event that overtakes the PATCH answer is kept, not missed.
@@ -353,7 +405,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     }
     if (eventId !== undefined) {
       recordRestart(eventId, workload, outcome);
-      settleAwaiting(eventId, workload, outcome);
+      settleAwaiting(eventId, workload, { outcome, by: { eventId, restartedAt } });
     }
     if (outcome.kind === "restarted") {
       deps.restartsSeen?.noteRestartedAt(workload, outcome.restartedAtMs ?? Date.parse(restartedAt));
@@ -383,6 +435,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     if (!checked.ok) {
       metrics.eventsInvalid.inc();
       log.warn("invalid event dropped", { ...ids, error: checked.error });
+      dropAwaiting(ids.event_id, []);
       return { kind: "terminal", reason: checked.error };
     }
     const { image, tags } = checked.event;
@@ -415,6 +468,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       const clusterRefusal = decideCluster(policy, envelope.claims, checked.event);
       if (clusterRefusal !== undefined) {
         const skip = { cluster: policy.cluster ?? "", reason: clusterRefusal, repository, matched, eventId };
+        dropAwaiting(ids.event_id, []);
         return skipCluster({ ...skip, summary }, { log: eventLog, metrics, recorder: deps.status?.recorder });
       }
       const { allowed, refused } = selectAllowed(
@@ -458,6 +512,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
         () => rank,
         () => ids.event_id,
       );
+      dropAwaiting(ids.event_id, allowed);
       if (eventId !== undefined) deps.status?.recorder.flush(eventId);
       const outcome = decideEventOutcome(
         results.map((r) => r.outcome),

@@ -1,12 +1,23 @@
 import { runWithLimit } from "./run-with-limit.ts";
 
 /**
+ * How a superseded place learns the work done in its stead: the `settlement` the place that finally took
+ * the turn passed to `release` (undefined when it gave it up without one), and that place's own `rank`
+ * and `id`: when the direct superseder is superseded in turn, it is the last one's, not the direct one's.
+ */
+export interface Supersession<S = unknown> {
+  readonly settlement: S | undefined;
+  readonly rank: number;
+  readonly id: string | undefined;
+}
+
+/**
  * How a place's turn began: `go` (every place before it is released: the work may run), or
  * `superseded`: a place of a later rank `by` (with its `byId`, when it was reserved with one) was or
  * came to be waiting for the same key, so this place's work need not run: the later one's will, after
- * whatever is running now. `settled` resolves with what the place that finally takes the turn in its
- * stead passes to `release` (undefined when it gives it up without one); it stays pending while that
- * place has not settled, and forever if the lock's owner stops first.
+ * whatever is running now. `settled` resolves with the {@link Supersession} of the place that finally
+ * takes the turn in its stead, once it is released; it stays pending while that place has not settled,
+ * and forever if the lock's owner stops first.
  */
 export type TurnStart<S = unknown> =
   | { readonly kind: "go" }
@@ -14,7 +25,7 @@ export type TurnStart<S = unknown> =
       readonly kind: "superseded";
       readonly by: number;
       readonly byId: string | undefined;
-      readonly settled: Promise<S | undefined>;
+      readonly settled: Promise<Supersession<S>>;
     };
 
 /**
@@ -36,7 +47,7 @@ interface Place<S> {
    * What to tell each place this one superseded, directly or through the places it superseded: one
    * flat list, moved whole to the place that supersedes this one, so no chain of promises grows.
    */
-  superseded: ((settlement: S | undefined) => void)[];
+  superseded: ((supersession: Supersession<S>) => void)[];
 }
 
 interface Line<S> {
@@ -92,7 +103,8 @@ export class KeyedLock<S = unknown> {
         released = true;
         if (line.running === place) line.running = undefined;
         else removeWaiting(line, place);
-        for (const tell of place.superseded.splice(0)) tell(settlement);
+        const supersession = { settlement, rank: place.rank ?? 0, id: place.id };
+        for (const tell of place.superseded.splice(0)) tell(supersession);
         this.#next(key, line);
       },
     };
@@ -137,8 +149,8 @@ function supersedeWaiting<S>(line: Line<S>, by: Place<S>): void {
  * places it superseded, so `by`'s settlement reaches them all.
  */
 function supersede<S>(place: Place<S>, by: Place<S>): void {
-  let tell: (settlement: S | undefined) => void = () => {};
-  const settled = new Promise<S | undefined>((resolve) => {
+  let tell: (supersession: Supersession<S>) => void = () => {};
+  const settled = new Promise<Supersession<S>>((resolve) => {
     tell = resolve;
   });
   by.superseded.push(...place.superseded.splice(0), tell);

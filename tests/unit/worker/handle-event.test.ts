@@ -9,7 +9,7 @@ import { WorkloadImageMap } from "../../../src/core/workload-image-map.ts";
 import type { WorkloadSelection } from "../../../src/core/workload-policy.ts";
 import { createLogger } from "../../../src/log.ts";
 import { EventStatusRecorder } from "../../../src/worker/event-status-recorder.ts";
-import { createEventHandler } from "../../../src/worker/handle-event.ts";
+import { awaitingRetries, createEventHandler } from "../../../src/worker/handle-event.ts";
 import type { DeliveredEvent, WorkloadPatcher } from "../../../src/worker/ports.ts";
 import { WITHOUT_PULL_ADVICE } from "../../../src/worker/report-without-pull.ts";
 import { RolloutFollower } from "../../../src/worker/rollout-follower.ts";
@@ -780,6 +780,8 @@ describe("a restart superseded in the workload's line by a later event queued be
     });
     const held: { restartedAt: string; go: () => void }[] = [];
     const patched: string[] = [];
+    /** The one workload the index holds; a test may annotate it or take it out. */
+    const index: { app: IndexedWorkload | undefined } = { app: workload("app", ["ghcr.io/acme/app:dev"]) };
     const patcher: WorkloadPatcher = {
       async restart(_ref, restartedAt) {
         await new Promise<void>((go) => held.push({ restartedAt, go }));
@@ -791,7 +793,7 @@ describe("a restart superseded in the workload's line by a later event queued be
     const handle = createEventHandler({
       allowedImagePrefix: PREFIX,
       dryRun: false,
-      index: { findByImages: () => [workload("app", ["ghcr.io/acme/app:dev"])] },
+      index: { findByImages: () => (index.app === undefined ? [] : [index.app]) },
       patcher,
       metrics,
       log,
@@ -804,7 +806,7 @@ describe("a restart superseded in the workload's line by a later event queued be
       for (const h of held.splice(0)) h.go();
     };
     const turn = () => new Promise((resolve) => setImmediate(resolve));
-    return { handle, metrics, lines, statusOf, releasePatch, patched, turn };
+    return { handle, metrics, lines, statusOf, releasePatch, patched, turn, index };
   }
 
   test("frees its place and is acknowledged at once, logged and counted, but recorded superseded only once the later restart landed", async () => {
@@ -936,5 +938,154 @@ describe("a restart superseded in the workload's line by a later event queued be
         reason: `superseded by a later event queued for this workload (event ${id(10)}, restartedAt ${T(10)})`,
       });
     }
+  });
+
+  test("a superseded one waiting for a retry that is itself superseded in line follows the place that took its turn, through a second retry", async () => {
+    const down = new Set([T(3), T(5)]);
+    const q = queued((restartedAt) =>
+      down.has(restartedAt) ? { kind: "unreachable", reason: "down" } : { kind: "restarted" },
+    );
+    const r1 = q.handle(at(1));
+    const w2 = q.handle(at(2));
+    const l3 = q.handle(at(3));
+    expect(await w2).toEqual({ kind: "done" });
+    await q.releasePatch(T(1));
+    await q.releasePatch(T(3));
+    await r1;
+    expect(await l3).toMatchObject({ kind: "retry" });
+    down.delete(T(3));
+    // Event 3's retry arrives while 4 runs and 5 waits: it is superseded in line by 5 and acknowledged.
+    const r4 = q.handle(at(4));
+    const l5 = q.handle(at(5));
+    const retry3 = q.handle({ ...at(3), attempt: 2 });
+    expect(await retry3).toEqual({ kind: "done" });
+    await q.releasePatch(T(4));
+    await q.releasePatch(T(5));
+    await r4;
+    expect(await l5).toMatchObject({ kind: "retry" });
+    await waitFor(
+      () => q.statusOf(id(2))?.workloads[0]?.reason?.includes(id(5)) === true,
+      "event 2 waits on 5",
+    );
+    expect(q.statusOf(id(2))).toMatchObject({
+      state: "processing",
+      workloads: [
+        {
+          state: "pending",
+          reason: `the later event that superseded it (event ${id(5)}, restartedAt ${T(5)}) will be retried: cluster unreachable: down`,
+        },
+      ],
+    });
+    down.delete(T(5));
+    const retry5 = q.handle({ ...at(5), attempt: 2 });
+    await q.releasePatch(T(5));
+    expect(await retry5).toEqual({ kind: "done" });
+    const landed = {
+      state: "superseded",
+      reason: `superseded by a later event queued for this workload (event ${id(5)}, restartedAt ${T(5)})`,
+    };
+    for (const second of [2, 3]) {
+      await waitFor(() => q.statusOf(id(second))?.state !== "processing", `event ${second}'s final status`);
+      expect(q.statusOf(id(second))?.workloads[0]).toMatchObject(landed);
+    }
+    expect(q.patched).toEqual([T(1), T(3), T(4), T(5), T(5)]);
+  });
+
+  test("through a chain of supersessions the superseded ones name, and wait for the retry of, the event whose restart ran", async () => {
+    const down = new Set([T(4)]);
+    const q = queued((restartedAt) =>
+      down.has(restartedAt) ? { kind: "unreachable", reason: "down" } : { kind: "restarted" },
+    );
+    const r1 = q.handle(at(1));
+    const w2 = q.handle(at(2));
+    const w3 = q.handle(at(3));
+    const l4 = q.handle(at(4));
+    expect(await Promise.all([w2, w3])).toEqual([{ kind: "done" }, { kind: "done" }]);
+    await q.releasePatch(T(1));
+    await q.releasePatch(T(4));
+    await r1;
+    expect(await l4).toMatchObject({ kind: "retry" });
+    for (const second of [2, 3]) {
+      await waitFor(
+        () => q.statusOf(id(second))?.workloads[0]?.reason !== undefined,
+        `event ${second} waits`,
+      );
+      expect(q.statusOf(id(second))?.workloads[0]).toMatchObject({
+        state: "pending",
+        reason: `the later event that superseded it (event ${id(4)}, restartedAt ${T(4)}) will be retried: cluster unreachable: down`,
+      });
+    }
+    down.delete(T(4));
+    const retry4 = q.handle({ ...at(4), attempt: 2 });
+    await q.releasePatch(T(4));
+    expect(await retry4).toEqual({ kind: "done" });
+    for (const second of [2, 3]) {
+      await waitFor(() => q.statusOf(id(second))?.state !== "processing", `event ${second}'s final status`);
+      expect(q.statusOf(id(second))?.workloads[0]).toMatchObject({
+        state: "superseded",
+        reason: `superseded by a later event queued for this workload (event ${id(4)}, restartedAt ${T(4)})`,
+      });
+    }
+  });
+
+  for (const [change, to] of [
+    ["skip-annotated", (app: IndexedWorkload) => ({ ...app, skip: true })],
+    ["gone from the index", () => undefined],
+  ] as const)
+    test(`when the later event's retry finds the workload ${change}, the superseded one is final: neither restart`, async () => {
+      const q = queued((restartedAt) =>
+        restartedAt === T(3) ? { kind: "unreachable", reason: "down" } : { kind: "restarted" },
+      );
+      const r1 = q.handle(at(1));
+      const w2 = q.handle(at(2));
+      const l3 = q.handle(at(3));
+      expect(await w2).toEqual({ kind: "done" });
+      await q.releasePatch(T(1));
+      await q.releasePatch(T(3));
+      await r1;
+      expect(await l3).toMatchObject({ kind: "retry" });
+      await waitFor(
+        () => q.statusOf(id(2))?.workloads[0]?.reason !== undefined,
+        "event 2 waits for 3's retry",
+      );
+      q.index.app = to(q.index.app ?? workload("app", []));
+      expect(await q.handle({ ...at(3), attempt: 2 })).toEqual({ kind: "done" });
+      await waitFor(() => q.statusOf(id(2))?.state !== "processing", "event 2's final status");
+      expect(q.statusOf(id(2))?.workloads[0]).toMatchObject({
+        state: "not_restarted",
+        reason: `the later event that superseded it (event ${id(3)}, restartedAt ${T(3)}) no longer restarts this workload`,
+      });
+      expect(q.patched).toEqual([T(1), T(3)]);
+    });
+});
+
+describe("superseded restarts awaiting a later event's retry", () => {
+  const settles = (log: string[], name: string) => () => void log.push(name);
+
+  test("past the cap the pair registered or renewed longest ago is forgotten, not one just renewed", () => {
+    const awaiting = awaitingRetries(2);
+    const settled: string[] = [];
+    awaiting.add("e1", "w", settles(settled, "first"));
+    awaiting.add("e2", "w", settles(settled, "second"));
+    awaiting.add("e1", "w", settles(settled, "first again"));
+    awaiting.add("e3", "w", settles(settled, "third"));
+    expect(awaiting.size).toBe(2);
+    expect(awaiting.take("e2", "w")).toEqual([]);
+    for (const settle of [...awaiting.take("e1", "w"), ...awaiting.take("e3", "w")])
+      settle({ outcome: "dropped" });
+    expect(settled).toEqual(["first", "first again", "third"]);
+    expect(awaiting.size).toBe(0);
+  });
+
+  test("an event's waiters on the workloads it no longer restarts are taken out, the others kept", () => {
+    const awaiting = awaitingRetries();
+    const settled: string[] = [];
+    for (const workload of ["a", "b", "c"]) awaiting.add("e1", workload, settles(settled, workload));
+    awaiting.add("e2", "a", settles(settled, "other event"));
+    for (const settle of awaiting.takeAllBut("e1", new Set(["b"]))) settle({ outcome: "dropped" });
+    expect(settled).toEqual(["a", "c"]);
+    expect(awaiting.size).toBe(2);
+    expect(awaiting.takeAllBut("e1", new Set())).toHaveLength(1);
+    expect(awaiting.take("e2", "a")).toHaveLength(1);
   });
 });

@@ -206,7 +206,8 @@ describe("places that a later one supersedes", () => {
     running.release("first patch");
     expect(await third.ready).toEqual({ kind: "go" });
     third.release("last patch");
-    expect(await Promise.all(outcomes)).toEqual(["last patch", "last patch", "last patch"]);
+    const last = { settlement: "last patch", rank: 4, id: "last" };
+    expect(await Promise.all(outcomes)).toEqual([last, last, last]);
   });
 
   test("runInTurn hands a superseded item's task its start, and the newest item's task runs after the running one", async () => {
