@@ -1,7 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { ISO_TIME_LUA } from "../../src/adapters/valkey/admit-script.ts";
 import { createValkeyPublisher, HANDOFF_TIMEOUT_MS } from "../../src/adapters/valkey/publisher.ts";
-import { ReplicasMissingError } from "../../src/adapters/valkey/replica-acks.ts";
+import {
+  AdmittingConnectionChangedError,
+  ReplicasMissingError,
+} from "../../src/adapters/valkey/replica-acks.ts";
 import { PublishFailedError, ReplicationUnconfirmedError } from "../../src/web/ports.ts";
 import { createPublisher } from "../../src/wiring/valkey.ts";
 import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
@@ -351,6 +354,59 @@ describe.skipIf(!run)("replica acknowledgements across connections and requests"
       expect(await admin.send("XLEN", ["kuberollouttrigger"])).toBe(1);
     } finally {
       replica.signal("SIGCONT");
+      await publisher.close();
+    }
+  });
+
+  test("a connection made again between the script and its WAIT answers replication unconfirmed; the retry with the same token passes", async () => {
+    const { primary, replica, replicaClient } = await primaryWithReplica();
+    await using _primary = primary;
+    await using _replica = replica;
+    const admin = await primary.client();
+    const captured = captureLog();
+    const reconnects = () =>
+      captured.withMsg("valkey reconnected").filter((l) => l.connection === "publisher-acks");
+    let forceReconnect = false;
+    const publisher = createValkeyPublisher({
+      url: `redis://${primary.addr}`,
+      tls: false,
+      channel: "kuberollouttrigger",
+      delivery: "stream",
+      consumerGroups: ["kuberollouttrigger"],
+      expectedClusters: [],
+      streamMaxLen: 1000,
+      ratePerMinute: 0,
+      minReplicasAck: 1,
+      maxBackoffMs: 100,
+      log: captured.log,
+      // Drops every publisher connection (not the admin's) once the script answered, and waits until
+      // publisher-acks is connected again, before the WAIT is sent.
+      beforeReplicaWait: async () => {
+        if (!forceReconnect) return;
+        forceReconnect = false;
+        const before = reconnects().length;
+        await admin.send("CLIENT", ["KILL", "TYPE", "normal", "SKIPME", "yes"]);
+        await waitFor(() => reconnects().length > before, "publisher-acks to reconnect");
+      },
+    });
+    try {
+      await publisher.start();
+      const normal = await publisher.publish(envelope(1), admission(1));
+      expect(normal.kind).toBe("accepted");
+
+      forceReconnect = true;
+      const token = admission(2);
+      const failed = await publisher.publish(envelope(2), token).catch((error: unknown) => error);
+      expect(reconnects()).toHaveLength(1);
+      expect(failed).toBeInstanceOf(ReplicationUnconfirmedError);
+      expect((failed as Error).cause).toBeInstanceOf(AdmittingConnectionChangedError);
+      expect(await admin.send("XLEN", ["kuberollouttrigger"])).toBe(2);
+
+      // The replay writes on the new connection, and its WAIT covers the original entry.
+      const retried = await publisher.publish(envelope(2), token);
+      expect(retried.kind).toBe("replayed");
+      expect(await replicaClient.send("XLEN", ["kuberollouttrigger"])).toBe(2);
+    } finally {
       await publisher.close();
     }
   });
