@@ -107,3 +107,18 @@ describe.skipIf(!requireValkey())("commands sent in one turn of the event loop",
     await expect(connection.send("PING", [], 1000)).rejects.toBeInstanceOf(ValkeyUnavailableError);
   });
 });
+
+describe.skipIf(!requireValkey())("a connection's generation", () => {
+  test("counts successful connects, and a tracked reply names the connection its command was written on", async () => {
+    await using valkey = await startValkey();
+    const { log, lines } = capture();
+    using connection = await openConnection(`redis://${valkey.addr}`, log);
+    expect(connection.generation).toBe(1);
+    expect(await connection.sendTracked("PING", [], 1000)).toEqual({ reply: "PONG", generation: 1 });
+    const admin = await valkey.client();
+    await admin.send("CLIENT", ["KILL", "TYPE", "normal", "SKIPME", "yes"]);
+    await waitFor(() => lines.some((l) => l.msg === "valkey reconnected"), "the reconnect");
+    expect(connection.generation).toBe(2);
+    expect(await connection.sendTracked("PING", [], 1000)).toEqual({ reply: "PONG", generation: 2 });
+  });
+});

@@ -1,7 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { ISO_TIME_LUA } from "../../src/adapters/valkey/admit-script.ts";
 import { createValkeyPublisher, HANDOFF_TIMEOUT_MS } from "../../src/adapters/valkey/publisher.ts";
-import { ReplicasMissingError } from "../../src/adapters/valkey/replica-acks.ts";
+import {
+  AdmittingConnectionChangedError,
+  ReplicasMissingError,
+} from "../../src/adapters/valkey/replica-acks.ts";
 import { PublishFailedError, ReplicationUnconfirmedError } from "../../src/web/ports.ts";
 import { createPublisher } from "../../src/wiring/valkey.ts";
 import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
@@ -199,8 +202,12 @@ describe.skipIf(!run)("accepted_at, stamped on Valkey's clock", () => {
     }
   });
 
-  /** Publishes one event into a stream whose last ID is `lastId`; returns the new entry's ID and accepted_at. */
-  async function publishAfter(lastId: string, rules?: string[]): Promise<{ id: string; stamped: string }> {
+  /** Publishes `count` events into a stream whose last ID is `lastId`; returns the new entries' IDs and accepted_at. */
+  async function publishAllAfter(
+    lastId: string,
+    count: number,
+    rules?: string[],
+  ): Promise<{ id: string; stamped: string }[]> {
     await using valkey = await startValkey();
     const admin = await valkey.client();
     // The ID a primary whose clock ran ahead gave, before a failover or a clock stepped back.
@@ -213,26 +220,44 @@ describe.skipIf(!run)("accepted_at, stamped on Valkey's clock", () => {
     const publisher = createPublisher(webConfig(settings), captureLog().log);
     try {
       await publisher.start();
-      const taken = await publisher.publish(envelope(1), admission(1));
-      expect(taken.kind).toBe("accepted");
-      const [[id, fields]] = (await admin.send("XREVRANGE", [
-        "kuberollouttrigger",
-        "+",
-        "-",
-        "COUNT",
-        "1",
-      ])) as [[string, string[]]];
-      return { id, stamped: fields[fields.indexOf("accepted_at") + 1] ?? "" };
+      for (let n = 1; n <= count; n++) {
+        const taken = await publisher.publish(envelope(n), admission(n));
+        expect(taken.kind).toBe("accepted");
+      }
+      const entries = (await admin.send("XRANGE", ["kuberollouttrigger", `(${lastId}`, "+"])) as [
+        string,
+        string[],
+      ][];
+      expect(entries).toHaveLength(count);
+      return entries.map(([id, fields]) => ({
+        id,
+        stamped: fields[fields.indexOf("accepted_at") + 1] ?? "",
+      }));
     } finally {
       await publisher.close();
     }
   }
 
-  test("after an entry with a later ID than Valkey's clock, accepted_at is the new entry ID's millisecond, never earlier than the entry before", async () => {
+  /** Publishes one event into a stream whose last ID is `lastId`; returns the new entry's ID and accepted_at. */
+  async function publishAfter(lastId: string, rules?: string[]): Promise<{ id: string; stamped: string }> {
+    const [entry] = await publishAllAfter(lastId, 1, rules);
+    return entry ?? { id: "", stamped: "" };
+  }
+
+  test("after an entry with a later ID than Valkey's clock, accepted_at is the millisecond after it, the new entry ID's", async () => {
     const aheadMs = Date.now() + 5_000;
     const { id, stamped } = await publishAfter(`${aheadMs}-3`);
-    expect(id).toBe(`${aheadMs}-4`);
-    expect(Date.parse(stamped)).toBe(aheadMs);
+    expect(id).toBe(`${aheadMs + 1}-0`);
+    expect(Date.parse(stamped)).toBe(aheadMs + 1);
+  });
+
+  test("while Valkey's clock lags the stream, two events get two distinct, increasing accepted_at, each its ID's millisecond", async () => {
+    // Two pushes for one workload are two restarts (SPEC): the second must not repeat the first's restartedAt.
+    const aheadMs = Date.now() + 5_000;
+    const entries = await publishAllAfter(`${aheadMs}-0`, 2);
+    const stamps = entries.map(({ stamped }) => Date.parse(stamped));
+    expect(stamps).toEqual(entries.map(({ id }) => Number(id.split("-")[0])));
+    expect(stamps).toEqual([aheadMs + 1, aheadMs + 2]);
   });
 
   test("after an entry whose sequence is exhausted, the new entry takes the next millisecond and accepted_at with it", async () => {
@@ -329,6 +354,59 @@ describe.skipIf(!run)("replica acknowledgements across connections and requests"
       expect(await admin.send("XLEN", ["kuberollouttrigger"])).toBe(1);
     } finally {
       replica.signal("SIGCONT");
+      await publisher.close();
+    }
+  });
+
+  test("a connection made again between the script and its WAIT answers replication unconfirmed; the retry with the same token passes", async () => {
+    const { primary, replica, replicaClient } = await primaryWithReplica();
+    await using _primary = primary;
+    await using _replica = replica;
+    const admin = await primary.client();
+    const captured = captureLog();
+    const reconnects = () =>
+      captured.withMsg("valkey reconnected").filter((l) => l.connection === "publisher-acks");
+    let forceReconnect = false;
+    const publisher = createValkeyPublisher({
+      url: `redis://${primary.addr}`,
+      tls: false,
+      channel: "kuberollouttrigger",
+      delivery: "stream",
+      consumerGroups: ["kuberollouttrigger"],
+      expectedClusters: [],
+      streamMaxLen: 1000,
+      ratePerMinute: 0,
+      minReplicasAck: 1,
+      maxBackoffMs: 100,
+      log: captured.log,
+      // Drops every publisher connection (not the admin's) once the script answered, and waits until
+      // publisher-acks is connected again, before the WAIT is sent.
+      beforeReplicaWait: async () => {
+        if (!forceReconnect) return;
+        forceReconnect = false;
+        const before = reconnects().length;
+        await admin.send("CLIENT", ["KILL", "TYPE", "normal", "SKIPME", "yes"]);
+        await waitFor(() => reconnects().length > before, "publisher-acks to reconnect");
+      },
+    });
+    try {
+      await publisher.start();
+      const normal = await publisher.publish(envelope(1), admission(1));
+      expect(normal.kind).toBe("accepted");
+
+      forceReconnect = true;
+      const token = admission(2);
+      const failed = await publisher.publish(envelope(2), token).catch((error: unknown) => error);
+      expect(reconnects()).toHaveLength(1);
+      expect(failed).toBeInstanceOf(ReplicationUnconfirmedError);
+      expect((failed as Error).cause).toBeInstanceOf(AdmittingConnectionChangedError);
+      expect(await admin.send("XLEN", ["kuberollouttrigger"])).toBe(2);
+
+      // The replay writes on the new connection, and its WAIT covers the original entry.
+      const retried = await publisher.publish(envelope(2), token);
+      expect(retried.kind).toBe("replayed");
+      expect(await replicaClient.send("XLEN", ["kuberollouttrigger"])).toBe(2);
+    } finally {
       await publisher.close();
     }
   });

@@ -41,9 +41,12 @@ end
  * - then `XADD` (stream) or `PUBLISH` (pubsub), count the event, and remember the `jti` until the token
  *   expires. The stream entry gets the explicit ID `<ms>-*` and `accepted_at` that very millisecond, so
  *   every web replica stamps on one clock and a later entry never carries an earlier `accepted_at`: `ms`
- *   is Valkey's `TIME`, or, when Valkey refuses that ID because the stream's last generated ID is later
- *   (a failover to a node whose clock lags, a clock stepped back), the last ID's millisecond (the next
- *   one when its sequence is exhausted), read with `XINFO STREAM`. A user without `+xinfo|stream` falls
+ *   is Valkey's `TIME`, or, when Valkey refuses that ID because the stream's last generated ID is not
+ *   earlier (a failover to a node whose clock lags, a clock stepped back), the millisecond after the
+ *   last ID's, read with `XINFO STREAM`. While Valkey's clock lags the stream, each entry so moves one
+ *   millisecond past the one before: `accepted_at` (the worker's `restartedAt`) strictly increases, so
+ *   two pushes are still two restarts, and the drift is bounded to 1 ms per event, only while the clock
+ *   is behind; once it catches up, `TIME` is used again. A user without `+xinfo|stream` falls
  *   back to `XADD *` stamped with `TIME`: the entry is added, but in that rare case `accepted_at` may be
  *   earlier than its ID and than the entry before it.
  *
@@ -87,9 +90,8 @@ if ARGV[1] == 'stream' then
       for i = 1, #info - 1, 2 do
         if info[i] == 'last-generated-id' then last = info[i + 1] end
       end
-      local last_ms, last_seq = string.match(last, '^(%d+)-(%d+)$')
-      local ms = math.max(now, tonumber(last_ms or '0'))
-      if last_seq == '18446744073709551615' and ms == tonumber(last_ms) then ms = ms + 1 end
+      local last_ms = string.match(last, '^(%d+)-%d+$')
+      local ms = math.max(now, tonumber(last_ms or '0') + 1)
       ok, added = add(ms, ms_id(ms))
     else
       ok, added = add(now, '*')

@@ -159,12 +159,18 @@ export interface ValkeyConnectionOptions {
 
 const PING_TIMEOUT_MS = 2000;
 
+/** A reply, with the {@link ValkeyConnection.generation} of the connection the command was written on. */
+export interface TrackedReply {
+  readonly reply: unknown;
+  readonly generation: number;
+}
+
 /** A command waiting for the end of the turn, then for its answer. */
 interface QueuedCommand {
   readonly command: string;
   readonly args: string[];
   readonly timeoutMs: number;
-  readonly resolve: (value: unknown) => void;
+  readonly resolve: (value: unknown, generation: number) => void;
   readonly reject: (error: unknown) => void;
   settled?: boolean;
 }
@@ -192,8 +198,17 @@ export class ValkeyConnection {
   private url = "";
   /** The primary of the last successful connect (Sentinel), to log a change. */
   private primaryAddr: string | undefined;
+  private connects = 0;
 
   constructor(private readonly options: ValkeyConnectionOptions) {}
+
+  /**
+   * Counts successful connects: 1 after the first, one more after each reconnect. Two replies of one
+   * generation came on one connection (its writes are one ordered stream, e.g. for `WAIT`).
+   */
+  get generation(): number {
+    return this.connects;
+  }
 
   /** Whether the connection is up now. */
   get connected(): boolean {
@@ -225,12 +240,30 @@ export class ValkeyConnection {
    * commands issued in one go as one socket write, where it would otherwise write each on its own.
    */
   send(command: string, args: string[], timeoutMs: number): Promise<unknown> {
-    if (!this.client || !this.connected) return Promise.reject(notConnected());
-    return new Promise((resolve, reject) => {
-      this.queued.push({ command, args, timeoutMs, resolve, reject });
-      this.inFlight += 1;
-      if (this.queued.length === 1) setImmediate(this.flushQueued);
-    });
+    return new Promise((resolve, reject) => this.enqueue(command, args, timeoutMs, resolve, reject));
+  }
+
+  /** As {@link send}, with the {@link generation} of the connection the command was written on. */
+  sendTracked(command: string, args: string[], timeoutMs: number): Promise<TrackedReply> {
+    return new Promise((resolve, reject) =>
+      this.enqueue(command, args, timeoutMs, (reply, generation) => resolve({ reply, generation }), reject),
+    );
+  }
+
+  private enqueue(
+    command: string,
+    args: string[],
+    timeoutMs: number,
+    resolve: QueuedCommand["resolve"],
+    reject: QueuedCommand["reject"],
+  ): void {
+    if (!this.client || !this.connected) {
+      reject(notConnected());
+      return;
+    }
+    this.queued.push({ command, args, timeoutMs, resolve, reject });
+    this.inFlight += 1;
+    if (this.queued.length === 1) setImmediate(this.flushQueued);
   }
 
   /** Writes the commands queued this turn, one timer for all those that share a timeout. */
@@ -248,10 +281,15 @@ export class ValkeyConnection {
       if (group) group.push(queued);
       else byTimeout.set(queued.timeoutMs, [queued]);
     }
-    for (const [timeoutMs, group] of byTimeout) this.sendGroup(client, group, timeoutMs);
+    for (const [timeoutMs, group] of byTimeout) this.sendGroup(client, this.connects, group, timeoutMs);
   };
 
-  private sendGroup(client: RedisClient, group: QueuedCommand[], timeoutMs: number): void {
+  private sendGroup(
+    client: RedisClient,
+    generation: number,
+    group: QueuedCommand[],
+    timeoutMs: number,
+  ): void {
     let open = group.length;
     const timer = setTimeout(() => {
       const late = group.filter((queued) => !queued.settled);
@@ -270,7 +308,7 @@ export class ValkeyConnection {
     };
     for (const queued of group) {
       client.send(queued.command, queued.args).then(
-        (value) => done(queued, () => queued.resolve(value)),
+        (value) => done(queued, () => queued.resolve(value, generation)),
         (error: unknown) => {
           done(queued, () => queued.reject(error));
           if (isReadOnlyReply(error)) this.leaveReplica(client, queued.command);
@@ -403,6 +441,7 @@ export class ValkeyConnection {
       this.primaryAddr = addr;
       this.attempt = 0;
       this.tries = 0;
+      this.connects += 1;
       this.up = true;
       this.startPinging();
       this.startWatchingPrimary();

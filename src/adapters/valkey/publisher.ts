@@ -12,7 +12,7 @@ import {
 import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitKeys, readAdmitReply } from "./admit-script.ts";
 import { ValkeyConnection, type ValkeyEndpointSource, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroups, isReplyError } from "./consumer-group.ts";
-import { createReplicaAcks, ReplicasMissingError } from "./replica-acks.ts";
+import { AdmittingConnectionChangedError, createReplicaAcks, ReplicasMissingError } from "./replica-acks.ts";
 import { warnIfAtCap } from "./stream-cap.ts";
 
 /** The longest a request waits for Valkey to take an event (the Action gives up after 10 s). */
@@ -51,6 +51,8 @@ export interface ValkeyPublisherOptions {
   readonly capCheckIntervalMs?: number;
   /** The clock in milliseconds, for the cap check's pacing. */
   readonly now?: () => number;
+  /** For tests only: runs between the admission script's reply and its `WAIT` (e.g. to force a reconnect). */
+  readonly beforeReplicaWait?: () => Promise<void>;
 }
 
 /** An {@link EventPublisher} on Valkey that connects in the background and reconnects forever. */
@@ -71,7 +73,7 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
  * channel (old workers that will never see stream entries); it warns when the stream reaches its cap.
  */
 export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPublisher {
-  const { log, channel, streamMaxLen } = options;
+  const { log, channel, streamMaxLen, beforeReplicaWait } = options;
   const timeoutMs = options.handoffTimeoutMs ?? HANDOFF_TIMEOUT_MS;
   const capCheckIntervalMs = options.capCheckIntervalMs ?? 30_000;
   const now = options.now ?? Date.now;
@@ -230,7 +232,7 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
    */
   const replicaAcks = createReplicaAcks({
     minReplicas: minReplicasAck,
-    send: (command, args, commandTimeoutMs) => admitting.send(command, args, commandTimeoutMs),
+    send: (command, args, commandTimeoutMs) => admitting.sendTracked(command, args, commandTimeoutMs),
     roundMs: Math.max(1, Math.floor(timeoutMs / 4)),
     slackMs: timeoutMs,
     now,
@@ -238,42 +240,47 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
 
   /**
    * Waits until `minReplicasAck` replicas acknowledged every write made so far on the admitting
-   * connection (this event's among them), within what is left of the hand-off that began at `sentAt`.
+   * connection of `generation` (this event's among them), within what is left of the hand-off that
+   * began at `sentAt`.
    */
-  function awaitReplicas(sentAt: number): Promise<void> {
-    return replicaAcks.confirm(Math.floor(sentAt + timeoutMs - replyMarginMs - now()));
+  function awaitReplicas(sentAt: number, generation: number): Promise<void> {
+    return replicaAcks.confirm(Math.floor(sentAt + timeoutMs - replyMarginMs - now()), generation);
   }
 
   /**
    * Runs the admission script; a Valkey that restarted without persistence forgot it, so on `NOSCRIPT`
    * it is sent whole (with the same deadline), within what is left of the hand-off that began at
-   * `sentAt`, and not at all once that is spent.
+   * `sentAt`, and not at all once that is spent. Returns the result and the generation of the
+   * connection the script ran on, for its `WAIT`.
    */
-  async function runAdmission(args: string[], sentAt: number): Promise<PublishResult> {
-    const reply = await admitting
-      .send("EVALSHA", [ADMIT_SCRIPT_SHA, "3", ...args], timeoutMs)
+  async function runAdmission(
+    args: string[],
+    sentAt: number,
+  ): Promise<{ result: PublishResult; generation: number }> {
+    const { reply, generation } = await admitting
+      .sendTracked("EVALSHA", [ADMIT_SCRIPT_SHA, "3", ...args], timeoutMs)
       .catch((error: unknown) => {
         if (!isReplyError(error, "NOSCRIPT")) throw error;
         const leftMs = Math.floor(sentAt + timeoutMs - now());
         if (leftMs <= 0) {
           throw new Error(`Valkey forgot the admission script and the ${timeoutMs} ms hand-off ran out`);
         }
-        return admitting.send("EVAL", [ADMIT_SCRIPT, "3", ...args], leftMs);
+        return admitting.sendTracked("EVAL", [ADMIT_SCRIPT, "3", ...args], leftMs);
       });
-    return readAdmitReply(reply);
+    return { result: readAdmitReply(reply), generation };
   }
 
   /**
    * Waits for the replicas after the script stored the event: any failure now (too few replicas, a user
-   * without `+wait`, a connection closed mid-`WAIT`) leaves the event stored on the primary, so it is
-   * {@link ReplicationUnconfirmedError}, never "not taken".
+   * without `+wait`, a connection closed mid-`WAIT`, or closed and made again before it) leaves the
+   * event stored on the primary, so it is {@link ReplicationUnconfirmedError}, never "not taken".
    */
-  async function confirmReplicas(sentAt: number): Promise<void> {
+  async function confirmReplicas(sentAt: number, generation: number): Promise<void> {
     try {
-      await awaitReplicas(sentAt);
+      await awaitReplicas(sentAt, generation);
     } catch (error) {
-      const reason =
-        error instanceof ReplicasMissingError ? error.message : `WAIT failed: ${errorText(error)}`;
+      const known = error instanceof ReplicasMissingError || error instanceof AdmittingConnectionChangedError;
+      const reason = known ? error.message : `WAIT failed: ${errorText(error)}`;
       throw new ReplicationUnconfirmedError(`Valkey holds the event on the primary only: ${reason}`, {
         cause: error,
       });
@@ -283,14 +290,16 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   async function publish(envelope: EventEnvelope, admission: Admission): Promise<PublishResult> {
     const sentAt = now();
     const args = admitArgs(envelope, admission);
-    let result: PublishResult;
+    let admitted: { result: PublishResult; generation: number };
     try {
-      result = await runAdmission(args, sentAt);
+      admitted = await runAdmission(args, sentAt);
     } catch (error) {
       throw new PublishFailedError(`Valkey did not take the event: ${errorText(error)}`, { cause: error });
     }
+    const { result, generation } = admitted;
     if (minReplicasAck > 0 && (result.kind === "accepted" || result.kind === "replayed")) {
-      await confirmReplicas(sentAt);
+      await beforeReplicaWait?.();
+      await confirmReplicas(sentAt, generation);
     }
     if (streamMode && result.kind === "accepted") checkCapSometimes();
     return result;

@@ -3,12 +3,28 @@ export class ReplicasMissingError extends Error {
   readonly code = "ERR_VALKEY_REPLICAS_MISSING";
 }
 
+/**
+ * Raised when the `WAIT` ran on another connection than the admission's write (the admitting connection
+ * was closed and made again in between): a `WAIT` counts only its own connection's writes, so it says
+ * nothing of that write. A retry with the same token is safe: its replay writes on the new connection.
+ */
+export class AdmittingConnectionChangedError extends Error {
+  readonly code = "ERR_VALKEY_ADMITTING_CONNECTION_CHANGED";
+}
+
 /** Options of {@link createReplicaAcks}. */
 export interface ReplicaAcksOptions {
   /** `VALKEY_MIN_REPLICAS_ACK`: at least 1. */
   readonly minReplicas: number;
-  /** Sends one command on the admitting connection (the one the admissions' writes were made on). */
-  readonly send: (command: string, args: string[], timeoutMs: number) => Promise<unknown>;
+  /**
+   * Sends one command on the admitting connection (the one the admissions' writes were made on); the
+   * reply comes with the generation of the connection it was written on (see `ValkeyConnection`).
+   */
+  readonly send: (
+    command: string,
+    args: string[],
+    timeoutMs: number,
+  ) => Promise<{ readonly reply: unknown; readonly generation: number }>;
   /** Longest one `WAIT` blocks the connection: admissions sent meanwhile queue behind it. */
   readonly roundMs: number;
   /**
@@ -23,14 +39,17 @@ export interface ReplicaAcksOptions {
 export interface ReplicaAcks {
   /**
    * Resolves once `minReplicas` replicas acknowledged a `WAIT` sent after this call (so after the
-   * admission's write); rejects with {@link ReplicasMissingError} after `leftMs`.
+   * admission's write) on the connection of `generation`, the one the admission's write was made on;
+   * rejects with {@link ReplicasMissingError} after `leftMs`, or with
+   * {@link AdmittingConnectionChangedError} when the `WAIT` ran on a later connection.
    */
-  confirm(leftMs: number): Promise<void>;
+  confirm(leftMs: number, generation: number): Promise<void>;
 }
 
 interface Waiter {
   readonly deadline: number;
   readonly leftMs: number;
+  readonly generation: number;
   readonly resolve: () => void;
   readonly reject: (error: unknown) => void;
   timer?: ReturnType<typeof setTimeout>;
@@ -65,6 +84,11 @@ export function createReplicaAcks(options: ReplicaAcksOptions): ReplicaAcks {
     );
   }
 
+  const connectionChanged = () =>
+    new AdmittingConnectionChangedError(
+      "the connection that stored the event was closed and made again before WAIT, which counts only its own connection's writes",
+    );
+
   /** Sends one `WAIT` for every admission pending now; then the next, while any is left. */
   function round(): void {
     const covered = pending.filter((waiter) => !waiter.done);
@@ -79,11 +103,12 @@ export function createReplicaAcks(options: ReplicaAcksOptions): ReplicaAcks {
     const waitMs = Math.max(1, Math.min(roundMs, latest - now()));
     send("WAIT", [String(minReplicas), String(waitMs)], waitMs + slackMs)
       .then(
-        (reply) => {
+        ({ reply, generation }) => {
           const acked = Number(reply);
           for (const waiter of covered) {
             waiter.acked = acked;
-            if (acked >= minReplicas) finish(waiter);
+            if (waiter.generation !== generation) finish(waiter, connectionChanged());
+            else if (acked >= minReplicas) finish(waiter);
             else if (!waiter.done) pending.push(waiter);
           }
         },
@@ -95,12 +120,13 @@ export function createReplicaAcks(options: ReplicaAcksOptions): ReplicaAcks {
   }
 
   return {
-    confirm(leftMs) {
+    confirm(leftMs, generation) {
       if (leftMs < 1) {
         return Promise.reject(new ReplicasMissingError(`no time left to wait for ${minReplicas} replicas`));
       }
       return new Promise<void>((resolve, reject) => {
-        const waiter: Waiter = { deadline: now() + leftMs, leftMs, resolve, reject, acked: 0, done: false };
+        const deadline = now() + leftMs;
+        const waiter: Waiter = { deadline, leftMs, generation, resolve, reject, acked: 0, done: false };
         waiter.timer = setTimeout(() => finish(waiter, missing(waiter)), leftMs);
         pending.push(waiter);
         if (!waiting) round();
