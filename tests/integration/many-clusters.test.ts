@@ -39,7 +39,7 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
   test("groups made for a stream that does not exist start at 0, together, and make the stream", async () => {
     await using valkey = await startValkey();
     const client = await valkey.client();
-    expect(await createConsumerGroups(send(client), STREAM, ["g:a", "g:b"])).toEqual({
+    expect(await createConsumerGroups(send(client), STREAM, ["g:a", "g:b"])).toMatchObject({
       from: "0",
       created: ["g:a", "g:b"],
     });
@@ -61,7 +61,7 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     const client = await valkey.client();
     await createConsumerGroups(send(client), STREAM, ["g"]);
     for (let n = 1; n <= 3; n++) await client.send("XADD", [STREAM, "*", ...fields(n)]);
-    expect(await createConsumerGroups(send(client), STREAM, ["g:c"])).toEqual({
+    expect(await createConsumerGroups(send(client), STREAM, ["g:c"])).toMatchObject({
       from: "$",
       created: ["g:c"],
     });
@@ -78,7 +78,7 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     const first = String(await client.send("XADD", [STREAM, "*", ...fields(1)]));
     await client.send("XADD", [STREAM, "*", ...fields(2)]);
     expect((await createConsumerGroups(send(client), STREAM, ["g"])).created).toEqual([]);
-    expect(await createConsumerGroups(send(client), STREAM, ["g:x"], first)).toEqual({
+    expect(await createConsumerGroups(send(client), STREAM, ["g:x"], first)).toMatchObject({
       from: first,
       created: ["g:x"],
     });
@@ -102,7 +102,10 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     ]);
     const limited = await valkey.client();
     await limited.send("AUTH", ["web", "pw"]);
-    expect(await createConsumerGroups(send(limited), STREAM, ["g"])).toEqual({ from: "0", created: ["g"] });
+    expect(await createConsumerGroups(send(limited), STREAM, ["g"])).toMatchObject({
+      from: "0",
+      created: ["g"],
+    });
     await admin.send("XADD", [STREAM, "*", ...fields(1)]);
     expect(await readNew(admin, "g")).toEqual(["r1"]);
     expect((await createConsumerGroups(send(limited), STREAM, ["g:late"])).from).toBe("$");
