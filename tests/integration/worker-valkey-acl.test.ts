@@ -134,7 +134,7 @@ describe.skipIf(!requireValkey())("the worker as a least-privilege Valkey user",
       });
       const handled: string[] = [];
       consumer.start(async (d) => {
-        handled.push(d.entryId);
+        handled.push(d.entryId ?? "");
         return { kind: "done" };
       });
       try {
