@@ -269,9 +269,12 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
       await client.send("HSET", [groupLowWaterKey(STREAM), `m${i}`, mark]);
     await client.send("HSET", [groupLowWaterKey(STREAM), "junk", "not-an-id"]);
     await client.send("HSET", [groupLowWaterKey(STREAM), "huge", `1${max}-0`]);
+    // The mark of a group a trim found gone carries when it found it so.
+    await client.send("HSET", [groupLowWaterKey(STREAM), "gone", "100-10@1732800005000"]);
     const names = marks.map((_, i) => `m${i}`);
-    const made = await createConsumerGroups(send(client), STREAM, [...names, "junk", "huge"]);
+    const made = await createConsumerGroups(send(client), STREAM, [...names, "junk", "huge", "gone"]);
     expect(made.startOf).toEqual({
+      gone: "100-9",
       ...Object.fromEntries(marks.map((mark, i) => [`m${i}`, previousEntryId(mark)])),
       junk: "$",
       huge: "$",

@@ -25,7 +25,8 @@ export function isReplyError(error: unknown, code: string): boolean {
  * group (`$`; `XGROUP CREATE … $` fails on a missing key, and only then is the stream made from `0`).
  * A refusal by the user's rights is answered as `NOPERM …`, as `XGROUP` itself answers it outside a
  * script. KEYS: the stream, optionally the marks' hash. ARGV: the start ID or "", then the group names.
- * Mark IDs are handled as decimal strings: both parts are 64-bit, beyond a Lua number.
+ * Mark IDs are handled as decimal strings: both parts are 64-bit, beyond a Lua number. The mark of a
+ * group a trim found gone carries `@<ms>` (when it was found so); the ID before it counts.
  * Returns the rule's start (`$`, `0` or the one given), the names of the groups it created, where each
  * of them starts, and 1 when the marks could not be read (else 0).
  */
@@ -50,6 +51,7 @@ end
 -- The greatest entry ID below the mark (0-0 stays 0-0), or false for a mark that is not an entry ID.
 local function below(mark)
   local ms, seq = string.match(mark, '^(%d+)%-(%d+)$')
+  if ms == nil then ms, seq = string.match(mark, '^(%d+)%-(%d+)@%d+$') end
   if ms == nil then return false end
   ms, seq = strip(ms), strip(seq)
   if not fits(ms) or not fits(seq) then return false end

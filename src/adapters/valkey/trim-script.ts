@@ -29,9 +29,11 @@ export const DEFAULT_GROUP_STALE_AFTER_MS = 24 * 3_600_000;
  * Each group's bound is also recorded as its low-water mark in the hash KEYS[3] (same hash tag), always
  * the current one, backwards too: a group set back (`XGROUP SETID`), or made again below its mark, can
  * hold entries pending below the old mark, and a mark kept above them would skip them when the group is
- * lost again (a lower mark errs toward replay). Fields of groups that are gone are removed, but for the
- * caller's own (it is about to make its lost group again, from the mark), and the whole hash goes with
- * the stream. A group lost (`NOGROUP` seen by its worker, or missing when a worker or the web connects)
+ * lost again (a lower mark errs toward replay). The mark of a group that is gone (but for the caller's
+ * own: it is about to make its lost group again, from the mark) is kept for ARGV[1] ms after a trim first
+ * found it gone, noted as `<mark>@<ms>`, so a group destroyed while its worker is down is made again from
+ * it when the worker (or the web) connects, though other clusters' workers trim meanwhile; then it is
+ * removed. The whole hash goes with the stream. A group lost (`NOGROUP` seen by its worker, or missing when a worker or the web connects)
  * is made again just below its mark: every entry the lost group held pending is at or after it, and the
  * entries it had acknowledged before it are not delivered again. Stale groups get their mark too.
  *
@@ -142,8 +144,14 @@ end
 for name in pairs(since) do
   if not present[name] then redis.call('HDEL', since_key, name) end
 end
-for name in pairs(low) do
-  if not present[name] and name ~= own_group then redis.call('HDEL', low_key, name) end
+-- A gone group's mark is kept (for its worker, or the web, to make the group again from it) until the
+-- stale limit has passed since a trim first found it gone, noted as '@<ms>' after the mark.
+for name, mark in pairs(low) do
+  if not present[name] and name ~= own_group then
+    local gone = tonumber(string.match(mark, '@(%d+)$'))
+    if gone == nil then redis.call('HSET', low_key, name, mark .. '@' .. now)
+    elseif now - gone > stale_after then redis.call('HDEL', low_key, name) end
+  end
 end
 local trimmed = 0
 if minid ~= false then trimmed = redis.call('XTRIM', key, 'MINID', minid) end
