@@ -54,11 +54,13 @@ const MAX_ID_PART = 18_446_744_073_709_551_615n;
  * else the one right after its last-delivered), so the mark's entry and every later one come again, and
  * none of the entries it had acknowledged before the mark. `0` without a mark (never trimmed, or the
  * record is gone) or with one that is no entry ID: it cannot tell how far the lost group had read, and
- * an accepted event must not be lost.
+ * an accepted event must not be lost. The mark of a group a trim found gone carries `@<ms>`, when it
+ * was first found so; the ID before it counts.
  */
 export function recreateGroupFrom(lowWaterMark: string | undefined): string {
-  if (lowWaterMark === undefined || !isEntryId(lowWaterMark)) return "0";
-  return previousEntryId(lowWaterMark);
+  const id = lowWaterMark?.replace(/@\d+$/, "");
+  if (id === undefined || !isEntryId(id)) return "0";
+  return previousEntryId(id);
 }
 
 /** Whether `id` is a full stream entry ID, `<ms>-<seq>`, both parts unsigned 64-bit. */

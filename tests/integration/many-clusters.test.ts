@@ -5,6 +5,7 @@ import { createValkeyStatusReader } from "../../src/adapters/valkey/status-reade
 import { ValkeyStreamConsumer } from "../../src/adapters/valkey/stream-consumer.ts";
 import { parseStreamRead } from "../../src/adapters/valkey/stream-replies.ts";
 import { groupLowWaterKey } from "../../src/adapters/valkey/trim-script.ts";
+import { previousEntryId } from "../../src/core/cluster.ts";
 import { envelopeToStreamFields } from "../../src/core/envelope.ts";
 import { createLogger } from "../../src/log.ts";
 import { createPublisher, createStatusReader } from "../../src/wiring/valkey.ts";
@@ -39,7 +40,7 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
   test("groups made for a stream that does not exist start at 0, together, and make the stream", async () => {
     await using valkey = await startValkey();
     const client = await valkey.client();
-    expect(await createConsumerGroups(send(client), STREAM, ["g:a", "g:b"])).toEqual({
+    expect(await createConsumerGroups(send(client), STREAM, ["g:a", "g:b"])).toMatchObject({
       from: "0",
       created: ["g:a", "g:b"],
     });
@@ -61,7 +62,7 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     const client = await valkey.client();
     await createConsumerGroups(send(client), STREAM, ["g"]);
     for (let n = 1; n <= 3; n++) await client.send("XADD", [STREAM, "*", ...fields(n)]);
-    expect(await createConsumerGroups(send(client), STREAM, ["g:c"])).toEqual({
+    expect(await createConsumerGroups(send(client), STREAM, ["g:c"])).toMatchObject({
       from: "$",
       created: ["g:c"],
     });
@@ -78,7 +79,7 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     const first = String(await client.send("XADD", [STREAM, "*", ...fields(1)]));
     await client.send("XADD", [STREAM, "*", ...fields(2)]);
     expect((await createConsumerGroups(send(client), STREAM, ["g"])).created).toEqual([]);
-    expect(await createConsumerGroups(send(client), STREAM, ["g:x"], first)).toEqual({
+    expect(await createConsumerGroups(send(client), STREAM, ["g:x"], first)).toMatchObject({
       from: first,
       created: ["g:x"],
     });
@@ -102,7 +103,10 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     ]);
     const limited = await valkey.client();
     await limited.send("AUTH", ["web", "pw"]);
-    expect(await createConsumerGroups(send(limited), STREAM, ["g"])).toEqual({ from: "0", created: ["g"] });
+    expect(await createConsumerGroups(send(limited), STREAM, ["g"])).toMatchObject({
+      from: "0",
+      created: ["g"],
+    });
     await admin.send("XADD", [STREAM, "*", ...fields(1)]);
     expect(await readNew(admin, "g")).toEqual(["r1"]);
     expect((await createConsumerGroups(send(limited), STREAM, ["g:late"])).from).toBe("$");
@@ -231,6 +235,107 @@ describe.skipIf(!requireValkey())("consumer groups of many clusters, on a real v
     } finally {
       await consumer.stop();
     }
+  });
+
+  test("a group that has a low-water mark is a lost group: made again just below its mark, so its pending and never-delivered entries come again, its acknowledged ones not", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    await createConsumerGroups(send(client), STREAM, ["g", "g:b"]);
+    const ids: string[] = [];
+    for (let n = 1; n <= 4; n++) ids.push(String(await client.send("XADD", [STREAM, "*", ...fields(n)])));
+    expect(await readNew(client, "g")).toEqual(["r1", "r2", "r3", "r4"]);
+    await client.send("XACK", [STREAM, "g", ids[0] ?? "", ids[1] ?? "", ids[3] ?? ""]);
+    // What the trim records for g: its oldest pending entry, r3.
+    await client.send("HSET", [groupLowWaterKey(STREAM), "g", ids[2] ?? ""]);
+    await client.send("XGROUP", ["DESTROY", STREAM, "g"]);
+    const made = await createConsumerGroups(send(client), STREAM, ["g", "g:new"]);
+    expect(made).toEqual({
+      from: "$",
+      created: ["g", "g:new"],
+      startOf: { g: previousEntryId(ids[2] ?? ""), "g:new": "$" },
+      marksUnreadable: false,
+    });
+    expect(await readNew(client, "g")).toEqual(["r3", "r4"]);
+    expect(await readNew(client, "g:new")).toEqual([]);
+  });
+
+  test("the start below a mark is the entry ID right before it, as previousEntryId computes it, for 64-bit parts; a mark that is no entry ID is ignored", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    await createConsumerGroups(send(client), STREAM, ["g"]);
+    const max = "18446744073709551615";
+    const marks = ["100-10", "100-0", "10-0", "1-0", "0-1", "0-0", `${max}-0`, `${max}-${max}`, "1000-1000"];
+    for (const [i, mark] of marks.entries())
+      await client.send("HSET", [groupLowWaterKey(STREAM), `m${i}`, mark]);
+    await client.send("HSET", [groupLowWaterKey(STREAM), "junk", "not-an-id"]);
+    await client.send("HSET", [groupLowWaterKey(STREAM), "huge", `1${max}-0`]);
+    // The mark of a group a trim found gone carries when it found it so.
+    await client.send("HSET", [groupLowWaterKey(STREAM), "gone", "100-10@1732800005000"]);
+    const names = marks.map((_, i) => `m${i}`);
+    const made = await createConsumerGroups(send(client), STREAM, [...names, "junk", "huge", "gone"]);
+    expect(made.startOf).toEqual({
+      gone: "100-9",
+      ...Object.fromEntries(marks.map((mark, i) => [`m${i}`, previousEntryId(mark)])),
+      junk: "$",
+      huge: "$",
+    });
+    const groups = (await client.send("XINFO", ["GROUPS", STREAM])) as Record<string, unknown>[];
+    const lastDelivered = Object.fromEntries(groups.map((g) => [g.name, g["last-delivered-id"]]));
+    for (const [i, mark] of marks.entries()) expect(lastDelivered[`m${i}`]).toBe(previousEntryId(mark));
+  });
+
+  test("the web connecting makes a group lost meanwhile again below its mark", async () => {
+    await using valkey = await startValkey();
+    const client = await valkey.client();
+    const config = webConfig({ VALKEY_ADDR: valkey.addr, EXPECTED_CLUSTERS: "default,b" });
+    await createConsumerGroups(send(client), STREAM, ["kuberollouttrigger", "kuberollouttrigger:b"]);
+    const ids: string[] = [];
+    for (let n = 1; n <= 3; n++) ids.push(String(await client.send("XADD", [STREAM, "*", ...fields(n)])));
+    await readNew(client, "kuberollouttrigger");
+    await client.send("XACK", [STREAM, "kuberollouttrigger", ids[0] ?? ""]);
+    await client.send("HSET", [groupLowWaterKey(STREAM), "kuberollouttrigger", ids[1] ?? ""]);
+    await client.send("XGROUP", ["DESTROY", STREAM, "kuberollouttrigger"]);
+    const captured = captureLog();
+    const publisher = createPublisher(config, captured.log);
+    try {
+      await publisher.start();
+      expect(await readNew(client, "kuberollouttrigger")).toEqual(["r2", "r3"]);
+      expect(captured.lines.filter((l) => l.msg === "consumer group created")).toMatchObject([
+        { group: "kuberollouttrigger", from: previousEntryId(ids[1] ?? "") },
+      ]);
+    } finally {
+      await publisher.close();
+    }
+  });
+
+  test("a user who may not read the marks gets the rule for new groups, whether HGET or the marks' key is refused", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    await createConsumerGroups(send(admin), STREAM, ["other"]);
+    await admin.send("XADD", [STREAM, "*", ...fields(1)]);
+    await admin.send("HSET", [groupLowWaterKey(STREAM), "g", "0-0"]);
+    await admin.send("HSET", [groupLowWaterKey(STREAM), "g:b", "0-0"]);
+    const base = ["on", ">pw", "+eval", "+xgroup|create", "+xinfo|groups", "+hello", "+auth"];
+    await admin.send("ACL", ["SETUSER", "nohget", ...base, "~*"]);
+    await admin.send("ACL", ["SETUSER", "nokey", ...base, "+hget", `~${STREAM}`]);
+    const noHget = await valkey.client();
+    await noHget.send("AUTH", ["nohget", "pw"]);
+    const noKey = await valkey.client();
+    await noKey.send("AUTH", ["nokey", "pw"]);
+    expect(await createConsumerGroups(send(noHget), STREAM, ["g"])).toEqual({
+      from: "$",
+      created: ["g"],
+      startOf: { g: "$" },
+      marksUnreadable: true,
+    });
+    expect(await createConsumerGroups(send(noKey), STREAM, ["g:b"])).toEqual({
+      from: "$",
+      created: ["g:b"],
+      startOf: { "g:b": "$" },
+      marksUnreadable: true,
+    });
+    expect(await readNew(admin, "g")).toEqual([]);
+    expect(await readNew(admin, "g:b")).toEqual([]);
   });
 
   test("the web's status reader, without EXPECTED_CLUSTERS, waits for the base group as before", async () => {

@@ -381,6 +381,52 @@ describe.skipIf(!requireValkey())("the stream consumer against a real valkey-ser
     expect(lines.filter((l) => l.msg === "consumer group created").at(-1)).toMatchObject({ from: "0" });
   });
 
+  test("a group destroyed while its worker is down is made again just below its low-water mark when the worker connects: the entry another consumer held pending and newer ones are handled, the acknowledged ones are not replayed", async () => {
+    const { ids, seen } = await lostGroupHistory();
+    for (const c of consumers.splice(0)) await c.stop();
+    await client.send("XGROUP", ["DESTROY", KEY, GROUP]);
+    // Another cluster's worker trims meanwhile: it keeps the lost group's mark (noting when it found it gone).
+    const connection = new ValkeyConnection({ url: valkey.url, tls: false, log, name: "test" });
+    await connection.start();
+    try {
+      await trimAcknowledged(connection, KEY, { ownGroup: "lagging" });
+    } finally {
+      connection.close();
+    }
+    expect(String(await client.send("HGET", [groupLowWaterKey(KEY), GROUP]))).toStartWith(`${ids[5]}@`);
+    await client.send("XADD", [KEY, "*", ...entry(7)]);
+    // Not NOGROUP on a live connection: the group is missing when the worker connects.
+    consumer("c1", async (d) => {
+      seen.push(d.envelope.requestId ?? "");
+      return DONE;
+    });
+    await waitFor(() => seen.includes("r6") && seen.includes("r7"), "r6, pending nowhere now, and r7");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgements");
+    expect(seen).toEqual(["r1", "r2", "r3", "r4", "r5", "r6", "r7"]);
+    expect(lines.filter((l) => l.msg === "consumer group created").at(-1)).toMatchObject({
+      group: GROUP,
+      from: previousEntryId(ids[5] ?? ""),
+    });
+    expect(lines.some((l) => l.msg === "consumer group missing; recreating it")).toBe(false);
+  });
+
+  test("a group destroyed while its worker is down, without a low-water mark, is made by the rule for new groups when the worker connects ($ beside another group)", async () => {
+    const { seen } = await lostGroupHistory();
+    for (const c of consumers.splice(0)) await c.stop();
+    await client.send("DEL", [groupLowWaterKey(KEY)]);
+    await client.send("XGROUP", ["DESTROY", KEY, GROUP]);
+    consumer("c1", async (d) => {
+      seen.push(d.envelope.requestId ?? "");
+      return DONE;
+    });
+    await waitFor(() => lines.some((l) => l.msg === "consumer group created"), "the group made on connect");
+    await client.send("XADD", [KEY, "*", ...entry(7)]);
+    await waitFor(() => seen.includes("r7"), "r7");
+    await waitFor(async () => (await pendingCount(client)) === 0, "the acknowledgement");
+    expect(seen).toEqual(["r1", "r2", "r3", "r4", "r5", "r7"]);
+    expect(lines.filter((l) => l.msg === "consumer group created").at(-1)).toMatchObject({ from: "$" });
+  });
+
   test("finishes and acknowledges the entry in flight when stopped", async () => {
     let release: (outcome: EventOutcome) => void = () => {};
     let started = false;

@@ -2,6 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import type { RedisClient } from "bun";
 import { createValkeyPublisher } from "../../src/adapters/valkey/publisher.ts";
+import { previousEntryId } from "../../src/core/cluster.ts";
 import { ReplicationUnconfirmedError } from "../../src/web/ports.ts";
 import { signToken } from "../support/tokens.ts";
 import { startPrimaryWithReplica } from "../support/valkey-replica.ts";
@@ -116,6 +117,33 @@ describe.skipIf(!requireValkey())("the web as a least-privilege Valkey user", ()
       expect(Date.parse(fields[fields.indexOf("accepted_at") + 1] ?? "")).toBe(aheadMs + 1);
     } finally {
       await publisher.close();
+    }
+  });
+
+  test("with the rights docs/deployment.md lists, the web connecting makes a lost group again just below its low-water mark; without +hget, like a new group", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    const rules = await documentedWebRules();
+    expect(rules).toContain("+hget");
+    const lowKey = `{${CHANNEL}}:group-low`;
+    await admin.send("XGROUP", ["CREATE", CHANNEL, "other", "0", "MKSTREAM"]);
+    const first = String(await admin.send("XADD", [CHANNEL, "*", "event", "{}"]));
+    await admin.send("XADD", [CHANNEL, "*", "event", "{}"]);
+    await admin.send("HSET", [lowKey, CHANNEL, first]);
+    for (const [user, granted, from] of [
+      ["documented", rules, previousEntryId(first)],
+      ["nohget", rules.filter((rule) => rule !== "+hget"), "$"],
+    ] as const) {
+      await admin.send("XGROUP", ["DESTROY", CHANNEL, CHANNEL]);
+      await admin.send("ACL", ["DELUSER", "webonly"]);
+      const { publisher, captured } = await publisherAs(valkey, [...granted]);
+      try {
+        await publisher.start();
+        expect(captured.withMsg("consumer group created")).toMatchObject([{ group: CHANNEL, from }]);
+        expect(captured.withMsg("valkey consumer group not created"), user).toEqual([]);
+      } finally {
+        await publisher.close();
+      }
     }
   });
 

@@ -101,6 +101,56 @@ describe.skipIf(!requireValkey())("the worker as a least-privilege Valkey user",
     }
   });
 
+  test("a group missing when the worker connects is made just below its low-water mark with the documented rights, and like a new group ($) by a user made before the marks", async () => {
+    await using valkey = await startValkey();
+    const admin = await valkey.client();
+    const documented = await documentedWorkerRules();
+    const earlier = documented.filter((rule) => rule !== `~{${CHANNEL}}:group-low` && rule !== "+hget");
+    await admin.send("XGROUP", ["CREATE", CHANNEL, "other", "0", "MKSTREAM"]);
+    await admin.send("XADD", [CHANNEL, "*", "event", "{}"]);
+    const mark = String(await admin.send("XADD", [CHANNEL, "*", "event", "{}"]));
+    for (const [user, rules, from, expected] of [
+      ["documented", documented, previousEntryId(mark), [mark]],
+      ["earlier", earlier, "$", []],
+    ] as const) {
+      // The group lost while its worker was down, its mark still recorded.
+      await admin.send("XGROUP", ["DESTROY", CHANNEL, "workers"]);
+      await admin.send("HSET", [groupLowWaterKey(CHANNEL), "workers", mark]);
+      await admin.send("ACL", ["SETUSER", user, "on", ">worker-secret", ...rules]);
+      const lines: Record<string, unknown>[] = [];
+      const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+      const consumer = new ValkeyStreamConsumer({
+        url: `redis://${user}:worker-secret@${valkey.addr}`,
+        tls: false,
+        stream: CHANNEL,
+        group: "workers",
+        consumer: "me",
+        claimIdleMs: 30_000,
+        streamMaxLen: 100_000,
+        maxDeliveries: 5,
+        log,
+        blockMs: 50,
+        trimIntervalMs: 3_600_000,
+      });
+      const handled: string[] = [];
+      consumer.start(async (d) => {
+        handled.push(d.entryId ?? "");
+        return { kind: "done" };
+      });
+      try {
+        await waitFor(() => lines.some((l) => l.msg === "consumer group created"), `${user}'s group`);
+        const last = String(await admin.send("XADD", [CHANNEL, "*", "event", "{}"]));
+        await waitFor(() => handled.includes(last), `${user}: the entry after connecting`);
+        expect(handled).toEqual([...expected, last]);
+        expect(lines.filter((l) => l.msg === "consumer group created")).toMatchObject([
+          { group: "workers", from },
+        ]);
+      } finally {
+        await consumer.stop();
+      }
+    }
+  });
+
   test("a worker user made before the low-water marks (without their key and +hget) still gets its lost group back, from 0, and says why", async () => {
     await using valkey = await startValkey();
     const admin = await valkey.client();

@@ -106,8 +106,9 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
   async function prepareStream(client: RedisClient): Promise<void> {
     const send = (command: string, args: string[]) => bounded(client.send(command, args), command);
     try {
-      const { from, created } = await createConsumerGroups(send, channel, options.consumerGroups);
-      for (const group of created) log.info("consumer group created", { stream: channel, group, from });
+      const { created, startOf } = await createConsumerGroups(send, channel, options.consumerGroups);
+      for (const group of created)
+        log.info("consumer group created", { stream: channel, group, from: startOf[group] });
     } catch (error) {
       if (!isReplyError(error, "NOPERM")) throw error;
       log.warn("valkey consumer group not created", { stream: channel, error });

@@ -94,9 +94,12 @@ const BUSY_BLOCK_MS = 250;
  * nothing), and after `NOGROUP` again just below the group's low-water mark, which every trim records
  * in `{<stream>}:group-low` (its oldest pending entry, else the one after its last-delivered): the lost
  * group's pending entries (this worker's, other workers', a dead consumer's unclaimed ones), all at or
- * after the mark, are delivered again, and of the entries it had acknowledged only those acknowledged
- * since the last trim; without a mark (never trimmed) from 0, so everything the stream retains (which
- * other clusters' lagging groups may keep up to `VALKEY_GROUP_STALE_AFTER`) comes again. A replayed
+ * after the mark, are delivered again, and of the entries it had acknowledged those after the mark: the
+ * ones acknowledged since the last trim and, when the group held an entry pending at that trim, the ones
+ * acknowledged before it that are newer than that oldest pending entry. A group missing when the worker
+ * connects is made below its mark too, by the group script. Without a mark, after `NOGROUP` it starts
+ * from 0, so everything the stream retains (which other clusters' lagging groups may keep up to
+ * `VALKEY_GROUP_STALE_AFTER`) comes again; at connect it is made like a new group. A replayed
  * event sets the `restartedAt` it set before, or is skipped as older than the one in the index. On start
  * and after every reconnect it first re-handles its own pending entries; then it blocks in `XREADGROUP … >` on a
  * connection of its own. An entry is acknowledged only when the handler says `done`; one left pending (`retry`) is re-handled with backoff. A `terminal` entry, and a poison

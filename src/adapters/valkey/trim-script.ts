@@ -26,11 +26,15 @@ export const DEFAULT_GROUP_STALE_AFTER_MS = 24 * 3_600_000;
  * entry to deliver again). The lowest of these is the `MINID`. Without any group nothing is trimmed
  * (the web's `XADD MAXLEN ~` cap still applies).
  *
- * Each group's bound is also recorded as its low-water mark in the hash KEYS[3] (same hash tag), only
- * ever moved forward (a group set back, or made again below it, keeps the higher mark); fields of groups
- * that are gone are removed, but for the caller's own (it is about to make its lost group again, from
- * the mark), and the whole hash goes with the stream. A worker whose group is lost to `NOGROUP` creates
- * it again just below its mark: every entry the lost group held pending is at or after it, and the
+ * Each group's bound is also recorded as its low-water mark in the hash KEYS[3] (same hash tag), always
+ * the current one, backwards too: a group set back (`XGROUP SETID`), or made again below its mark, can
+ * hold entries pending below the old mark, and a mark kept above them would skip them when the group is
+ * lost again (a lower mark errs toward replay). The mark of a group that is gone (but for the caller's
+ * own: it is about to make its lost group again, from the mark) is kept for ARGV[1] ms after a trim first
+ * found it gone, noted as `<mark>@<ms>`, so a group destroyed while its worker is down is made again from
+ * it when the worker (or the web) connects, though other clusters' workers trim meanwhile; then it is
+ * removed. The whole hash goes with the stream. A group lost (`NOGROUP` seen by its worker, or missing when a worker or the web connects)
+ * is made again just below its mark: every entry the lost group held pending is at or after it, and the
  * entries it had acknowledged before it are not delivered again. Stale groups get their mark too.
  *
  * A stale group does not count: one that has not read for longer than ARGV[1] ms, by Valkey's clock
@@ -109,12 +113,10 @@ end
 local low = {}
 local recorded_low = redis.call('HGETALL', low_key)
 for i = 1, #recorded_low, 2 do low[recorded_low[i]] = recorded_low[i + 1] end
--- Records the group's bound as its low-water mark unless the recorded one is already as far.
-local function raise_low(name, bound)
-  local mark = low[name]
-  if mark == nil or not string.match(mark, '^%d+%-%d+$') or less(mark, bound) then
-    redis.call('HSET', low_key, name, bound)
-  end
+-- Records the group's bound as its low-water mark, backwards too (a group set back, or made again below
+-- its mark, can hold entries pending below the old mark: a mark above them would skip them).
+local function record_low(name, bound)
+  if low[name] ~= bound then redis.call('HSET', low_key, name, bound) end
 end
 local minid = false
 local held_back = {}
@@ -131,7 +133,7 @@ for _, g in ipairs(redis.call('XINFO', 'GROUPS', key)) do
   local bound
   if pending > 0 then bound = redis.call('XPENDING', key, name)[2]
   else bound = next_id(last) end
-  raise_low(name, bound)
+  record_low(name, bound)
   if name ~= own_group and quiet > stale_after then
     table.insert(stale, {name, quiet})
   else
@@ -142,8 +144,14 @@ end
 for name in pairs(since) do
   if not present[name] then redis.call('HDEL', since_key, name) end
 end
-for name in pairs(low) do
-  if not present[name] and name ~= own_group then redis.call('HDEL', low_key, name) end
+-- A gone group's mark is kept (for its worker, or the web, to make the group again from it) until the
+-- stale limit has passed since a trim first found it gone, noted as '@<ms>' after the mark.
+for name, mark in pairs(low) do
+  if not present[name] and name ~= own_group then
+    local gone = tonumber(string.match(mark, '@(%d+)$'))
+    if gone == nil then redis.call('HSET', low_key, name, mark .. '@' .. now)
+    elseif now - gone > stale_after then redis.call('HDEL', low_key, name) end
+  end
 end
 local trimmed = 0
 if minid ~= false then trimmed = redis.call('XTRIM', key, 'MINID', minid) end

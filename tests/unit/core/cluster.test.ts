@@ -82,6 +82,11 @@ describe("recreateGroupFrom", () => {
     expect(recreateGroupFrom("1732800000000-0")).toBe("1732799999999-18446744073709551615");
   });
 
+  test("reads the mark of a group a trim found gone, which carries when it was found so", () => {
+    expect(recreateGroupFrom("1732800000000-7@1732800005000")).toBe("1732800000000-6");
+    expect(recreateGroupFrom("garbage@1732800005000")).toBe("0");
+  });
+
   test("is 0 without a mark (never trimmed, or its record gone) or with one that is no entry ID", () => {
     expect(recreateGroupFrom(undefined)).toBe("0");
     expect(recreateGroupFrom("")).toBe("0");
