@@ -198,6 +198,17 @@ export function supersederDroppedState(by: Superseder): Pick<WorkloadStatus, "st
 }
 
 /**
+ * The state of a superseded restart whose later event went to the dead letters (its handling kept
+ * failing for a reason of its own): the workload got neither restart.
+ */
+export function supersederDeadState(by: Superseder): Pick<WorkloadStatus, "state" | "reason"> {
+  return {
+    state: "failed",
+    reason: `the later event that superseded it (${describeSuperseder(by)}) was moved to the dead letters`,
+  };
+}
+
+/**
  * The state of a workload whose restart was superseded while it waited, by a later event queued for the
  * same workload, once that event's restart of it settled (`outcome`; undefined when its handling failed
  * before that and it will be retried): `superseded` when the later restart landed (or the workload

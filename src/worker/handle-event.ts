@@ -7,6 +7,7 @@ import {
   SKIP_REASON,
   type Superseder,
   supersededInLineState,
+  supersederDeadState,
   supersederDroppedState,
   type WorkloadStatus,
 } from "../core/event-status.ts";
@@ -28,7 +29,7 @@ import { decideWorkload, type WorkloadSelection } from "../core/workload-policy.
 import type { Logger } from "../log.ts";
 import type { EventStatusRecorder } from "./event-status-recorder.ts";
 import { KeyedLock, runInTurn, type Supersession, type TurnStart } from "./keyed-lock.ts";
-import type { AuditTrail, EventHandler, WorkloadPatcher } from "./ports.ts";
+import type { AuditTrail, DeliveredEvent, EventHandler, WorkloadPatcher } from "./ports.ts";
 import { reportWithoutPull } from "./report-without-pull.ts";
 import type { RolloutFollower } from "./rollout-follower.ts";
 import { skipCluster } from "./skip-cluster.ts";
@@ -53,7 +54,7 @@ export const SUPERSEDERS_AWAITING_RETRY = 1000;
  */
 type LaterRestart =
   | { readonly outcome: RestartOutcome | undefined; readonly by: Superseder }
-  | { readonly outcome: "dropped"; readonly by?: undefined };
+  | { readonly outcome: "dropped" | "dead"; readonly by?: undefined };
 type AwaitingRetry = (later: LaterRestart) => void;
 
 /**
@@ -363,7 +364,11 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     if (eventId === undefined) return settled;
     const record = (later: LaterRestart, by: Superseder): void => {
       const state =
-        later.outcome === "dropped" ? supersederDroppedState(by) : supersededInLineState(later.outcome, by);
+        later.outcome === "dropped"
+          ? supersederDroppedState(by)
+          : later.outcome === "dead"
+            ? supersederDeadState(by)
+            : supersededInLineState(later.outcome, by);
       if (state.state !== "superseded" && state.state !== "pending")
         logSupersederFailed(eventLog, workload, restartedAt, state.reason);
       deps.status?.recorder.update(eventId, [statusOf(workload, state)]);
@@ -418,7 +423,7 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
     return settled;
   };
 
-  return async (delivered): Promise<EventOutcome> => {
+  const handle = async (delivered: DeliveredEvent): Promise<EventOutcome> => {
     const started = performance.now();
     const { envelope } = delivered;
     // Every line about this event carries its ids, so one grep finds them all: `event_id` (the ID `POST
@@ -549,4 +554,9 @@ export function createEventHandler(deps: EventHandlerDeps): EventHandler {
       return retry;
     }
   };
+  /** The event went to the dead letters: superseded restarts waiting for its retry get a final state. */
+  const deadLettered = (eventId: string): void => {
+    for (const settle of awaiting.takeAllBut(eventId, new Set())) settle({ outcome: "dead" });
+  };
+  return Object.assign(handle, { deadLettered });
 }

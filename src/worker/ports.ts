@@ -30,8 +30,14 @@ export interface DeliveredEvent {
   readonly attempt: number;
 }
 
-/** Handles one delivered event and says how it ended; never rejects. */
-export type EventHandler = (event: DeliveredEvent) => Promise<EventOutcome>;
+/**
+ * Handles one delivered event and says how it ended; never rejects. `deadLettered`: the source moved the
+ * event with this ID to the dead letters for good (it is not handed over again), so the handler lets go
+ * of what waited for its retry.
+ */
+export type EventHandler = ((event: DeliveredEvent) => Promise<EventOutcome>) & {
+  readonly deadLettered?: (eventId: string) => void;
+};
 
 /**
  * Something that hands events to a handler and carries out what the handler decides: acknowledges

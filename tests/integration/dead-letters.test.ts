@@ -134,10 +134,15 @@ describe.skipIf(!requireValkey())("dead letters of the stream consumer, against 
 
   test("an entry whose handling fails for a reason of its own is handed over MAX_DELIVERIES times, then moved to the dead letters", async () => {
     const handled: DeliveredEvent[] = [];
-    consumer("c1", async (d) => {
-      handled.push(d);
-      return poison();
-    });
+    const told: string[] = [];
+    const handler = Object.assign(
+      async (d: DeliveredEvent) => {
+        handled.push(d);
+        return poison();
+      },
+      { deadLettered: (eventId: string) => void told.push(eventId) },
+    );
+    consumer("c1", handler);
     const id = String(await client.send("XADD", [KEY, "*", ...fieldsOf("r-poison")]));
     await waitFor(async () => (await deadEntries()).length === 1, "the dead entry");
     expect(handled.map((d) => d.entryId)).toEqual([id, id, id]);
@@ -146,6 +151,8 @@ describe.skipIf(!requireValkey())("dead letters of the stream consumer, against 
     await waitFor(async () => (await pendingCount()) === 0, "the acknowledgement");
     expect(metrics.deadLetters.get({ reason: "poison" })).toBe(1);
     expect(lines.find((l) => l.msg === "event moved to the dead letters")).toMatchObject({ deliveries: 3 });
+    // The handler hears it once, so what waited for the entry's retry stops waiting.
+    expect(told).toEqual([id]);
   });
 
   test("the deliveries of a poison entry are counted by Valkey, so those made before the worker restarted count", async () => {

@@ -412,7 +412,10 @@ export class ValkeyStreamConsumer implements EventSource {
     } finally {
       stopKeepAlive();
     }
-    return this.#carryOut(entry.id, entry.fields, envelope, outcome);
+    const carried = await this.#carryOut(entry.id, entry.fields, envelope, outcome);
+    // A retry that ended in the dead letters is handed over no more: what waited for it must not wait.
+    if (outcome.kind === "retry" && carried.kind === "terminal") handler.deadLettered?.(entry.id);
+    return carried;
   }
 
   /**

@@ -920,6 +920,28 @@ describe("a restart superseded in the workload's line by a later event queued be
     });
   });
 
+  test("when the later event goes to the dead letters instead of its retry, the superseded one is final: neither restart", async () => {
+    const q = queued((restartedAt) =>
+      restartedAt === T(3) ? { kind: "unreachable", reason: "connect ECONNREFUSED" } : { kind: "restarted" },
+    );
+    const running = q.handle(at(1));
+    const waiting = q.handle(at(2));
+    const later = q.handle(at(3));
+    expect(await waiting).toEqual({ kind: "done" });
+    await q.releasePatch(T(1));
+    await q.releasePatch(T(3));
+    expect(await running).toEqual({ kind: "done" });
+    expect(await later).toMatchObject({ kind: "retry" });
+    await waitFor(() => q.statusOf(id(2))?.workloads[0]?.reason !== undefined, "the pending reason");
+    expect(q.statusOf(id(2))?.workloads[0]?.state).toBe("pending");
+    q.handle.deadLettered?.(id(3));
+    await waitFor(() => q.statusOf(id(2))?.state !== "processing", "the superseded event's final status");
+    expect(q.statusOf(id(2))?.workloads[0]).toMatchObject({
+      state: "failed",
+      reason: `the later event that superseded it (event ${id(3)}, restartedAt ${T(3)}) was moved to the dead letters`,
+    });
+  });
+
   test("an older event arriving behind a later waiting one is superseded at once too, and follows that one's outcome", async () => {
     const q = queued();
     const running = q.handle(at(5));
