@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { RedisClient, type Subprocess } from "bun";
 import { createLocalJWKSet, jwtVerify } from "jose";
-import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitKeys } from "../src/adapters/valkey/admit-script.ts";
+import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitArgv, admitKeys } from "../src/adapters/valkey/admit-script.ts";
 import { type JwksServer, startJwksServer } from "../tests/support/jwks-server.ts";
 import { BINARY_PATH } from "../tests/support/spawn-binary.ts";
 import {
@@ -287,13 +287,11 @@ async function valkeyRate(setup: BenchSetup): Promise<number> {
   await client.connect();
   await client.send("SCRIPT", ["LOAD", ADMIT_SCRIPT]);
   const [seconds = 0] = ((await client.send("TIME", [])) as unknown[]).map(Number);
-  const deadline = String((seconds + 3600) * 1000);
+  const deadline = (seconds + 3600) * 1000;
   const acceptedAt = new Date().toISOString();
   const admit = () => {
     const requestId = crypto.randomUUID();
     const keys = admitKeys(STREAM, requestId, "acme/app");
-    // As the publisher's admitArgs lays them out; the last: no replica acknowledgements (no replay write).
-    const args = ["stream", deadline, "600000", EVENT_BODY, "0", "60000", "100000", "0"];
     const fields = [
       "event",
       EVENT_BODY,
@@ -304,7 +302,18 @@ async function valkeyRate(setup: BenchSetup): Promise<number> {
       "repository",
       "acme/app",
     ];
-    return client.send("EVALSHA", [ADMIT_SCRIPT_SHA, "3", ...keys, ...args, ...fields]);
+    const args = admitArgv({
+      mode: "stream",
+      deadlineMs: deadline,
+      jtiTtlMs: 600_000,
+      payload: EVENT_BODY,
+      rateLimit: 0,
+      rateWindowMs: 60_000,
+      streamMaxLen: 100_000,
+      replicaAcks: false,
+      fields,
+    });
+    return client.send("EVALSHA", [ADMIT_SCRIPT_SHA, "3", ...keys, ...args]);
   };
   try {
     await closedLoopRate(admit, 0.5);

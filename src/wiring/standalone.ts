@@ -49,14 +49,7 @@ function chooseQueue(
     return { publisher, source: queue, delivery: "in-process", statusReader: memoryStatus?.reader };
   }
   const publisher = createPublisher(config, log);
-  const source = createValkeySource(
-    config.valkey,
-    config.worker.clusterName,
-    log,
-    metrics,
-    registry,
-    config.worker.concurrency,
-  );
+  const source = createValkeySource(config, log, metrics, registry);
   return {
     publisher,
     source,

@@ -128,13 +128,13 @@ export function createStatusReader(
  * declares on `registry`.
  */
 export function createValkeySource(
-  valkey: Config["valkey"],
-  clusterName: string,
+  config: Pick<Config, "valkey" | "worker">,
   log: Logger,
   metrics: WorkerMetrics,
   registry: MetricsRegistry,
-  concurrency = 1,
 ): EventSource {
+  const { valkey } = config;
+  const { clusterName, concurrency } = config.worker;
   const endpoint = endpointOf(valkey);
   const acked = metrics.eventsAcked;
   if (valkey.delivery === "pubsub") {

@@ -20,14 +20,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningS
   const connected = createValkeyConnectedGauge(registry);
   const eventStatus = createEventStatus(config, log, metrics);
   const cluster = connectCluster(opened, config, log, registry, eventStatus?.observe);
-  const source = createValkeySource(
-    config.valkey,
-    config.worker.clusterName,
-    log,
-    metrics,
-    registry,
-    config.worker.concurrency,
-  );
+  const source = createValkeySource(config, log, metrics, registry);
   const routes = {
     readiness: () => {
       const { syncing, forbidden } = cluster.index.status();

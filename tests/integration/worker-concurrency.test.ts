@@ -86,14 +86,7 @@ describe.skipIf(!requireValkey())("a worker handling events concurrently, agains
       log,
       index: cluster.index,
       patcher,
-      source: createValkeySource(
-        config.valkey,
-        config.worker.clusterName,
-        log,
-        recorded.metrics,
-        registry,
-        config.worker.concurrency,
-      ),
+      source: createValkeySource(config, log, recorded.metrics, registry),
       metrics: recorded.metrics,
     });
     running.push(events);

@@ -115,6 +115,38 @@ export function admitKeys(channel: string, jti: string, repository: string): [st
   return [channel, `{${channel}}:jti:${jti}`, `{${channel}}:rate:${repository.toLowerCase()}`];
 }
 
+/** What one admission asks of {@link ADMIT_SCRIPT}, in the order of its ARGV. */
+export interface AdmitArgs {
+  readonly mode: "stream" | "pubsub";
+  /** Ms on Valkey's clock past which the script refuses the work (`late`). */
+  readonly deadlineMs: number;
+  readonly jtiTtlMs: number;
+  readonly payload: string;
+  /** Events per window per repository; 0: no limit. */
+  readonly rateLimit: number;
+  readonly rateWindowMs: number;
+  readonly streamMaxLen: number;
+  /** Whether replica acknowledgements follow (a replay then writes, so its `WAIT` covers the original). */
+  readonly replicaAcks: boolean;
+  /** The stream entry's field/value list (empty for Pub/Sub). */
+  readonly fields: readonly string[];
+}
+
+/** The script's ARGV for an admission, laid out as {@link ADMIT_SCRIPT} documents. */
+export function admitArgv(args: AdmitArgs): string[] {
+  return [
+    args.mode,
+    String(args.deadlineMs),
+    String(args.jtiTtlMs),
+    args.payload,
+    String(args.rateLimit),
+    String(args.rateWindowMs),
+    String(args.streamMaxLen),
+    args.replicaAcks ? "1" : "0",
+    ...args.fields,
+  ];
+}
+
 /** Raised when the script ran past its deadline: the event was not added. */
 export class AdmissionLateError extends Error {
   readonly code = "ERR_ADMISSION_LATE";

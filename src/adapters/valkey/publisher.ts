@@ -9,7 +9,7 @@ import {
   type PublishResult,
   ReplicationUnconfirmedError,
 } from "../../web/ports.ts";
-import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitKeys, readAdmitReply } from "./admit-script.ts";
+import { ADMIT_SCRIPT, ADMIT_SCRIPT_SHA, admitArgv, admitKeys, readAdmitReply } from "./admit-script.ts";
 import { ValkeyConnection, type ValkeyEndpointSource, type ValkeyTlsOptions } from "./connection.ts";
 import { createConsumerGroups, isReplyError } from "./consumer-group.ts";
 import { AdmittingConnectionChangedError, createReplicaAcks, ReplicasMissingError } from "./replica-acks.ts";
@@ -215,15 +215,17 @@ export function createValkeyPublisher(options: ValkeyPublisherOptions): ValkeyPu
       : [];
     return [
       ...admitKeys(channel, admission.jti, admission.repository),
-      options.delivery,
-      String(deadline),
-      String(ttl),
-      envelope.payload,
-      String(options.ratePerMinute),
-      "60000",
-      String(streamMaxLen),
-      minReplicasAck > 0 ? "1" : "0",
-      ...fields,
+      ...admitArgv({
+        mode: options.delivery,
+        deadlineMs: deadline,
+        jtiTtlMs: ttl,
+        payload: envelope.payload,
+        rateLimit: options.ratePerMinute,
+        rateWindowMs: 60_000,
+        streamMaxLen,
+        replicaAcks: minReplicasAck > 0,
+        fields,
+      }),
     ];
   }
 
